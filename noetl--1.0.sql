@@ -1,0 +1,246 @@
+/* noetl--1.0.sql: the NoETL workflow broker, version 1.0 */
+
+\echo Use "CREATE EXTENSION noetl" to load this file. \quit
+
+/*
+ * Ids.  noetl.snowflake_id() draws time-ordered ids from shared memory when
+ * the library is preloaded; without preloading it takes the low bits from
+ * this sequence instead.
+ */
+CREATE SEQUENCE noetl.snowflake_seq CYCLE MAXVALUE 262143;
+
+CREATE FUNCTION noetl.snowflake_id()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'noetl_snowflake_id'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION noetl.snowflake_id() IS
+'returns a new time-ordered id: milliseconds since 2024-01-01 << 23 | shard << 18 | sequence';
+
+/*
+ * The catalog: every registered version of every playbook.  Versions are
+ * immutable, so a parsed playbook can be cached by catalog_id.
+ */
+CREATE TABLE noetl.catalog (
+    catalog_id  bigint PRIMARY KEY DEFAULT noetl.snowflake_id(),
+    path        text NOT NULL,
+    version     integer NOT NULL CHECK (version > 0),
+    kind        text NOT NULL DEFAULT 'Playbook',
+    content     text NOT NULL,
+    payload     jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT catalog_path_version_key UNIQUE (path, version)
+);
+
+COMMENT ON TABLE noetl.catalog IS 'registered playbooks: the text as sent (content) and its normalised form (payload)';
+
+/*
+ * One row per execution: the broker's compact state.  "pending" counts the
+ * execution's outstanding work (tasks queued, leased or awaiting retry,
+ * loop items and child executions not yet finished); the execution
+ * completes when it reaches zero with nothing failed.
+ */
+CREATE TABLE noetl.execution (
+    execution_id        bigint PRIMARY KEY,
+    catalog_id          bigint NOT NULL REFERENCES noetl.catalog (catalog_id),
+    parent_execution_id bigint,
+    parent_step         text,
+    status              text NOT NULL DEFAULT 'running'
+                        CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+    workload            jsonb NOT NULL DEFAULT '{}',
+    result              jsonb,
+    error               text,
+    pending             integer NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    started_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    ended_at            timestamptz,
+    updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE INDEX execution_parent_idx ON noetl.execution (parent_execution_id)
+    WHERE parent_execution_id IS NOT NULL;
+CREATE INDEX execution_running_idx ON noetl.execution (started_at)
+    WHERE status = 'running';
+
+COMMENT ON TABLE noetl.execution IS 'one row per execution: status, workload, result and the count of outstanding work';
+
+/*
+ * Per-step state of an execution, keyed by (execution_id, step): what the
+ * broker reads when it evaluates an event, instead of scanning the log.
+ */
+CREATE TABLE noetl.step_state (
+    execution_id    bigint NOT NULL,
+    step            text NOT NULL,
+    status          text NOT NULL
+                    CHECK (status IN ('dispatched', 'completed', 'failed', 'cancelled')),
+    result          jsonb,
+    loop_total      integer,
+    loop_done       integer,
+    loop_next       integer,
+    started_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    ended_at        timestamptz,
+    PRIMARY KEY (execution_id, step)
+);
+
+COMMENT ON TABLE noetl.step_state IS 'per-step state of each execution: status, latest result, loop counters';
+
+/*
+ * The event log.  Append-only; the key leads with execution_id so that an
+ * execution's events are stored and read together (and so the table can be
+ * distributed by execution_id).
+ */
+CREATE TABLE noetl.event (
+    execution_id        bigint NOT NULL,
+    event_id            bigint NOT NULL,
+    parent_event_id     bigint,
+    parent_execution_id bigint,
+    catalog_id          bigint,
+    event_type          text NOT NULL,
+    node_id             text,
+    node_name           text,
+    node_type           text,
+    status              text,
+    context             jsonb,
+    result              jsonb,
+    meta                jsonb,
+    error               text,
+    stack_trace         text,
+    worker_id           text,
+    queue_id            bigint,
+    duration            double precision,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (execution_id, event_id)
+);
+
+COMMENT ON TABLE noetl.event IS 'the append-only event log; inserting an event is the API';
+
+/*
+ * The task queue.  One row per (execution, node_id): node_id is the step
+ * name, or step[i] for loop item i.  A retried task keeps its row.
+ *
+ * Access paths: workers lease the highest priority, oldest ready task
+ * (queue_ready_idx, partial on the two ready states); the broker worker
+ * expires leases (queue_lease_idx); workers complete by queue_id (primary
+ * key); the broker cancels an execution's tasks (queue_node_key).
+ */
+CREATE TABLE noetl.queue (
+    queue_id        bigint PRIMARY KEY,
+    execution_id    bigint NOT NULL,
+    catalog_id      bigint NOT NULL,
+    node_id         text NOT NULL,
+    node_name       text NOT NULL,
+    tool            text NOT NULL,
+    action          jsonb NOT NULL,
+    context         jsonb,
+    status          text NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'leased', 'done', 'retry', 'dead', 'cancelled')),
+    priority        integer NOT NULL DEFAULT 0,
+    attempts        integer NOT NULL DEFAULT 0,
+    max_attempts    integer NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
+    available_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    lease_until     timestamptz,
+    worker_id       text,
+    last_heartbeat  timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT queue_node_key UNIQUE (execution_id, node_id)
+);
+
+CREATE INDEX queue_ready_idx ON noetl.queue (priority DESC, queue_id) INCLUDE (available_at, tool)
+    WHERE status IN ('queued', 'retry');
+CREATE INDEX queue_lease_idx ON noetl.queue (lease_until)
+    WHERE status = 'leased';
+
+COMMENT ON TABLE noetl.queue IS 'tasks for workers: queued -> leased -> done | retry | dead | cancelled';
+
+/* the tables hold user data: pg_dump must dump their rows */
+SELECT pg_catalog.pg_extension_config_dump('noetl.catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('noetl.execution', '');
+SELECT pg_catalog.pg_extension_config_dump('noetl.step_state', '');
+SELECT pg_catalog.pg_extension_config_dump('noetl.event', '');
+SELECT pg_catalog.pg_extension_config_dump('noetl.queue', '');
+SELECT pg_catalog.pg_extension_config_dump('noetl.snowflake_seq', '');
+
+/*
+ * Reading playbooks.
+ */
+CREATE FUNCTION noetl.yaml_to_jsonb(text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'noetl_yaml_to_jsonb_sql'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.yaml_to_jsonb(text) IS
+'parses YAML as PyYAML''s safe_load does and returns the result as jsonb';
+
+CREATE FUNCTION noetl.parse_playbook(content text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'noetl_parse_playbook'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.parse_playbook(text) IS
+'validates a playbook (YAML or JSON text) and returns its normalised form without registering it';
+
+CREATE FUNCTION noetl.register(content text)
+RETURNS TABLE (catalog_id bigint, path text, version integer)
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    doc  jsonb := noetl.parse_playbook(content);
+    p    text := doc OPERATOR(pg_catalog.->>) 'path';
+BEGIN
+    /* one registration of a path at a time, so versions never collide */
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('noetl.catalog'),
+                                             pg_catalog.hashtext(p));
+    RETURN QUERY
+    INSERT INTO noetl.catalog AS c (path, version, kind, content, payload)
+    SELECT p,
+           COALESCE(pg_catalog.max(prev.version), 0) OPERATOR(pg_catalog.+) 1,
+           'Playbook', register.content, doc
+      FROM noetl.catalog prev
+     WHERE prev.path OPERATOR(pg_catalog.=) p
+    RETURNING c.catalog_id, c.path, c.version;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.register(text) IS
+'registers a playbook (YAML or JSON text) as the next version of its path';
+
+CREATE FUNCTION noetl.playbook(path text, version integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    result jsonb;
+BEGIN
+    SELECT c.payload INTO result
+      FROM noetl.catalog c
+     WHERE c.path OPERATOR(pg_catalog.=) playbook.path
+       AND (playbook.version IS NULL OR c.version OPERATOR(pg_catalog.=) playbook.version)
+     ORDER BY c.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        IF playbook.version IS NULL THEN
+            RAISE EXCEPTION 'playbook "%" is not registered', playbook.path
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RAISE EXCEPTION 'version % of playbook "%" is not registered', playbook.version, playbook.path
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.playbook(text, integer) IS
+'returns the normalised payload of a registered playbook, the latest version when version is NULL';
+
+/*
+ * Privileges: reading YAML and drawing ids is harmless; changing or reading
+ * the catalog is for roles an administrator grants it to.  The tables are
+ * reached through SECURITY DEFINER functions only, unless granted.
+ */
+GRANT USAGE ON SCHEMA noetl TO PUBLIC;
+REVOKE ALL ON FUNCTION noetl.register(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.playbook(text, integer) FROM PUBLIC;
