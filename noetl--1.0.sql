@@ -237,6 +237,42 @@ COMMENT ON FUNCTION noetl.playbook(text, integer) IS
 'returns the normalised payload of a registered playbook, the latest version when version is NULL';
 
 /*
+ * Templates: a Jinja2-compatible engine over jsonb (see README, "Templates").
+ * STABLE because now() reads the statement time.
+ */
+CREATE FUNCTION noetl.render_text(template text, context jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'noetl_render_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.render_text(text, jsonb) IS
+'renders a Jinja2 template against a JSON object, as Environment().from_string(template).render(context)';
+
+CREATE FUNCTION noetl.render(template jsonb, context jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'noetl_render'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.render(jsonb, jsonb) IS
+'renders every string in a JSON value; a string that is one {{ expr }} keeps the value''s JSON type';
+
+CREATE FUNCTION noetl.eval(expression text, context jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'noetl_eval'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.eval(text, jsonb) IS
+'evaluates a template expression (without delimiters) and returns its value';
+
+CREATE FUNCTION noetl.truthy(condition text, context jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'noetl_truthy'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.truthy(text, jsonb) IS
+'evaluates a condition with NoETL''s rule: bare expressions are wrapped in {{ }}; the text true, 1 or yes is true';
+
+/*
  * Privileges: reading YAML and drawing ids is harmless; changing or reading
  * the catalog is for roles an administrator grants it to.  The tables are
  * reached through SECURITY DEFINER functions only, unless granted.

@@ -32,6 +32,7 @@
 #include "utils/numeric.h"
 
 #include "noetl.h"
+#include "template.h"
 
 /* keys that NoETL accepted over time for a step's inputs, lowest priority first */
 static const char *const args_aliases[] = {
@@ -656,6 +657,63 @@ resolve_workbook(Playbook *pb, JsonbValue *step, const char *loc)
 	jt_set(step, "workbook", jt_string(name));
 }
 
+/* keys whose string values are conditions, written with or without {{ }} */
+static const char *const condition_keys[] = {"when", "retry_when", "stop_when"};
+
+/*
+ * check_templates parses every template in a (normalised) value: strings
+ * with "{{", "{%" or "{#", and conditions, which may be bare expressions.
+ * A malformed template, or one outside noetl's subset, is refused with its
+ * location (workflow[1].args.id: template error at line 1, column 8: ...).
+ */
+static void
+check_templates(JsonbValue *v, const char *loc, const char *key)
+{
+	int			i;
+
+	CHECK_FOR_INTERRUPTS();
+	check_stack_depth();
+	if (v->type == jbvString)
+	{
+		const char *p = v->val.string.val;
+		int			len = v->val.string.len;
+		bool		markup = false;
+
+		for (i = 0; i + 1 < len; i++)
+			if (p[i] == '{' && (p[i + 1] == '{' || p[i + 1] == '%' || p[i + 1] == '#'))
+			{
+				markup = true;
+				break;
+			}
+		if (markup)
+			tpl_check_playbook_template(p, len, loc);
+		else if (key && in_list(key, condition_keys, lengthof(condition_keys)) && len > 0)
+		{
+			/* a bare condition is evaluated as {{ condition }} */
+			char	   *wrapped = psprintf("{{ %.*s }}", len, p);
+
+			tpl_check_playbook_template(wrapped, strlen(wrapped), loc);
+		}
+		return;
+	}
+	if (v->type == jbvArray)
+	{
+		for (i = 0; i < v->val.array.nElems; i++)
+			check_templates(&v->val.array.elems[i], psprintf("%s[%d]", loc, i), NULL);
+		return;
+	}
+	if (v->type == jbvObject)
+	{
+		for (i = 0; i < v->val.object.nPairs; i++)
+		{
+			JsonbPair  *pair = &v->val.object.pairs[i];
+			char	   *k = pnstrdup(pair->key.val.string.val, pair->key.val.string.len);
+
+			check_templates(&pair->value, psprintf("%s.%s", loc, k), k);
+		}
+	}
+}
+
 /*
  * noetl_normalize_playbook validates a parsed document and returns its
  * normalised form; *path_out receives the catalog path.
@@ -807,6 +865,17 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 		jt_set(out, "workload", jt_object());
 	jt_set(out, "path", jt_string(path));
 	jt_set(out, "name", jt_string(name));
+
+	/* every template must parse and stay inside the subset */
+	workflow = jt_get(out, "workflow");
+	for (i = 0; i < workflow->val.array.nElems; i++)
+		check_templates(&workflow->val.array.elems[i], psprintf("workflow[%d]", i), NULL);
+	workbook = jt_get(out, "workbook");
+	if (workbook)
+		for (i = 0; i < workbook->val.array.nElems; i++)
+			check_templates(&workbook->val.array.elems[i], psprintf("workbook[%d]", i), NULL);
+	workload = jt_get(out, "workload");
+	check_templates(workload, "workload", NULL);
 	*path_out = path;
 	return out;
 }

@@ -36,7 +36,23 @@ shortest_digits(double d, char *digits, int *ndigits, int *decpt)
 	int			leading = 0;
 	bool		seen_nonzero = false;
 
-	double_to_shortest_decimal_buf(fabs(d), buf);
+	if (fabs(d) >= 9007199254740992.0 && d == floor(d))
+	{
+		/*
+		 * PostgreSQL writes integral doubles beyond 2^53 with more digits
+		 * than needed; find the shortest correctly rounded form instead.
+		 */
+		int			k;
+
+		for (k = 1; k <= 17; k++)
+		{
+			snprintf(buf, sizeof(buf), "%.*e", k - 1, fabs(d));
+			if (strtod(buf, NULL) == fabs(d))
+				break;
+		}
+	}
+	else
+		double_to_shortest_decimal_buf(fabs(d), buf);
 	for (; *p && *p != 'e' && *p != 'E'; p++)
 	{
 		if (*p == '.')

@@ -1,0 +1,295 @@
+/*-------------------------------------------------------------------------
+ *
+ * template.h
+ *	  A Jinja2-compatible template engine over jsonb.
+ *
+ * NoETL playbooks are Jinja2 templates evaluated against JSON data.  This
+ * engine implements a documented subset of Jinja2 3.1 (see README,
+ * "Templates") with Jinja2's semantics: Python values and operators,
+ * Jinja2's default Undefined, Python's str() for output.  The pieces:
+ *
+ *	tpl_lex.c		source text -> tokens (Jinja2's lexer rules)
+ *	tpl_parse.c		tokens -> syntax tree (Jinja2's grammar)
+ *	tpl_value.c		Python values: conversion from and to jsonb, str(),
+ *					repr(), truthiness, equality, ordering, arithmetic
+ *	tpl_eval.c		evaluation of expressions and rendering of templates
+ *	tpl_filter.c	filters, tests and functions
+ *	tpl_sql.c		the SQL functions and the per-backend template cache
+ *
+ * Values borrow from the context jsonb: a mapping or list taken from the
+ * context stays a pointer into its container until something needs its
+ * elements.  Evaluation allocates in the caller's (short-lived) memory
+ * context; parsed templates live in the context given to tpl_parse.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NOETL_TEMPLATE_H
+#define NOETL_TEMPLATE_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+/* ---------------------------------------------------------------- values */
+
+typedef enum TVKind
+{
+	TV_UNDEF,					/* Jinja2's Undefined */
+	TV_NONE,
+	TV_BOOL,
+	TV_INT,						/* int64 */
+	TV_BIG,						/* an int beyond int64, as a numeric */
+	TV_FLOAT,
+	TV_STR,
+	TV_LIST,					/* list (or a generator, see flags) */
+	TV_DICT,
+	TV_RANGE,
+	TV_LOOP						/* the "loop" variable of a for loop */
+} TVKind;
+
+/* flags */
+#define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
+#define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
+
+typedef struct TVal TVal;
+
+struct TVal
+{
+	TVKind		kind;
+	uint8		flags;
+	union
+	{
+		bool		b;
+		int64		i;
+		Numeric		big;
+		double		f;
+		struct
+		{
+			const char *p;		/* UTF-8 bytes, not NUL-terminated */
+			int			len;
+		}			s;
+		struct
+		{
+			JsonbContainer *jc; /* lazy: elements still in jsonb */
+			int			jclen;	/* its length in bytes */
+			TVal	  **items;	/* or materialised */
+			int			n;
+		}			list;
+		struct
+		{
+			JsonbContainer *jc; /* lazy: pairs still in jsonb */
+			int			jclen;	/* its length in bytes */
+			TVal	  **keys;	/* or materialised, in insertion order */
+			TVal	  **vals;
+			int			n;
+		}			dict;
+		struct
+		{
+			int64		start;
+			int64		stop;
+			int64		step;
+		}			range;
+		struct
+		{
+			int64		index0;
+			int64		length;
+			TVal	  **items;	/* what the loop iterates over */
+		}			loop;
+		struct
+		{
+			const char *hint;	/* why it is undefined, for errors */
+		}			undef;
+	}			u;
+};
+
+/* ---------------------------------------------------------------- syntax */
+
+typedef enum TNodeKind
+{
+	TN_CONST,
+	TN_NAME,
+	TN_GETATTR,
+	TN_GETITEM,
+	TN_NEG,
+	TN_POS,
+	TN_NOT,
+	TN_ADD,
+	TN_SUB,
+	TN_MUL,
+	TN_DIV,
+	TN_FLOORDIV,
+	TN_MOD,
+	TN_POW,
+	TN_CONCAT,
+	TN_COMPARE,
+	TN_AND,
+	TN_OR,
+	TN_COND,
+	TN_FILTER,
+	TN_TEST,
+	TN_CALL,
+	TN_LIST,
+	TN_DICT,
+	/* statements */
+	TN_TEXT,
+	TN_OUTPUT,
+	TN_IF,
+	TN_FOR
+} TNodeKind;
+
+typedef enum TCmpOp
+{
+	TC_EQ,
+	TC_NE,
+	TC_LT,
+	TC_LE,
+	TC_GT,
+	TC_GE,
+	TC_IN,
+	TC_NOTIN
+} TCmpOp;
+
+typedef struct TNode TNode;
+
+struct TNode
+{
+	TNodeKind	kind;
+	int			line;
+	int			col;
+	TNode	   *a;				/* operand, object, test, iterable */
+	TNode	   *b;				/* right operand, index, then-branch */
+	TNode	   *c;				/* else-branch */
+	TNode	  **items;			/* list/dict items, args, concat parts,
+								 * compare operands, statement bodies */
+	int			nitems;
+	TNode	  **items2;			/* else bodies */
+	int			nitems2;
+	char	  **kwnames;		/* keyword argument names (filters, calls) */
+	TNode	  **kwargs;
+	int			nkwargs;
+	TCmpOp	   *ops;			/* compare operators */
+	char	   *name;			/* variable, attribute, filter, test, function */
+	int			id;				/* filter/test/function number, -1 unknown */
+	bool		negated;		/* "is not" */
+	bool		conditional;	/* inside if/condexpr: unknown names fail late */
+	TVal	   *value;			/* constants and text */
+};
+
+typedef struct TTemplate
+{
+	const char *source;			/* the template text */
+	TNode	  **body;
+	int			nbody;
+	TNode	   *single;			/* the expression, if the template is exactly
+								 * one {{ expr }} (blanks around allowed) */
+	bool		worker_side;	/* calls functions only workers provide */
+	const char *unsupported;	/* first construct outside noetl's subset */
+	int			unsupported_line;
+	int			unsupported_col;
+} TTemplate;
+
+/* ---------------------------------------------------------------- tokens */
+
+typedef enum TTokKind
+{
+	TT_DATA,
+	TT_VAR_BEGIN,
+	TT_VAR_END,
+	TT_BLOCK_BEGIN,
+	TT_BLOCK_END,
+	TT_NAME,
+	TT_STRING,
+	TT_INT,
+	TT_FLOAT,
+	TT_OP,
+	TT_EOF
+} TTokKind;
+
+typedef struct TToken
+{
+	TTokKind	kind;
+	int			line;
+	int			col;
+	const char *text;			/* DATA: the text; NAME/OP: the spelling;
+								 * STRING: decoded value */
+	int			len;
+	TVal	   *num;			/* INT/FLOAT value */
+} TToken;
+
+/* ---------------------------------------------------------------- API */
+
+/* tpl_lex.c */
+extern TToken *tpl_tokenize(const char *src, int len, int *ntokens);
+
+/* tpl_parse.c */
+extern TTemplate *tpl_parse(const char *src, int len);
+extern TTemplate *tpl_parse_expression(const char *src, int len);
+extern void tpl_error(const char *source, int line, int col, const char *fmt,...)
+			pg_attribute_printf(4, 5) pg_attribute_noreturn();
+extern int	tpl_filter_id(const char *name);
+extern int	tpl_test_id(const char *name);
+extern int	tpl_function_id(const char *name);
+
+/* tpl_value.c */
+extern TVal *tv_undef(const char *hint);
+extern TVal *tv_none(void);
+extern TVal *tv_bool(bool b);
+extern TVal *tv_int(int64 i);
+extern TVal *tv_big(Numeric n);
+extern TVal *tv_float(double f);
+extern TVal *tv_str(const char *p, int len);
+extern TVal *tv_cstr(const char *s);
+extern TVal *tv_list(TVal **items, int n);
+extern TVal *tv_dict_new(void);
+extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
+extern TVal *tv_from_jsonb_value(JsonbValue *jv);
+extern TVal *tv_from_jsonb(Jsonb *jb);
+extern int	tv_len(TVal *v);
+extern TVal *tv_list_get(TVal *v, int i);
+extern void tv_materialize(TVal *v);
+extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
+extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
+extern bool tv_truthy(TVal *v);
+extern bool tv_equal(TVal *a, TVal *b);
+extern int	tv_compare(TVal *a, TVal *b, const char *op);
+extern void tv_str_out(StringInfo out, TVal *v);
+extern void tv_repr(StringInfo out, TVal *v);
+extern const char *tv_type_name(TVal *v);
+extern bool tv_is_number(TVal *v);
+extern double tv_to_double(TVal *v);
+extern TVal *tv_arith(TNodeKind op, TVal *a, TVal *b);
+extern TVal *tv_negate(TVal *v, bool negate);
+extern JsonbValue *tv_to_jsonb_value(TVal *v, JsonbParseState **st,
+									 JsonbIteratorToken tok);
+extern Jsonb *tv_to_jsonb(TVal *v);
+extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
+extern int	py_strlen(const char *p, int len);
+extern const char *py_char_at(const char *p, int len, int index, int *clen);
+extern bool py_isspace(pg_wchar c);
+extern TVal *tv_iter_items(TVal *v, int *n);
+
+/* raised by value operations: a Python exception of the given kind */
+extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
+
+/* tpl_eval.c */
+extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
+extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
+extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
+extern TVal *tpl_getitem(TVal *obj, TVal *key);
+
+/* tpl_filter.c */
+typedef struct TEvalState TEvalState;
+extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
+							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
+extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
+extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
+
+/* tpl_sql.c */
+extern TTemplate *tpl_cached(const char *src, int len, bool expression);
+extern void tpl_check_playbook_template(const char *src, int len,
+										const char *where);
+
+#endif							/* NOETL_TEMPLATE_H */

@@ -1,0 +1,1355 @@
+/*-------------------------------------------------------------------------
+ *
+ * tpl_filter.c
+ *	  Filters, tests and functions of the template engine.
+ *
+ * Each filter does what Jinja2 3.1's filter of that name does with the
+ * default (non-autoescaping) environment, including its quirks: "int"
+ * turns "42.23" into 42 and anything unconvertible into its default,
+ * "round" returns a float and rounds half to even, "unique" yields a
+ * one-shot generator, "min" and "max" compare strings case-insensitively,
+ * "tojson" sorts keys and escapes <, >, & and ' for HTML.
+ *
+ * Arguments are bound as Python binds them: positionally, then by
+ * keyword, with the filter's defaults.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <locale.h>
+#include <math.h>
+#include <wctype.h>
+
+#include "access/xact.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "noetl.h"
+#include "template.h"
+
+/* filter numbers, in the order of filter_names in tpl_parse.c */
+enum
+{
+	F_DEFAULT, F_D, F_LENGTH, F_COUNT, F_TOJSON, F_LOWER, F_UPPER,
+	F_CAPITALIZE, F_TITLE, F_REPLACE, F_JOIN, F_INT, F_FLOAT, F_STRING,
+	F_TRIM, F_FIRST, F_LAST, F_ABS, F_ROUND, F_LIST, F_SORT, F_UNIQUE,
+	F_MIN, F_MAX, F_SUM
+};
+
+enum
+{
+	T_DEFINED, T_UNDEFINED, T_NONE, T_NUMBER, T_STRING, T_MAPPING,
+	T_SEQUENCE, T_TRUE, T_FALSE
+};
+
+enum
+{
+	FN_RANGE, FN_NOW
+};
+
+/*
+ * bind matches positional and keyword arguments to parameter names, as a
+ * Python call does; missing ones get defaults[i] (NULL = required).
+ */
+static void
+bind(const char *fname, TVal *value, TVal **args, int nargs, char **kwnames,
+	 TVal **kwargs, int nkwargs, const char *const *params, TVal **defaults,
+	 int nparams, TVal **out)
+{
+	int			i;
+
+	if (nargs > nparams)
+		tv_fail("%s() takes from 1 to %d positional arguments but %d were given",
+				fname, nparams + 1, nargs + 1);
+	for (i = 0; i < nparams; i++)
+		out[i] = NULL;
+	for (i = 0; i < nargs; i++)
+		out[i] = args[i];
+	for (i = 0; i < nkwargs; i++)
+	{
+		int			k;
+
+		for (k = 0; k < nparams; k++)
+			if (strcmp(kwnames[i], params[k]) == 0)
+				break;
+		if (k == nparams)
+			tv_fail("%s() got an unexpected keyword argument '%s'", fname, kwnames[i]);
+		if (out[k] != NULL)
+			tv_fail("%s() got multiple values for argument '%s'", fname, kwnames[i]);
+		out[k] = kwargs[i];
+	}
+	for (i = 0; i < nparams; i++)
+		if (out[i] == NULL)
+			out[i] = defaults[i];
+	(void) value;
+}
+
+/* soft_str: a string stays itself (Markup too); anything else is str()'d */
+static TVal *
+soft_str(TVal *v)
+{
+	StringInfoData buf;
+
+	if (v->kind == TV_STR)
+		return v;
+	initStringInfo(&buf);
+	tv_str_out(&buf, v);
+	return tv_str(buf.data, buf.len);
+}
+
+/* plain_str is str(): the text of any value, never Markup */
+static TVal *
+plain_str(TVal *v)
+{
+	TVal	   *s = soft_str(v);
+
+	if (s->flags & TVF_MARKUP)
+	{
+		s = tv_str(s->u.s.p, s->u.s.len);
+	}
+	return s;
+}
+
+static TVal *
+with_markup(TVal *result, TVal *from)
+{
+	result->flags |= from->flags & TVF_MARKUP;
+	return result;
+}
+
+/* ------------------------------------------------------------ case */
+
+static locale_t utf8_locale = (locale_t) 0;
+static bool utf8_locale_tried = false;
+
+static pg_wchar
+map_case(pg_wchar c, bool upper)
+{
+	if (c < 0x80)
+	{
+		if (upper && c >= 'a' && c <= 'z')
+			return c - 32;
+		if (!upper && c >= 'A' && c <= 'Z')
+			return c + 32;
+		return c;
+	}
+	if (!utf8_locale_tried)
+	{
+		utf8_locale_tried = true;
+		utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+	}
+	if (utf8_locale == (locale_t) 0)
+		return c;
+	return upper ? (pg_wchar) towupper_l((wint_t) c, utf8_locale)
+		: (pg_wchar) towlower_l((wint_t) c, utf8_locale);
+}
+
+static void
+append_wchar(StringInfo out, pg_wchar w)
+{
+	unsigned char u[8];
+
+	unicode_to_utf8(w, u);
+	appendBinaryStringInfo(out, (char *) u, pg_utf_mblen(u));
+}
+
+/* mode: 'l' lower, 'u' upper, 'c' capitalize, 't' Jinja2's title */
+static TVal *
+change_case(TVal *s, char mode)
+{
+	StringInfoData buf;
+	int			i = 0;
+	bool		start = true;
+
+	initStringInfo(&buf);
+	while (i < s->u.s.len)
+	{
+		int			l = Min(pg_utf_mblen((const unsigned char *) s->u.s.p + i), s->u.s.len - i);
+		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + i);
+		bool		upper;
+
+		switch (mode)
+		{
+			case 'u':
+				upper = true;
+				break;
+			case 'c':
+				upper = start;
+				start = false;
+				break;
+			case 't':
+				if (w == '-' || w == '(' || w == '{' || w == '[' || w == '<' || py_isspace(w))
+				{
+					start = true;
+					appendBinaryStringInfo(&buf, s->u.s.p + i, l);
+					i += l;
+					continue;
+				}
+				upper = start;
+				start = false;
+				break;
+			default:
+				upper = false;
+		}
+		append_wchar(&buf, map_case(w, upper));
+		i += l;
+	}
+	return tv_str(buf.data, buf.len);
+}
+
+/* ------------------------------------------------------------ strings */
+
+static bool
+in_chars(pg_wchar w, TVal *chars)
+{
+	int			i = 0;
+
+	if (chars == NULL)
+		return py_isspace(w);
+	while (i < chars->u.s.len)
+	{
+		if (utf8_to_unicode((const unsigned char *) chars->u.s.p + i) == w)
+			return true;
+		i += pg_utf_mblen((const unsigned char *) chars->u.s.p + i);
+	}
+	return false;
+}
+
+/* py_strip is str.strip(chars) */
+static TVal *
+py_strip(TVal *s, TVal *chars)
+{
+	int			start = 0;
+	int			end = s->u.s.len;
+
+	while (start < end)
+	{
+		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + start);
+
+		if (!in_chars(w, chars))
+			break;
+		start += pg_utf_mblen((const unsigned char *) s->u.s.p + start);
+	}
+	while (end > start)
+	{
+		int			p = end - 1;
+
+		while (p > start && (s->u.s.p[p] & 0xC0) == 0x80)
+			p--;
+		if (!in_chars(utf8_to_unicode((const unsigned char *) s->u.s.p + p), chars))
+			break;
+		end = p;
+	}
+	return tv_str(s->u.s.p + start, end - start);
+}
+
+/* py_replace is str.replace(old, new, count) */
+static TVal *
+py_replace(TVal *s, TVal *old, TVal *new, int64 count)
+{
+	StringInfoData buf;
+	int			i = 0;
+	int64		done = 0;
+
+	initStringInfo(&buf);
+	if (old->u.s.len == 0)
+	{
+		/* an empty pattern matches before every character and at the end */
+		while (true)
+		{
+			if (count < 0 || done < count)
+			{
+				appendBinaryStringInfo(&buf, new->u.s.p, new->u.s.len);
+				done++;
+			}
+			if (i >= s->u.s.len)
+				break;
+			{
+				int			l = Min(pg_utf_mblen((const unsigned char *) s->u.s.p + i), s->u.s.len - i);
+
+				appendBinaryStringInfo(&buf, s->u.s.p + i, l);
+				i += l;
+			}
+		}
+		return tv_str(buf.data, buf.len);
+	}
+	while (i < s->u.s.len)
+	{
+		if ((count < 0 || done < count) && i + old->u.s.len <= s->u.s.len &&
+			memcmp(s->u.s.p + i, old->u.s.p, old->u.s.len) == 0)
+		{
+			appendBinaryStringInfo(&buf, new->u.s.p, new->u.s.len);
+			i += old->u.s.len;
+			done++;
+			continue;
+		}
+		appendStringInfoChar(&buf, s->u.s.p[i]);
+		i++;
+	}
+	return tv_str(buf.data, buf.len);
+}
+
+/* ------------------------------------------------------------ numbers */
+
+/*
+ * parse_py_int parses text as Python's int(text, base) does; returns NULL
+ * where Python raises ValueError.
+ */
+static TVal *
+parse_py_int(const char *p, int len, int base)
+{
+	int			i = 0;
+	bool		neg = false;
+	StringInfoData digits;
+	bool		last_us = true;
+	int			ndig = 0;
+
+	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
+		len--;
+	while (i < len && py_isspace((unsigned char) p[i]))
+		i++;
+	if (i < len && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	if (base == 0 || base == 16 || base == 8 || base == 2)
+	{
+		if (i + 1 < len && p[i] == '0')
+		{
+			char		c = p[i + 1] | 0x20;
+			int			b = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 0;
+
+			if (b != 0 && (base == 0 || base == b))
+			{
+				base = b;
+				i += 2;
+				last_us = false;	/* "0x_1" is allowed */
+			}
+		}
+		if (base == 0)
+		{
+			/* base 0 without prefix: decimal, no leading zeros */
+			base = 10;
+			if (i < len && p[i] == '0')
+			{
+				int			k;
+
+				for (k = i; k < len; k++)
+					if (p[k] != '0' && p[k] != '_')
+						return NULL;
+			}
+		}
+	}
+	if (base < 2 || base > 36)
+		tv_fail("int() base must be >= 2 and <= 36, or 0");
+	initStringInfo(&digits);
+	for (; i < len; i++)
+	{
+		int			d;
+		char		c = p[i];
+
+		if (c == '_')
+		{
+			if (last_us || i + 1 >= len)
+				return NULL;
+			last_us = true;
+			continue;
+		}
+		d = (c >= '0' && c <= '9') ? c - '0' :
+			((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? (c | 0x20) - 'a' + 10 : 99;
+		if (d >= base)
+			return NULL;
+		appendStringInfoChar(&digits, c);
+		ndig++;
+		last_us = false;
+	}
+	if (ndig == 0)
+		return NULL;
+	{
+		/* accumulate in numeric to allow any size */
+		Datum		acc = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
+		Datum		b = DirectFunctionCall1(int8_numeric, Int64GetDatum(base));
+		uint64		small = 0;
+		bool		fits = true;
+		int			k;
+
+		for (k = 0; k < digits.len; k++)
+		{
+			char		c = digits.data[k];
+			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
+
+			if (fits && small <= (PG_UINT64_MAX - d) / base)
+				small = small * base + d;
+			else
+				fits = false;
+		}
+		if (fits && small <= (uint64) PG_INT64_MAX)
+			return tv_int(neg ? -(int64) small : (int64) small);
+		for (k = 0; k < digits.len; k++)
+		{
+			char		c = digits.data[k];
+			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
+
+			acc = DirectFunctionCall2(numeric_mul, acc, b);
+			acc = DirectFunctionCall2(numeric_add, acc,
+									  DirectFunctionCall1(int8_numeric, Int64GetDatum(d)));
+		}
+		if (neg)
+			acc = DirectFunctionCall1(numeric_uminus, acc);
+		return tv_big(DatumGetNumeric(acc));
+	}
+}
+
+/*
+ * parse_py_float parses text as Python's float(text); false where Python
+ * raises ValueError.
+ */
+static bool
+parse_py_float(const char *p, int len, double *out)
+{
+	StringInfoData buf;
+	int			i = 0;
+	char	   *end;
+	const char *body;
+	bool		prev_digit = false;
+
+	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
+		len--;
+	while (i < len && py_isspace((unsigned char) p[i]))
+		i++;
+	initStringInfo(&buf);
+	for (; i < len; i++)
+	{
+		char		c = p[i];
+
+		if (c == '_')
+		{
+			/* underscores only between digits */
+			if (!prev_digit || i + 1 >= len || !(p[i + 1] >= '0' && p[i + 1] <= '9'))
+				return false;
+			continue;
+		}
+		prev_digit = c >= '0' && c <= '9';
+		appendStringInfoChar(&buf, c);
+	}
+	body = buf.data;
+	if (*body == '+' || *body == '-')
+		body++;
+	if (pg_strcasecmp(body, "inf") == 0 || pg_strcasecmp(body, "infinity") == 0)
+	{
+		*out = buf.data[0] == '-' ? -get_float8_infinity() : get_float8_infinity();
+		return true;
+	}
+	if (pg_strcasecmp(body, "nan") == 0)
+	{
+		*out = get_float8_nan();
+		return true;
+	}
+	for (i = 0; body[i]; i++)
+		if (!((body[i] >= '0' && body[i] <= '9') || body[i] == '.' || body[i] == 'e' ||
+			  body[i] == 'E' || body[i] == '+' || body[i] == '-'))
+			return false;
+	if (buf.len == 0 || !(strchr(body, '0') || strchr(body, '1') || strchr(body, '2') ||
+						  strchr(body, '3') || strchr(body, '4') || strchr(body, '5') ||
+						  strchr(body, '6') || strchr(body, '7') || strchr(body, '8') ||
+						  strchr(body, '9')))
+		return false;
+	*out = strtod(buf.data, &end);
+	return *end == '\0';
+}
+
+/* float_to_int is Python's int(float): truncation, errors for inf and nan */
+static TVal *
+float_to_int(double d, bool *valueerror)
+{
+	*valueerror = false;
+	if (isnan(d))
+	{
+		*valueerror = true;
+		return NULL;
+	}
+	if (isinf(d))
+		tv_fail("cannot convert float infinity to integer");
+	d = trunc(d);
+	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+		return tv_int((int64) d);
+	{
+		char	   *txt = psprintf("%.0f", d);
+
+		return tv_big(DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(txt),
+														  ObjectIdGetDatum(InvalidOid),
+														  Int32GetDatum(-1))));
+	}
+}
+
+/* do_int is Jinja2's int filter */
+static TVal *
+do_int(TVal *v, TVal *dflt, TVal *base)
+{
+	TVal	   *r;
+	double		d;
+	bool		verr;
+	int64		b;
+
+	if (v->kind == TV_UNDEF)
+		tv_fail("%s", v->u.undef.hint);
+	if (base->kind != TV_INT && base->kind != TV_BOOL)
+		tv_fail("'%s' object cannot be interpreted as an integer", tv_type_name(base));
+	b = base->kind == TV_BOOL ? base->u.b : base->u.i;
+	if (v->kind == TV_STR)
+	{
+		if (b != 0 && (b < 2 || b > 36))
+			tv_fail("int() base must be >= 2 and <= 36, or 0");
+		r = parse_py_int(v->u.s.p, v->u.s.len, (int) b);
+		if (r != NULL)
+			return r;
+		/* "42.23"|int is 42 */
+		if (parse_py_float(v->u.s.p, v->u.s.len, &d))
+		{
+			r = float_to_int(d, &verr);
+			if (!verr)
+				return r;
+		}
+		return dflt;
+	}
+	switch (v->kind)
+	{
+		case TV_BOOL:
+			return tv_int(v->u.b ? 1 : 0);
+		case TV_INT:
+		case TV_BIG:
+			return v;
+		case TV_FLOAT:
+			r = float_to_int(v->u.f, &verr);
+			return verr ? dflt : r;
+		default:
+			return dflt;
+	}
+}
+
+/* do_float is Jinja2's float filter */
+static TVal *
+do_float(TVal *v, TVal *dflt)
+{
+	double		d;
+
+	if (v->kind == TV_UNDEF)
+		tv_fail("%s", v->u.undef.hint);
+	if (v->kind == TV_STR)
+		return parse_py_float(v->u.s.p, v->u.s.len, &d) ? tv_float(d) : dflt;
+	if (tv_is_number(v))
+		return tv_float(tv_to_double(v));
+	return dflt;
+}
+
+static int64
+as_index(TVal *v, const char *what)
+{
+	if (v->kind == TV_INT)
+		return v->u.i;
+	if (v->kind == TV_BOOL)
+		return v->u.b ? 1 : 0;
+	tv_fail("'%s' object cannot be interpreted as an integer%s", tv_type_name(v), what);
+	return 0;
+}
+
+/*
+ * round_half_even rounds x to nd decimal places exactly, as Python's
+ * round(x, nd) does for floats.
+ */
+static double
+round_half_even(double x, int64 nd)
+{
+	char	   *s;
+	char	   *point;
+	int			keep;
+	int			len;
+	int			i;
+	bool		neg;
+	bool		up = false;
+	double		r;
+
+	if (!isfinite(x) || x == 0.0)
+		return x;
+	if (nd > 330)
+		return x;
+	if (nd < -330)
+		return copysign(0.0, x);
+	/* the exact decimal expansion of x */
+	s = psprintf("%.1100f", fabs(x));
+	neg = x < 0;
+	point = strchr(s, '.');
+	len = strlen(s);
+	keep = (int) (point - s) + (int) nd;	/* digits kept, counting from s */
+	if (nd > 0)
+		keep += 1;				/* the point itself */
+	if (keep < 0)
+		return copysign(0.0, x);
+	if (keep < len)
+	{
+		/* the first dropped digit and the rest decide */
+		int			first = keep;
+		bool		rest_nonzero = false;
+
+		if (s[first] == '.')
+			first++;
+		for (i = first + 1; i < len; i++)
+			if (s[i] != '0' && s[i] != '.')
+			{
+				rest_nonzero = true;
+				break;
+			}
+		if (s[first] > '5' || (s[first] == '5' && rest_nonzero))
+			up = true;
+		else if (s[first] == '5')
+		{
+			/* a tie: round to even */
+			int			prev = keep - 1;
+
+			while (prev >= 0 && s[prev] == '.')
+				prev--;
+			up = prev >= 0 && ((s[prev] - '0') % 2 == 1);
+		}
+		/* zero the dropped digits */
+		for (i = keep; i < len; i++)
+			if (s[i] != '.')
+				s[i] = '0';
+		if (up)
+		{
+			int			k = keep - 1;
+
+			while (k >= 0)
+			{
+				if (s[k] == '.')
+				{
+					k--;
+					continue;
+				}
+				if (s[k] == '9')
+				{
+					s[k] = '0';
+					k--;
+					continue;
+				}
+				s[k]++;
+				break;
+			}
+			if (k < 0)
+				s = psprintf("1%s", s);
+		}
+	}
+	r = strtod(s, NULL);
+	if (isinf(r))
+		tv_fail("rounded value too large to represent");
+	return neg ? -r : r;
+}
+
+/* do_round is Jinja2's round filter */
+static TVal *
+do_round(TVal *v, TVal *precision, TVal *method)
+{
+	int64		p;
+
+	if (method->kind != TV_STR ||
+		!((method->u.s.len == 6 && memcmp(method->u.s.p, "common", 6) == 0) ||
+		  (method->u.s.len == 4 && memcmp(method->u.s.p, "ceil", 4) == 0) ||
+		  (method->u.s.len == 5 && memcmp(method->u.s.p, "floor", 5) == 0)))
+		tv_fail("method must be common, ceil or floor");
+	if (v->kind == TV_UNDEF)
+		tv_fail("type Undefined doesn't define __round__ method");
+	if (!tv_is_number(v))
+		tv_fail("type %s doesn't define __round__ method", tv_type_name(v));
+	p = as_index(precision, "");
+	if (method->u.s.p[0] == 'c' && method->u.s.len == 6)
+	{
+		/* round(value, precision) */
+		if (v->kind == TV_FLOAT)
+			return tv_float(round_half_even(v->u.f, p));
+		if (p >= 0)
+			return v->kind == TV_BOOL ? tv_int(v->u.b ? 1 : 0) : v;
+		{
+			/* round an int to a power of ten, half to even */
+			TVal	   *pow10 = tv_arith(TN_POW, tv_int(10), tv_int(-p));
+			TVal	   *q = tv_arith(TN_FLOORDIV, v, pow10);
+			TVal	   *r = tv_arith(TN_MOD, v, pow10);
+			TVal	   *twice = tv_arith(TN_MUL, r, tv_int(2));
+			int			c = tv_compare(twice, pow10, ">");
+
+			if (c > 0 || (c == 0 && tv_truthy(tv_arith(TN_MOD, q, tv_int(2)))))
+				q = tv_arith(TN_ADD, q, tv_int(1));
+			return tv_arith(TN_MUL, q, pow10);
+		}
+	}
+	{
+		/* math.ceil/floor(value * 10**precision) / 10**precision */
+		TVal	   *scale = tv_arith(TN_POW, tv_int(10), tv_int(p));
+		TVal	   *scaled = tv_arith(TN_MUL, v, scale);
+		TVal	   *whole;
+		bool		verr;
+
+		if (scaled->kind == TV_FLOAT)
+		{
+			double		d = method->u.s.p[0] == 'c' ? ceil(scaled->u.f) : floor(scaled->u.f);
+
+			whole = float_to_int(d, &verr);
+			if (verr)
+				tv_fail("cannot convert float NaN to integer");
+		}
+		else
+			whole = scaled->kind == TV_BOOL ? tv_int(scaled->u.b) : scaled;
+		return tv_arith(TN_DIV, whole, scale);
+	}
+}
+
+/* ------------------------------------------------------------ sequences */
+
+/*
+ * attr_parts splits an attribute path "a.b.0" into parts, digits as ints.
+ */
+static TVal **
+attr_parts(TVal *attribute, int *n)
+{
+	TVal	  **parts;
+	int			cap = 4;
+	int			i = 0;
+	int			start = 0;
+
+	*n = 0;
+	if (attribute == NULL || attribute->kind == TV_NONE)
+		return NULL;
+	parts = palloc(sizeof(TVal *) * cap);
+	if (attribute->kind != TV_STR)
+	{
+		parts[0] = attribute;
+		*n = 1;
+		return parts;
+	}
+	for (i = 0; i <= attribute->u.s.len; i++)
+	{
+		if (i == attribute->u.s.len || attribute->u.s.p[i] == '.')
+		{
+			const char *p = attribute->u.s.p + start;
+			int			l = i - start;
+			bool		digits = l > 0;
+			int			k;
+
+			for (k = 0; k < l; k++)
+				if (p[k] < '0' || p[k] > '9')
+					digits = false;
+			if (*n == cap)
+			{
+				cap *= 2;
+				parts = repalloc(parts, sizeof(TVal *) * cap);
+			}
+			parts[(*n)++] = digits ? tv_int(strtoll(pnstrdup(p, l), NULL, 10)) : tv_str(p, l);
+			start = i + 1;
+		}
+	}
+	return parts;
+}
+
+static TVal *
+attr_get(TVal *item, TVal **parts, int nparts)
+{
+	int			i;
+
+	for (i = 0; i < nparts; i++)
+		item = tpl_getitem(item, parts[i]);
+	return item;
+}
+
+static TVal *
+ignore_case(TVal *v, bool case_sensitive)
+{
+	if (!case_sensitive && v->kind == TV_STR)
+		return change_case(v, 'l');
+	return v;
+}
+
+typedef struct SortItem
+{
+	TVal	   *item;
+	TVal	   *key;
+} SortItem;
+
+static bool sort_reverse;
+
+static int
+sort_cmp(const SortItem *a, const SortItem *b)
+{
+	int			c = tv_compare(sort_reverse ? b->key : a->key,
+							   sort_reverse ? a->key : b->key, "<");
+
+	return c == 2 ? 0 : c;
+}
+
+/* stable merge sort (Python's sort is stable, and so is its reverse) */
+static void
+merge_sort(SortItem *a, SortItem *tmp, int n)
+{
+	int			mid;
+	int			i;
+	int			j;
+	int			k;
+
+	if (n < 2)
+		return;
+	CHECK_FOR_INTERRUPTS();
+	mid = n / 2;
+	merge_sort(a, tmp, mid);
+	merge_sort(a + mid, tmp, n - mid);
+	i = 0;
+	j = mid;
+	k = 0;
+	while (i < mid && j < n)
+	{
+		if (sort_cmp(&a[j], &a[i]) < 0)
+			tmp[k++] = a[j++];
+		else
+			tmp[k++] = a[i++];
+	}
+	while (i < mid)
+		tmp[k++] = a[i++];
+	while (j < n)
+		tmp[k++] = a[j++];
+	memcpy(a, tmp, sizeof(SortItem) * n);
+}
+
+static TVal *
+do_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
+{
+	int			n;
+	TVal	   *items = tv_iter_items(v, &n);
+	SortItem   *arr = palloc(sizeof(SortItem) * Max(n, 1));
+	SortItem   *tmp = palloc(sizeof(SortItem) * Max(n, 1));
+	TVal	  **out = palloc(sizeof(TVal *) * Max(n, 1));
+	bool		cs = tv_truthy(case_sensitive);
+	int			i;
+	int			nattr = 0;
+	TVal	  **attrs = NULL;
+
+	/* attribute may list several paths separated by commas */
+	if (attribute->kind == TV_STR)
+	{
+		int			start = 0;
+
+		attrs = palloc(sizeof(TVal *) * (attribute->u.s.len + 1));
+		for (i = 0; i <= attribute->u.s.len; i++)
+			if (i == attribute->u.s.len || attribute->u.s.p[i] == ',')
+			{
+				attrs[nattr++] = tv_str(attribute->u.s.p + start, i - start);
+				start = i + 1;
+			}
+	}
+	else
+	{
+		attrs = palloc(sizeof(TVal *));
+		attrs[0] = attribute;
+		nattr = 1;
+	}
+	for (i = 0; i < n; i++)
+	{
+		TVal	  **key = palloc(sizeof(TVal *) * nattr);
+		int			k;
+
+		for (k = 0; k < nattr; k++)
+		{
+			int			np;
+			TVal	  **parts = attr_parts(attrs[k], &np);
+
+			key[k] = ignore_case(attr_get(items->u.list.items[i], parts, np), cs);
+		}
+		arr[i].item = items->u.list.items[i];
+		arr[i].key = tv_list(key, nattr);
+	}
+	sort_reverse = tv_truthy(reverse);
+	merge_sort(arr, tmp, n);
+	for (i = 0; i < n; i++)
+		out[i] = arr[i].item;
+	return tv_list(out, n);
+}
+
+static TVal *
+do_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
+{
+	int			n;
+	TVal	   *items = tv_iter_items(v, &n);
+	TVal	  **out = palloc(sizeof(TVal *) * Max(n, 1));
+	TVal	  **seen = palloc(sizeof(TVal *) * Max(n, 1));
+	int			nout = 0;
+	int			np;
+	TVal	  **parts = attr_parts(attribute, &np);
+	bool		cs = tv_truthy(case_sensitive);
+	int			i;
+	TVal	   *r;
+
+	for (i = 0; i < n; i++)
+	{
+		TVal	   *key = ignore_case(attr_get(items->u.list.items[i], parts, np), cs);
+		int			k;
+		bool		dup = false;
+
+		if (key->kind == TV_LIST || key->kind == TV_DICT)
+			tv_fail("unhashable type: '%s'", tv_type_name(key));
+		for (k = 0; k < nout && !dup; k++)
+			dup = tv_equal(seen[k], key);
+		if (!dup)
+		{
+			seen[nout] = key;
+			out[nout++] = items->u.list.items[i];
+		}
+	}
+	r = tv_list(out, nout);
+	r->flags |= TVF_GENERATOR;
+	return r;
+}
+
+static TVal *
+do_min_max(TVal *v, bool max, TVal *case_sensitive, TVal *attribute)
+{
+	int			n;
+	TVal	   *items = tv_iter_items(v, &n);
+	int			np;
+	TVal	  **parts = attr_parts(attribute, &np);
+	bool		cs = tv_truthy(case_sensitive);
+	TVal	   *best;
+	TVal	   *bestkey;
+	int			i;
+
+	if (n == 0)
+		return tv_undef("No aggregated item, sequence was empty.");
+	best = items->u.list.items[0];
+	bestkey = ignore_case(attr_get(best, parts, np), cs);
+	for (i = 1; i < n; i++)
+	{
+		TVal	   *item = items->u.list.items[i];
+		TVal	   *key = ignore_case(attr_get(item, parts, np), cs);
+		int			c = tv_compare(key, bestkey, max ? ">" : "<");
+
+		if (c != 2 && (max ? c > 0 : c < 0))
+		{
+			best = item;
+			bestkey = key;
+		}
+	}
+	return best;
+}
+
+static TVal *
+do_sum(TVal *v, TVal *attribute, TVal *start)
+{
+	int			n;
+	TVal	   *items = tv_iter_items(v, &n);
+	int			np;
+	TVal	  **parts = attr_parts(attribute, &np);
+	TVal	   *acc = start;
+	int			i;
+
+	if (start->kind == TV_STR)
+		tv_fail("sum() can't sum strings [use ''.join(seq) instead]");
+	for (i = 0; i < n; i++)
+	{
+		TVal	   *item = attr_get(items->u.list.items[i], parts, np);
+
+		if (item->kind == TV_UNDEF)
+			tv_fail("%s", item->u.undef.hint);
+		acc = tv_arith(TN_ADD, acc, item);
+	}
+	return acc;
+}
+
+static TVal *
+do_join(TVal *v, TVal *d, TVal *attribute)
+{
+	int			n;
+	TVal	   *items = tv_iter_items(v, &n);
+	TVal	   *sep = plain_str(d);
+	int			np;
+	TVal	  **parts = attr_parts(attribute, &np);
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendBinaryStringInfo(&buf, sep->u.s.p, sep->u.s.len);
+		tv_str_out(&buf, attr_get(items->u.list.items[i], parts, np));
+	}
+	return tv_str(buf.data, buf.len);
+}
+
+static TVal *
+do_first_last(TVal *v, bool last)
+{
+	int			n;
+	TVal	   *items;
+
+	if (last && v->kind == TV_LIST && (v->flags & TVF_GENERATOR))
+		tv_fail("'generator' object is not reversible");
+	if (last && !(v->kind == TV_LIST || v->kind == TV_STR || v->kind == TV_DICT ||
+				  v->kind == TV_RANGE || v->kind == TV_UNDEF))
+		tv_fail("'%s' object is not reversible", tv_type_name(v));
+	items = tv_iter_items(v, &n);
+	if (n == 0)
+		return tv_undef(last ? "No last item, sequence was empty." : "No first item, sequence was empty.");
+	if (last && v->kind == TV_STR)
+	{
+		/* reversed() indexes the string, and Markup indexing keeps Markup */
+		TVal	   *c = items->u.list.items[n - 1];
+
+		return with_markup(tv_str(c->u.s.p, c->u.s.len), v);
+	}
+	return items->u.list.items[last ? n - 1 : 0];
+}
+
+static TVal *
+do_tojson(TVal *v, TVal *indent)
+{
+	StringInfoData json;
+	StringInfoData out;
+	int			ind = -1;
+	int			i;
+	TVal	   *r;
+
+	if (indent->kind != TV_NONE)
+	{
+		if (indent->kind != TV_INT && indent->kind != TV_BOOL)
+			tv_fail("noetl's tojson takes an integer indent");
+		ind = (int) Max(as_index(indent, ""), 0);
+	}
+	initStringInfo(&json);
+	tv_json_dumps(&json, v, ind, 0);
+	initStringInfo(&out);
+	for (i = 0; i < json.len; i++)
+	{
+		switch (json.data[i])
+		{
+			case '<':
+				appendStringInfoString(&out, "\\u003c");
+				break;
+			case '>':
+				appendStringInfoString(&out, "\\u003e");
+				break;
+			case '&':
+				appendStringInfoString(&out, "\\u0026");
+				break;
+			case '\'':
+				appendStringInfoString(&out, "\\u0027");
+				break;
+			default:
+				appendStringInfoChar(&out, json.data[i]);
+		}
+	}
+	r = tv_str(out.data, out.len);
+	r->flags |= TVF_MARKUP;
+	return r;
+}
+
+static TVal *
+do_abs(TVal *v)
+{
+	switch (v->kind)
+	{
+		case TV_BOOL:
+			return tv_int(v->u.b ? 1 : 0);
+		case TV_INT:
+		case TV_BIG:
+			return tv_compare(v, tv_int(0), "<") < 0 ? tv_negate(v, true) : v;
+		case TV_FLOAT:
+			return tv_float(fabs(v->u.f));
+		default:
+			tv_fail("bad operand type for abs(): '%s'", tv_type_name(v));
+	}
+	return NULL;
+}
+
+/*
+ * tpl_apply_filter applies filter number id to v.
+ */
+TVal *
+tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
+				 char **kwnames, TVal **kwargs, int nkwargs)
+{
+	TVal	   *p[4];
+
+#define BIND(names, defaults) \
+	bind(name, v, args, nargs, kwnames, kwargs, nkwargs, names, defaults, lengthof(names), p)
+
+	CHECK_FOR_INTERRUPTS();
+	switch (id)
+	{
+		case F_DEFAULT:
+		case F_D:
+			{
+				static const char *const names[] = {"default_value", "boolean"};
+				TVal	   *defs[] = {tv_str("", 0), tv_bool(false)};
+
+				BIND(names, defs);
+				if (v->kind == TV_UNDEF || (tv_truthy(p[1]) && !tv_truthy(v)))
+					return p[0];
+				return v;
+			}
+		case F_LENGTH:
+		case F_COUNT:
+			if (nargs + nkwargs > 0)
+				tv_fail("len() takes exactly one argument (%d given)", nargs + nkwargs + 1);
+			return tv_int(tv_len(v));
+		case F_TOJSON:
+			{
+				static const char *const names[] = {"indent"};
+				TVal	   *defs[] = {tv_none()};
+
+				BIND(names, defs);
+				return do_tojson(v, p[0]);
+			}
+		case F_LOWER:
+		case F_UPPER:
+		case F_CAPITALIZE:
+		case F_TITLE:
+			{
+				static const char *const names[1] = {"s"};
+				TVal	   *s;
+
+				(void) names;
+				if (nargs + nkwargs > 0)
+					tv_fail("do_%s() takes 1 positional argument but %d were given", name, nargs + 1);
+				s = soft_str(v);
+				if (id == F_TITLE)
+					return change_case(s, 't');
+				return with_markup(change_case(s, id == F_LOWER ? 'l' : id == F_UPPER ? 'u' : 'c'), s);
+			}
+		case F_REPLACE:
+			{
+				static const char *const names[] = {"old", "new", "count"};
+				TVal	   *defs[] = {NULL, NULL, tv_none()};
+				int64		count = -1;
+
+				BIND(names, defs);
+				if (p[0] == NULL || p[1] == NULL)
+					tv_fail("do_replace() missing required positional argument '%s'",
+							p[0] == NULL ? "old" : "new");
+				if (p[2]->kind != TV_NONE)
+					count = as_index(p[2], "");
+				return py_replace(plain_str(v), plain_str(p[0]), plain_str(p[1]), count);
+			}
+		case F_JOIN:
+			{
+				static const char *const names[] = {"d", "attribute"};
+				TVal	   *defs[] = {tv_str("", 0), tv_none()};
+
+				BIND(names, defs);
+				return do_join(v, p[0], p[1]);
+			}
+		case F_INT:
+			{
+				static const char *const names[] = {"default", "base"};
+				TVal	   *defs[] = {tv_int(0), tv_int(10)};
+
+				BIND(names, defs);
+				return do_int(v, p[0], p[1]);
+			}
+		case F_FLOAT:
+			{
+				static const char *const names[] = {"default"};
+				TVal	   *defs[] = {tv_float(0.0)};
+
+				BIND(names, defs);
+				return do_float(v, p[0]);
+			}
+		case F_STRING:
+			if (nargs + nkwargs > 0)
+				tv_fail("soft_str() takes 1 positional argument but %d were given", nargs + 1);
+			return soft_str(v);
+		case F_TRIM:
+			{
+				static const char *const names[] = {"chars"};
+				TVal	   *defs[] = {tv_none()};
+				TVal	   *s;
+
+				BIND(names, defs);
+				if (p[0]->kind != TV_NONE && p[0]->kind != TV_STR)
+					tv_fail("strip arg must be None or str");
+				s = soft_str(v);
+				return with_markup(py_strip(s, p[0]->kind == TV_STR ? p[0] : NULL), s);
+			}
+		case F_FIRST:
+		case F_LAST:
+			if (nargs + nkwargs > 0)
+				tv_fail("do_%s() takes 2 positional arguments but %d were given", name, nargs + 2);
+			return do_first_last(v, id == F_LAST);
+		case F_ABS:
+			if (nargs + nkwargs > 0)
+				tv_fail("abs() takes exactly one argument (%d given)", nargs + 1);
+			return do_abs(v);
+		case F_ROUND:
+			{
+				static const char *const names[] = {"precision", "method"};
+				TVal	   *defs[] = {tv_int(0), tv_cstr("common")};
+
+				BIND(names, defs);
+				return do_round(v, p[0], p[1]);
+			}
+		case F_LIST:
+			{
+				int			n;
+				TVal	   *items;
+
+				if (nargs + nkwargs > 0)
+					tv_fail("list expected at most 1 argument, got %d", nargs + 1);
+				items = tv_iter_items(v, &n);
+				return tv_list(items->u.list.items, n);
+			}
+		case F_SORT:
+			{
+				static const char *const names[] = {"reverse", "case_sensitive", "attribute"};
+				TVal	   *defs[] = {tv_bool(false), tv_bool(false), tv_none()};
+
+				BIND(names, defs);
+				return do_sort(v, p[0], p[1], p[2]);
+			}
+		case F_UNIQUE:
+			{
+				static const char *const names[] = {"case_sensitive", "attribute"};
+				TVal	   *defs[] = {tv_bool(false), tv_none()};
+
+				BIND(names, defs);
+				return do_unique(v, p[0], p[1]);
+			}
+		case F_MIN:
+		case F_MAX:
+			{
+				static const char *const names[] = {"case_sensitive", "attribute"};
+				TVal	   *defs[] = {tv_bool(false), tv_none()};
+
+				BIND(names, defs);
+				return do_min_max(v, id == F_MAX, p[0], p[1]);
+			}
+		case F_SUM:
+			{
+				static const char *const names[] = {"attribute", "start"};
+				TVal	   *defs[] = {tv_none(), tv_int(0)};
+
+				BIND(names, defs);
+				return do_sum(v, p[0], p[1]);
+			}
+		default:
+			tv_fail("No filter named '%s' found.", name);
+	}
+#undef BIND
+	return NULL;
+}
+
+/*
+ * tpl_apply_test applies test number id to v.
+ */
+bool
+tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs)
+{
+	if (nargs > 0)
+		tv_fail("test_%s() takes 1 positional argument but %d were given", name, nargs + 1);
+	switch (id)
+	{
+		case T_DEFINED:
+			return v->kind != TV_UNDEF;
+		case T_UNDEFINED:
+			return v->kind == TV_UNDEF;
+		case T_NONE:
+			return v->kind == TV_NONE;
+		case T_NUMBER:
+			return tv_is_number(v);
+		case T_STRING:
+			return v->kind == TV_STR;
+		case T_MAPPING:
+			return v->kind == TV_DICT;
+		case T_SEQUENCE:
+			return v->kind == TV_STR || v->kind == TV_DICT || v->kind == TV_RANGE ||
+				v->kind == TV_UNDEF || (v->kind == TV_LIST && !(v->flags & TVF_GENERATOR));
+		case T_TRUE:
+			return v->kind == TV_BOOL && v->u.b;
+		case T_FALSE:
+			return v->kind == TV_BOOL && !v->u.b;
+		default:
+			tv_fail("No test named '%s' found.", name);
+	}
+	return false;
+}
+
+/*
+ * now_text is the current statement time as datetime.isoformat() writes
+ * an aware UTC datetime.
+ */
+static TVal *
+now_text(void)
+{
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char	   *s;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		tv_fail("timestamp out of range");
+	if (fsec != 0)
+		s = psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year, tm.tm_mon,
+					 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	else
+		s = psprintf("%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year, tm.tm_mon,
+					 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return tv_cstr(s);
+}
+
+/*
+ * tpl_call_function calls range() or now().
+ */
+TVal *
+tpl_call_function(int id, const char *name, TVal **args, int nargs)
+{
+	int			i;
+
+	switch (id)
+	{
+		case FN_RANGE:
+			{
+				int64		v[3];
+				TVal	   *r;
+
+				if (nargs < 1 || nargs > 3)
+					tv_fail("range expected %s 3 arguments, got %d",
+							nargs < 1 ? "at least 1 argument, and at most" : "at most", nargs);
+				for (i = 0; i < nargs; i++)
+				{
+					if (args[i]->kind == TV_BIG)
+						tv_fail("range() arguments beyond 64 bits are not supported");
+					v[i] = as_index(args[i], "");
+				}
+				r = palloc0(sizeof(TVal));
+				r->kind = TV_RANGE;
+				if (nargs == 1)
+				{
+					r->u.range.start = 0;
+					r->u.range.stop = v[0];
+					r->u.range.step = 1;
+				}
+				else
+				{
+					r->u.range.start = v[0];
+					r->u.range.stop = v[1];
+					r->u.range.step = nargs == 3 ? v[2] : 1;
+				}
+				if (r->u.range.step == 0)
+					tv_fail("range() arg 3 must not be zero");
+				return r;
+			}
+		case FN_NOW:
+			if (nargs != 0)
+				tv_fail("now() takes no arguments");
+			return now_text();
+		default:
+			tv_fail("'%s' is undefined", name);
+	}
+	return NULL;
+}

@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ *
+ * tpl_sql.c
+ *	  SQL functions of the template engine, and the template cache.
+ *
+ *	noetl.render_text(template text, context jsonb) -> text
+ *		Jinja2's Environment().from_string(template).render(context).
+ *	noetl.render(template jsonb, context jsonb) -> jsonb
+ *		Renders every string inside a JSON value.  A string that is one
+ *		{{ expr }} (blanks around it allowed) becomes the expression's
+ *		value with its JSON type, as NoETL does; Undefined becomes null.
+ *		Strings that call functions only workers provide (NoETL's token(),
+ *		secret(), ...) are left as they are, for the worker.
+ *	noetl.eval(expression text, context jsonb) -> jsonb
+ *		The value of a bare expression.
+ *	noetl.truthy(condition text, context jsonb) -> boolean
+ *		NoETL's rule for conditions: a condition without {{ }} is wrapped
+ *		in {{ }}; the result is true when its text, trimmed, is "true",
+ *		"1" or "yes" in any case.
+ *
+ * Parsed templates are kept per backend in a small cache keyed by their
+ * text, so a condition evaluated once per row is parsed once.  Each
+ * template lives in its own memory context; the cache is emptied when it
+ * holds TEMPLATE_CACHE_MAX templates.  Evaluation allocates in a memory
+ * context that is deleted when the call returns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "noetl.h"
+#include "template.h"
+
+PG_FUNCTION_INFO_V1(noetl_render_text);
+PG_FUNCTION_INFO_V1(noetl_render);
+PG_FUNCTION_INFO_V1(noetl_eval);
+PG_FUNCTION_INFO_V1(noetl_truthy);
+
+#define TEMPLATE_CACHE_BUCKETS	256
+#define TEMPLATE_CACHE_MAX		1024
+
+typedef struct CacheEntry
+{
+	char	   *src;
+	int			len;
+	bool		expression;
+	uint32		hash;
+	TTemplate  *tpl;
+	struct CacheEntry *next;
+} CacheEntry;
+
+static MemoryContext cache_cxt = NULL;
+static CacheEntry *buckets[TEMPLATE_CACHE_BUCKETS];
+static int	cache_count = 0;
+
+/*
+ * tpl_cached returns the parsed template for src, parsing it on first use.
+ * The result stays valid until the next call of tpl_cached.
+ */
+TTemplate *
+tpl_cached(const char *src, int len, bool expression)
+{
+	uint32		h = hash_bytes((const unsigned char *) src, len) ^ (expression ? 0x9e3779b9 : 0);
+	CacheEntry *e;
+	MemoryContext tcxt;
+	MemoryContext old;
+	TTemplate  *tpl;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("noetl templates need a database with encoding UTF8"),
+				 errdetail("The database encoding is %s.", GetDatabaseEncodingName())));
+	for (e = buckets[h % TEMPLATE_CACHE_BUCKETS]; e; e = e->next)
+		if (e->hash == h && e->len == len && e->expression == expression &&
+			memcmp(e->src, src, len) == 0)
+			return e->tpl;
+
+	/* parse in a context of its own; an error discards it with the caller's */
+	tcxt = AllocSetContextCreate(CurrentMemoryContext, "noetl template",
+								 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(tcxt);
+	tpl = expression ? tpl_parse_expression(src, len) : tpl_parse(src, len);
+	MemoryContextSwitchTo(old);
+
+	if (cache_cxt == NULL)
+		cache_cxt = AllocSetContextCreate(CacheMemoryContext, "noetl template cache",
+										  ALLOCSET_SMALL_SIZES);
+	if (cache_count >= TEMPLATE_CACHE_MAX)
+	{
+		MemoryContextReset(cache_cxt);
+		memset(buckets, 0, sizeof(buckets));
+		cache_count = 0;
+	}
+	MemoryContextSetParent(tcxt, cache_cxt);
+	e = MemoryContextAlloc(tcxt, sizeof(CacheEntry));
+	e->src = MemoryContextAlloc(tcxt, len + 1);
+	memcpy(e->src, src, len);
+	e->src[len] = '\0';
+	e->len = len;
+	e->expression = expression;
+	e->hash = h;
+	e->tpl = tpl;
+	e->next = buckets[h % TEMPLATE_CACHE_BUCKETS];
+	buckets[h % TEMPLATE_CACHE_BUCKETS] = e;
+	cache_count++;
+	return tpl;
+}
+
+/* has_markup says whether text contains a template delimiter */
+static bool
+has_markup(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i + 1 < len; i++)
+		if (s[i] == '{' && (s[i + 1] == '{' || s[i + 1] == '%' || s[i + 1] == '#'))
+			return true;
+	return false;
+}
+
+/* context_value checks and converts the context argument */
+static TVal *
+context_value(Jsonb *ctx)
+{
+	if (!JB_ROOT_IS_OBJECT(ctx))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("template context must be a JSON object")));
+	return tv_from_jsonb(ctx);
+}
+
+/*
+ * Datum noetl.render_text(template text, context jsonb) returns text
+ */
+Datum
+noetl_render_text(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl render",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(work);
+	TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
+	StringInfoData out;
+	text	   *result;
+
+	initStringInfo(&out);
+	tpl_render(tpl, context_value(ctx), &out);
+	MemoryContextSwitchTo(old);
+	result = cstring_to_text_with_len(out.data, out.len);
+	MemoryContextDelete(work);
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * render_string renders one string of a JSON value into st.
+ */
+static void
+render_string(JsonbValue *s, TVal *ctx, JsonbParseState **st, JsonbIteratorToken tok)
+{
+	TTemplate  *tpl;
+	StringInfoData out;
+	JsonbValue	jv;
+
+	if (!has_markup(s->val.string.val, s->val.string.len))
+	{
+		pushJsonbValue(st, tok, s);
+		return;
+	}
+	tpl = tpl_cached(s->val.string.val, s->val.string.len, false);
+	if (tpl->worker_side)
+	{
+		pushJsonbValue(st, tok, s);
+		return;
+	}
+	if (tpl->single != NULL)
+	{
+		tv_to_jsonb_value(tpl_eval_expr(tpl, tpl->single, ctx), st, tok);
+		return;
+	}
+	initStringInfo(&out);
+	tpl_render(tpl, ctx, &out);
+	jv.type = jbvString;
+	jv.val.string.val = out.data;
+	jv.val.string.len = out.len;
+	pushJsonbValue(st, tok, &jv);
+}
+
+/*
+ * render_jsonb renders every string in v (a scalar, or a container given
+ * as jbvBinary) into st with token tok.
+ */
+static JsonbValue *
+render_jsonb(JsonbValue *v, TVal *ctx, JsonbParseState **st, JsonbIteratorToken tok)
+{
+	check_stack_depth();
+	if (v->type == jbvString)
+	{
+		render_string(v, ctx, st, tok);
+		return NULL;
+	}
+	if (v->type != jbvBinary)
+		return pushJsonbValue(st, tok, v);
+	{
+		JsonbContainer *jc = v->val.binary.data;
+		JsonbIterator *it = JsonbIteratorInit(jc);
+		JsonbValue	e;
+		JsonbIteratorToken t;
+		JsonbValue *res = NULL;
+		bool		is_array = JsonContainerIsArray(jc);
+
+		t = JsonbIteratorNext(&it, &e, true);
+		pushJsonbValue(st, is_array ? WJB_BEGIN_ARRAY : WJB_BEGIN_OBJECT, NULL);
+		while ((t = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (t == WJB_KEY)
+				pushJsonbValue(st, WJB_KEY, &e);
+			else if (t == WJB_VALUE || t == WJB_ELEM)
+				render_jsonb(&e, ctx, st, t);
+			else if (t == WJB_END_ARRAY || t == WJB_END_OBJECT)
+				res = pushJsonbValue(st, t, NULL);
+		}
+		return res;
+	}
+}
+
+/*
+ * Datum noetl.render(template jsonb, context jsonb) returns jsonb
+ */
+Datum
+noetl_render(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *t = PG_GETARG_JSONB_P(0);
+	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl render",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(work);
+	TVal	   *c = context_value(ctx);
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	Jsonb	   *result;
+
+	if (JB_ROOT_IS_SCALAR(t))
+	{
+		JsonbValue	scalar;
+		JsonbValue	arr;
+
+		(void) JsonbExtractScalar(&t->root, &scalar);
+		if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+		{
+			TTemplate  *tpl = tpl_cached(scalar.val.string.val, scalar.val.string.len, false);
+
+			if (!tpl->worker_side && tpl->single != NULL)
+			{
+				result = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, c));
+				MemoryContextSwitchTo(old);
+				result = (Jsonb *) datumCopy(JsonbPGetDatum(result), false, -1);
+				MemoryContextDelete(work);
+				PG_RETURN_JSONB_P(result);
+			}
+		}
+		arr.type = jbvArray;
+		arr.val.array.rawScalar = true;
+		arr.val.array.nElems = 1;
+		arr.val.array.elems = NULL;
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+		render_jsonb(&scalar, c, &st, WJB_ELEM);
+		res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	else
+	{
+		JsonbValue	root;
+
+		root.type = jbvBinary;
+		root.val.binary.data = &t->root;
+		root.val.binary.len = VARSIZE(t) - VARHDRSZ;
+		res = render_jsonb(&root, c, &st, WJB_ELEM);
+	}
+	MemoryContextSwitchTo(old);
+	result = JsonbValueToJsonb(res);
+	MemoryContextDelete(work);
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * Datum noetl.eval(expression text, context jsonb) returns jsonb
+ */
+Datum
+noetl_eval(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl eval",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(work);
+	TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
+	Jsonb	   *result = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, context_value(ctx)));
+
+	MemoryContextSwitchTo(old);
+	result = (Jsonb *) datumCopy(JsonbPGetDatum(result), false, -1);
+	MemoryContextDelete(work);
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * truthy_text applies NoETL's rule to the text of a value.
+ */
+static bool
+truthy_text(const char *s, int len)
+{
+	int			start = 0;
+	int			end = len;
+
+	while (start < end && py_isspace((unsigned char) s[start]))
+		start++;
+	while (end > start && py_isspace((unsigned char) s[end - 1]))
+		end--;
+	len = end - start;
+	s += start;
+	return (len == 4 && pg_strncasecmp(s, "true", 4) == 0) ||
+		(len == 1 && s[0] == '1') ||
+		(len == 3 && pg_strncasecmp(s, "yes", 3) == 0);
+}
+
+/*
+ * noetl_truthy_eval evaluates a condition with NoETL's rule.
+ */
+static bool
+noetl_truthy_eval(const char *cond, int len, TVal *ctx)
+{
+	TTemplate  *tpl;
+	StringInfoData out;
+
+	if (has_markup(cond, len))
+		tpl = tpl_cached(cond, len, false);
+	else
+		tpl = tpl_cached(cond, len, true);
+	initStringInfo(&out);
+	if (tpl->single != NULL)
+	{
+		TVal	   *v = tpl_eval_expr(tpl, tpl->single, ctx);
+
+		if (v->kind == TV_BOOL)
+			return v->u.b;
+		tv_str_out(&out, v);
+	}
+	else
+		tpl_render(tpl, ctx, &out);
+	return truthy_text(out.data, out.len);
+}
+
+/*
+ * Datum noetl.truthy(condition text, context jsonb) returns boolean
+ */
+Datum
+noetl_truthy(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl truthy",
+											   ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(work);
+	bool		result = noetl_truthy_eval(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+										   context_value(ctx));
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * check_known refuses filters and tests noetl does not know anywhere in a
+ * template, including the branches where Jinja2 would only fail when they
+ * are reached: a playbook must not fail later for what registration can see.
+ */
+static void
+check_known(TTemplate *tpl, TNode *n)
+{
+	int			i;
+
+	if (n == NULL)
+		return;
+	check_stack_depth();
+	if ((n->kind == TN_FILTER || n->kind == TN_TEST) && n->id < 0)
+		tpl_error(tpl->source, n->line, n->col, "no %s named '%s'",
+				  n->kind == TN_FILTER ? "filter" : "test", n->name);
+	check_known(tpl, n->a);
+	check_known(tpl, n->b);
+	check_known(tpl, n->c);
+	for (i = 0; i < n->nitems; i++)
+		check_known(tpl, n->items[i]);
+	for (i = 0; i < n->nitems2; i++)
+		check_known(tpl, n->items2[i]);
+	for (i = 0; i < n->nkwargs; i++)
+		check_known(tpl, n->kwargs[i]);
+}
+
+/*
+ * tpl_check_playbook_template parses a template found in a playbook and
+ * refuses it, naming where it was found, if it is malformed or outside
+ * noetl's subset.  Conditions (where) given without delimiters are
+ * checked as bare expressions.
+ */
+void
+tpl_check_playbook_template(const char *src, int len, const char *where)
+{
+	MemoryContext old = CurrentMemoryContext;
+	MemoryContext tcxt = AllocSetContextCreate(CurrentMemoryContext, "noetl template check",
+											   ALLOCSET_SMALL_SIZES);
+
+	PG_TRY();
+	{
+		TTemplate  *tpl;
+
+		int			i;
+
+		MemoryContextSwitchTo(tcxt);
+		tpl = tpl_parse(src, len);
+		for (i = 0; i < tpl->nbody; i++)
+			check_known(tpl, tpl->body[i]);
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(old);
+		ed = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ed->sqlerrcode),
+				 errmsg("%s: %s", where, ed->message),
+				 ed->detail ? errdetail("%s", ed->detail) : 0));
+	}
+	PG_END_TRY();
+	MemoryContextDelete(tcxt);
+}

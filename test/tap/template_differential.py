@@ -1,0 +1,374 @@
+#!/usr/bin/python3
+"""Differential test: noetl.render_text against Jinja2 (python3-jinja2).
+
+Cases, rendered by both with the same context:
+  - every template string in ../shared/noetl-fixtures (against a context
+    built from the fixture's workload and a generic result per step);
+  - the hand-written cases of test/templates/cases.yaml;
+  - templates generated at random from the subset's grammar, with a fixed
+    seed (NOETL_TEMPLATE_SEED overrides it).
+
+The outputs must be equal, or both must be errors.  Jinja2 renders with
+Environment().from_string(t).render(ctx), where ctx is the context as
+noetl stores it (the jsonb text, read back with json.loads), so both see
+the same numbers.
+
+A few things noetl refuses on purpose where Jinja2 produces something
+(see README, "Templates": reading a Python method such as dict.items,
+printing a generator, % string formatting, complex numbers, constructs
+outside the subset).  Those count as refusals, not as agreements or
+disagreements: the test reports them and requires that the random cases
+contain fewer than 1% of them.
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import sys
+
+import jinja2
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from noetltest import FIXTURES, REPO, Tap, connect  # noqa: E402
+
+REFUSALS = (
+    "noetl templates do not call methods",
+    "cannot be printed; apply |list first",
+    "string formatting with % is not supported",
+    "is a complex number",
+    "is not supported by noetl templates",
+    "noetl's tojson takes an integer indent",
+    "arguments beyond 64 bits are not supported",
+)
+
+BASE_CONTEXT = {
+    "x": 3, "y": 2.5, "z": 0, "neg": -7, "s": "hello", "t": "Hello World",
+    "e": "", "l": [1, 2, 3], "ls": ["b", "A", "c"], "empty_list": [],
+    "d": {"k": "v", "n": 2}, "n": None, "b": True, "f": False,
+    "users": [{"name": "alice", "age": 30}, {"name": "Bob", "age": 25},
+              {"name": "carol", "age": 30}],
+    "big": 123456789012345678901234567890, "bigf": 1.5e300, "small": 1e-300,
+    "unicode": "héllo 😀 ω", "ctl": "a\tb\x01c",
+    "nested": {"a": {"b": {"c": [1, {"d": "deep"}]}}},
+}
+
+
+class Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Timeout()
+
+
+def jinja_render(env, template, ctx):
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(5)
+    try:
+        return "ok", env.from_string(template).render(ctx)
+    except Timeout:
+        return "timeout", None
+    except Exception as e:  # Jinja2 raises many exception types
+        return "error", "%s: %s" % (type(e).__name__, e)
+    finally:
+        signal.alarm(0)
+
+
+def noetl_render(cur, template, ctx_text):
+    try:
+        cur.execute("SELECT noetl.render_text(%s, %s::jsonb)", (template, ctx_text))
+        return "ok", cur.fetchone()[0]
+    except Exception as e:
+        return "error", "[%s] %s" % (getattr(e, "sqlstate", None), str(e).split("\n")[0])
+
+
+# ---------------------------------------------------------------- fixtures
+
+def fixture_cases():
+    cases = []
+    for path in sorted(os.path.join(dp, f) for dp, _, fs in os.walk(FIXTURES) for f in fs
+                       if f.endswith(".yaml")):
+        try:
+            doc = yaml.safe_load(open(path, encoding="utf-8"))
+        except Exception:
+            continue
+        if not isinstance(doc, dict):
+            continue
+        ctx = {"workload": doc.get("workload") or {}, "execution_id": "260000000000000001"}
+        generic = {"status": "success", "data": {"value": 1, "url": "http://x", "elapsed": 2,
+                                                 "list_field": [1, 2], "dict_field": {"a": 1}},
+                   "result": {"data": {"message": "hi"}}, "id": 7}
+        for step in doc.get("workflow") or []:
+            if isinstance(step, dict) and isinstance(step.get("step"), str):
+                ctx[step["step"]] = generic
+        ctx.update({"result": generic, "this": generic, "data": generic["data"],
+                    "item": {"name": "i1", "value": 1, "userId": 5},
+                    "city": {"name": "x", "lat": 1.5, "lon": 2.5},
+                    "user": {"name": "u", "age": 3}, "status_code": 200, "error": None,
+                    "success": True})
+        found = []
+
+        def walk(v):
+            if isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+            elif isinstance(v, str) and re.search(r"\{\{|\{%|\{#", v) and "now()" not in v:
+                found.append(v)
+        walk(doc)
+        rel = os.path.relpath(path, FIXTURES)
+        for i, t in enumerate(found):
+            cases.append(("fixture %s #%d" % (rel, i), t, ctx, "fixture"))
+    return cases
+
+
+def hand_cases():
+    with open(os.path.join(REPO, "test", "templates", "cases.yaml"), encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    return [("case %d: %s" % (i, c["t"][:60].replace("\n", "\\n")), c["t"],
+             c.get("ctx", BASE_CONTEXT), c.get("refuse", False)) for i, c in enumerate(raw)]
+
+
+# ---------------------------------------------------------------- generator
+
+class Gen:
+    """Random templates from the grammar of noetl's subset.
+
+    Expressions are generated for a wanted type (number, string, list,
+    boolean) most of the time, so that most cases render instead of failing
+    early, and from untyped parts the rest of the time, so that errors are
+    compared too.
+    """
+
+    INTS = ["0", "1", "2", "3", "-1", "7", "10", "255", "1_000", "0x1F", "0b101", "0o17",
+            "9223372036854775807", "12345678901234567890"]
+    FLOATS = ["0.5", "1.0", "2.5", "-1.25", "1e3", "1.5e-3", "0.1", "3.14159", "1e16", "0.0",
+              "2.675", "1e-7"]
+    STRINGS = ["'a'", "'abc'", "\"B c\"", "''", "'héllo'", "'42'", "'3.5'", "' pad '",
+               "'x,y'", "'A'", "'true'", "'\\n'", "'😀'", "'it\\'s'", "\"q\\\"d\"", "'0x1A'",
+               "'1e3'", "' 12 '", "'a-b c(d'"]
+    TESTS = ["defined", "undefined", "none", "number", "string", "mapping", "sequence",
+             "true", "false"]
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+
+    def pick(self, *options):
+        return self.r.choice(options)
+
+    def maybe_paren(self, e):
+        return "(%s)" % e if " " in e and self.r.random() < 0.7 else e
+
+    # -- typed generators
+    def num(self, d=0):
+        r = self.r.random()
+        if d > 2 or r < 0.3:
+            return self.pick(*(self.INTS + self.FLOATS + ["x", "y", "z", "neg", "l[0]", "l[-1]",
+                                                          "d.n", "d['n']", "users[1].age",
+                                                          "true", "false"]))
+        if r < 0.55:
+            op = self.pick("+", "-", "*", "/", "//", "%")
+            return "%s %s %s" % (self.maybe_paren(self.num(d + 1)), op, self.maybe_paren(self.num(d + 1)))
+        if r < 0.6:
+            return "%s ** %s" % (self.maybe_paren(self.num(d + 1)), self.pick("0", "1", "2", "3", "-1", "0.5"))
+        if r < 0.65:
+            return "-" + self.maybe_paren(self.num(d + 1))
+        if r < 0.8:
+            return "%s | %s" % (self.maybe_paren(self.num(d + 1)),
+                                self.pick("abs", "round", "round(1)", "round(0, 'ceil')",
+                                          "round(2, 'floor')", "round(-1)", "int", "float",
+                                          "default(0)"))
+        if r < 0.9:
+            return "%s | %s" % (self.maybe_paren(self.seq(d + 1)),
+                                self.pick("length", "count"))
+        if r < 0.95:
+            return "%s | %s" % (self.maybe_paren(self.numlist(d + 1)),
+                                self.pick("sum", "min", "max", "first", "last", "sum(start=1)"))
+        return "%s | %s" % (self.maybe_paren(self.str(d + 1)), self.pick("int", "float", "int(5)", "float(0.5)", "int(0, 16)"))
+
+    def numlist(self, d=0):
+        r = self.r.random()
+        if d > 2 or r < 0.4:
+            return self.pick("l", "[3, 1, 2]", "[1.5, -2, 0]", "[x, y]", "empty_list", "[2, 2, 1]")
+        if r < 0.6:
+            return "range(%s)" % ", ".join(self.pick("0", "1", "3", "-2", "x", "5")
+                                          for _ in range(self.r.randint(1, 3)))
+        if r < 0.8:
+            return "%s | %s" % (self.maybe_paren(self.numlist(d + 1)),
+                                self.pick("sort", "sort(reverse=true)", "list", "unique | list"))
+        return "%s + %s" % (self.numlist(d + 1), self.numlist(d + 1))
+
+    def str(self, d=0):
+        r = self.r.random()
+        if d > 2 or r < 0.3:
+            return self.pick(*(self.STRINGS + ["s", "t", "e", "d.k", "users[0].name", "unicode",
+                                               "ls[1]", "s[0]", "s[-1]"]))
+        if r < 0.45:
+            return "%s ~ %s" % (self.maybe_paren(self.any(d + 1)), self.maybe_paren(self.any(d + 1)))
+        if r < 0.5:
+            return "%s + %s" % (self.maybe_paren(self.str(d + 1)), self.maybe_paren(self.str(d + 1)))
+        if r < 0.55:
+            return "%s * %s" % (self.maybe_paren(self.str(d + 1)), self.pick("0", "2", "3", "-1", "true"))
+        if r < 0.85:
+            return "%s | %s" % (self.maybe_paren(self.str(d + 1)),
+                                self.pick("lower", "upper", "capitalize", "title", "trim",
+                                          "trim('x')", "replace('a', 'b')", "replace('l', 'L', 1)",
+                                          "replace('', '-')", "string", "first", "last",
+                                          "tojson", "default('dflt')", "length | string"))
+        if r < 0.95:
+            return "%s | %s" % (self.maybe_paren(self.seq(d + 1)),
+                                self.pick("join", "join(', ')", "join('-')", "tojson", "string",
+                                          "unique | join('|')", "tojson(2)"))
+        return "%s | string" % self.maybe_paren(self.any(d + 1))
+
+    def seq(self, d=0):
+        return self.pick(self.numlist(d), self.str(d), "ls", "d", "users", "nested.a.b.c",
+                         "[s, x, none]", "{'b': 1, 'a': 2}", "ls | sort", "ls | sort(case_sensitive=true)",
+                         "users | sort(attribute='age')")
+
+    def bool(self, d=0):
+        r = self.r.random()
+        if d > 2 or r < 0.25:
+            return "%s %s %s" % (self.num(d + 1), self.pick("==", "!=", "<", "<=", ">", ">="), self.num(d + 1))
+        if r < 0.4:
+            return "%s %s %s" % (self.str(d + 1), self.pick("==", "!=", "<", ">="), self.str(d + 1))
+        if r < 0.55:
+            return "%s %s %s" % (self.pick(self.num(d + 1), self.str(d + 1)),
+                                 self.pick("in", "not in"), self.maybe_paren(self.seq(d + 1)))
+        if r < 0.7:
+            return "%s is %s%s" % (self.maybe_paren(self.any(d + 1)), self.pick("", "not "),
+                                   self.pick(*self.TESTS))
+        if r < 0.8:
+            return "not " + self.maybe_paren(self.bool(d + 1))
+        if r < 0.9:
+            return "%s %s %s" % (self.maybe_paren(self.bool(d + 1)), self.pick("and", "or"),
+                                 self.maybe_paren(self.any(d + 1)))
+        return "%s < %s < %s" % (self.num(d + 1), self.num(d + 1), self.num(d + 1))
+
+    def any(self, d=0):
+        r = self.r.random()
+        if r < 0.2:
+            return self.num(d)
+        if r < 0.4:
+            return self.str(d)
+        if r < 0.5:
+            return self.seq(d)
+        if r < 0.6:
+            return self.bool(d)
+        if r < 0.7:
+            return "%s if %s else %s" % (self.maybe_paren(self.any(d + 1)), self.maybe_paren(self.bool(d + 1)),
+                                         self.maybe_paren(self.any(d + 1)))
+        if r < 0.75:
+            return "%s if %s" % (self.maybe_paren(self.any(d + 1)), self.maybe_paren(self.bool(d + 1)))
+        if r < 0.8:
+            return self.pick("missing", "missing | default('m')", "n", "none", "d.missing",
+                             "nested.a.b", "users[5]", "missing | length")
+        if r < 0.85:
+            return "[%s]" % ", ".join(self.any(d + 1) for _ in range(self.r.randint(0, 3)))
+        if r < 0.9:
+            return "{%s}" % ", ".join("%s: %s" % (self.pick(*self.STRINGS[:6]), self.any(d + 1))
+                                      for _ in range(self.r.randint(0, 2)))
+        return self.untyped(d)
+
+    def untyped(self, d=0):
+        """Anything goes: mostly errors, compared as such."""
+        if d > 3:
+            return self.pick("x", "s", "l", "d", "n", "missing", "1", "'a'")
+        op = self.pick("+", "-", "*", "/", "//", "%", "~", "==", "<", "in", "and", "or", "|abs",
+                       "|length", "|int", "|first", "|sort", ".k", "[0]")
+        if op.startswith("|") or op.startswith(".") or op.startswith("["):
+            # parenthesised, so that "x|first" then ".k" is not the filter "first.k"
+            return "(%s%s)" % (self.maybe_paren(self.untyped(d + 1)), op)
+        return "%s %s %s" % (self.untyped(d + 1), op, self.untyped(d + 1))
+
+    def template(self):
+        r = self.r.random()
+        if r < 0.6:
+            return "{{ %s }}" % self.any()
+        if r < 0.72:
+            return "a{{ %s }}b{{- %s -}} c" % (self.any(), self.any())
+        if r < 0.85:
+            return "{%% if %s %%}T{%% elif %s %%}E{%% else %%}F{%% endif %%}" % (
+                self.bool(1), self.any(1))
+        if r < 0.95:
+            return "{%% for v in %s %%}[{{ v }}{{ loop.index }}{{ loop.last }}]{%% else %%}empty{%% endfor %%}" % \
+                self.maybe_paren(self.seq(1))
+        return "{%% for v in %s if %s %%}{{ v }},{%% endfor %%}" % (
+            self.maybe_paren(self.seq(1)), self.pick("v", "v is number", "v != 1", "loop is defined"))
+
+
+def main():
+    tap = Tap()
+    conn = connect()
+    cur = conn.cursor()
+    env = jinja2.Environment()
+    base_text = json.dumps(BASE_CONTEXT)
+
+    def as_stored(ctx):
+        cur.execute("SELECT %s::jsonb::text", (json.dumps(ctx),))
+        text = cur.fetchone()[0]
+        return text, json.loads(text)
+
+    def compare(name, template, ctx_text, ctx):
+        jk, jv = jinja_render(env, template, ctx)
+        nk, nv = noetl_render(cur, template, ctx_text)
+        if jk == "ok" and nk == "ok":
+            return ("agree" if jv == nv else "disagree"), jv, nv
+        if jk == "error" and nk == "error":
+            return "agree", jv, nv
+        if jk == "ok" and nk == "error" and any(r in nv for r in REFUSALS):
+            return "refused", jv, nv
+        return "disagree", "%s %r" % (jk, jv), "%s %r" % (nk, nv)
+
+    cases = fixture_cases()
+    tap.ok(len(cases) >= 100, "found the fixture templates (%d)" % len(cases))
+    cases += hand_cases()
+    stored = {}
+    refused_fixtures = 0
+    for name, template, ctx, refuse in cases:
+        key = json.dumps(ctx, sort_keys=True)
+        if key not in stored:
+            stored[key] = as_stored(ctx)
+        ctx_text, ctx_val = stored[key]
+        verdict, jv, nv = compare(name, template, ctx_text, ctx_val)
+        diag = "template: %r\nJinja2: %s\nnoetl:  %s" % (template, jv, nv)
+        if refuse is True:
+            # a documented refusal: noetl must refuse what Jinja2 renders
+            tap.ok(verdict == "refused", name + " (noetl refuses, as documented)", diag)
+        elif refuse == "fixture" and verdict == "refused":
+            refused_fixtures += 1
+            tap.ok(True, name + " (noetl refuses, as documented: %s)" % nv.split(": ", 1)[-1][:80])
+        else:
+            tap.ok(verdict == "agree", name, diag)
+    tap.ok(refused_fixtures <= 2, "fixture templates refused by noetl: %d" % refused_fixtures)
+
+    seed = int(os.environ.get("NOETL_TEMPLATE_SEED", "20261127"))
+    count = int(os.environ.get("NOETL_TEMPLATE_CASES", "1500"))
+    gen = Gen(seed)
+    ctx_text, ctx_val = as_stored(BASE_CONTEXT)
+    agree = refused = 0
+    bad = []
+    for i in range(count):
+        template = gen.template()
+        verdict, jv, nv = compare("random", template, ctx_text, ctx_val)
+        if verdict == "agree":
+            agree += 1
+        elif verdict == "refused":
+            refused += 1
+        else:
+            bad.append("template: %r\n  Jinja2: %s\n  noetl:  %s" % (template, jv, nv))
+    tap.ok(not bad, "random templates (seed %d): %d agree, %d refused by noetl, %d disagree of %d"
+           % (seed, agree, refused, len(bad), count), "\n".join(bad[:15]))
+    tap.ok(refused < 0.01 * count, "random templates: noetl refuses fewer than 1%% (%d)" % refused)
+    print("# agreement: %d/%d = %.2f%% (refusals excluded: %d)"
+          % (agree, count - refused, 100.0 * agree / max(count - refused, 1), refused))
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
