@@ -71,7 +71,8 @@ CREATE TABLE noetl.step_state (
     execution_id    bigint NOT NULL,
     step            text NOT NULL,
     status          text NOT NULL
-                    CHECK (status IN ('dispatched', 'completed', 'failed', 'cancelled')),
+                    CHECK (status IN ('waiting', 'dispatched', 'completed', 'failed', 'cancelled')),
+    args            jsonb,
     result          jsonb,
     loop_total      integer,
     loop_done       integer,
@@ -81,7 +82,8 @@ CREATE TABLE noetl.step_state (
     PRIMARY KEY (execution_id, step)
 );
 
-COMMENT ON TABLE noetl.step_state IS 'per-step state of each execution: status, latest result, loop counters';
+COMMENT ON TABLE noetl.step_state IS
+'per-step state of control steps, of the end step (a join: waiting until every branch is done) and of loops; a task''s own state is its noetl.queue row';
 
 /*
  * The event log.  Append-only; the key leads with execution_id so that an
@@ -131,6 +133,7 @@ CREATE TABLE noetl.queue (
     tool            text NOT NULL,
     action          jsonb NOT NULL,
     context         jsonb,
+    result          jsonb,
     status          text NOT NULL DEFAULT 'queued'
                     CHECK (status IN ('queued', 'leased', 'done', 'retry', 'dead', 'cancelled')),
     priority        integer NOT NULL DEFAULT 0,
@@ -150,7 +153,8 @@ CREATE INDEX queue_ready_idx ON noetl.queue (priority DESC, queue_id) INCLUDE (a
 CREATE INDEX queue_lease_idx ON noetl.queue (lease_until)
     WHERE status = 'leased';
 
-COMMENT ON TABLE noetl.queue IS 'tasks for workers: queued -> leased -> done | retry | dead | cancelled';
+COMMENT ON TABLE noetl.queue IS
+'tasks for workers: queued -> leased -> done | retry | dead | cancelled; a done task keeps its step''s result';
 
 /* the tables hold user data: pg_dump must dump their rows */
 SELECT pg_catalog.pg_extension_config_dump('noetl.catalog', '');
@@ -273,6 +277,171 @@ COMMENT ON FUNCTION noetl.truthy(text, jsonb) IS
 'evaluates a condition with NoETL''s rule: bare expressions are wrapped in {{ }}; the text true, 1 or yes is true';
 
 /*
+ * The broker: triggers on noetl.event.  BEFORE INSERT validates the event,
+ * locks its execution and fills event_id, catalog_id and created_at; AFTER
+ * INSERT evaluates the execution (only for the event types that change
+ * state, and not for events marked ignored).  Both run as the extension's
+ * owner with a pinned search_path, so a client that may only insert events
+ * can drive executions.
+ */
+CREATE FUNCTION noetl.event_before()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'noetl_event_before'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION noetl.event_after()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'noetl_event_after'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION noetl.broker_is_writing()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'noetl_broker_is_writing'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION noetl.broker_is_writing() IS
+'true while the broker inserts its own events (which then skip the BEFORE trigger); clients cannot set it';
+
+CREATE TRIGGER event_before BEFORE INSERT ON noetl.event
+    FOR EACH ROW WHEN (NOT noetl.broker_is_writing())
+    EXECUTE FUNCTION noetl.event_before();
+
+CREATE TRIGGER event_after AFTER INSERT ON noetl.event
+    FOR EACH ROW
+    WHEN (NEW.event_type IN ('execution_start', 'action_completed', 'action_error', 'execution_cancel')
+          AND NEW.status IS DISTINCT FROM 'ignored')
+    EXECUTE FUNCTION noetl.event_after();
+
+/*
+ * Starting executions.
+ */
+CREATE FUNCTION noetl.execute(path text, workload jsonb DEFAULT '{}', version integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    INSERT INTO noetl.event (execution_id, event_type, context)
+    VALUES (noetl.snowflake_id(), 'execution_start',
+            pg_catalog.jsonb_build_object('path', execute.path, 'version', execute.version,
+                                          'workload', COALESCE(execute.workload, '{}')))
+    RETURNING execution_id INTO id;
+    RETURN id;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.execute(text, jsonb, integer) IS
+'starts an execution of a registered playbook (the latest version when version is NULL) and returns its id';
+
+/*
+ * The queue protocol for workers.  noetl.lease hands out ready tasks, the
+ * highest priority and oldest first, skipping rows other workers are
+ * leasing at the same moment; complete and fail report through events, so
+ * a worker that prefers plain INSERTs into noetl.event gets the same.
+ */
+CREATE FUNCTION noetl.lease(worker_id text, max_tasks integer DEFAULT 1,
+                            lease_seconds integer DEFAULT 60, tools text[] DEFAULT NULL)
+RETURNS SETOF noetl.queue
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ready AS (
+        SELECT q.queue_id
+          FROM noetl.queue q
+         WHERE q.status IN ('queued', 'retry')
+           AND q.available_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+           AND (lease.tools IS NULL OR q.tool OPERATOR(pg_catalog.=) ANY (lease.tools))
+         ORDER BY q.priority DESC, q.queue_id
+         LIMIT lease.max_tasks
+           FOR UPDATE SKIP LOCKED
+    )
+    UPDATE noetl.queue q
+       SET status = 'leased',
+           worker_id = lease.worker_id,
+           attempts = q.attempts OPERATOR(pg_catalog.+) 1,
+           lease_until = pg_catalog.clock_timestamp()
+                         OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => lease.lease_seconds),
+           last_heartbeat = pg_catalog.clock_timestamp(),
+           updated_at = pg_catalog.clock_timestamp()
+      FROM ready
+     WHERE q.queue_id OPERATOR(pg_catalog.=) ready.queue_id
+    RETURNING q.*
+$$;
+
+COMMENT ON FUNCTION noetl.lease(text, integer, integer, text[]) IS
+'leases up to max_tasks ready tasks (optionally only of the given tools) to a worker for lease_seconds';
+
+CREATE FUNCTION noetl.heartbeat(queue_id bigint, worker_id text, extend_seconds integer DEFAULT 60)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    until timestamptz;
+BEGIN
+    UPDATE noetl.queue q
+       SET lease_until = pg_catalog.clock_timestamp()
+                         OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => heartbeat.extend_seconds),
+           last_heartbeat = pg_catalog.clock_timestamp(),
+           updated_at = pg_catalog.clock_timestamp()
+     WHERE q.queue_id OPERATOR(pg_catalog.=) heartbeat.queue_id
+       AND q.worker_id OPERATOR(pg_catalog.=) heartbeat.worker_id
+       AND q.status OPERATOR(pg_catalog.=) 'leased'
+    RETURNING q.lease_until INTO until;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'task % is not leased by worker "%"', heartbeat.queue_id, heartbeat.worker_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'The lease expired or was never held; stop working on the task.';
+    END IF;
+    RETURN until;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.heartbeat(bigint, text, integer) IS
+'extends the lease of a task the worker holds; returns the new lease end';
+
+CREATE FUNCTION noetl.complete(queue_id bigint, worker_id text, result jsonb)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO noetl.event (event_type, queue_id, worker_id, result)
+    VALUES ('action_completed', complete.queue_id, complete.worker_id, complete.result)
+    RETURNING event_id
+$$;
+
+COMMENT ON FUNCTION noetl.complete(bigint, text, jsonb) IS
+'reports a task done with its result (inserts an action_completed event); returns the event id';
+
+CREATE FUNCTION noetl.fail(queue_id bigint, worker_id text, error text, result jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO noetl.event (event_type, queue_id, worker_id, error, result)
+    VALUES ('action_error', fail.queue_id, fail.worker_id, fail.error, fail.result)
+    RETURNING event_id
+$$;
+
+COMMENT ON FUNCTION noetl.fail(bigint, text, text, jsonb) IS
+'reports a task failed (inserts an action_error event): the step''s retry policy decides what follows';
+
+CREATE FUNCTION noetl.cancel(execution_id bigint)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO noetl.event (execution_id, event_type)
+    VALUES (cancel.execution_id, 'execution_cancel')
+    RETURNING event_id
+$$;
+
+COMMENT ON FUNCTION noetl.cancel(bigint) IS
+'cancels an execution (inserts an execution_cancel event)';
+
+/*
  * Privileges: reading YAML and drawing ids is harmless; changing or reading
  * the catalog is for roles an administrator grants it to.  The tables are
  * reached through SECURITY DEFINER functions only, unless granted.
@@ -280,3 +449,11 @@ COMMENT ON FUNCTION noetl.truthy(text, jsonb) IS
 GRANT USAGE ON SCHEMA noetl TO PUBLIC;
 REVOKE ALL ON FUNCTION noetl.register(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.playbook(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.execute(text, jsonb, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.lease(text, integer, integer, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.heartbeat(bigint, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.complete(bigint, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.fail(bigint, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.event_before() FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.event_after() FROM PUBLIC;

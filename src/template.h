@@ -85,6 +85,9 @@ struct TVal
 			TVal	  **keys;	/* or materialised, in insertion order */
 			TVal	  **vals;
 			int			n;
+			/* or computed: a lookup function (the broker's context) */
+			TVal	   *(*lookup) (void *arg, const char *key, int keylen);
+			void	   *lookup_arg;
 		}			dict;
 		struct
 		{
@@ -288,7 +291,12 @@ extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int n
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 
 /* tpl_sql.c */
+typedef struct TplCache TplCache;
+extern TplCache *tplcache_create(MemoryContext parent, int max);
+extern TTemplate *tplcache_get(TplCache *c, const char *src, int len, bool expression);
 extern TTemplate *tpl_cached(const char *src, int len, bool expression);
+extern Jsonb *tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache);
+extern bool tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache);
 extern void tpl_check_playbook_template(const char *src, int len,
 										const char *where);
 

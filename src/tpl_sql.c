@@ -58,16 +58,38 @@ typedef struct CacheEntry
 	struct CacheEntry *next;
 } CacheEntry;
 
-static MemoryContext cache_cxt = NULL;
-static CacheEntry *buckets[TEMPLATE_CACHE_BUCKETS];
-static int	cache_count = 0;
+struct TplCache
+{
+	MemoryContext cxt;			/* holds the entries and their templates */
+	int			max;			/* emptied when it holds this many; 0 = never */
+	int			count;
+	CacheEntry *buckets[TEMPLATE_CACHE_BUCKETS];
+};
+
+static TplCache *sql_cache = NULL;
 
 /*
- * tpl_cached returns the parsed template for src, parsing it on first use.
- * The result stays valid until the next call of tpl_cached.
+ * tplcache_create makes a template cache in a new context under parent.
+ */
+TplCache *
+tplcache_create(MemoryContext parent, int max)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "noetl template cache",
+											  ALLOCSET_SMALL_SIZES);
+	TplCache   *c = MemoryContextAllocZero(cxt, sizeof(TplCache));
+
+	c->cxt = cxt;
+	c->max = max;
+	return c;
+}
+
+/*
+ * tplcache_get returns the parsed template for src, parsing it on first
+ * use.  For a cache with a maximum, the result stays valid until the next
+ * call; for an unbounded one, as long as the cache.
  */
 TTemplate *
-tpl_cached(const char *src, int len, bool expression)
+tplcache_get(TplCache *c, const char *src, int len, bool expression)
 {
 	uint32		h = hash_bytes((const unsigned char *) src, len) ^ (expression ? 0x9e3779b9 : 0);
 	CacheEntry *e;
@@ -80,7 +102,7 @@ tpl_cached(const char *src, int len, bool expression)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("noetl templates need a database with encoding UTF8"),
 				 errdetail("The database encoding is %s.", GetDatabaseEncodingName())));
-	for (e = buckets[h % TEMPLATE_CACHE_BUCKETS]; e; e = e->next)
+	for (e = c->buckets[h % TEMPLATE_CACHE_BUCKETS]; e; e = e->next)
 		if (e->hash == h && e->len == len && e->expression == expression &&
 			memcmp(e->src, src, len) == 0)
 			return e->tpl;
@@ -92,16 +114,13 @@ tpl_cached(const char *src, int len, bool expression)
 	tpl = expression ? tpl_parse_expression(src, len) : tpl_parse(src, len);
 	MemoryContextSwitchTo(old);
 
-	if (cache_cxt == NULL)
-		cache_cxt = AllocSetContextCreate(CacheMemoryContext, "noetl template cache",
-										  ALLOCSET_SMALL_SIZES);
-	if (cache_count >= TEMPLATE_CACHE_MAX)
+	if (c->max > 0 && c->count >= c->max)
 	{
-		MemoryContextReset(cache_cxt);
-		memset(buckets, 0, sizeof(buckets));
-		cache_count = 0;
+		MemoryContextDeleteChildren(c->cxt);
+		memset(c->buckets, 0, sizeof(c->buckets));
+		c->count = 0;
 	}
-	MemoryContextSetParent(tcxt, cache_cxt);
+	MemoryContextSetParent(tcxt, c->cxt);
 	e = MemoryContextAlloc(tcxt, sizeof(CacheEntry));
 	e->src = MemoryContextAlloc(tcxt, len + 1);
 	memcpy(e->src, src, len);
@@ -110,10 +129,21 @@ tpl_cached(const char *src, int len, bool expression)
 	e->expression = expression;
 	e->hash = h;
 	e->tpl = tpl;
-	e->next = buckets[h % TEMPLATE_CACHE_BUCKETS];
-	buckets[h % TEMPLATE_CACHE_BUCKETS] = e;
-	cache_count++;
+	e->next = c->buckets[h % TEMPLATE_CACHE_BUCKETS];
+	c->buckets[h % TEMPLATE_CACHE_BUCKETS] = e;
+	c->count++;
 	return tpl;
+}
+
+/*
+ * tpl_cached looks a template up in the cache of the SQL functions.
+ */
+TTemplate *
+tpl_cached(const char *src, int len, bool expression)
+{
+	if (sql_cache == NULL)
+		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
+	return tplcache_get(sql_cache, src, len, expression);
 }
 
 /* has_markup says whether text contains a template delimiter */
@@ -166,7 +196,8 @@ noetl_render_text(PG_FUNCTION_ARGS)
  * render_string renders one string of a JSON value into st.
  */
 static void
-render_string(JsonbValue *s, TVal *ctx, JsonbParseState **st, JsonbIteratorToken tok)
+render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
+			  JsonbIteratorToken tok)
 {
 	TTemplate  *tpl;
 	StringInfoData out;
@@ -177,7 +208,7 @@ render_string(JsonbValue *s, TVal *ctx, JsonbParseState **st, JsonbIteratorToken
 		pushJsonbValue(st, tok, s);
 		return;
 	}
-	tpl = tpl_cached(s->val.string.val, s->val.string.len, false);
+	tpl = tplcache_get(cache, s->val.string.val, s->val.string.len, false);
 	if (tpl->worker_side)
 	{
 		pushJsonbValue(st, tok, s);
@@ -201,12 +232,13 @@ render_string(JsonbValue *s, TVal *ctx, JsonbParseState **st, JsonbIteratorToken
  * as jbvBinary) into st with token tok.
  */
 static JsonbValue *
-render_jsonb(JsonbValue *v, TVal *ctx, JsonbParseState **st, JsonbIteratorToken tok)
+render_jsonb(TplCache *cache, JsonbValue *v, TVal *ctx, JsonbParseState **st,
+			 JsonbIteratorToken tok)
 {
 	check_stack_depth();
 	if (v->type == jbvString)
 	{
-		render_string(v, ctx, st, tok);
+		render_string(cache, v, ctx, st, tok);
 		return NULL;
 	}
 	if (v->type != jbvBinary)
@@ -227,12 +259,56 @@ render_jsonb(JsonbValue *v, TVal *ctx, JsonbParseState **st, JsonbIteratorToken 
 			if (t == WJB_KEY)
 				pushJsonbValue(st, WJB_KEY, &e);
 			else if (t == WJB_VALUE || t == WJB_ELEM)
-				render_jsonb(&e, ctx, st, t);
+				render_jsonb(cache, &e, ctx, st, t);
 			else if (t == WJB_END_ARRAY || t == WJB_END_OBJECT)
 				res = pushJsonbValue(st, t, NULL);
 		}
 		return res;
 	}
+}
+
+/*
+ * tpl_render_jsonb renders every string of a jsonb value against ctx,
+ * parsing templates through cache.  The result is allocated in the current
+ * memory context.
+ */
+Jsonb *
+tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	if (JB_ROOT_IS_SCALAR(t))
+	{
+		JsonbValue	scalar;
+		JsonbValue	arr;
+
+		(void) JsonbExtractScalar(&t->root, &scalar);
+		if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+		{
+			TTemplate  *tpl = tplcache_get(cache, scalar.val.string.val, scalar.val.string.len, false);
+
+			if (!tpl->worker_side && tpl->single != NULL)
+				return tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+		}
+		arr.type = jbvArray;
+		arr.val.array.rawScalar = true;
+		arr.val.array.nElems = 1;
+		arr.val.array.elems = NULL;
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+		render_jsonb(cache, &scalar, ctx, &st, WJB_ELEM);
+		res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	else
+	{
+		JsonbValue	root;
+
+		root.type = jbvBinary;
+		root.val.binary.data = &t->root;
+		root.val.binary.len = VARSIZE(t) - VARHDRSZ;
+		res = render_jsonb(cache, &root, ctx, &st, WJB_ELEM);
+	}
+	return JsonbValueToJsonb(res);
 }
 
 /*
@@ -246,49 +322,13 @@ noetl_render(PG_FUNCTION_ARGS)
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl render",
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(work);
-	TVal	   *c = context_value(ctx);
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
 	Jsonb	   *result;
 
-	if (JB_ROOT_IS_SCALAR(t))
-	{
-		JsonbValue	scalar;
-		JsonbValue	arr;
-
-		(void) JsonbExtractScalar(&t->root, &scalar);
-		if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
-		{
-			TTemplate  *tpl = tpl_cached(scalar.val.string.val, scalar.val.string.len, false);
-
-			if (!tpl->worker_side && tpl->single != NULL)
-			{
-				result = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, c));
-				MemoryContextSwitchTo(old);
-				result = (Jsonb *) datumCopy(JsonbPGetDatum(result), false, -1);
-				MemoryContextDelete(work);
-				PG_RETURN_JSONB_P(result);
-			}
-		}
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
-		render_jsonb(&scalar, c, &st, WJB_ELEM);
-		res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	}
-	else
-	{
-		JsonbValue	root;
-
-		root.type = jbvBinary;
-		root.val.binary.data = &t->root;
-		root.val.binary.len = VARSIZE(t) - VARHDRSZ;
-		res = render_jsonb(&root, c, &st, WJB_ELEM);
-	}
+	if (sql_cache == NULL)
+		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
+	result = tpl_render_jsonb(t, context_value(ctx), sql_cache);
 	MemoryContextSwitchTo(old);
-	result = JsonbValueToJsonb(res);
+	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
 	MemoryContextDelete(work);
 	PG_RETURN_JSONB_P(result);
 }
@@ -334,18 +374,16 @@ truthy_text(const char *s, int len)
 }
 
 /*
- * noetl_truthy_eval evaluates a condition with NoETL's rule.
+ * tpl_truthy evaluates a condition with NoETL's rule, parsing it through
+ * cache.
  */
-static bool
-noetl_truthy_eval(const char *cond, int len, TVal *ctx)
+bool
+tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 {
 	TTemplate  *tpl;
 	StringInfoData out;
 
-	if (has_markup(cond, len))
-		tpl = tpl_cached(cond, len, false);
-	else
-		tpl = tpl_cached(cond, len, true);
+	tpl = tplcache_get(cache, cond, len, !has_markup(cond, len));
 	initStringInfo(&out);
 	if (tpl->single != NULL)
 	{
@@ -371,8 +409,11 @@ noetl_truthy(PG_FUNCTION_ARGS)
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl truthy",
 											   ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(work);
-	bool		result = noetl_truthy_eval(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
-										   context_value(ctx));
+	bool		result;
+
+	if (sql_cache == NULL)
+		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
+	result = tpl_truthy(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), context_value(ctx), sql_cache);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);

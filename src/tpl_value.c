@@ -413,6 +413,16 @@ tv_dict_lookup(TVal *d, TVal *key, bool *found)
 	int			i;
 
 	*found = false;
+	if (d->u.dict.lookup != NULL)
+	{
+		TVal	   *v;
+
+		if (key->kind != TV_STR)
+			return NULL;
+		v = d->u.dict.lookup(d->u.dict.lookup_arg, key->u.s.p, key->u.s.len);
+		*found = v != NULL;
+		return v;
+	}
 	if (d->u.dict.jc != NULL)
 	{
 		JsonbValue	k;

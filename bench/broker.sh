@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# bench/broker.sh: what the broker costs per event, in one run.
+#
+# (a) An action_completed that dispatches one next task, against the floor
+#     of doing the same writes by hand with no trigger: insert the event row,
+#     mark the finished queue row done, insert the next queue row (into
+#     copies of noetl.event and noetl.queue with the same indexes).
+#     Target: <= 2.0x.
+# (b) The same event in an execution that already has 10,000 events,
+#     against one in a fresh execution.  Target: <= 1.2x.
+#
+# Each client works on its own execution of a long chain playbook
+# (start -> s1 -> s2 -> ...), one event per transaction.  Runs
+# alternate and repeat ROUNDS times; the best of each is compared.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+CLIENTS=${CLIENTS:-2}
+TX=${TX:-2000}
+ROUNDS=${ROUNDS:-3}
+ADVANCE=${ADVANCE:-3400}          # steps done beforehand: 3 events each
+CHAIN=$((ADVANCE + TX * 2 + 100))
+bench_setup
+
+psql -Xq -v ON_ERROR_STOP=1 -v chain="$CHAIN" <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_event, bench_queue;
+CREATE TABLE bench_event (LIKE noetl.event INCLUDING ALL);
+CREATE TABLE bench_queue (LIKE noetl.queue INCLUDING ALL);
+SELECT version FROM noetl.register((
+    SELECT E'metadata:\n  path: bench/chain\nworkflow:\n  - step: start\n    next: [s1]\n' ||
+           string_agg(format(E'  - step: s%s\n    tool: python\n    code: "def main(i): return i"\n    args: {i: "{{ execution_id }}"}\n    next: [s%s]\n', g, g + 1), '') ||
+           format(E'  - step: s%s\n', :chain + 1)
+      FROM generate_series(1, :chain) g)) \g /dev/null
+SQL
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+# The client names the task it completes (pgbench keeps :step per client),
+# so neither side pays for finding it.
+cat >"$dir/noetl.sql" <<'EOF'
+\set eid :base + :client_id
+INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+VALUES (:eid, 'action_completed', 's' || :step, '{"status": "success", "data": {"v": 1}}');
+\set step :step + 1
+EOF
+cat >"$dir/floor.sql" <<'EOF'
+\set eid :base + :client_id
+WITH ev AS (
+    INSERT INTO bench_event (execution_id, event_id, event_type, node_id, node_name, result, created_at)
+    VALUES (:eid, noetl.snowflake_id(), 'action_completed', 's' || :step, 's' || :step,
+            '{"status": "success", "data": {"v": 1}}', clock_timestamp())
+), up AS (
+    UPDATE bench_queue SET status = 'done', result = '{"v": 1}', updated_at = clock_timestamp()
+     WHERE execution_id = :eid AND node_id = 's' || :step
+)
+INSERT INTO bench_queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action)
+VALUES (noetl.snowflake_id(), :eid, 1, 's' || :step + 1, 's' || :step + 1, 'python',
+        '{"args": {"i": 1}, "code": "def main(i): return i", "tool": "python"}');
+\set step :step + 1
+EOF
+
+run() {  # run SCRIPT BASE FIRST_STEP: transactions per second
+    "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -t "$TX" -D base="$2" -D step="$3" -f "$1" 2>/dev/null |
+        awk '/^tps = / { printf "%.0f", $3 }'
+}
+
+best_floor=0; best_fresh=0; best_old=0
+for r in $(seq 1 "$ROUNDS"); do
+    fresh=$((1000000 * r)); old=$((1000000 * r + 500000)); floor=$((1000000 * r + 700000))
+    psql -Xq -v ON_ERROR_STOP=1 <<SQL
+SET client_min_messages = warning;
+INSERT INTO noetl.event (execution_id, event_type, context)
+SELECT b + c, 'execution_start', '{"path": "bench/chain"}'
+  FROM generate_series(0, $CLIENTS - 1) c, (VALUES ($fresh), ($old)) v(b);
+INSERT INTO bench_queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action)
+SELECT noetl.snowflake_id(), $floor + c, 1, 's1', 's1', 'python', '{}' FROM generate_series(0, $CLIENTS - 1) c;
+SQL
+    # age the "old" executions: ADVANCE steps, three events each
+    for c in $(seq 0 $((CLIENTS - 1))); do
+        psql -Xq -v ON_ERROR_STOP=1 <<SQL
+DO \$\$
+BEGIN
+    FOR i IN 1..$ADVANCE LOOP
+        INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+        VALUES ($old + $c, 'action_completed', 's' || i, '{"v": 1}');
+    END LOOP;
+END
+\$\$;
+SQL
+    done
+    psql -Xq -c 'CHECKPOINT' 2>/dev/null
+    events=$(psql -XAtc "SELECT min(n) FROM (SELECT count(*) n FROM noetl.event WHERE execution_id BETWEEN $old AND $old + $CLIENTS - 1 GROUP BY execution_id) s")
+    # alternate the order from round to round, so neither side always runs first
+    if [ $((r % 2)) = 1 ]; then
+        f=$(run "$dir/floor.sql" "$floor" 1); n=$(run "$dir/noetl.sql" "$fresh" 1); o=$(run "$dir/noetl.sql" "$old" $((ADVANCE + 1)))
+    else
+        o=$(run "$dir/noetl.sql" "$old" $((ADVANCE + 1))); n=$(run "$dir/noetl.sql" "$fresh" 1); f=$(run "$dir/floor.sql" "$floor" 1)
+    fi
+    echo "round $r: floor $f tps, noetl (fresh execution) $n tps, noetl (execution with $events earlier events) $o tps"
+    [ "$f" -gt "$best_floor" ] && best_floor=$f
+    [ "$n" -gt "$best_fresh" ] && best_fresh=$n
+    [ "$o" -gt "$best_old" ] && best_old=$o
+done
+
+# the runs must have done the work they claim
+done_fresh=$(psql -XAtc "SELECT count(*) FROM noetl.queue WHERE execution_id % 1000000 < $CLIENTS AND status = 'done'")
+echo "tasks completed through the broker in fresh executions: $done_fresh (expected $((ROUNDS * CLIENTS * TX)))"
+psql -Xq -c 'DROP TABLE bench_event, bench_queue'
+awk -v f="$best_floor" -v n="$best_fresh" -v o="$best_old" 'BEGIN {
+    printf "best: floor %d tps, noetl fresh %d tps, noetl after 10,000 events %d tps\n", f, n, o;
+    printf "(a) ratio, time per event, noetl / hand-written writes: %.2f (target <= 2.00)\n", f / n;
+    printf "(b) ratio, time per event, after 10,000 events / fresh: %.2f (target <= 1.20)\n", n / o }'

@@ -1,0 +1,1228 @@
+/*-------------------------------------------------------------------------
+ *
+ * broker.c
+ *	  The broker: triggers on noetl.event that evaluate executions.
+ *
+ * Inserting an event is the API.  The BEFORE INSERT trigger validates the
+ * event, locks its execution's row (FOR NO KEY UPDATE, held to the end of
+ * the transaction: events of one execution are evaluated one at a time,
+ * events of different executions never wait for each other), and fills
+ * event_id, catalog_id, created_at and the task's node.  The AFTER INSERT
+ * trigger evaluates the execution and writes the consequences, all in the
+ * inserting transaction:
+ *
+ *	execution_start		creates the execution and dispatches from "start"
+ *	action_completed	marks the task done, stores its result, and fires
+ *						every "next" entry whose condition holds
+ *	action_error		retries the task later, or fails the step and the
+ *						execution and cancels the rest
+ *	execution_cancel	cancels the execution's unfinished tasks
+ *
+ * Dispatching a step: a control step (no tool) completes at once and its
+ * own "next" is evaluated in the same call; an actionable step has its
+ * fields rendered and becomes a noetl.queue row.  Each step runs at most
+ * once per execution (the queue's unique (execution_id, node_id) and
+ * step_state's key enforce it).  The "end" step is a join: arrivals only
+ * mark it waiting, and it runs once nothing else is outstanding.
+ *
+ * Completion is a count: noetl.execution.pending holds the tasks queued,
+ * leased or waiting to retry.  When it reaches zero with nothing failed,
+ * "end" runs (if it was reached) and the execution completes with the end
+ * step's rendered "result:".
+ *
+ * Errors in the event itself (unknown execution or task, a completion from
+ * a worker that does not hold the lease, malformed columns) reject the
+ * INSERT.  Errors in the playbook's logic become recorded failures: a
+ * condition that raises counts as false and leaves a "warning" event; a
+ * task whose fields cannot be rendered fails its step and the execution.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/datum.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "broker.h"
+#include "noetl.h"
+
+PG_FUNCTION_INFO_V1(noetl_event_before);
+PG_FUNCTION_INFO_V1(noetl_event_after);
+PG_FUNCTION_INFO_V1(noetl_broker_is_writing);
+
+typedef enum EvKind
+{
+	EV_START,
+	EV_COMPLETED,
+	EV_ERROR,
+	EV_CANCEL,
+	EV_ACTION_LOG,				/* action_started, step_result: about a task */
+	EV_BROKER,					/* written by the broker only */
+	EV_LOG						/* anything else */
+} EvKind;
+
+typedef struct EvType
+{
+	const char *name;
+	EvKind		kind;
+	const char *canonical;
+} EvType;
+
+static const EvType event_types[] = {
+	{"execution_start", EV_START, "execution_start"},
+	{"execution_started", EV_START, "execution_start"},
+	{"playbook_started", EV_START, "execution_start"},
+	{"action_completed", EV_COMPLETED, "action_completed"},
+	{"action_error", EV_ERROR, "action_error"},
+	{"action_failed", EV_ERROR, "action_error"},
+	{"execution_cancel", EV_CANCEL, "execution_cancel"},
+	{"action_started", EV_ACTION_LOG, "action_started"},
+	{"step_result", EV_ACTION_LOG, "step_result"},
+	{"step_started", EV_BROKER, "step_started"},
+	{"step_completed", EV_BROKER, "step_completed"},
+	{"step_failed", EV_BROKER, "step_failed"},
+	{"step_retry", EV_BROKER, "step_retry"},
+	{"execution_complete", EV_BROKER, "execution_complete"},
+	{"execution_completed", EV_BROKER, "execution_complete"},
+	{"execution_failed", EV_BROKER, "execution_failed"},
+	{"execution_cancelled", EV_BROKER, "execution_cancelled"},
+};
+
+/* columns of noetl.event */
+enum
+{
+	C_EXECUTION_ID, C_EVENT_ID, C_PARENT_EVENT_ID, C_PARENT_EXECUTION_ID, C_CATALOG_ID,
+	C_EVENT_TYPE, C_NODE_ID, C_NODE_NAME, C_NODE_TYPE, C_STATUS, C_CONTEXT, C_RESULT,
+	C_META, C_ERROR, C_STACK_TRACE, C_WORKER_ID, C_QUEUE_ID, C_DURATION, C_CREATED_AT,
+	NCOLS
+};
+
+static const char *const column_names[NCOLS] = {
+	"execution_id", "event_id", "parent_event_id", "parent_execution_id", "catalog_id",
+	"event_type", "node_id", "node_name", "node_type", "status", "context", "result",
+	"meta", "error", "stack_trace", "worker_id", "queue_id", "duration", "created_at"
+};
+
+static int	attnums[NCOLS];
+static Oid	attnums_rel = InvalidOid;
+
+/* the event being evaluated, and what the evaluation decided */
+typedef struct Run
+{
+	MemoryContext cxt;
+	ExecState	ex;
+	BPlaybook  *pb;
+	int64		event_id;		/* the triggering event */
+	Jsonb	   *exec_result;
+	char	   *exec_error;
+	bool		ended;
+	TVal	   *result;			/* "result" in templates */
+	TVal	   *ctx;			/* the lazy template context */
+	int32		orig_pending;	/* the execution row as locked */
+	char		orig_status[16];
+	BEvent	   *events;			/* broker events, inserted at the end */
+	int			nevents;
+	int			capevents;
+	/* step results already read, for repeated template lookups */
+	int			nseen;
+	const char *seen_names[16];
+	TVal	   *seen_values[16];
+} Run;
+
+/* ---------------------------------------------------------------- helpers */
+
+static const EvType *
+event_type_of(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(event_types); i++)
+		if (strcmp(event_types[i].name, name) == 0)
+			return &event_types[i];
+	return NULL;
+}
+
+/*
+ * find_attnums maps the columns of noetl.event to attribute numbers.
+ */
+static void
+find_attnums(Relation rel)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	int			i;
+
+	if (attnums_rel == RelationGetRelid(rel))
+		return;
+	for (i = 0; i < NCOLS; i++)
+	{
+		attnums[i] = SPI_fnumber(td, column_names[i]);
+		if (attnums[i] <= 0)
+			elog(ERROR, "noetl.event has no column \"%s\"", column_names[i]);
+	}
+	attnums_rel = RelationGetRelid(rel);
+}
+
+typedef struct Row
+{
+	HeapTuple	tuple;
+	TupleDesc	td;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	bool		replace[NCOLS];
+} Row;
+
+static void
+row_read(Row *r, HeapTuple tuple, TupleDesc td)
+{
+	int			i;
+
+	r->tuple = tuple;
+	r->td = td;
+	for (i = 0; i < NCOLS; i++)
+	{
+		r->values[i] = heap_getattr(tuple, attnums[i], td, &r->nulls[i]);
+		r->replace[i] = false;
+	}
+}
+
+static char *
+row_text(Row *r, int col)
+{
+	return r->nulls[col] ? NULL : TextDatumGetCString(r->values[col]);
+}
+
+static void
+row_set(Row *r, int col, Datum value, bool isnull)
+{
+	r->values[col] = value;
+	r->nulls[col] = isnull;
+	r->replace[col] = true;
+}
+
+static void
+check_trigger(FunctionCallInfo fcinfo, bool before)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("noetl event functions must be called as triggers")));
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
+		(before ? !TRIGGER_FIRED_BEFORE(td->tg_event) : !TRIGGER_FIRED_AFTER(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("noetl event functions must fire %s INSERT FOR EACH ROW",
+						before ? "BEFORE" : "AFTER")));
+}
+
+/*
+ * unwrap removes NoETL's result envelope {id, status, data} (any subset
+ * with status and data): the step's result is the data.
+ */
+static Jsonb *
+unwrap(Jsonb *result)
+{
+	JsonbValue	k;
+	JsonbValue *data;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (result == NULL || !JB_ROOT_IS_OBJECT(result))
+		return result;
+	k.type = jbvString;
+	k.val.string.val = "status";
+	k.val.string.len = 6;
+	if (findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k) == NULL)
+		return result;
+	k.val.string.val = "data";
+	k.val.string.len = 4;
+	data = findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k);
+	if (data == NULL)
+		return result;
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		if (!((v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0) ||
+			  (v.val.string.len == 6 && memcmp(v.val.string.val, "status", 6) == 0) ||
+			  (v.val.string.len == 4 && memcmp(v.val.string.val, "data", 4) == 0) ||
+			  (v.val.string.len == 4 && memcmp(v.val.string.val, "meta", 4) == 0)))
+			return result;
+	}
+	return JsonbValueToJsonb(data);
+}
+
+/* ---------------------------------------------------------------- context */
+
+/*
+ * context_lookup resolves a name of the template context: workload,
+ * execution_id, result, and the result of each finished step.
+ */
+static TVal *
+context_lookup(void *arg, const char *key, int len)
+{
+	Run		   *run = (Run *) arg;
+	int			idx;
+	int			i;
+	bool		found;
+	Jsonb	   *res;
+	char	   *name;
+
+	if (len == 8 && memcmp(key, "workload", 8) == 0)
+		return tv_from_jsonb(run->ex.workload);
+	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
+		return tv_int(run->ex.execution_id);
+	if (len == 6 && memcmp(key, "result", 6) == 0)
+		return run->result;
+	idx = pb_step_index(run->pb, key, len);
+	if (idx < 0)
+		return NULL;
+	name = run->pb->steps[idx].name;
+	for (i = 0; i < run->nseen; i++)
+		if (run->seen_names[i] == name)
+			return run->seen_values[i];
+	res = state_step_result(run->ex.execution_id, name, run->pb->steps[idx].tool != NULL, &found);
+	if (!found)
+		return NULL;
+	if (run->nseen < lengthof(run->seen_names))
+	{
+		run->seen_names[run->nseen] = name;
+		run->seen_values[run->nseen] = res ? tv_from_jsonb(res) : tv_none();
+		return run->seen_values[run->nseen++];
+	}
+	return res ? tv_from_jsonb(res) : tv_none();
+}
+
+/* forget_result drops a cached step result (the step just finished) */
+static void
+forget_results(Run *run)
+{
+	run->nseen = 0;
+}
+
+static TVal *
+make_context(Run *run)
+{
+	TVal	   *d = tv_dict_new();
+
+	d->u.dict.lookup = context_lookup;
+	d->u.dict.lookup_arg = run;
+	return d;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void
+emit(Run *run, const char *type, const char *step, const char *node_type,
+	 const char *status, Jsonb *result, Jsonb *meta, const char *error, int64 queue_id)
+{
+	BEvent	   *ev;
+
+	if (run->nevents == run->capevents)
+	{
+		run->capevents = run->capevents ? run->capevents * 2 : 8;
+		run->events = run->events ? repalloc(run->events, sizeof(BEvent) * run->capevents)
+			: palloc(sizeof(BEvent) * run->capevents);
+	}
+	ev = &run->events[run->nevents++];
+	memset(ev, 0, sizeof(BEvent));
+	ev->event_type = type;
+	ev->node_name = step;
+	ev->node_type = node_type;
+	ev->status = status;
+	ev->result = result;
+	ev->meta = meta;
+	ev->error = error;
+	ev->queue_id = queue_id;
+}
+
+static Jsonb *
+meta_of(const char *key, const char *value)
+{
+	JsonbValue *o = jt_object();
+
+	jt_set(o, key, jt_string(value));
+	return jt_to_jsonb(o);
+}
+
+/*
+ * template_failed is called in PG_CATCH around template evaluation: it
+ * returns the message of a template error, and re-throws anything else
+ * (cancellation, out of memory, errors from SPI).
+ */
+static char *
+template_failed(Run *run)
+{
+	ErrorData  *ed;
+
+	MemoryContextSwitchTo(run->cxt);
+	ed = CopyErrorData();
+	if (ed->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE &&
+		ed->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX)
+		PG_RE_THROW();
+	FlushErrorState();
+	return ed->message;
+}
+
+/* ---------------------------------------------------------------- failure */
+
+/*
+ * fail_execution fails a step and its execution, cancelling the rest.
+ */
+static void
+fail_execution(Run *run, const char *step, const char *error)
+{
+	if (strcmp(run->ex.status, "running") != 0)
+		return;
+	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
+	(void) state_cancel_queue(run->ex.execution_id);
+	run->ex.pending = 0;
+	strlcpy(run->ex.status, "failed", sizeof(run->ex.status));
+	run->exec_error = pstrdup(error);
+	run->ended = true;
+	emit(run, "execution_failed", NULL, NULL, "failed", NULL, NULL, error, 0);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(Run *run, int idx, Jsonb *args);
+
+/*
+ * merge_args returns args1 with the keys of args2 laid over it (both
+ * objects), or whichever is given.
+ */
+static Jsonb *
+merge_args(Jsonb *a, Jsonb *b)
+{
+	JsonbValue *m;
+	JsonbValue *bv;
+	int			i;
+
+	if (a == NULL || !JB_ROOT_IS_OBJECT(a))
+		return b ? b : a;
+	if (b == NULL || !JB_ROOT_IS_OBJECT(b))
+		return b ? b : a;
+	m = jt_from_jsonb(a);
+	bv = jt_from_jsonb(b);
+	for (i = 0; i < bv->val.object.nPairs; i++)
+	{
+		JsonbPair  *p = &bv->val.object.pairs[i];
+
+		jt_set(m, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
+	}
+	return jt_to_jsonb(m);
+}
+
+/*
+ * enqueue renders an actionable step into a task and queues it; extra args
+ * (from a "next" entry) are laid over the step's own.  Returns false if the
+ * step could not be rendered (the execution has then failed).
+ */
+static bool
+enqueue(Run *run, int idx, Jsonb *extra_args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	Jsonb	   *task = NULL;
+	char	   *err = NULL;
+	int64		queue_id;
+	JsonbValue *t;
+
+	PG_TRY();
+	{
+		task = tpl_render_jsonb(s->task, run->ctx, run->pb->templates);
+	}
+	PG_CATCH();
+	{
+		err = template_failed(run);
+	}
+	PG_END_TRY();
+	if (err != NULL)
+	{
+		fail_execution(run, s->name, psprintf("step \"%s\": %s", s->name, err));
+		return false;
+	}
+	t = jt_from_jsonb(task);
+	if (extra_args != NULL)
+	{
+		JsonbValue *a = jt_get(t, "args");
+
+		jt_set(t, "args", jt_from_jsonb(merge_args(a ? jt_to_jsonb(a) : NULL, extra_args)));
+	}
+	if (s->keep != NULL)
+	{
+		JsonbValue *k = jt_from_jsonb(s->keep);
+		int			i;
+
+		for (i = 0; i < k->val.object.nPairs; i++)
+		{
+			JsonbPair  *p = &k->val.object.pairs[i];
+
+			jt_set(t, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
+		}
+	}
+	queue_id = state_insert_queue(run->ex.execution_id, run->ex.catalog_id, s->name, s->tool,
+								  jt_to_jsonb(t), NULL, s->priority, s->retry.max_attempts);
+	if (queue_id == 0)
+		return true;			/* already dispatched */
+	run->ex.pending++;
+	emit(run, "step_started", s->name, s->tool, "started", NULL, NULL, NULL, queue_id);
+	return true;
+}
+
+/*
+ * evaluate_next fires every "next" entry of step idx whose condition holds.
+ */
+static void
+evaluate_next(Run *run, int idx)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	int			i;
+
+	check_stack_depth();
+	for (i = 0; i < s->nnext; i++)
+	{
+		BNext	   *n = &s->next[i];
+		bool		fire = n->when_const == 1;
+		Jsonb	   *args = NULL;
+		char	   *err = NULL;
+
+		if (strcmp(run->ex.status, "running") != 0)
+			return;
+		if (n->when_const < 0)
+		{
+			PG_TRY();
+			{
+				fire = tpl_truthy(n->when, n->when_len, run->ctx, run->pb->templates);
+			}
+			PG_CATCH();
+			{
+				err = template_failed(run);
+			}
+			PG_END_TRY();
+			if (err != NULL)
+			{
+				/* a condition that cannot be evaluated is false, with a warning */
+				emit(run, "warning", s->name, NULL, "warning", NULL,
+					 meta_of("where", psprintf("next[%d].when", i)),
+					 psprintf("condition of next[%d] of step \"%s\" counts as false: %s",
+							  i, s->name, err), 0);
+				fire = false;
+			}
+		}
+		if (!fire)
+			continue;
+		if (n->args != NULL)
+		{
+			PG_TRY();
+			{
+				args = tpl_render_jsonb(n->args, run->ctx, run->pb->templates);
+			}
+			PG_CATCH();
+			{
+				err = template_failed(run);
+			}
+			PG_END_TRY();
+			if (err != NULL)
+			{
+				fail_execution(run, run->pb->steps[n->target].name,
+							   psprintf("args of next[%d] of step \"%s\": %s", i, s->name, err));
+				return;
+			}
+		}
+		dispatch(run, n->target, args);
+	}
+}
+
+/*
+ * dispatch runs step idx: the end step waits for the join, a control step
+ * completes at once, an actionable step is queued.
+ */
+static void
+dispatch(Run *run, int idx, Jsonb *args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+
+	CHECK_FOR_INTERRUPTS();
+	if (strcmp(run->ex.status, "running") != 0)
+		return;
+	if (idx == run->pb->end)
+	{
+		(void) state_insert_step(run->ex.execution_id, s->name, "waiting", args);
+		return;
+	}
+	if (s->tool == NULL)
+	{
+		if (!state_insert_step(run->ex.execution_id, s->name, "completed", args))
+			return;
+		emit(run, "step_completed", s->name, "control", "completed", NULL, NULL, NULL, 0);
+		evaluate_next(run, idx);
+		return;
+	}
+	(void) enqueue(run, idx, args);
+}
+
+/*
+ * finish runs the end step once nothing else is outstanding, completes the
+ * execution when all work is done, and writes the execution row if it
+ * changed.
+ */
+static void
+finish(Run *run)
+{
+	BPlaybook  *pb = run->pb;
+
+	if (strcmp(run->ex.status, "running") == 0 && run->ex.pending == 0)
+	{
+		char		status[16];
+		Jsonb	   *args = NULL;
+		bool		reached = pb->end >= 0 &&
+			state_get_step(run->ex.execution_id, pb->steps[pb->end].name, status, &args);
+		BStep	   *end = pb->end >= 0 ? &pb->steps[pb->end] : NULL;
+
+		if (reached && strcmp(status, "waiting") == 0)
+		{
+			/* the join: every branch is done, the end step runs now */
+			if (end->tool != NULL)
+			{
+				state_set_step(run->ex.execution_id, end->name, "dispatched", NULL);
+				(void) enqueue(run, pb->end, args);
+			}
+			else
+			{
+				state_set_step(run->ex.execution_id, end->name, "completed", NULL);
+				emit(run, "step_completed", end->name, "control", "completed", NULL, NULL, NULL, 0);
+			}
+		}
+		if (strcmp(run->ex.status, "running") == 0 && run->ex.pending == 0)
+		{
+			Jsonb	   *result = NULL;
+			char	   *err = NULL;
+
+			if (reached && end->result != NULL)
+			{
+				PG_TRY();
+				{
+					result = tpl_render_jsonb(end->result, run->ctx, pb->templates);
+				}
+				PG_CATCH();
+				{
+					err = template_failed(run);
+				}
+				PG_END_TRY();
+			}
+			else if (reached && end->tool != NULL)
+			{
+				bool		found;
+
+				result = state_step_result(run->ex.execution_id, end->name, true, &found);
+			}
+			if (err != NULL)
+				fail_execution(run, end->name, psprintf("result of step \"%s\": %s", end->name, err));
+			else
+			{
+				strlcpy(run->ex.status, "completed", sizeof(run->ex.status));
+				run->exec_result = result;
+				run->ended = true;
+				emit(run, "execution_complete", NULL, NULL, "completed", result, NULL, NULL, 0);
+			}
+		}
+	}
+	if (run->ex.pending != run->orig_pending || strcmp(run->ex.status, run->orig_status) != 0 ||
+		run->exec_result != NULL || run->exec_error != NULL || run->ended)
+		state_update_execution(run->ex.execution_id, run->ex.status, run->ex.pending,
+							   run->exec_result, run->exec_error, run->ended);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static void
+on_start(Run *run, Row *row)
+{
+	Jsonb	   *ctx = row->nulls[C_CONTEXT] ? NULL : DatumGetJsonbP(row->values[C_CONTEXT]);
+	JsonbValue *workload = jt_from_jsonb(run->pb->workload);
+	JsonbValue *given = NULL;
+	int			i;
+
+	if (ctx != NULL)
+	{
+		JsonbValue *c = jt_from_jsonb(ctx);
+
+		given = jt_get(c, "workload");
+	}
+	if (given != NULL && given->type == jbvObject)
+		for (i = 0; i < given->val.object.nPairs; i++)
+		{
+			JsonbPair  *p = &given->val.object.pairs[i];
+
+			jt_set(workload, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
+		}
+	run->ex.workload = jt_to_jsonb(workload);
+	strlcpy(run->ex.status, "running", sizeof(run->ex.status));
+	run->ex.pending = 0;
+	strlcpy(run->orig_status, "running", sizeof(run->orig_status));
+	run->orig_pending = 0;
+	state_insert_execution(run->ex.execution_id, run->ex.catalog_id, run->ex.workload);
+	dispatch(run, run->pb->start, NULL);
+	finish(run);
+}
+
+static int
+step_of_task(Run *run, QueueState *q)
+{
+	int			idx = pb_step_index(run->pb, q->node_name, strlen(q->node_name));
+
+	if (idx < 0)
+		elog(ERROR, "task %lld names step \"%s\", which playbook \"%s\" does not have",
+			 (long long) q->queue_id, q->node_name, run->pb->path);
+	return idx;
+}
+
+static void
+on_completed(Run *run, QueueState *q, Row *row)
+{
+	Jsonb	   *result = row->nulls[C_RESULT] ? NULL : unwrap(DatumGetJsonbP(row->values[C_RESULT]));
+	int			idx = step_of_task(run, q);
+
+	if (strcmp(q->status, "queued") != 0 && strcmp(q->status, "leased") != 0 &&
+		strcmp(q->status, "retry") != 0)
+		return;					/* finished meanwhile: nothing to do */
+	state_finish_queue(q->queue_id, "done", result);
+	run->ex.pending--;
+	forget_results(run);
+	emit(run, "step_completed", q->node_name, q->tool, "completed", result, NULL, NULL, q->queue_id);
+	run->result = result ? tv_from_jsonb(result) : tv_none();
+	evaluate_next(run, idx);
+	finish(run);
+}
+
+/*
+ * retry_context is what retry_when and stop_when see: the error, the
+ * result and its keys (status_code, ...), the attempt, and the workload.
+ */
+static TVal *
+retry_context(Run *run, const char *error, Jsonb *result, int attempt)
+{
+	TVal	   *d = tv_dict_new();
+	TVal	   *r = result ? tv_from_jsonb(result) : tv_none();
+
+	if (r->kind == TV_DICT)
+	{
+		int			i;
+
+		tv_materialize(r);
+		for (i = 0; i < r->u.dict.n; i++)
+			tv_dict_set(d, r->u.dict.keys[i], r->u.dict.vals[i]);
+	}
+	tv_dict_set(d, tv_cstr("result"), r);
+	tv_dict_set(d, tv_cstr("error"), error ? tv_cstr(error) : tv_none());
+	tv_dict_set(d, tv_cstr("attempt"), tv_int(attempt));
+	tv_dict_set(d, tv_cstr("workload"), tv_from_jsonb(run->ex.workload));
+	tv_dict_set(d, tv_cstr("execution_id"), tv_int(run->ex.execution_id));
+	return d;
+}
+
+static bool
+retry_condition(Run *run, BStep *s, const char *cond, TVal *ctx, bool *ok)
+{
+	bool		value = false;
+	char	   *err = NULL;
+
+	PG_TRY();
+	{
+		value = tpl_truthy(cond, strlen(cond), ctx, run->pb->templates);
+	}
+	PG_CATCH();
+	{
+		err = template_failed(run);
+	}
+	PG_END_TRY();
+	*ok = err == NULL;
+	if (err != NULL)
+		emit(run, "warning", s->name, NULL, "warning", NULL, meta_of("where", "retry"),
+			 psprintf("retry condition of step \"%s\" counts as false: %s", s->name, err), 0);
+	return value;
+}
+
+static void
+on_error(Run *run, QueueState *q, Row *row)
+{
+	Jsonb	   *result = row->nulls[C_RESULT] ? NULL : unwrap(DatumGetJsonbP(row->values[C_RESULT]));
+	char	   *error = row_text(row, C_ERROR);
+	int			idx = step_of_task(run, q);
+	BStep	   *s = &run->pb->steps[idx];
+	int			attempt = Max(q->attempts, 1);
+	bool		retry = attempt < s->retry.max_attempts;
+	bool		ok;
+
+	if (strcmp(q->status, "queued") != 0 && strcmp(q->status, "leased") != 0 &&
+		strcmp(q->status, "retry") != 0)
+		return;
+	if (error == NULL)
+		error = pstrdup("task failed");
+	if (retry && (s->retry.retry_when || s->retry.stop_when))
+	{
+		TVal	   *ctx = retry_context(run, error, result, attempt);
+
+		if (s->retry.retry_when)
+			retry = retry_condition(run, s, s->retry.retry_when, ctx, &ok);
+		if (retry && s->retry.stop_when && retry_condition(run, s, s->retry.stop_when, ctx, &ok))
+			retry = false;
+	}
+	if (retry)
+	{
+		double		delay = retry_delay(&s->retry, attempt);
+		TimestampTz at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) (delay * 1000));
+		JsonbValue *meta = jt_object();
+		JsonbValue	num;
+
+		state_retry_queue(q->queue_id, at);
+		num.type = jbvNumeric;
+		num.val.numeric = int64_to_numeric(attempt);
+		jt_set(meta, "attempt", &num);
+		num.val.numeric = int64_to_numeric(s->retry.max_attempts);
+		jt_set(meta, "max_attempts", &num);
+		num.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(delay)));
+		jt_set(meta, "delay", &num);
+		jt_set(meta, "available_at", jt_string(timestamptz_to_str(at)));
+		emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error, q->queue_id);
+		return;
+	}
+	state_finish_queue(q->queue_id, "dead", result);
+	run->ex.pending--;
+	fail_execution(run, s->name, error);
+	finish(run);
+}
+
+static void
+on_cancel(Run *run)
+{
+	if (strcmp(run->ex.status, "running") != 0)
+		return;
+	(void) state_cancel_queue(run->ex.execution_id);
+	run->ex.pending = 0;
+	strlcpy(run->ex.status, "cancelled", sizeof(run->ex.status));
+	run->ended = true;
+	emit(run, "execution_cancelled", NULL, NULL, "cancelled", NULL, NULL, NULL, 0);
+	finish(run);
+}
+
+/* ---------------------------------------------------------------- BEFORE */
+
+/*
+ * What the BEFORE trigger read under the execution's lock, kept for the
+ * AFTER trigger of the same event: in the usual one-row INSERT nothing
+ * runs in between, and the AFTER trigger need not read it again.  Any
+ * evaluation in between (several events in one INSERT) bumps the
+ * generation, and the AFTER trigger then reads afresh.
+ */
+typedef struct Remembered
+{
+	LocalTransactionId lxid;
+	uint64		generation;
+	int64		event_id;		/* set when the event_id is known */
+	ExecState	ex;
+	QueueState	q;
+	bool		valid;
+} Remembered;
+
+static Remembered remembered;
+static uint64 generation = 0;
+
+static char *
+keep_str(const char *s)
+{
+	return s ? MemoryContextStrdup(TopTransactionContext, s) : NULL;
+}
+
+static void
+remember(Row *row, ExecState *ex, QueueState *q)
+{
+	remembered.valid = true;
+	remembered.lxid = MyProc->lxid;
+	remembered.generation = generation;
+	remembered.event_id = 0;
+	remembered.ex = *ex;
+	remembered.ex.workload = ex->workload ? (Jsonb *) DatumGetPointer(
+		datumCopy(JsonbPGetDatum(ex->workload), false, -1)) : NULL;
+	if (remembered.ex.workload)
+	{
+		/* datumCopy allocated in the current context: move it */
+		Jsonb	   *w = MemoryContextAlloc(TopTransactionContext, VARSIZE(remembered.ex.workload));
+
+		memcpy(w, remembered.ex.workload, VARSIZE(remembered.ex.workload));
+		remembered.ex.workload = w;
+	}
+	remembered.q = *q;
+	remembered.q.node_id = keep_str(q->node_id);
+	remembered.q.node_name = keep_str(q->node_name);
+	remembered.q.worker_id = keep_str(q->worker_id);
+	remembered.q.tool = keep_str(q->tool);
+	(void) row;
+}
+
+/* recall returns what BEFORE read for this event, if still current */
+static bool
+recall(int64 event_id, ExecState *ex, QueueState *q)
+{
+	if (!remembered.valid || remembered.lxid != MyProc->lxid ||
+		remembered.generation != generation || remembered.event_id != event_id)
+		return false;
+	*ex = remembered.ex;
+	*q = remembered.q;
+	return true;
+}
+
+static void
+reject(int code, const char *msg) pg_attribute_noreturn();
+
+static void
+reject(int code, const char *msg)
+{
+	ereport(ERROR, (errcode(code), errmsg("%s", msg)));
+}
+
+/*
+ * before_start validates an execution_start: its context names a
+ * registered playbook, its workload is a mapping, its execution is new.
+ */
+static void
+before_start(Row *row)
+{
+	Jsonb	   *ctx;
+	JsonbValue *c;
+	JsonbValue *path;
+	JsonbValue *version;
+	JsonbValue *workload;
+	int64		catalog_id;
+	int64		execution_id;
+	ExecState	ex;
+	char	   *p;
+	int32		v = 0;
+
+	if (row->nulls[C_CONTEXT])
+		reject(ERRCODE_INVALID_PARAMETER_VALUE,
+			   "an execution_start event needs a context with \"path\"");
+	ctx = DatumGetJsonbP(row->values[C_CONTEXT]);
+	if (!JB_ROOT_IS_OBJECT(ctx))
+		reject(ERRCODE_INVALID_PARAMETER_VALUE,
+			   "the context of an execution_start event must be a JSON object");
+	c = jt_from_jsonb(ctx);
+	path = jt_get(c, "path");
+	version = jt_get(c, "version");
+	workload = jt_get(c, "workload");
+	if (path == NULL || path->type != jbvString)
+		reject(ERRCODE_INVALID_PARAMETER_VALUE,
+			   "the context of an execution_start event needs \"path\", a string");
+	if (version != NULL && version->type != jbvNull)
+	{
+		if (version->type != jbvNumeric)
+			reject(ERRCODE_INVALID_PARAMETER_VALUE,
+				   "\"version\" in the context of an execution_start event must be an integer");
+		v = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(version->val.numeric)));
+	}
+	if (workload != NULL && workload->type != jbvNull && workload->type != jbvObject)
+		reject(ERRCODE_INVALID_PARAMETER_VALUE,
+			   "\"workload\" in the context of an execution_start event must be a JSON object");
+	p = jt_cstring(path);
+	catalog_id = state_resolve_catalog(p, v, version != NULL && version->type != jbvNull);
+	if (catalog_id == 0)
+	{
+		if (version != NULL && version->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version %d of playbook \"%s\" is not registered", v, p)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("playbook \"%s\" is not registered", p)));
+	}
+	pb_check_runnable(pb_get(catalog_id));
+	if (row->nulls[C_EXECUTION_ID])
+	{
+		execution_id = noetl_next_id();
+		row_set(row, C_EXECUTION_ID, Int64GetDatum(execution_id), false);
+	}
+	else
+	{
+		execution_id = DatumGetInt64(row->values[C_EXECUTION_ID]);
+		if (state_lock_execution(execution_id, &ex))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("execution %lld already exists", (long long) execution_id)));
+	}
+	row_set(row, C_CATALOG_ID, Int64GetDatum(catalog_id), false);
+}
+
+/*
+ * before_action validates an event about a task: the task exists, belongs
+ * to the event's execution, and (when leased) is completed by the worker
+ * holding the lease.  Late and duplicate events are marked "ignored".
+ */
+static void
+before_action(Row *row, EvKind kind)
+{
+	QueueState	q;
+	ExecState	ex;
+	bool		have_exec = !row->nulls[C_EXECUTION_ID];
+	int64		execution_id = have_exec ? DatumGetInt64(row->values[C_EXECUTION_ID]) : 0;
+	char	   *worker = row_text(row, C_WORKER_ID);
+	char	   *node = row->nulls[C_NODE_ID] ? row_text(row, C_NODE_NAME) : row_text(row, C_NODE_ID);
+
+	/*
+	 * Lock the execution first (serialising with every other event of it),
+	 * then read the task.
+	 */
+	if (!row->nulls[C_QUEUE_ID])
+	{
+		int64		queue_id = DatumGetInt64(row->values[C_QUEUE_ID]);
+
+		if (!state_lock_execution_of_task(queue_id, &ex) || !state_get_queue(queue_id, &q))
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("task %lld does not exist", (long long) queue_id)));
+		if (have_exec && q.execution_id != execution_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("task %lld belongs to execution %lld, not to execution %lld",
+							(long long) queue_id, (long long) q.execution_id,
+							(long long) execution_id)));
+	}
+	else if (node != NULL && have_exec)
+	{
+		if (!state_lock_execution(execution_id, &ex))
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("execution %lld does not exist", (long long) execution_id)));
+		if (!state_get_queue_by_node(execution_id, node, &q))
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("task \"%s\" of execution %lld does not exist", node,
+							(long long) execution_id)));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an action event needs queue_id, or execution_id and node_id")));
+	remember(row, &ex, &q);
+
+	row_set(row, C_EXECUTION_ID, Int64GetDatum(q.execution_id), false);
+	row_set(row, C_QUEUE_ID, Int64GetDatum(q.queue_id), false);
+	row_set(row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id), false);
+	row_set(row, C_NODE_ID, CStringGetTextDatum(q.node_id), false);
+	row_set(row, C_NODE_NAME, CStringGetTextDatum(q.node_name), false);
+	if (row->nulls[C_NODE_TYPE])
+		row_set(row, C_NODE_TYPE, CStringGetTextDatum(q.tool), false);
+
+	if (kind == EV_ACTION_LOG)
+		return;
+	if (strcmp(ex.status, "running") != 0 ||
+		(strcmp(q.status, "queued") != 0 && strcmp(q.status, "leased") != 0 &&
+		 strcmp(q.status, "retry") != 0))
+	{
+		/* a duplicate or late report: kept in the log, changes nothing */
+		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
+		return;
+	}
+	if (strcmp(q.status, "leased") == 0 &&
+		(worker == NULL || q.worker_id == NULL || strcmp(worker, q.worker_id) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("task %lld is leased by worker \"%s\", not by %s%s%s",
+						(long long) q.queue_id, q.worker_id ? q.worker_id : "",
+						worker ? "\"" : "", worker ? worker : "an unnamed worker",
+						worker ? "\"" : ""),
+				 errhint("Only the worker holding the lease can report the task; a worker whose lease expired must not.")));
+}
+
+/*
+ * Datum noetl_event_before() returns trigger
+ */
+Datum
+noetl_event_before(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Row			row;
+	char	   *type;
+	const EvType *et;
+	HeapTuple	result;
+	bool		replace_any = false;
+	int			i;
+	int			cols[NCOLS];
+	Datum		vals[NCOLS];
+	bool		nulls[NCOLS];
+	int			n = 0;
+
+	check_trigger(fcinfo, true);
+	find_attnums(td->tg_relation);
+	row_read(&row, td->tg_trigtuple, RelationGetDescr(td->tg_relation));
+
+	if (!noetl_broker_inserting)
+	{
+		type = row_text(&row, C_EVENT_TYPE);
+		if (type == NULL)
+			reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an event_type");
+		et = event_type_of(type);
+		if (et != NULL && et->kind == EV_BROKER)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("events of type \"%s\" are written by the broker", type),
+					 errhint("Report tasks with action_completed or action_error events.")));
+		if (et != NULL && strcmp(et->canonical, type) != 0)
+			row_set(&row, C_EVENT_TYPE, CStringGetTextDatum(et->canonical), false);
+		remembered.valid = false;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (et != NULL && et->kind == EV_START)
+			before_start(&row);
+		else if (et != NULL && (et->kind == EV_COMPLETED || et->kind == EV_ERROR ||
+								et->kind == EV_ACTION_LOG))
+			before_action(&row, et->kind);
+		else
+		{
+			ExecState	ex;
+
+			if (row.nulls[C_EXECUTION_ID])
+				reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an execution_id");
+			if (!state_lock_execution(DatumGetInt64(row.values[C_EXECUTION_ID]), &ex))
+				ereport(ERROR,
+						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+						 errmsg("execution %lld does not exist",
+								(long long) DatumGetInt64(row.values[C_EXECUTION_ID]))));
+			row_set(&row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id), false);
+			if (et != NULL && et->kind == EV_CANCEL && strcmp(ex.status, "running") != 0)
+				row_set(&row, C_STATUS, CStringGetTextDatum("ignored"), false);
+		}
+		SPI_finish();
+	}
+	if (row.nulls[C_EVENT_ID])
+		row_set(&row, C_EVENT_ID, Int64GetDatum(noetl_next_id()), false);
+	if (remembered.valid && remembered.event_id == 0 && remembered.lxid == MyProc->lxid)
+		remembered.event_id = DatumGetInt64(row.values[C_EVENT_ID]);
+	if (row.nulls[C_CREATED_AT])
+		row_set(&row, C_CREATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()), false);
+
+	for (i = 0; i < NCOLS; i++)
+		if (row.replace[i])
+		{
+			cols[n] = attnums[i];
+			vals[n] = row.values[i];
+			nulls[n] = row.nulls[i];
+			n++;
+			replace_any = true;
+		}
+	if (!replace_any)
+		return PointerGetDatum(td->tg_trigtuple);
+	result = heap_modify_tuple_by_cols(td->tg_trigtuple, RelationGetDescr(td->tg_relation),
+									   n, cols, vals, nulls);
+	return PointerGetDatum(result);
+}
+
+/* ---------------------------------------------------------------- AFTER */
+
+/*
+ * Datum noetl_event_after() returns trigger
+ */
+Datum
+noetl_event_after(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Row			row;
+	const EvType *et;
+	char	   *type;
+	Run			run;
+	MemoryContext old;
+	QueueState	q;
+
+	check_trigger(fcinfo, false);
+	find_attnums(td->tg_relation);
+	if (noetl_broker_inserting)
+		return PointerGetDatum(NULL);
+
+	memset(&run, 0, sizeof(run));
+	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl evaluation",
+									ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(run.cxt);
+
+	row_read(&row, td->tg_trigtuple, RelationGetDescr(td->tg_relation));
+	type = row_text(&row, C_EVENT_TYPE);
+	et = event_type_of(type);
+	if (et == NULL || (et->kind != EV_START && et->kind != EV_COMPLETED &&
+					   et->kind != EV_ERROR && et->kind != EV_CANCEL))
+		goto done;
+	{
+		char	   *status = row_text(&row, C_STATUS);
+
+		if (status != NULL && strcmp(status, "ignored") == 0)
+			goto done;
+	}
+	run.event_id = DatumGetInt64(row.values[C_EVENT_ID]);
+	run.ex.execution_id = DatumGetInt64(row.values[C_EXECUTION_ID]);
+	run.ex.catalog_id = DatumGetInt64(row.values[C_CATALOG_ID]);
+	run.pb = pb_get(run.ex.catalog_id);
+	run.ctx = make_context(&run);
+	run.result = tv_none();
+
+	if (et->kind == EV_START)
+	{
+		on_start(&run, &row);
+		goto done;
+	}
+	if (et->kind == EV_CANCEL || !recall(run.event_id, &run.ex, &q))
+	{
+		if (!state_lock_execution(run.ex.execution_id, &run.ex))
+			elog(ERROR, "execution %lld disappeared", (long long) run.ex.execution_id);
+		if (et->kind != EV_CANCEL &&
+			!state_get_queue(DatumGetInt64(row.values[C_QUEUE_ID]), &q))
+			elog(ERROR, "task %lld disappeared", (long long) DatumGetInt64(row.values[C_QUEUE_ID]));
+	}
+	run.orig_pending = run.ex.pending;
+	strlcpy(run.orig_status, run.ex.status, sizeof(run.orig_status));
+	if (et->kind == EV_CANCEL)
+	{
+		on_cancel(&run);
+		goto done;
+	}
+	if (strcmp(run.ex.status, "running") != 0)
+		goto done;
+	if (et->kind == EV_COMPLETED)
+		on_completed(&run, &q, &row);
+	else
+		on_error(&run, &q, &row);
+
+done:
+	/* the broker's events, in one statement */
+	state_insert_events(run.ex.execution_id, run.ex.catalog_id, run.event_id,
+						run.events, run.nevents);
+	generation++;
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(run.cxt);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * noetl.broker_is_writing() returns boolean
+ *
+ * True while the broker inserts its own events: the BEFORE trigger's WHEN
+ * clause uses it to let them by without a call.  Clients cannot set it.
+ */
+Datum
+noetl_broker_is_writing(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(noetl_broker_inserting);
+}

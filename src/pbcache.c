@@ -1,0 +1,291 @@
+/*-------------------------------------------------------------------------
+ *
+ * pbcache.c
+ *	  Registered playbooks, parsed once per backend.
+ *
+ * A catalog version never changes after registration, so a playbook read
+ * from noetl.catalog can be kept for the life of the backend under its
+ * catalog_id: its steps indexed by name, each step's transitions, retry
+ * policy and the part of the step that becomes a worker's task, and a
+ * template cache holding every template of the playbook once parsed.
+ *
+ * The cache keeps at most PB_CACHE_MAX playbooks and is emptied when it
+ * would hold more (playbooks per backend are few; simplicity wins).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "broker.h"
+#include "noetl.h"
+
+#define PB_CACHE_MAX 256
+
+typedef struct PbEntry
+{
+	int64		catalog_id;
+	BPlaybook  *pb;
+} PbEntry;
+
+static MemoryContext pb_cxt = NULL;
+static PbEntry pb_entries[PB_CACHE_MAX];
+static int	pb_count = 0;
+
+/*
+ * Keys of a step that are not rendered into the task a worker receives:
+ * the broker's own (next, retry, loop, result, desc) and the sink, which
+ * the worker renders itself once it has the task's result.
+ */
+static const char *const not_task[] = {
+	"next", "sink", "retry", "loop", "result", "desc"
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * pb_step_index returns the index of the step called name, or -1.
+ */
+int
+pb_step_index(BPlaybook *pb, const char *name, int len)
+{
+	int			lo = 0;
+	int			hi = pb->nsteps - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *s = pb->sorted_names[mid];
+		int			c = strncmp(s, name, len);
+
+		if (c == 0 && s[len] != '\0')
+			c = 1;
+		if (c == 0)
+			return pb->sorted_index[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+static bool
+in_names(const char *key, const char *const *names, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(key, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * load_step fills a BStep from a normalised step object.
+ */
+static void
+load_step(BStep *s, JsonbValue *obj)
+{
+	JsonbValue *task = jt_object();
+	JsonbValue *v;
+	int			i;
+
+	s->name = jt_cstring(jt_get(obj, "step"));
+	s->tool = jt_cstring(jt_get(obj, "tool"));
+	v = jt_get(obj, "args");
+	if (v != NULL)
+		s->args = jt_to_jsonb(v);
+	v = jt_get(obj, "result");
+	if (v != NULL)
+		s->result = jt_to_jsonb(v);
+	s->loop = jt_get(obj, "loop") != NULL;
+	s->subplaybook = s->tool != NULL && strcmp(s->tool, "playbook") == 0;
+	v = jt_get(obj, "priority");
+	if (v != NULL && v->type == jbvNumeric)
+		s->priority = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+														NumericGetDatum(v->val.numeric)));
+	for (i = 0; i < obj->val.object.nPairs; i++)
+	{
+		JsonbPair  *p = &obj->val.object.pairs[i];
+		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
+
+		if (!in_names(k, not_task, lengthof(not_task)))
+			jt_set(task, k, &p->value);
+	}
+	s->task = jt_to_jsonb(task);
+	v = jt_get(obj, "sink");
+	if (v != NULL)
+	{
+		JsonbValue *keep = jt_object();
+
+		jt_set(keep, "sink", v);
+		s->keep = jt_to_jsonb(keep);
+	}
+	retry_parse(jt_get(obj, "retry"), &s->retry);
+}
+
+/*
+ * load_next fills a step's transitions; target names are resolved later.
+ */
+static void
+load_next(BPlaybook *pb, BStep *s, JsonbValue *obj)
+{
+	JsonbValue *next = jt_get(obj, "next");
+	int			i;
+
+	if (next == NULL || next->type != jbvArray || next->val.array.nElems == 0)
+		return;
+	s->nnext = next->val.array.nElems;
+	s->next = palloc0(sizeof(BNext) * s->nnext);
+	for (i = 0; i < s->nnext; i++)
+	{
+		JsonbValue *e = &next->val.array.elems[i];
+		JsonbValue *when = jt_get(e, "when");
+		JsonbValue *args = jt_get(e, "args");
+		char	   *target = jt_cstring(jt_get(e, "step"));
+
+		s->next[i].target = pb_step_index(pb, target, strlen(target));
+		Assert(s->next[i].target >= 0);
+		s->next[i].when_const = -1;
+		if (when == NULL)
+			s->next[i].when_const = 1;
+		else if (when->type == jbvBool)
+			s->next[i].when_const = when->val.boolean ? 1 : 0;
+		else
+		{
+			s->next[i].when = jt_cstring(when);
+			s->next[i].when_len = when->val.string.len;
+		}
+		if (args != NULL)
+			s->next[i].args = jt_to_jsonb(args);
+	}
+}
+
+/*
+ * load_playbook reads a catalog row and builds its BPlaybook in a context of
+ * its own.
+ */
+static BPlaybook *
+load_playbook(int64 catalog_id)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	BPlaybook  *pb;
+	Jsonb	   *payload;
+	char	   *path;
+	int32		version;
+	JsonbValue *doc;
+	JsonbValue *workflow;
+	int			i;
+
+	if (pb_cxt == NULL)
+		pb_cxt = AllocSetContextCreate(CacheMemoryContext, "noetl playbooks",
+									   ALLOCSET_DEFAULT_SIZES);
+	payload = state_catalog_payload(catalog_id, &path, &version);
+	if (payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("catalog entry %lld does not exist", (long long) catalog_id)));
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl playbook",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	pb = palloc0(sizeof(BPlaybook));
+	pb->cxt = cxt;
+	pb->catalog_id = catalog_id;
+	pb->path = pstrdup(path);
+	pb->version = version;
+	pb->templates = tplcache_create(cxt, 0);
+
+	doc = jt_from_jsonb(payload);
+	pb->workload = jt_to_jsonb(jt_get(doc, "workload") ? jt_get(doc, "workload") : jt_object());
+	workflow = jt_get(doc, "workflow");
+	pb->nsteps = workflow->val.array.nElems;
+	pb->steps = palloc0(sizeof(BStep) * pb->nsteps);
+	pb->sorted_names = palloc(sizeof(char *) * pb->nsteps);
+	pb->sorted_index = palloc(sizeof(int) * pb->nsteps);
+	for (i = 0; i < pb->nsteps; i++)
+	{
+		load_step(&pb->steps[i], &workflow->val.array.elems[i]);
+		pb->sorted_names[i] = pb->steps[i].name;
+	}
+	/* names sorted, with their step index alongside */
+	qsort(pb->sorted_names, pb->nsteps, sizeof(char *), name_cmp);
+	for (i = 0; i < pb->nsteps; i++)
+	{
+		int			k;
+
+		for (k = 0; k < pb->nsteps; k++)
+			if (pb->steps[k].name == pb->sorted_names[i])
+				break;
+		pb->sorted_index[i] = k;
+	}
+	for (i = 0; i < pb->nsteps; i++)
+		load_next(pb, &pb->steps[i], &workflow->val.array.elems[i]);
+	pb->start = pb_step_index(pb, "start", 5);
+	pb->end = pb_step_index(pb, "end", 3);
+	MemoryContextSwitchTo(old);
+
+	/* only now, complete, does it join the cache */
+	MemoryContextSetParent(cxt, pb_cxt);
+	return pb;
+}
+
+/*
+ * pb_get returns the playbook of a catalog entry, loading it on first use.
+ */
+BPlaybook *
+pb_get(int64 catalog_id)
+{
+	int			i;
+	BPlaybook  *pb;
+
+	for (i = 0; i < pb_count; i++)
+		if (pb_entries[i].catalog_id == catalog_id)
+			return pb_entries[i].pb;
+	pb = load_playbook(catalog_id);
+	if (pb_count >= PB_CACHE_MAX)
+	{
+		MemoryContextDeleteChildren(pb_cxt);
+		pb_count = 0;
+	}
+	pb_entries[pb_count].catalog_id = catalog_id;
+	pb_entries[pb_count].pb = pb;
+	pb_count++;
+	return pb;
+}
+
+/*
+ * pb_check_runnable refuses playbooks that use what this version of the
+ * broker cannot run yet.
+ */
+void
+pb_check_runnable(BPlaybook *pb)
+{
+	int			i;
+
+	for (i = 0; i < pb->nsteps; i++)
+	{
+		if (pb->steps[i].loop)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("playbook \"%s\" cannot run: step \"%s\" uses a loop",
+							pb->path, pb->steps[i].name),
+					 errdetail("This version of noetl registers playbooks with loops but does not run them yet.")));
+		if (pb->steps[i].subplaybook)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("playbook \"%s\" cannot run: step \"%s\" starts a sub-playbook",
+							pb->path, pb->steps[i].name),
+					 errdetail("This version of noetl registers playbooks with sub-playbooks but does not run them yet.")));
+	}
+}
