@@ -41,6 +41,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -60,6 +61,9 @@
 PG_FUNCTION_INFO_V1(noetl_event_before);
 PG_FUNCTION_INFO_V1(noetl_event_after);
 PG_FUNCTION_INFO_V1(noetl_broker_is_writing);
+
+/* set while the broker appends its own events, so the triggers let them by */
+bool		noetl_broker_inserting = false;
 
 typedef enum EvKind
 {
@@ -121,6 +125,7 @@ static Oid	attnums_rel = InvalidOid;
 typedef struct Run
 {
 	MemoryContext cxt;
+	Relation	event_rel;		/* the trigger's relation: noetl.event */
 	ExecState	ex;
 	BPlaybook  *pb;
 	int64		event_id;		/* the triggering event */
@@ -129,9 +134,19 @@ typedef struct Run
 	bool		ended;
 	TVal	   *result;			/* "result" in templates */
 	TVal	   *ctx;			/* the lazy template context */
-	int32		orig_pending;	/* the execution row as locked */
+	int32		orig_pending;	/* the execution row as last written */
 	char		orig_status[16];
-	BEvent	   *events;			/* broker events, inserted at the end */
+	/* writes, buffered until flush() */
+	Oid			nsp;			/* the noetl schema */
+	QueueState	fin_task;		/* the task that finished, as locked */
+	int64		fin_queue_id;	/* its queue_id, 0 = none */
+	const char *fin_status;
+	Jsonb	   *fin_result;
+	TimestampTz fin_at;
+	BTask	   *tasks;			/* tasks to queue */
+	int			ntasks;
+	int			captasks;
+	BEvent	   *events;			/* broker events */
 	int			nevents;
 	int			capevents;
 	/* step results already read, for repeated template lookups */
@@ -141,6 +156,44 @@ typedef struct Run
 } Run;
 
 /* ---------------------------------------------------------------- helpers */
+
+/*
+ * The triggers run as the owner of noetl.event (the extension's owner), so
+ * that a client allowed only to insert events can drive executions, with
+ * the search_path pinned to pg_catalog (every statement the broker runs is
+ * schema-qualified).  This is what a SECURITY DEFINER function with SET
+ * search_path does, done here the way PostgreSQL's own RI triggers switch
+ * user: without the GUC machinery that SET costs on every call, and with
+ * prepared plans whose search_path never changes.  Errors need no cleanup:
+ * aborting the (sub)transaction restores the user and pops the path.
+ */
+typedef struct BrokerSave
+{
+	Oid			userid;
+	int			sec_context;
+} BrokerSave;
+
+static void
+broker_enter(Relation rel, BrokerSave *save)
+{
+	OverrideSearchPath path;
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	path.schemas = NIL;
+	path.addCatalog = true;
+	path.addTemp = false;
+	path.generation = 0;
+	PushOverrideSearchPath(&path);
+}
+
+static void
+broker_leave(BrokerSave *save)
+{
+	PopOverrideSearchPath();
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
 
 static const EvType *
 event_type_of(const char *name)
@@ -307,11 +360,33 @@ context_lookup(void *arg, const char *key, int len)
 	return res ? tv_from_jsonb(res) : tv_none();
 }
 
-/* forget_result drops a cached step result (the step just finished) */
+/*
+ * know_result records the result of the step that just finished: its queue
+ * row is written only at flush(), so lookups must not read it.
+ */
 static void
-forget_results(Run *run)
+know_result(Run *run, int idx, Jsonb *result)
 {
-	run->nseen = 0;
+	run->nseen = 1;
+	run->seen_names[0] = run->pb->steps[idx].name;
+	run->seen_values[0] = result ? tv_from_jsonb(result) : tv_none();
+}
+
+/* step_result returns a finished step's result, through the cache */
+static Jsonb *
+step_result(Run *run, int idx, bool *found)
+{
+	int			i;
+
+	for (i = 0; i < run->nseen; i++)
+		if (run->seen_names[i] == run->pb->steps[idx].name)
+		{
+			*found = true;
+			return run->seen_values[i]->kind == TV_NONE ? NULL
+				: tv_to_jsonb(run->seen_values[i]);
+		}
+	return state_step_result(run->ex.execution_id, run->pb->steps[idx].name,
+							 run->pb->steps[idx].tool != NULL, found);
 }
 
 static TVal *
@@ -326,7 +401,7 @@ make_context(Run *run)
 
 /* ---------------------------------------------------------------- events */
 
-static void
+static BEvent *
 emit(Run *run, const char *type, const char *step, const char *node_type,
 	 const char *status, Jsonb *result, Jsonb *meta, const char *error, int64 queue_id)
 {
@@ -340,6 +415,7 @@ emit(Run *run, const char *type, const char *step, const char *node_type,
 	}
 	ev = &run->events[run->nevents++];
 	memset(ev, 0, sizeof(BEvent));
+	ev->event_id = noetl_next_id();
 	ev->event_type = type;
 	ev->node_name = step;
 	ev->node_type = node_type;
@@ -348,6 +424,100 @@ emit(Run *run, const char *type, const char *step, const char *node_type,
 	ev->meta = meta;
 	ev->error = error;
 	ev->queue_id = queue_id;
+	return ev;
+}
+
+/*
+ * flush writes what the evaluation decided so far: the task that finished,
+ * the tasks dispatched, the broker's events (a step_started only if its
+ * task was queued) and the execution row.  A dispatched step that another
+ * event had already queued is not queued again: the execution's pending
+ * count is then lower than assumed, and flush returns true.
+ */
+static bool
+flush(Run *run)
+{
+	bool		changed = run->ex.pending != run->orig_pending ||
+		strcmp(run->ex.status, run->orig_status) != 0 ||
+		run->exec_result != NULL || run->exec_error != NULL || run->ended;
+	bool	   *queued = NULL;
+	int			nqueued = 0;
+	int			ntasks = run->ntasks;
+	BEvent	  **evs;
+	int			nevs = 0;
+	int			i;
+
+	if (run->fin_queue_id == 0 && run->ntasks == 0 && run->nevents == 0 && !changed)
+		return false;
+	if (run->fin_queue_id != 0)
+		rows_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result,
+						 run->fin_at);
+	if (ntasks > 0)
+	{
+		queued = palloc(sizeof(bool) * ntasks);
+		nqueued = rows_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id,
+								   run->tasks, ntasks, queued);
+	}
+	evs = palloc(sizeof(BEvent *) * Max(run->nevents, 1));
+	for (i = 0; i < run->nevents; i++)
+	{
+		BEvent	   *e = &run->events[i];
+
+		if (e->if_queued)
+		{
+			int			k;
+
+			for (k = 0; k < ntasks; k++)
+				if (run->tasks[k].queue_id == e->queue_id)
+					break;
+			if (k < ntasks && !queued[k])
+				continue;
+		}
+		evs[nevs++] = e;
+	}
+	if (nevs > 0)
+	{
+		bool		saved = noetl_broker_inserting;
+
+		noetl_broker_inserting = true;
+		PG_TRY();
+		{
+			rows_append_events(run->event_rel, run->ex.execution_id, run->ex.catalog_id,
+							   run->event_id, evs, nevs);
+		}
+		PG_FINALLY();
+		{
+			noetl_broker_inserting = saved;
+		}
+		PG_END_TRY();
+	}
+	rows_done();
+
+	run->ex.pending -= ntasks - nqueued;
+	if (changed || nqueued < ntasks)
+		state_update_execution(run->ex.execution_id, run->ex.status, run->ex.pending,
+							   run->exec_result, run->exec_error, run->ended);
+	run->orig_pending = run->ex.pending;
+	strlcpy(run->orig_status, run->ex.status, sizeof(run->orig_status));
+	run->exec_result = NULL;
+	run->exec_error = NULL;
+	run->ended = false;
+	run->fin_queue_id = 0;
+	run->fin_at = 0;
+	run->nevents = 0;
+	run->ntasks = 0;
+	return nqueued < ntasks;
+}
+
+/* finish_task buffers the update of the task that the event reports */
+static void
+finish_task(Run *run, QueueState *q, const char *status, Jsonb *result, TimestampTz at)
+{
+	run->fin_task = *q;
+	run->fin_queue_id = q->queue_id;
+	run->fin_status = status;
+	run->fin_result = result;
+	run->fin_at = at;
 }
 
 static Jsonb *
@@ -389,6 +559,8 @@ fail_execution(Run *run, const char *step, const char *error)
 	if (strcmp(run->ex.status, "running") != 0)
 		return;
 	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
+	/* what was decided before the failure is written, then cancelled */
+	(void) flush(run);
 	(void) state_cancel_queue(run->ex.execution_id);
 	run->ex.pending = 0;
 	strlcpy(run->ex.status, "failed", sizeof(run->ex.status));
@@ -436,14 +608,15 @@ static bool
 enqueue(Run *run, int idx, Jsonb *extra_args)
 {
 	BStep	   *s = &run->pb->steps[idx];
-	Jsonb	   *task = NULL;
+	Jsonb	   *rendered = NULL;
 	char	   *err = NULL;
-	int64		queue_id;
+	BTask	   *task;
 	JsonbValue *t;
+	int			i;
 
 	PG_TRY();
 	{
-		task = tpl_render_jsonb(s->task, run->ctx, run->pb->templates);
+		rendered = tpl_render_jsonb(s->task, run->ctx, run->pb->templates);
 	}
 	PG_CATCH();
 	{
@@ -455,7 +628,7 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 		fail_execution(run, s->name, psprintf("step \"%s\": %s", s->name, err));
 		return false;
 	}
-	t = jt_from_jsonb(task);
+	t = jt_from_jsonb(rendered);
 	if (extra_args != NULL)
 	{
 		JsonbValue *a = jt_get(t, "args");
@@ -465,7 +638,6 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	if (s->keep != NULL)
 	{
 		JsonbValue *k = jt_from_jsonb(s->keep);
-		int			i;
 
 		for (i = 0; i < k->val.object.nPairs; i++)
 		{
@@ -474,12 +646,25 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 			jt_set(t, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
 		}
 	}
-	queue_id = state_insert_queue(run->ex.execution_id, run->ex.catalog_id, s->name, s->tool,
-								  jt_to_jsonb(t), NULL, s->priority, s->retry.max_attempts);
-	if (queue_id == 0)
-		return true;			/* already dispatched */
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].node == s->name)
+			return true;		/* already dispatched by this evaluation */
+	if (run->ntasks == run->captasks)
+	{
+		run->captasks = run->captasks ? run->captasks * 2 : 4;
+		run->tasks = run->tasks ? repalloc(run->tasks, sizeof(BTask) * run->captasks)
+			: palloc(sizeof(BTask) * run->captasks);
+	}
+	task = &run->tasks[run->ntasks++];
+	task->queue_id = noetl_next_id();
+	task->node = s->name;
+	task->tool = s->tool;
+	task->action = jt_to_jsonb(t);
+	task->priority = s->priority;
+	task->max_attempts = s->retry.max_attempts;
 	run->ex.pending++;
-	emit(run, "step_started", s->name, s->tool, "started", NULL, NULL, NULL, queue_id);
+	emit(run, "step_started", s->name, s->tool, "started", NULL, NULL, NULL,
+		 task->queue_id)->if_queued = true;
 	return true;
 }
 
@@ -628,7 +813,7 @@ finish(Run *run)
 			{
 				bool		found;
 
-				result = state_step_result(run->ex.execution_id, end->name, true, &found);
+				result = step_result(run, pb->end, &found);
 			}
 			if (err != NULL)
 				fail_execution(run, end->name, psprintf("result of step \"%s\": %s", end->name, err));
@@ -641,10 +826,6 @@ finish(Run *run)
 			}
 		}
 	}
-	if (run->ex.pending != run->orig_pending || strcmp(run->ex.status, run->orig_status) != 0 ||
-		run->exec_result != NULL || run->exec_error != NULL || run->ended)
-		state_update_execution(run->ex.execution_id, run->ex.status, run->ex.pending,
-							   run->exec_result, run->exec_error, run->ended);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -700,9 +881,9 @@ on_completed(Run *run, QueueState *q, Row *row)
 	if (strcmp(q->status, "queued") != 0 && strcmp(q->status, "leased") != 0 &&
 		strcmp(q->status, "retry") != 0)
 		return;					/* finished meanwhile: nothing to do */
-	state_finish_queue(q->queue_id, "done", result);
+	finish_task(run, q, "done", result, 0);
 	run->ex.pending--;
-	forget_results(run);
+	know_result(run, idx, result);
 	emit(run, "step_completed", q->node_name, q->tool, "completed", result, NULL, NULL, q->queue_id);
 	run->result = result ? tv_from_jsonb(result) : tv_none();
 	evaluate_next(run, idx);
@@ -789,7 +970,7 @@ on_error(Run *run, QueueState *q, Row *row)
 		JsonbValue *meta = jt_object();
 		JsonbValue	num;
 
-		state_retry_queue(q->queue_id, at);
+		finish_task(run, q, "retry", NULL, at);
 		num.type = jbvNumeric;
 		num.val.numeric = int64_to_numeric(attempt);
 		jt_set(meta, "attempt", &num);
@@ -801,7 +982,7 @@ on_error(Run *run, QueueState *q, Row *row)
 		emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error, q->queue_id);
 		return;
 	}
-	state_finish_queue(q->queue_id, "dead", result);
+	finish_task(run, q, "dead", result, 0);
 	run->ex.pending--;
 	fail_execution(run, s->name, error);
 	finish(run);
@@ -972,7 +1153,7 @@ before_start(Row *row)
  * holding the lease.  Late and duplicate events are marked "ignored".
  */
 static void
-before_action(Row *row, EvKind kind)
+before_action(Relation rel, Row *row, EvKind kind)
 {
 	QueueState	q;
 	ExecState	ex;
@@ -982,14 +1163,14 @@ before_action(Row *row, EvKind kind)
 	char	   *node = row->nulls[C_NODE_ID] ? row_text(row, C_NODE_NAME) : row_text(row, C_NODE_ID);
 
 	/*
-	 * Lock the execution first (serialising with every other event of it),
-	 * then read the task.
+	 * Lock the task and its execution (serialising with every other event
+	 * of the execution); on a miss, say which of the two is missing.
 	 */
 	if (!row->nulls[C_QUEUE_ID])
 	{
 		int64		queue_id = DatumGetInt64(row->values[C_QUEUE_ID]);
 
-		if (!state_lock_execution_of_task(queue_id, &ex) || !state_get_queue(queue_id, &q))
+		if (!rows_lock_task(RelationGetNamespace(rel), queue_id, 0, NULL, &ex, &q))
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 					 errmsg("task %lld does not exist", (long long) queue_id)));
@@ -1002,15 +1183,17 @@ before_action(Row *row, EvKind kind)
 	}
 	else if (node != NULL && have_exec)
 	{
-		if (!state_lock_execution(execution_id, &ex))
-			ereport(ERROR,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("execution %lld does not exist", (long long) execution_id)));
-		if (!state_get_queue_by_node(execution_id, node, &q))
+		if (!rows_lock_task(RelationGetNamespace(rel), 0, execution_id, node, &ex, &q))
+		{
+			if (!state_lock_execution(execution_id, &ex))
+				ereport(ERROR,
+						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+						 errmsg("execution %lld does not exist", (long long) execution_id)));
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 					 errmsg("task \"%s\" of execution %lld does not exist", node,
 							(long long) execution_id)));
+		}
 	}
 	else
 		ereport(ERROR,
@@ -1064,6 +1247,7 @@ noetl_event_before(PG_FUNCTION_ARGS)
 	Datum		vals[NCOLS];
 	bool		nulls[NCOLS];
 	int			n = 0;
+	BrokerSave	save;
 
 	check_trigger(fcinfo, true);
 	find_attnums(td->tg_relation);
@@ -1083,13 +1267,14 @@ noetl_event_before(PG_FUNCTION_ARGS)
 		if (et != NULL && strcmp(et->canonical, type) != 0)
 			row_set(&row, C_EVENT_TYPE, CStringGetTextDatum(et->canonical), false);
 		remembered.valid = false;
+		broker_enter(td->tg_relation, &save);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (et != NULL && et->kind == EV_START)
 			before_start(&row);
 		else if (et != NULL && (et->kind == EV_COMPLETED || et->kind == EV_ERROR ||
 								et->kind == EV_ACTION_LOG))
-			before_action(&row, et->kind);
+			before_action(td->tg_relation, &row, et->kind);
 		else
 		{
 			ExecState	ex;
@@ -1106,6 +1291,7 @@ noetl_event_before(PG_FUNCTION_ARGS)
 				row_set(&row, C_STATUS, CStringGetTextDatum("ignored"), false);
 		}
 		SPI_finish();
+		broker_leave(&save);
 	}
 	if (row.nulls[C_EVENT_ID])
 		row_set(&row, C_EVENT_ID, Int64GetDatum(noetl_next_id()), false);
@@ -1145,6 +1331,7 @@ noetl_event_after(PG_FUNCTION_ARGS)
 	Run			run;
 	MemoryContext old;
 	QueueState	q;
+	BrokerSave	save;
 
 	check_trigger(fcinfo, false);
 	find_attnums(td->tg_relation);
@@ -1154,6 +1341,9 @@ noetl_event_after(PG_FUNCTION_ARGS)
 	memset(&run, 0, sizeof(run));
 	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl evaluation",
 									ALLOCSET_DEFAULT_SIZES);
+	run.event_rel = td->tg_relation;
+	run.nsp = RelationGetNamespace(td->tg_relation);
+	broker_enter(td->tg_relation, &save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(run.cxt);
@@ -1182,14 +1372,15 @@ noetl_event_after(PG_FUNCTION_ARGS)
 		on_start(&run, &row);
 		goto done;
 	}
-	if (et->kind == EV_CANCEL || !recall(run.event_id, &run.ex, &q))
+	if (et->kind == EV_CANCEL)
 	{
 		if (!state_lock_execution(run.ex.execution_id, &run.ex))
 			elog(ERROR, "execution %lld disappeared", (long long) run.ex.execution_id);
-		if (et->kind != EV_CANCEL &&
-			!state_get_queue(DatumGetInt64(row.values[C_QUEUE_ID]), &q))
-			elog(ERROR, "task %lld disappeared", (long long) DatumGetInt64(row.values[C_QUEUE_ID]));
 	}
+	else if (!recall(run.event_id, &run.ex, &q) &&
+			 !rows_lock_task(run.nsp, DatumGetInt64(row.values[C_QUEUE_ID]), 0, NULL,
+							 &run.ex, &q))
+		elog(ERROR, "task %lld disappeared", (long long) DatumGetInt64(row.values[C_QUEUE_ID]));
 	run.orig_pending = run.ex.pending;
 	strlcpy(run.orig_status, run.ex.status, sizeof(run.orig_status));
 	if (et->kind == EV_CANCEL)
@@ -1205,12 +1396,21 @@ noetl_event_after(PG_FUNCTION_ARGS)
 		on_error(&run, &q, &row);
 
 done:
-	/* the broker's events, in one statement */
-	state_insert_events(run.ex.execution_id, run.ex.catalog_id, run.event_id,
-						run.events, run.nevents);
+	/*
+	 * Write what the evaluation decided.  If a dispatched step turned out
+	 * to be queued already, fewer tasks are outstanding than assumed, and
+	 * the execution may be finished after all.
+	 */
+	while (run.pb != NULL && flush(&run))
+	{
+		if (strcmp(run.ex.status, "running") != 0 || run.ex.pending != 0)
+			break;
+		finish(&run);
+	}
 	generation++;
 	MemoryContextSwitchTo(old);
 	SPI_finish();
+	broker_leave(&save);
 	MemoryContextDelete(run.cxt);
 	return PointerGetDatum(NULL);
 }

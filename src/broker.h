@@ -5,8 +5,10 @@
  *
  *	pbcache.c	registered playbooks, parsed once per backend and kept by
  *				catalog_id (catalog versions never change)
- *	state.c		reads and writes of the state tables (execution, queue,
- *				step_state, event) through SPI plans prepared once
+ *	rows.c		the hot path on rows directly: locking a task and its
+ *				execution, finishing and queueing tasks, appending events
+ *	state.c		everything else on the state tables, through SPI plans
+ *				prepared once
  *	retry.c		retry policies: whether a failed task runs again, and when
  *	broker.c	the triggers on noetl.event: validation and evaluation
  *
@@ -19,6 +21,8 @@
 
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
 
 #include "template.h"
 
@@ -96,6 +100,7 @@ typedef struct ExecState
 
 typedef struct QueueState
 {
+	ItemPointerData tid;		/* where the row was locked */
 	int64		queue_id;
 	int64		execution_id;
 	char	   *node_id;
@@ -110,6 +115,7 @@ typedef struct QueueState
 /* a broker event to insert */
 typedef struct BEvent
 {
+	int64		event_id;		/* assigned when emitted: ids follow emit order */
 	const char *event_type;
 	const char *node_name;
 	const char *node_type;
@@ -118,22 +124,26 @@ typedef struct BEvent
 	Jsonb	   *meta;
 	const char *error;
 	int64		queue_id;		/* 0 = none */
+	bool		if_queued;		/* written only if task queue_id was queued */
 } BEvent;
+
+/* a task to queue */
+typedef struct BTask
+{
+	int64		queue_id;
+	const char *node;
+	const char *tool;
+	Jsonb	   *action;
+	int32		priority;
+	int32		max_attempts;
+} BTask;
 
 extern bool noetl_broker_inserting;
 
 extern bool state_lock_execution(int64 execution_id, ExecState *st);
-extern bool state_lock_execution_of_task(int64 queue_id, ExecState *st);
 extern void state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload);
 extern void state_update_execution(int64 execution_id, const char *status, int32 pending,
 								   Jsonb *result, const char *error, bool ended);
-extern bool state_get_queue(int64 queue_id, QueueState *q);
-extern bool state_get_queue_by_node(int64 execution_id, const char *node_id, QueueState *q);
-extern int64 state_insert_queue(int64 execution_id, int64 catalog_id, const char *node_id,
-								const char *tool, Jsonb *action, Jsonb *context,
-								int priority, int max_attempts);
-extern void state_finish_queue(int64 queue_id, const char *status, Jsonb *result);
-extern void state_retry_queue(int64 queue_id, TimestampTz available_at);
 extern int	state_cancel_queue(int64 execution_id);
 extern bool state_insert_step(int64 execution_id, const char *step, const char *status,
 							  Jsonb *args);
@@ -142,10 +152,20 @@ extern void state_set_step(int64 execution_id, const char *step, const char *sta
 extern bool state_get_step(int64 execution_id, const char *step, char *status, Jsonb **args);
 extern Jsonb *state_step_result(int64 execution_id, const char *step, bool actionable,
 								bool *found);
-extern void state_insert_events(int64 execution_id, int64 catalog_id, int64 parent_event_id,
-								BEvent *evs, int n);
 extern int64 state_resolve_catalog(const char *path, int32 version, bool has_version);
 extern Jsonb *state_catalog_payload(int64 catalog_id, char **path, int32 *version);
+
+/* ---------------------------------------------------------------- rows */
+
+extern bool rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
+						   ExecState *ex, QueueState *q);
+extern void rows_finish_task(Oid nsp, QueueState *q, const char *status, Jsonb *result,
+							 TimestampTz available_at);
+extern int	rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask *tasks,
+							 int n, bool *queued);
+extern void rows_append_events(Relation rel, int64 execution_id, int64 catalog_id,
+							   int64 parent_event_id, BEvent **evs, int n);
+extern void rows_done(void);
 
 /* ---------------------------------------------------------------- retry */
 

@@ -45,10 +45,13 @@ static const char *const not_task[] = {
 	"next", "sink", "retry", "loop", "result", "desc"
 };
 
+/* orders step indexes by their steps' names */
 static int
-name_cmp(const void *a, const void *b)
+step_name_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(*(char *const *) a, *(char *const *) b);
+	BStep	   *steps = (BStep *) arg;
+
+	return strcmp(steps[*(const int *) a].name, steps[*(const int *) b].name);
 }
 
 /*
@@ -216,19 +219,12 @@ load_playbook(int64 catalog_id)
 	for (i = 0; i < pb->nsteps; i++)
 	{
 		load_step(&pb->steps[i], &workflow->val.array.elems[i]);
-		pb->sorted_names[i] = pb->steps[i].name;
+		pb->sorted_index[i] = i;
 	}
-	/* names sorted, with their step index alongside */
-	qsort(pb->sorted_names, pb->nsteps, sizeof(char *), name_cmp);
+	/* step indexes sorted by name, for lookups by name */
+	qsort_arg(pb->sorted_index, pb->nsteps, sizeof(int), step_name_cmp, pb->steps);
 	for (i = 0; i < pb->nsteps; i++)
-	{
-		int			k;
-
-		for (k = 0; k < pb->nsteps; k++)
-			if (pb->steps[k].name == pb->sorted_names[i])
-				break;
-		pb->sorted_index[i] = k;
-	}
+		pb->sorted_names[i] = pb->steps[pb->sorted_index[i]].name;
 	for (i = 0; i < pb->nsteps; i++)
 		load_next(pb, &pb->steps[i], &workflow->val.array.elems[i]);
 	pb->start = pb_step_index(pb, "start", 5);

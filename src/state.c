@@ -3,16 +3,16 @@
  * state.c
  *	  Reads and writes of the broker's state tables.
  *
- * Every statement the broker runs is here, as SQL text prepared once per
- * backend (SPI_prepare + SPI_keepplan) and executed with parameters.  The
- * statements are schema-qualified and run inside the SECURITY DEFINER
- * trigger functions, whose search_path is pinned.  Callers must be
- * connected to SPI; values returned are copied into the caller's memory
- * context.
+ * The broker's statements off the hot path (rows.c has the hot path), as
+ * SQL text prepared once per backend (SPI_prepare + SPI_keepplan) and
+ * executed with parameters.  The statements are schema-qualified and run
+ * inside the triggers, as the table owner with the search_path pinned
+ * (broker.c).  Callers must be connected to SPI; values returned are
+ * copied into the caller's memory context.
  *
  * Access paths, all by key: noetl.execution by execution_id (locked FOR NO
- * KEY UPDATE to serialise an execution's events), noetl.queue by queue_id
- * or (execution_id, node_id), noetl.step_state by (execution_id, step).
+ * KEY UPDATE to serialise an execution's events), noetl.queue by
+ * (execution_id, node_id), noetl.step_state by (execution_id, step).
  * Nothing here scans noetl.event.
  *
  *-------------------------------------------------------------------------
@@ -21,7 +21,6 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
@@ -30,14 +29,12 @@
 #include "broker.h"
 #include "noetl.h"
 
-/* set while the broker inserts its own events, so the triggers let them by */
-bool		noetl_broker_inserting = false;
 
 typedef struct Stmt
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[14];
+	Oid			types[6];
 	SPIPlanPtr	plan;
 } Stmt;
 
@@ -46,56 +43,10 @@ static Stmt s_lock_exec = {
 	"  FROM noetl.execution WHERE execution_id = $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
-static Stmt s_lock_exec_by_queue = {
-	"SELECT e.catalog_id, e.status, e.pending, e.workload, e.parent_execution_id, e.execution_id"
-	"  FROM noetl.execution e"
-	" WHERE e.execution_id = (SELECT q.execution_id FROM noetl.queue q WHERE q.queue_id = $1)"
-	"   FOR NO KEY UPDATE",
-	1, {INT8OID}
-};
 static Stmt s_insert_exec = {
 	"INSERT INTO noetl.execution (execution_id, catalog_id, status, workload, pending)"
 	" VALUES ($1, $2, 'running', $3, 0)",
 	3, {INT8OID, INT8OID, JSONBOID}
-};
-static Stmt s_update_exec = {
-	"UPDATE noetl.execution SET status = $2, pending = $3,"
-	"       result = COALESCE($4, result), error = COALESCE($5, error),"
-	"       ended_at = CASE WHEN $6 THEN clock_timestamp() ELSE ended_at END,"
-	"       updated_at = clock_timestamp()"
-	" WHERE execution_id = $1",
-	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
-};
-static Stmt s_get_queue = {
-	"SELECT queue_id, execution_id, node_id, node_name, status, worker_id, attempts,"
-	"       max_attempts, tool"
-	"  FROM noetl.queue WHERE queue_id = $1",
-	1, {INT8OID}
-};
-static Stmt s_get_queue_node = {
-	"SELECT queue_id, execution_id, node_id, node_name, status, worker_id, attempts,"
-	"       max_attempts, tool"
-	"  FROM noetl.queue WHERE execution_id = $1 AND node_id = $2",
-	2, {INT8OID, TEXTOID}
-};
-static Stmt s_insert_queue = {
-	"INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool,"
-	"                         action, context, priority, max_attempts)"
-	" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)"
-	" ON CONFLICT (execution_id, node_id) DO NOTHING RETURNING queue_id",
-	9, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, INT4OID}
-};
-static Stmt s_finish_queue = {
-	"UPDATE noetl.queue SET status = $2, result = $3, lease_until = NULL,"
-	"       updated_at = clock_timestamp()"
-	" WHERE queue_id = $1",
-	3, {INT8OID, TEXTOID, JSONBOID}
-};
-static Stmt s_retry_queue = {
-	"UPDATE noetl.queue SET status = 'retry', available_at = $2, worker_id = NULL,"
-	"       lease_until = NULL, updated_at = clock_timestamp()"
-	" WHERE queue_id = $1",
-	2, {INT8OID, TIMESTAMPTZOID}
 };
 static Stmt s_cancel_queue = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
@@ -127,18 +78,16 @@ static Stmt s_result_step = {
 	" WHERE execution_id = $1 AND step = $2 AND status = 'completed'",
 	2, {INT8OID, TEXTOID}
 };
-static Stmt s_insert_events = {
-	"INSERT INTO noetl.event (execution_id, event_id, catalog_id, event_type, node_id,"
-	"                         node_name, node_type, status, result, meta, error, queue_id,"
-	"                         parent_event_id, created_at)"
-	" SELECT $1, e.id, $2, e.type, e.node, e.node, e.node_type, e.status, e.result, e.meta,"
-	"        e.error, e.queue_id, $3, clock_timestamp()"
-	"   FROM unnest($4, $5, $6, $7, $8, $9, $10, $11, $12)"
-	"        AS e(id, type, node, node_type, status, result, meta, error, queue_id)"
-	"  ORDER BY e.id",
-	12, {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT8ARRAYOID}
+/* the execution row, when an evaluation changed it */
+static Stmt s_update_exec = {
+	"UPDATE noetl.execution SET status = $2, pending = $3,"
+	"       result = COALESCE($4, result), error = COALESCE($5, error),"
+	"       ended_at = CASE WHEN $6 THEN clock_timestamp() ELSE ended_at END,"
+	"       updated_at = clock_timestamp()"
+	" WHERE execution_id = $1",
+	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
 };
+
 static Stmt s_resolve_catalog = {
 	"SELECT catalog_id FROM noetl.catalog"
 	" WHERE path = $1 AND ($2 IS NULL OR version = $2)"
@@ -271,24 +220,6 @@ state_lock_execution(int64 execution_id, ExecState *st)
 	return true;
 }
 
-/*
- * state_lock_execution_of_task locks the execution of a task; false if
- * the task does not exist.
- */
-bool
-state_lock_execution_of_task(int64 queue_id, ExecState *st)
-{
-	Datum		v[1];
-	bool		isnull;
-
-	v[0] = Int64GetDatum(queue_id);
-	if (run(&s_lock_exec_by_queue, v, NULL, SPI_OK_SELECT) == 0)
-		return false;
-	fill_exec(st);
-	st->execution_id = get_int8(6, &isnull);
-	return true;
-}
-
 void
 state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 {
@@ -298,115 +229,6 @@ state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 	v[1] = Int64GetDatum(catalog_id);
 	v[2] = JsonbPGetDatum(workload);
 	run(&s_insert_exec, v, NULL, SPI_OK_INSERT);
-}
-
-void
-state_update_execution(int64 execution_id, const char *status, int32 pending,
-					   Jsonb *result, const char *error, bool ended)
-{
-	Datum		v[6];
-	char		n[7] = "      ";
-
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(status);
-	v[2] = Int32GetDatum(pending);
-	v[3] = jsonb_or_null(result, &n[3]);
-	v[4] = text_or_null(error, &n[4]);
-	v[5] = BoolGetDatum(ended);
-	run(&s_update_exec, v, n, SPI_OK_UPDATE);
-}
-
-static void
-fill_queue(QueueState *q)
-{
-	bool		isnull;
-	char	   *status;
-
-	q->queue_id = get_int8(1, &isnull);
-	q->execution_id = get_int8(2, &isnull);
-	q->node_id = get_text(3);
-	q->node_name = get_text(4);
-	status = get_text(5);
-	strlcpy(q->status, status, sizeof(q->status));
-	q->worker_id = get_text(6);
-	q->attempts = get_int4(7);
-	q->max_attempts = get_int4(8);
-	q->tool = get_text(9);
-}
-
-bool
-state_get_queue(int64 queue_id, QueueState *q)
-{
-	Datum		v[1];
-
-	v[0] = Int64GetDatum(queue_id);
-	if (run(&s_get_queue, v, NULL, SPI_OK_SELECT) == 0)
-		return false;
-	fill_queue(q);
-	return true;
-}
-
-bool
-state_get_queue_by_node(int64 execution_id, const char *node_id, QueueState *q)
-{
-	Datum		v[2];
-
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(node_id);
-	if (run(&s_get_queue_node, v, NULL, SPI_OK_SELECT) == 0)
-		return false;
-	fill_queue(q);
-	return true;
-}
-
-/*
- * state_insert_queue enqueues a task; returns its queue_id, or 0 if the
- * node was already enqueued for this execution.
- */
-int64
-state_insert_queue(int64 execution_id, int64 catalog_id, const char *node_id,
-				   const char *tool, Jsonb *action, Jsonb *context, int priority,
-				   int max_attempts)
-{
-	Datum		v[9];
-	char		n[10] = "         ";
-	int64		id = noetl_next_id();
-	bool		isnull;
-
-	v[0] = Int64GetDatum(id);
-	v[1] = Int64GetDatum(execution_id);
-	v[2] = Int64GetDatum(catalog_id);
-	v[3] = CStringGetTextDatum(node_id);
-	v[4] = CStringGetTextDatum(tool);
-	v[5] = JsonbPGetDatum(action);
-	v[6] = jsonb_or_null(context, &n[6]);
-	v[7] = Int32GetDatum(priority);
-	v[8] = Int32GetDatum(max_attempts);
-	if (run(&s_insert_queue, v, n, SPI_OK_INSERT_RETURNING) == 0)
-		return 0;
-	return get_int8(1, &isnull);
-}
-
-void
-state_finish_queue(int64 queue_id, const char *status, Jsonb *result)
-{
-	Datum		v[3];
-	char		n[4] = "   ";
-
-	v[0] = Int64GetDatum(queue_id);
-	v[1] = CStringGetTextDatum(status);
-	v[2] = jsonb_or_null(result, &n[2]);
-	run(&s_finish_queue, v, n, SPI_OK_UPDATE);
-}
-
-void
-state_retry_queue(int64 queue_id, TimestampTz available_at)
-{
-	Datum		v[2];
-
-	v[0] = Int64GetDatum(queue_id);
-	v[1] = TimestampTzGetDatum(available_at);
-	run(&s_retry_queue, v, NULL, SPI_OK_UPDATE);
 }
 
 /* state_cancel_queue cancels an execution's unfinished tasks; returns how many */
@@ -482,128 +304,23 @@ state_step_result(int64 execution_id, const char *step, bool actionable, bool *f
 }
 
 /*
- * text_array builds a text[] (NULL elements allowed) from C strings.
- */
-static Datum
-text_array(const char **items, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = items[i] == NULL;
-		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(items[i]);
-	}
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-jsonb_array(Jsonb **items, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = items[i] == NULL;
-		d[i] = nulls[i] ? (Datum) 0 : JsonbPGetDatum(items[i]);
-	}
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-int8_array(int64 *items, int n, bool zero_is_null)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = zero_is_null && items[i] == 0;
-		d[i] = Int64GetDatum(items[i]);
-	}
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/*
- * state_insert_events inserts the broker's own events of one evaluation,
- * in one statement, with ids in the order they were produced.
+ * state_update_execution writes an execution's status, pending count and,
+ * when given, its result, error and end.
  */
 void
-state_insert_events(int64 execution_id, int64 catalog_id, int64 parent_event_id,
-					BEvent *evs, int n)
+state_update_execution(int64 execution_id, const char *status, int32 pending,
+					   Jsonb *result, const char *error, bool ended)
 {
-	Datum		v[12];
-	char		nulls[13] = "            ";
-	int64	   *ids;
-	int64	   *qids;
-	const char **types;
-	const char **nodes;
-	const char **node_types;
-	const char **statuses;
-	const char **errors;
-	Jsonb	  **results;
-	Jsonb	  **metas;
-	int			i;
-	bool		saved = noetl_broker_inserting;
+	Datum		v[6];
+	char		n[7] = "      ";
 
-	if (n == 0)
-		return;
-	ids = palloc(sizeof(int64) * n);
-	qids = palloc(sizeof(int64) * n);
-	types = palloc(sizeof(char *) * n);
-	nodes = palloc(sizeof(char *) * n);
-	node_types = palloc(sizeof(char *) * n);
-	statuses = palloc(sizeof(char *) * n);
-	errors = palloc(sizeof(char *) * n);
-	results = palloc(sizeof(Jsonb *) * n);
-	metas = palloc(sizeof(Jsonb *) * n);
-	for (i = 0; i < n; i++)
-	{
-		ids[i] = noetl_next_id();
-		qids[i] = evs[i].queue_id;
-		types[i] = evs[i].event_type;
-		nodes[i] = evs[i].node_name;
-		node_types[i] = evs[i].node_type;
-		statuses[i] = evs[i].status;
-		errors[i] = evs[i].error;
-		results[i] = evs[i].result;
-		metas[i] = evs[i].meta;
-	}
 	v[0] = Int64GetDatum(execution_id);
-	v[1] = Int64GetDatum(catalog_id);
-	v[2] = Int64GetDatum(parent_event_id);
-	if (parent_event_id == 0)
-		nulls[2] = 'n';
-	v[3] = int8_array(ids, n, false);
-	v[4] = text_array(types, n);
-	v[5] = text_array(nodes, n);
-	v[6] = text_array(node_types, n);
-	v[7] = text_array(statuses, n);
-	v[8] = jsonb_array(results, n);
-	v[9] = jsonb_array(metas, n);
-	v[10] = text_array(errors, n);
-	v[11] = int8_array(qids, n, true);
-	noetl_broker_inserting = true;
-	PG_TRY();
-	{
-		run(&s_insert_events, v, nulls, SPI_OK_INSERT);
-	}
-	PG_FINALLY();
-	{
-		noetl_broker_inserting = saved;
-	}
-	PG_END_TRY();
+	v[1] = CStringGetTextDatum(status);
+	v[2] = Int32GetDatum(pending);
+	v[3] = jsonb_or_null(result, &n[3]);
+	v[4] = text_or_null(error, &n[4]);
+	v[5] = BoolGetDatum(ended);
+	run(&s_update_exec, v, n, SPI_OK_UPDATE);
 }
 
 /*

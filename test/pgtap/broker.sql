@@ -17,7 +17,7 @@
 \unset ON_ERROR_STOP
 BEGIN;
 \i test/lib/sqlworker.sql
-SELECT plan(68);
+SELECT plan(71);
 
 SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
        noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
@@ -33,7 +33,7 @@ SELECT is((SELECT action ->> 'tool' FROM noetl.queue WHERE execution_id = :hot A
 SELECT is(pg_temp.work(:hot, '{"eval_flag": {"is_hot": true, "message": "hot"}}'), 3, 'three tasks ran on the hot branch');
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :hot,
               ARRAY['eval_flag', 'hot_task_a', 'hot_task_b'], 'hot branch: eval_flag, hot_task_a, hot_task_b');
-SELECT results_eq($$SELECT status, pending FROM noetl.execution WHERE execution_id = $$ || :hot,
+SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :hot,
                   $$VALUES ('completed'::text, 0)$$, 'hot branch: the execution completes');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :hot AND event_type = 'execution_complete'),
           1, 'hot branch: exactly one execution_complete');
@@ -50,7 +50,7 @@ SELECT is((SELECT action -> 'args' ->> 'temperature_c' FROM noetl.queue WHERE ex
 SELECT is(pg_temp.work(:cold, '{"eval_flag": {"is_hot": false, "message": "cold"}}'), 2, 'two tasks ran on the cold branch');
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :cold,
               ARRAY['eval_flag', 'cold_task'], 'cold branch: eval_flag, cold_task');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :cold,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :cold,
                   $$VALUES ('completed'::text)$$, 'cold branch: the execution completes');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :cold AND event_type = 'execution_complete'),
           1, 'cold branch: exactly one execution_complete');
@@ -58,7 +58,7 @@ SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :cold AND 
 -- the same playbook in NoETL's older DSL (type:, no router)
 SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS hotb \gset
 SELECT is(pg_temp.work(:hotb, '{"eval_flag": {"is_hot": true}}'), 3, 'era b: three tasks on the hot branch');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :hotb,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :hotb,
                   $$VALUES ('completed'::text)$$, 'era b: completes');
 
 -- a raw INSERT of execution_start does what execute does
@@ -77,7 +77,7 @@ SELECT is(pg_temp.work(:swa, '{"start": {"status": "success", "data": {"executed
           'start and process ran');
 SELECT is((SELECT action -> 'args' -> 'from_start' FROM noetl.queue WHERE execution_id = :swa AND node_id = 'process'),
           'true', 'process received start''s result (start.data.executed)');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :swa,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :swa,
                   $$VALUES ('completed'::text)$$, 'test_start_with_action completes');
 
 -- test_end_with_action: end is a task that runs after the join, with args from next
@@ -87,14 +87,14 @@ SELECT is(pg_temp.work(:ewa, '{"process_data": {"status": "success", "data": {"r
           'process_data and end ran');
 SELECT is((SELECT action -> 'args' -> 'input_data' FROM noetl.queue WHERE execution_id = :ewa AND node_id = 'end'),
           '{"temp_table": "t1", "cleanup_required": true}', 'the end task got the args of the next entry');
-SELECT results_eq($$SELECT status, result FROM noetl.execution WHERE execution_id = $$ || :ewa,
+SELECT results_eq($$SELECT status::text, result FROM noetl.execution WHERE execution_id = $$ || :ewa,
                   $$VALUES ('completed'::text, '{"status": "completed", "data": {"cleaned_up": true}}'::jsonb)$$,
                   'test_end_with_action completes with the end task''s result');
 
 -- python_retry_exception: max_attempts 5, initial_delay 0.2, backoff 1.5, max_delay 2.0, retry when error
 SELECT noetl.execute('tests/retry/python_exception') AS py \gset
 SELECT is(pg_temp.work(:py, '{"start": {"__fail": "Random failure (value: 12)"}}'), 1, 'attempt 1 fails');
-SELECT results_eq($$SELECT status, attempts FROM noetl.queue WHERE execution_id = $$ || :py,
+SELECT results_eq($$SELECT status::text, attempts FROM noetl.queue WHERE execution_id = $$ || :py,
                   $$VALUES ('retry'::text, 1)$$, 'the task waits to retry');
 SELECT ok((SELECT available_at > now() + interval '150 ms' AND available_at < now() + interval '400 ms'
              FROM noetl.queue WHERE execution_id = :py), 'the first retry is due after initial_delay (0.2 s)');
@@ -111,7 +111,7 @@ SELECT results_eq($$SELECT (meta ->> 'attempt')::int, (meta ->> 'delay')::float8
                      WHERE execution_id = $$ || :py || $$ AND event_type = 'step_retry' ORDER BY event_id$$,
                   $$VALUES (1, 0.2::float8), (2, 0.3::float8), (3, 0.45::float8), (4, 0.675::float8)$$,
                   'python_retry_exception: retries after 0.2, 0.3, 0.45 and 0.675 s');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :py,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :py,
                   $$VALUES ('completed'::text)$$, 'python_retry_exception completes on the fifth attempt');
 
 SELECT noetl.execute('tests/retry/python_exception') AS py2 \gset
@@ -120,7 +120,7 @@ SELECT pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
        pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
        pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
        pg_temp.work(:py2, '{"start": {"__fail": "boom 5"}}') \g /dev/null
-SELECT results_eq($$SELECT q.status, e.status, e.error FROM noetl.queue q JOIN noetl.execution e USING (execution_id)
+SELECT results_eq($$SELECT q.status::text, e.status::text, e.error FROM noetl.queue q JOIN noetl.execution e USING (execution_id)
                      WHERE execution_id = $$ || :py2,
                   $$VALUES ('dead'::text, 'failed'::text, 'boom 5'::text)$$,
                   'five failures: the task is dead and the execution failed with the last error');
@@ -136,11 +136,11 @@ SELECT pg_temp.work(:h1, '{"start": {"__fail": "HTTP 503", "result": {"status_co
 SELECT results_eq($$SELECT (meta ->> 'delay')::float8 FROM noetl.event WHERE execution_id = $$ || :h1 ||
                   $$ AND event_type = 'step_retry' ORDER BY event_id$$,
                   $$VALUES (0.5::float8), (1.0::float8)$$, 'http_retry_status_code: retries after 0.5 and 1.0 s');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :h1,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :h1,
                   $$VALUES ('failed'::text)$$, 'http_retry_status_code: three 5xx fail the execution');
 SELECT noetl.execute('tests/retry/http_status_code') AS h2 \gset
 SELECT pg_temp.work(:h2, '{"start": {"__fail": "HTTP 404", "result": {"status_code": 404}}}') \g /dev/null
-SELECT results_eq($$SELECT q.status, q.attempts, e.status FROM noetl.queue q JOIN noetl.execution e USING (execution_id)
+SELECT results_eq($$SELECT q.status::text, q.attempts, e.status::text FROM noetl.queue q JOIN noetl.execution e USING (execution_id)
                      WHERE execution_id = $$ || :h2,
                   $$VALUES ('dead'::text, 1, 'failed'::text)$$, 'http_retry_status_code: a 404 is not retried');
 
@@ -150,7 +150,7 @@ SELECT pg_temp.work(:hs, '{"start": {"__fail": "HTTP 500", "result": {"status_co
        pg_temp.work(:hs, '{"start": {"__fail": "bad body", "result": {"status_code": 200}}}') \g /dev/null
 SELECT results_eq($$SELECT count(*)::int FROM noetl.event WHERE execution_id = $$ || :hs || $$ AND event_type = 'step_retry'$$,
                   $$VALUES (1)$$, 'http_retry_with_stop: a 500 is retried once');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :hs,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :hs,
                   $$VALUES ('failed'::text)$$, 'http_retry_with_stop: stop_when ends the retries');
 
 -- postgres_retry_connection: retry when error, delays 1.0 and 2.0
@@ -161,7 +161,7 @@ SELECT pg_temp.work(:pgr, '{"start": {"__fail": "connection refused"}}'), pg_tem
 SELECT results_eq($$SELECT (meta ->> 'delay')::float8 FROM noetl.event WHERE execution_id = $$ || :pgr ||
                   $$ AND event_type = 'step_retry' ORDER BY event_id$$,
                   $$VALUES (1.0::float8), (2.0::float8)$$, 'postgres_retry_connection: retries after 1.0 and 2.0 s');
-SELECT results_eq($$SELECT status FROM noetl.execution WHERE execution_id = $$ || :pgr,
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :pgr,
                   $$VALUES ('completed'::text)$$, 'postgres_retry_connection completes on the third attempt');
 
 -- retry_simple_config: retry: true is 3 attempts, retry: 5 is 5, jitter keeps delays within bounds
@@ -203,16 +203,16 @@ SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, 'intruder', '{}')$$, 
 SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, 'holder', '{"status": "success", "data": {"is_hot": true}}')$$,
                 'the holder completes it');
 SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, 'holder', '{}')$$, 'a duplicate completion is accepted ...');
-SELECT results_eq($$SELECT status FROM noetl.event WHERE queue_id = $$ || :lhq || $$ AND event_type = 'action_completed' ORDER BY event_id$$,
+SELECT results_eq($$SELECT status::text FROM noetl.event WHERE queue_id = $$ || :lhq || $$ AND event_type = 'action_completed' ORDER BY event_id$$,
                   $$VALUES (NULL::text), ('ignored')$$, '... and recorded as ignored');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE queue_id = :lhq AND event_type = 'step_completed'), 1,
           'the duplicate changed nothing');
 
 -- cancel: queued tasks are cancelled, later reports ignored
 SELECT noetl.cancel(:lh) \g /dev/null
-SELECT results_eq($$SELECT DISTINCT status FROM noetl.queue WHERE execution_id = $$ || :lh || $$ AND node_id <> 'eval_flag'$$,
+SELECT results_eq($$SELECT DISTINCT status::text FROM noetl.queue WHERE execution_id = $$ || :lh || $$ AND node_id <> 'eval_flag'$$,
                   $$VALUES ('cancelled'::text)$$, 'cancel cancels the queued tasks');
-SELECT results_eq($$SELECT status, pending FROM noetl.execution WHERE execution_id = $$ || :lh,
+SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :lh,
                   $$VALUES ('cancelled'::text, 0)$$, 'the execution is cancelled');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :lh AND event_type IN ('execution_cancelled', 'execution_complete', 'execution_failed')),
           1, 'exactly one terminal event');
@@ -224,10 +224,29 @@ SELECT pg_temp.work(:bt, '{"start": {"ok": true, "zero": 0}}') \g /dev/null
 SELECT ok((SELECT error FROM noetl.event WHERE execution_id = :bt AND event_type = 'warning') LIKE
           'condition of next[0] of step "start" counts as false: %''dict object'' has no attribute ''x''%',
           'a condition that raises is false, with a warning that says why');
-SELECT results_eq($$SELECT status, error LIKE 'step "b": template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :bt,
+SELECT results_eq($$SELECT status::text, error LIKE 'step "b": template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :bt,
                   $$VALUES ('failed'::text, true)$$, 'a task whose args cannot be rendered fails the execution, with the reason');
 SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = :bt AND node_id IN ('a', 'b')), 0,
           'neither branch was queued');
+
+-- two branches reported by one INSERT, by node: the join still runs once
+SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS mr \gset
+SELECT noetl.complete(queue_id, 'w', '{"status": "success", "data": {"is_hot": true}}')
+  FROM noetl.queue WHERE execution_id = :mr AND node_id = 'eval_flag' \g /dev/null
+INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+VALUES (:mr, 'action_completed', 'hot_task_a', '{"a": 1}'), (:mr, 'action_completed', 'hot_task_b', '{"b": 2}');
+SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :mr,
+                  $$VALUES ('completed'::text, 0)$$, 'two completions in one INSERT: the execution completes');
+SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :mr AND event_type = 'execution_complete'),
+          1, 'two completions in one INSERT: exactly one execution_complete');
+
+-- the broker forms queue rows itself, so it refuses a table it does not know
+SAVEPOINT extra_column;
+ALTER TABLE noetl.queue ADD COLUMN extra integer;
+SELECT throws_ok($$SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook')$$, '0A000',
+                 'column "extra" of table "queue" is unknown to the noetl library',
+                 'a column the library does not know stops the broker, with a clear error');
+ROLLBACK TO SAVEPOINT extra_column;
 
 -- the seed failure: an event and its consequences are one transaction
 SAVEPOINT before_start;

@@ -34,7 +34,7 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_temp.lease_plan('NULL::text[]') p WHERE p ~ '
 SELECT ok(EXISTS (SELECT 1 FROM pg_temp.lease_plan('ARRAY[''python'']') p WHERE p ~ 'Index Scan using queue_ready_idx'),
           'lease with a tool filter reads the ready index too');
 
-SELECT results_eq($$SELECT node_id, status, worker_id, attempts FROM noetl.lease('w1', 1)$$,
+SELECT results_eq($$SELECT node_id, status::text, worker_id, attempts FROM noetl.lease('w1', 1)$$,
                   $$VALUES ('high_new'::text, 'leased'::text, 'w1'::text, 1)$$,
                   'the highest priority first, leased to the worker, attempts + 1');
 SELECT results_eq($$SELECT node_id FROM noetl.lease('w1', 1)$$, $$VALUES ('pg'::text)$$, 'then the next priority');

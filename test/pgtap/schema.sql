@@ -19,12 +19,12 @@ SELECT has_index('noetl', 'queue', 'queue_ready_idx', ARRAY['priority', 'queue_i
                  'ready tasks are found by priority then age (availability and tool carried along)');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
             WHERE indexrelid = 'noetl.queue_ready_idx'::regclass),
-          '(status = ANY (ARRAY[''queued''::text, ''retry''::text]))',
+          '((status)::text = ANY (ARRAY[''queued''::text, ''retry''::text]))',
           'the ready index holds only queued and retry tasks');
 SELECT has_index('noetl', 'queue', 'queue_lease_idx', ARRAY['lease_until'], 'leases are expired through an index');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
             WHERE indexrelid = 'noetl.queue_lease_idx'::regclass),
-          '(status = ''leased''::text)', 'the lease index holds only leased tasks');
+          '((status)::text = ''leased''::text)', 'the lease index holds only leased tasks');
 
 SELECT col_type_is('noetl', 'event', 'context', 'jsonb', 'event context is jsonb');
 SELECT col_type_is('noetl', 'event', 'result', 'jsonb', 'event result is jsonb');
