@@ -103,23 +103,8 @@ static const EvType event_types[] = {
 	{"execution_cancelled", EV_BROKER, "execution_cancelled"},
 };
 
-/* columns of noetl.event */
-enum
-{
-	C_EXECUTION_ID, C_EVENT_ID, C_PARENT_EVENT_ID, C_PARENT_EXECUTION_ID, C_CATALOG_ID,
-	C_EVENT_TYPE, C_NODE_ID, C_NODE_NAME, C_NODE_TYPE, C_STATUS, C_CONTEXT, C_RESULT,
-	C_META, C_ERROR, C_STACK_TRACE, C_WORKER_ID, C_QUEUE_ID, C_DURATION, C_CREATED_AT,
-	NCOLS
-};
-
-static const char *const column_names[NCOLS] = {
-	"execution_id", "event_id", "parent_event_id", "parent_execution_id", "catalog_id",
-	"event_type", "node_id", "node_name", "node_type", "status", "context", "result",
-	"meta", "error", "stack_trace", "worker_id", "queue_id", "duration", "created_at"
-};
-
-static int	attnums[NCOLS];
-static Oid	attnums_rel = InvalidOid;
+/* attribute numbers of noetl.event's columns, by EventColumn */
+static const AttrNumber *attnums;
 
 /* the event being evaluated, and what the evaluation decided */
 typedef struct Run
@@ -204,26 +189,6 @@ event_type_of(const char *name)
 		if (strcmp(event_types[i].name, name) == 0)
 			return &event_types[i];
 	return NULL;
-}
-
-/*
- * find_attnums maps the columns of noetl.event to attribute numbers.
- */
-static void
-find_attnums(Relation rel)
-{
-	TupleDesc	td = RelationGetDescr(rel);
-	int			i;
-
-	if (attnums_rel == RelationGetRelid(rel))
-		return;
-	for (i = 0; i < NCOLS; i++)
-	{
-		attnums[i] = SPI_fnumber(td, column_names[i]);
-		if (attnums[i] <= 0)
-			elog(ERROR, "noetl.event has no column \"%s\"", column_names[i]);
-	}
-	attnums_rel = RelationGetRelid(rel);
 }
 
 typedef struct Row
@@ -548,6 +513,52 @@ template_failed(Run *run)
 	return ed->message;
 }
 
+/*
+ * render renders a template value; a template error leaves NULL and its
+ * message in *err (other errors propagate).
+ */
+static Jsonb *
+render(Run *run, Jsonb *tpl, char **err)
+{
+	Jsonb	   *out = NULL;
+
+	*err = NULL;
+	PG_TRY();
+	{
+		out = tpl_render_jsonb(tpl, run->ctx, run->pb->templates);
+	}
+	PG_CATCH();
+	{
+		*err = template_failed(run);
+		out = NULL;
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/*
+ * truthy evaluates a condition in ctx; a template error makes it false,
+ * with its message in *err.
+ */
+static bool
+truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
+{
+	bool		value = false;
+
+	*err = NULL;
+	PG_TRY();
+	{
+		value = tpl_truthy(cond, len, ctx, run->pb->templates);
+	}
+	PG_CATCH();
+	{
+		*err = template_failed(run);
+		value = false;
+	}
+	PG_END_TRY();
+	return value;
+}
+
 /* ---------------------------------------------------------------- failure */
 
 /*
@@ -614,15 +625,7 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	JsonbValue *t;
 	int			i;
 
-	PG_TRY();
-	{
-		rendered = tpl_render_jsonb(s->task, run->ctx, run->pb->templates);
-	}
-	PG_CATCH();
-	{
-		err = template_failed(run);
-	}
-	PG_END_TRY();
+	rendered = render(run, s->task, &err);
 	if (err != NULL)
 	{
 		fail_execution(run, s->name, psprintf("step \"%s\": %s", s->name, err));
@@ -689,15 +692,7 @@ evaluate_next(Run *run, int idx)
 			return;
 		if (n->when_const < 0)
 		{
-			PG_TRY();
-			{
-				fire = tpl_truthy(n->when, n->when_len, run->ctx, run->pb->templates);
-			}
-			PG_CATCH();
-			{
-				err = template_failed(run);
-			}
-			PG_END_TRY();
+			fire = truthy(run, n->when, n->when_len, run->ctx, &err);
 			if (err != NULL)
 			{
 				/* a condition that cannot be evaluated is false, with a warning */
@@ -712,15 +707,7 @@ evaluate_next(Run *run, int idx)
 			continue;
 		if (n->args != NULL)
 		{
-			PG_TRY();
-			{
-				args = tpl_render_jsonb(n->args, run->ctx, run->pb->templates);
-			}
-			PG_CATCH();
-			{
-				err = template_failed(run);
-			}
-			PG_END_TRY();
+			args = render(run, n->args, &err);
 			if (err != NULL)
 			{
 				fail_execution(run, run->pb->steps[n->target].name,
@@ -799,15 +786,7 @@ finish(Run *run)
 
 			if (reached && end->result != NULL)
 			{
-				PG_TRY();
-				{
-					result = tpl_render_jsonb(end->result, run->ctx, pb->templates);
-				}
-				PG_CATCH();
-				{
-					err = template_failed(run);
-				}
-				PG_END_TRY();
+				result = render(run, end->result, &err);
 			}
 			else if (reached && end->tool != NULL)
 			{
@@ -922,15 +901,7 @@ retry_condition(Run *run, BStep *s, const char *cond, TVal *ctx, bool *ok)
 	bool		value = false;
 	char	   *err = NULL;
 
-	PG_TRY();
-	{
-		value = tpl_truthy(cond, strlen(cond), ctx, run->pb->templates);
-	}
-	PG_CATCH();
-	{
-		err = template_failed(run);
-	}
-	PG_END_TRY();
+	value = truthy(run, cond, strlen(cond), ctx, &err);
 	*ok = err == NULL;
 	if (err != NULL)
 		emit(run, "warning", s->name, NULL, "warning", NULL, meta_of("where", "retry"),
@@ -1250,7 +1221,7 @@ noetl_event_before(PG_FUNCTION_ARGS)
 	BrokerSave	save;
 
 	check_trigger(fcinfo, true);
-	find_attnums(td->tg_relation);
+	attnums = rows_event_columns(td->tg_relation);
 	row_read(&row, td->tg_trigtuple, RelationGetDescr(td->tg_relation));
 
 	if (!noetl_broker_inserting)
@@ -1334,7 +1305,7 @@ noetl_event_after(PG_FUNCTION_ARGS)
 	BrokerSave	save;
 
 	check_trigger(fcinfo, false);
-	find_attnums(td->tg_relation);
+	attnums = rows_event_columns(td->tg_relation);
 	if (noetl_broker_inserting)
 		return PointerGetDatum(NULL);
 

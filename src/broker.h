@@ -21,6 +21,7 @@
 
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
+#include "access/attnum.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
@@ -112,6 +113,15 @@ typedef struct QueueState
 	char	   *tool;
 } QueueState;
 
+/* the columns of noetl.event */
+typedef enum EventColumn
+{
+	C_EXECUTION_ID, C_EVENT_ID, C_PARENT_EVENT_ID, C_PARENT_EXECUTION_ID, C_CATALOG_ID,
+	C_EVENT_TYPE, C_NODE_ID, C_NODE_NAME, C_NODE_TYPE, C_STATUS, C_CONTEXT, C_RESULT,
+	C_META, C_ERROR, C_STACK_TRACE, C_WORKER_ID, C_QUEUE_ID, C_DURATION, C_CREATED_AT,
+	NCOLS
+} EventColumn;
+
 /* a broker event to insert */
 typedef struct BEvent
 {
@@ -166,6 +176,7 @@ extern int	rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask
 extern void rows_append_events(Relation rel, int64 execution_id, int64 catalog_id,
 							   int64 parent_event_id, BEvent **evs, int n);
 extern void rows_done(void);
+extern const AttrNumber *rows_event_columns(Relation rel);
 
 /* ---------------------------------------------------------------- retry */
 

@@ -73,14 +73,7 @@ static const char *const qcol_names[NQCOLS] = {
 	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at"
 };
 
-enum
-{
-	E_EXECUTION_ID, E_EVENT_ID, E_PARENT_EVENT_ID, E_PARENT_EXECUTION_ID, E_CATALOG_ID,
-	E_EVENT_TYPE, E_NODE_ID, E_NODE_NAME, E_NODE_TYPE, E_STATUS, E_CONTEXT, E_RESULT,
-	E_META, E_ERROR, E_STACK_TRACE, E_WORKER_ID, E_QUEUE_ID, E_DURATION, E_CREATED_AT,
-	NECOLS
-};
-static const char *const ecol_names[NECOLS] = {
+static const char *const ecol_names[NCOLS] = {
 	"execution_id", "event_id", "parent_event_id", "parent_execution_id", "catalog_id",
 	"event_type", "node_id", "node_name", "node_type", "status", "context", "result",
 	"meta", "error", "stack_trace", "worker_id", "queue_id", "duration", "created_at"
@@ -583,35 +576,45 @@ rows_append_events(Relation rel, int64 execution_id, int64 catalog_id,
 	if (n == 0)
 		return;
 	writer_open(&w, rel, false);
-	m = map_columns(&emap, rel, ecol_names, NECOLS, true);
+	m = map_columns(&emap, rel, ecol_names, NCOLS, true);
 	for (i = 0; i < n; i++)
 	{
 		BEvent	   *e = evs[i];
 
 		row_begin(&w);
-		row_set(&w, m->att[E_EXECUTION_ID], Int64GetDatum(execution_id));
-		row_set(&w, m->att[E_EVENT_ID], Int64GetDatum(e->event_id));
+		row_set(&w, m->att[C_EXECUTION_ID], Int64GetDatum(execution_id));
+		row_set(&w, m->att[C_EVENT_ID], Int64GetDatum(e->event_id));
 		if (parent_event_id != 0)
-			row_set(&w, m->att[E_PARENT_EVENT_ID], Int64GetDatum(parent_event_id));
-		row_set(&w, m->att[E_CATALOG_ID], Int64GetDatum(catalog_id));
-		row_text(&w, m->att[E_EVENT_TYPE], e->event_type);
-		row_text(&w, m->att[E_NODE_ID], e->node_name);
-		row_text(&w, m->att[E_NODE_NAME], e->node_name);
-		row_text(&w, m->att[E_NODE_TYPE], e->node_type);
-		row_text(&w, m->att[E_STATUS], e->status);
+			row_set(&w, m->att[C_PARENT_EVENT_ID], Int64GetDatum(parent_event_id));
+		row_set(&w, m->att[C_CATALOG_ID], Int64GetDatum(catalog_id));
+		row_text(&w, m->att[C_EVENT_TYPE], e->event_type);
+		row_text(&w, m->att[C_NODE_ID], e->node_name);
+		row_text(&w, m->att[C_NODE_NAME], e->node_name);
+		row_text(&w, m->att[C_NODE_TYPE], e->node_type);
+		row_text(&w, m->att[C_STATUS], e->status);
 		if (e->result != NULL)
-			row_set(&w, m->att[E_RESULT], JsonbPGetDatum(e->result));
+			row_set(&w, m->att[C_RESULT], JsonbPGetDatum(e->result));
 		if (e->meta != NULL)
-			row_set(&w, m->att[E_META], JsonbPGetDatum(e->meta));
-		row_text(&w, m->att[E_ERROR], e->error);
+			row_set(&w, m->att[C_META], JsonbPGetDatum(e->meta));
+		row_text(&w, m->att[C_ERROR], e->error);
 		if (e->queue_id != 0)
-			row_set(&w, m->att[E_QUEUE_ID], Int64GetDatum(e->queue_id));
-		row_set(&w, m->att[E_CREATED_AT], TimestampTzGetDatum(GetCurrentTimestamp()));
+			row_set(&w, m->att[C_QUEUE_ID], Int64GetDatum(e->queue_id));
+		row_set(&w, m->att[C_CREATED_AT], TimestampTzGetDatum(GetCurrentTimestamp()));
 		ExecStoreVirtualTuple(w.slot);
 		ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
 		ResetPerTupleExprContext(w.estate);
 	}
 	writer_close(&w);
+}
+
+/*
+ * rows_event_columns returns the attribute numbers of noetl.event's
+ * columns (rel), indexed by EventColumn.
+ */
+const AttrNumber *
+rows_event_columns(Relation rel)
+{
+	return map_columns(&emap, rel, ecol_names, NCOLS, true)->att;
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "broker.h"
@@ -102,6 +103,12 @@ static Stmt s_catalog = {
 /*
  * run executes a statement (preparing it on first use) and returns the
  * number of rows processed.
+ *
+ * Statements see the latest committed state, whatever the isolation level
+ * of the inserting transaction, as PostgreSQL's foreign-key triggers do:
+ * the broker evaluates under the execution's lock, and what other events
+ * of the execution committed before it got the lock is the state it must
+ * see.  (At REPEATABLE READ the transaction's snapshot would hide it.)
  */
 static uint64
 run(Stmt *s, Datum *values, const char *nulls, int expect)
@@ -118,7 +125,8 @@ run(Stmt *s, Datum *values, const char *nulls, int expect)
 		SPI_keepplan(p);
 		s->plan = p;
 	}
-	rc = SPI_execute_plan(s->plan, values, nulls, false, 0);
+	rc = SPI_execute_snapshot(s->plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
+							  false, true, 0);
 	if (rc != expect)
 		elog(ERROR, "noetl statement \"%s\" returned %s", s->sql, SPI_result_code_string(rc));
 	return SPI_processed;

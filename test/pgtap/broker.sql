@@ -16,8 +16,10 @@
 \set comp `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/playbook_composition/playbook_composition.yaml"`
 \unset ON_ERROR_STOP
 BEGIN;
+-- leases must see only this file's tasks: any others are out of the way until ROLLBACK
+DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(71);
+SELECT plan(74);
 
 SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
        noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
@@ -239,6 +241,21 @@ SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE exec
                   $$VALUES ('completed'::text, 0)$$, 'two completions in one INSERT: the execution completes');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :mr AND event_type = 'execution_complete'),
           1, 'two completions in one INSERT: exactly one execution_complete');
+
+-- a role that may only insert events (and start executions) drives an execution:
+-- the triggers do the rest as the table owner
+CREATE ROLE regress_noetl_client;
+GRANT INSERT ON noetl.event TO regress_noetl_client;
+GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer) TO regress_noetl_client;
+SET LOCAL ROLE regress_noetl_client;
+SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS pc \gset
+SELECT lives_ok($$INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+                  VALUES ($$ || :pc || $$, 'action_completed', 'eval_flag', '{"is_hot": true}')$$,
+                'a role with INSERT on noetl.event reports a task');
+SELECT throws_ok($$SELECT count(*) FROM noetl.queue$$, '42501', NULL, '... but cannot read the queue itself');
+RESET ROLE;
+SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :pc || $$ AND status = 'queued'$$,
+              ARRAY['hot_task_a', 'hot_task_b'], 'its report dispatched the next tasks');
 
 -- the broker forms queue rows itself, so it refuses a table it does not know
 SAVEPOINT extra_column;

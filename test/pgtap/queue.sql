@@ -1,6 +1,8 @@
 -- The queue protocol: lease (SKIP LOCKED, priority then age, due tasks only,
 -- attempts + 1, through the ready index), heartbeat, tool filters.
 BEGIN;
+-- leases must see only this file's tasks: any others are out of the way until ROLLBACK
+DELETE FROM noetl.queue;
 SELECT plan(16);
 
 -- a queue with history: many finished tasks, a few ready ones

@@ -1,7 +1,7 @@
 -- Schema of the noetl extension: tables, keys, access-path indexes, functions
 -- and their security settings.
 BEGIN;
-SELECT plan(37);
+SELECT plan(42);
 
 SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue'],
                   'noetl has exactly the broker''s tables');
@@ -68,6 +68,15 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'noetl'), fal
 SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
             WHERE e.extname = 'noetl'), 'noetl', 'noetl lives in schema noetl');
 SELECT ok(current_setting('noetl.shard_id') IS NOT NULL, 'noetl.shard_id is defined');
+
+SELECT ok((SELECT reloptions FROM pg_class WHERE oid = 'noetl.queue'::regclass)
+          @> ARRAY['autovacuum_vacuum_scale_factor=0.01'], 'the queue is vacuumed early');
+SELECT col_type_is('noetl', 'queue', 'status', 'noetl.task_status', 'a task''s status is a task_status');
+SELECT throws_ok($$SELECT 'finished'::noetl.task_status$$, '23514', NULL,
+                 'a task status outside the state machine is refused');
+SELECT col_type_is('noetl', 'execution', 'status', 'noetl.execution_status', 'an execution''s status is an execution_status');
+SELECT throws_ok($$SELECT 'paused'::noetl.execution_status$$, '23514', NULL,
+                 'an execution status outside the state machine is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
