@@ -23,3 +23,13 @@ ISOLATION_OPTS = --load-extension=noetl
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The LISTEN clients of the tests (test/tap/notify.sh) and of bench/notify.sh,
+# built with the library.  libpq comes with postgresql-server-dev-15.
+TEST_PROGRAMS = test/c/notify_test test/c/notify_bench
+all: $(TEST_PROGRAMS)
+EXTRA_CLEAN += $(TEST_PROGRAMS)
+
+test/c/%: test/c/%.c
+	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq

@@ -466,6 +466,18 @@ COMMENT ON FUNCTION noetl.cancel(bigint) IS
 'cancels an execution (inserts an execution_cancel event)';
 
 /*
+ * The broker worker and the queue at a glance.
+ */
+CREATE FUNCTION noetl.status()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'noetl_status'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION noetl.status() IS
+'whether the library is preloaded, the broker worker (pid, database), the notification channels, outstanding tasks by status, the age of the oldest ready task';
+
+/*
  * Privileges: reading YAML and drawing ids is harmless; changing or reading
  * the catalog is for roles an administrator grants it to.  The tables are
  * reached through SECURITY DEFINER functions only, unless granted.
@@ -479,5 +491,6 @@ REVOKE ALL ON FUNCTION noetl.heartbeat(bigint, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.complete(bigint, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.fail(bigint, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.event_before() FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.event_after() FROM PUBLIC;

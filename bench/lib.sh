@@ -18,8 +18,16 @@ bench_setup() {
     . "$BENCH_SRC/test/lib/cluster.sh"
     export PGPORT=${BENCH_PGPORT:-54339}
     cluster_start || exit 1
+    BENCH_OWN_CLUSTER=1
     trap cluster_stop EXIT
     psql -Xq -c 'CREATE EXTENSION IF NOT EXISTS noetl' || exit 1
+}
+
+# bench_teardown stops the cluster bench_setup started (for scripts that set
+# their own EXIT trap)
+bench_teardown() {
+    [ "${BENCH_OWN_CLUSTER:-0}" = 1 ] && cluster_stop
+    return 0
 }
 
 # tps SCRIPT CLIENTS SECONDS: transactions per second of a pgbench script

@@ -415,8 +415,12 @@ flush(Run *run)
 	if (run->fin_queue_id == 0 && run->ntasks == 0 && run->nevents == 0 && !changed)
 		return false;
 	if (run->fin_queue_id != 0)
+	{
 		rows_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result,
 						 run->fin_at);
+		if (run->fin_at != 0)
+			wake_record_due(run->fin_at);
+	}
 	if (ntasks > 0)
 	{
 		queued = palloc(sizeof(bool) * ntasks);
@@ -572,7 +576,8 @@ fail_execution(Run *run, const char *step, const char *error)
 	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
 	/* what was decided before the failure is written, then cancelled */
 	(void) flush(run);
-	(void) state_cancel_queue(run->ex.execution_id);
+	if (state_cancel_queue(run->ex.execution_id) > 0)
+		wake_record_cancel(run->ex.execution_id);
 	run->ex.pending = 0;
 	strlcpy(run->ex.status, "failed", sizeof(run->ex.status));
 	run->exec_error = pstrdup(error);
@@ -965,6 +970,7 @@ on_cancel(Run *run)
 	if (strcmp(run->ex.status, "running") != 0)
 		return;
 	(void) state_cancel_queue(run->ex.execution_id);
+	wake_record_cancel(run->ex.execution_id);
 	run->ex.pending = 0;
 	strlcpy(run->ex.status, "cancelled", sizeof(run->ex.status));
 	run->ended = true;
@@ -1119,6 +1125,30 @@ before_start(Row *row)
 }
 
 /*
+ * reports_expiry says whether an action_error is the broker worker's report
+ * of an expired lease (meta.lease_expired is true): such a report applies
+ * only if the lease is still held and still expired when it is evaluated.
+ */
+static bool
+reports_expiry(Row *row)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+	Jsonb	   *meta;
+
+	if (row->nulls[C_META])
+		return false;
+	meta = DatumGetJsonbP(row->values[C_META]);
+	if (!JB_ROOT_IS_OBJECT(meta))
+		return false;
+	k.type = jbvString;
+	k.val.string.val = "lease_expired";
+	k.val.string.len = strlen("lease_expired");
+	v = findJsonbValueFromContainer(&meta->root, JB_FOBJECT, &k);
+	return v != NULL && v->type == jbvBool && v->val.boolean;
+}
+
+/*
  * before_action validates an event about a task: the task exists, belongs
  * to the event's execution, and (when leased) is completed by the worker
  * holding the lease.  Late and duplicate events are marked "ignored".
@@ -1187,6 +1217,14 @@ before_action(Relation rel, Row *row, EvKind kind)
 		 strcmp(q.status, "retry") != 0))
 	{
 		/* a duplicate or late report: kept in the log, changes nothing */
+		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
+		return;
+	}
+	if (kind == EV_ERROR && reports_expiry(row) &&
+		(strcmp(q.status, "leased") != 0 || q.lease_until >= GetCurrentTimestamp() ||
+		 worker == NULL || q.worker_id == NULL || strcmp(worker, q.worker_id) != 0))
+	{
+		/* the lease was extended, or the task finished, meanwhile */
 		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
 		return;
 	}

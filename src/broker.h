@@ -108,6 +108,7 @@ typedef struct QueueState
 	char	   *node_name;
 	char		status[16];
 	char	   *worker_id;		/* NULL when not leased */
+	TimestampTz lease_until;	/* 0 when not leased */
 	int32		attempts;
 	int32		max_attempts;
 	char	   *tool;

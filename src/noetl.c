@@ -4,9 +4,10 @@
  *	  Entry point of the noetl library.
  *
  * _PG_init only delegates: settings (guc.c) are defined whenever the
- * library is loaded, shared memory (shmem.c) only when it is preloaded
- * through shared_preload_libraries.  Without preloading the SQL API still
- * works; what needs shared memory falls back or reports its absence.
+ * library is loaded; shared memory (shmem.c) and the broker worker
+ * (worker.c) only when it is preloaded through shared_preload_libraries.
+ * Without preloading the SQL API still works; what needs shared memory
+ * falls back or reports its absence (noetl.status()).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +31,8 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 	noetl_define_gucs();
-	if (process_shared_preload_libraries_in_progress)
-		noetl_shmem_init();
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	noetl_shmem_init();
+	noetl_register_worker();
 }

@@ -15,13 +15,36 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "datatype/timestamp.h"
 #include "port/atomics.h"
+#include "storage/s_lock.h"
 #include "utils/jsonb.h"
 
 /* shmem.c: state shared by all backends of the cluster */
+#define NOETL_MAX_CANCELS 64
+
 typedef struct NoetlSharedState
 {
 	pg_atomic_uint64 snowflake_last;	/* last (milliseconds << 18 | seq) */
+
+	/* the broker worker, while it runs; under mutex */
+	slock_t		mutex;
+	pid_t		broker_pid;
+	struct Latch *broker_latch;
+	Oid			broker_database;
+	TimestampTz broker_started;
+
+	/*
+	 * Work committed since the broker last looked (wakeup.c), under mutex:
+	 * the highest queue_id made ready, the earliest time a delayed task
+	 * becomes ready, and executions whose tasks were cancelled.
+	 */
+	bool		wake_requested; /* the latch was set for work not yet taken */
+	int64		ready_max;
+	TimestampTz next_due;		/* 0 = none */
+	int			ncancelled;
+	bool		cancel_overflow;
+	int64		cancelled[NOETL_MAX_CANCELS];
 } NoetlSharedState;
 
 extern NoetlSharedState *noetl_shared;
@@ -29,7 +52,22 @@ extern void noetl_shmem_init(void);
 
 /* guc.c: settings */
 extern int	noetl_shard_id;
+extern char *noetl_database;
+extern char *noetl_notify_channel;
+extern char *noetl_cancel_channel;
+extern int	noetl_tick_ms;
+extern int	noetl_lease_check_ms;
+extern int	noetl_notify_interval_ms;
 extern void noetl_define_gucs(void);
+
+/* wakeup.c: telling the broker worker about committed work */
+extern void wake_record_ready(int64 queue_id);
+extern void wake_record_due(TimestampTz available_at);
+extern void wake_record_cancel(int64 execution_id);
+
+/* worker.c: the broker worker */
+extern void noetl_register_worker(void);
+extern PGDLLEXPORT void noetl_broker_main(Datum main_arg);
 
 /* snowflake.c */
 extern int64 noetl_next_id(void);

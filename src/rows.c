@@ -54,6 +54,7 @@
 #include "utils/timestamp.h"
 
 #include "broker.h"
+#include "noetl.h"
 
 /* ---------------------------------------------------------------- columns */
 
@@ -356,6 +357,11 @@ rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
 		status = slot_text(qslot, qm->att[Q_STATUS]);
 		strlcpy(q->status, status, sizeof(q->status));
 		q->worker_id = slot_text(qslot, qm->att[Q_WORKER_ID]);
+		{
+			Datum		d = slot_getattr(qslot, qm->att[Q_LEASE_UNTIL], &isnull);
+
+			q->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
+		}
 		q->attempts = slot_int4(qslot, qm->att[Q_ATTEMPTS]);
 		q->max_attempts = slot_int4(qslot, qm->att[Q_MAX_ATTEMPTS]);
 		q->tool = slot_text(qslot, qm->att[Q_TOOL]);
@@ -554,6 +560,7 @@ rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask *tasks, in
 		ExecStoreVirtualTuple(w.slot);
 		ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
 		ResetPerTupleExprContext(w.estate);
+		wake_record_ready(t->queue_id);
 		count++;
 	}
 	index_close(idx, NoLock);

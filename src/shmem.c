@@ -6,8 +6,10 @@
  * One small struct, created when the library is preloaded.  It holds the
  * last id handed out by noetl.snowflake_id(), as a 64-bit atomic that every
  * backend advances with compare-and-swap, so ids are unique across
- * concurrent sessions without a lock.  When the library is not preloaded,
- * noetl_shared stays NULL and users of it fall back (see snowflake.c).
+ * concurrent sessions without a lock; where the broker worker is (its pid
+ * and latch); and the committed work the worker has not yet announced
+ * (wakeup.c).  When the library is not preloaded, noetl_shared stays NULL
+ * and users of it fall back (snowflake.c) or do without (wakeup.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +19,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 
 #include "noetl.h"
 
@@ -53,6 +56,7 @@ noetl_shmem_startup(void)
 	{
 		memset(noetl_shared, 0, sizeof(NoetlSharedState));
 		pg_atomic_init_u64(&noetl_shared->snowflake_last, 0);
+		SpinLockInit(&noetl_shared->mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -1,0 +1,154 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  noetl.status(): is the broker worker there, and how much work waits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "noetl.h"
+
+PG_FUNCTION_INFO_V1(noetl_status);
+
+static void
+put(JsonbValue *obj, const char *key, JsonbValue *v)
+{
+	jt_set(obj, key, v);
+}
+
+static JsonbValue *
+num(int64 n)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	v->type = jbvNumeric;
+	v->val.numeric = int64_to_numeric(n);
+	return v;
+}
+
+static JsonbValue *
+null_value(void)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	v->type = jbvNull;
+	return v;
+}
+
+static JsonbValue *
+boolean(bool b)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	v->type = jbvBool;
+	v->val.boolean = b;
+	return v;
+}
+
+/*
+ * Datum noetl_status() returns jsonb
+ *
+ * {"preloaded": bool, "broker": {"pid", "database", "started_at"} or null,
+ *  "notify_channel", "cancel_channel",
+ *  "queue": {"queued", "retry", "leased", "ready"}, "oldest_ready_seconds",
+ *  "running_executions", "note"}
+ */
+Datum
+noetl_status(PG_FUNCTION_ARGS)
+{
+	JsonbValue *o = jt_object();
+	JsonbValue *queue = jt_object();
+	pid_t		pid = 0;
+	Oid			db = InvalidOid;
+	TimestampTz started = 0;
+	bool		isnull;
+	Datum		d;
+	int			i;
+	static const char *const queries[][2] = {
+		{"queued", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'queued'"},
+		{"retry", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'retry'"},
+		{"leased", "SELECT count(*) FROM noetl.queue WHERE status = 'leased'"},
+		{"ready", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND available_at <= now()"},
+	};
+
+	put(o, "preloaded", boolean(noetl_shared != NULL));
+	if (noetl_shared != NULL)
+	{
+		SpinLockAcquire(&noetl_shared->mutex);
+		pid = noetl_shared->broker_pid;
+		db = noetl_shared->broker_database;
+		started = noetl_shared->broker_started;
+		SpinLockRelease(&noetl_shared->mutex);
+	}
+	if (pid != 0)
+	{
+		JsonbValue *b = jt_object();
+		char	   *dbname = get_database_name(db);
+
+		put(b, "pid", num(pid));
+		put(b, "database", dbname ? jt_string(dbname) : null_value());
+		put(b, "started_at", jt_string(JsonEncodeDateTime(NULL, TimestampTzGetDatum(started),
+														   TIMESTAMPTZOID, NULL)));
+		put(o, "broker", b);
+	}
+	else
+		put(o, "broker", null_value());
+	put(o, "notify_channel", jt_string(noetl_notify_channel));
+	put(o, "cancel_channel", jt_string(noetl_cancel_channel));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (i = 0; i < lengthof(queries); i++)
+	{
+		if (SPI_execute(queries[i][1], true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not count the %s tasks", queries[i][0]);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		put(queue, queries[i][0], num(DatumGetInt64(d)));
+	}
+	put(o, "queue", queue);
+	if (SPI_execute("SELECT extract(epoch FROM now() - min(available_at))::float8 FROM noetl.queue"
+					" WHERE status IN ('queued', 'retry') AND available_at <= now()",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the oldest ready task");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		put(o, "oldest_ready_seconds", null_value());
+	else
+	{
+		JsonbValue *v = palloc(sizeof(JsonbValue));
+
+		v->type = jbvNumeric;
+		v->val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, d));
+		put(o, "oldest_ready_seconds", v);
+	}
+	if (SPI_execute("SELECT count(*) FROM noetl.execution WHERE status = 'running'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the running executions");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	put(o, "running_executions", num(DatumGetInt64(d)));
+	SPI_finish();
+
+	if (noetl_shared == NULL)
+		put(o, "note", jt_string("noetl is not in shared_preload_libraries: the SQL API works, but "
+								 "no worker is told of new tasks and no lease expires"));
+	else if (pid == 0)
+		put(o, "note", jt_string("the noetl broker worker is not running: workers are not told "
+								 "of new tasks and no lease expires until it is back"));
+	else if (db != MyDatabaseId)
+		put(o, "note", jt_string("the noetl broker worker serves another database "
+								 "(noetl.database): work here is not announced and no lease "
+								 "expires"));
+	PG_RETURN_JSONB_P(jt_to_jsonb(o));
+}

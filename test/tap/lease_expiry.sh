@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# test/tap/lease_expiry.sh: a worker that dies does not keep its task.
+#
+# Against the cluster named by the PG* variables, whose broker worker
+# serves $PGDATABASE (noetl.lease_check_interval 1 s).  A task leased for
+# one second and never finished is leased again with attempts = 2; when
+# that lease runs out too, with max_attempts reached, the execution fails
+# with "lease expired".  A heartbeat keeps a lease alive.
+set -u
+n=0; failed=0
+ok() {  # ok CONDITION-STATUS DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+# wait_for SQL: polls (up to 15 s) until SQL returns t
+wait_for() {
+    local i
+    for i in $(seq 1 150); do
+        [ "$(q "$1")" = t ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+echo "1..9"
+
+q "SELECT noetl.register(E'metadata: {path: tests/lease/expiry}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0.2}\n')" >/dev/null
+eid=$(q "SELECT noetl.execute('tests/lease/expiry')")
+first=$(q "SELECT attempts FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])")
+ok $([ "$first" = 1 ]; echo $?) "a worker leases the task for one second (attempts = $first)"
+
+# the lease runs out; the broker worker sends the task back to retry, then it is due
+wait_for "SELECT EXISTS (SELECT 1 FROM noetl.event WHERE execution_id = $eid AND event_type = 'step_retry')"
+ok $? "the expired lease is reported and the task waits to retry"
+ok $([ "$(q "SELECT error FROM noetl.event WHERE execution_id = $eid AND event_type = 'step_retry'")" = "lease expired" ]; echo $?) \
+   "the retry records why: lease expired"
+second=
+for i in $(seq 1 150); do
+    second=$(q "SELECT attempts FROM noetl.lease('second-worker', 1, 1, ARRAY['lease_probe'])")
+    [ -n "$second" ] && break
+    sleep 0.1
+done
+ok $([ "$second" = 2 ]; echo $?) "another worker leases it again, attempts = ${second:-none}"
+late=$(psql -XAtq -c "SELECT noetl.complete(queue_id, 'doomed-worker', '{}') FROM noetl.queue WHERE execution_id = $eid" 2>&1)
+ok $(echo "$late" | grep -q 'leased by worker "second-worker"'; echo $?) "the first worker's late report is refused"
+
+# the second lease runs out too: no attempt is left
+wait_for "SELECT status = 'failed' FROM noetl.execution WHERE execution_id = $eid"
+ok $? "with max_attempts reached, the execution fails"
+ok $([ "$(q "SELECT q.status || ': ' || e.error FROM noetl.queue q JOIN noetl.event e ON e.execution_id = q.execution_id AND e.node_name = q.node_id WHERE q.execution_id = $eid AND e.event_type = 'step_failed'")" = "dead: lease expired" ]; echo $?) \
+   "the task is dead, and step_failed says: lease expired"
+
+# a heartbeat keeps the lease
+eid2=$(q "SELECT noetl.execute('tests/lease/expiry')")
+qid2=$(q "SELECT queue_id FROM noetl.lease('live-worker', 1, 1, ARRAY['lease_probe'])")
+q "SELECT noetl.heartbeat($qid2, 'live-worker', 30)" >/dev/null
+sleep 2.5
+ok $([ "$(q "SELECT status || ' ' || attempts FROM noetl.queue WHERE queue_id = $qid2")" = "leased 1" ]; echo $?) \
+   "a task whose lease was extended by a heartbeat stays leased"
+ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = $eid2 AND event_type IN ('step_retry', 'action_error')")" = 0 ]; echo $?) \
+   "... and no expiry was reported for it"
+q "SELECT noetl.cancel($eid2)" >/dev/null
+exit $((failed > 0))
