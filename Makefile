@@ -4,6 +4,8 @@
 # (the install script name, the version compiled into the library) is derived
 # from it here.
 
+.DEFAULT_GOAL := all
+
 EXTENSION  = noetl
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" noetl.control)
 
@@ -21,15 +23,44 @@ ISOLATION   := $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --load-extension=noetl
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+
+# make demo installs what it needs, so it must work before anything else is
+demo:
+	bash examples/demo.sh
+.PHONY: demo
+
+ifeq ($(wildcard $(PG_CONFIG)),)
+all install installcheck:
+	@echo "PostgreSQL 15 and its development files are missing: 'make demo' or 'bash .ci/run', as root, install them" >&2
+	@exit 1
+else
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The LISTEN clients of the tests (test/tap/notify.sh) and of bench/notify.sh,
-# built with the library.  libpq comes with postgresql-server-dev-15.
-TEST_PROGRAMS = test/c/notify_test test/c/notify_bench
-all: $(TEST_PROGRAMS)
-EXTRA_CLEAN += $(TEST_PROGRAMS)
+# Programs built with the library: the noetl client (libpq, libcurl) and
+# the LISTEN clients of the tests (test/tap/notify.sh) and bench/notify.sh.
+# libpq comes with postgresql-server-dev-15; libcurl with libcurl4-openssl-dev.
+# The client installs into CLIENT_BINDIR, on the PATH.
+CLIENT_BINDIR ?= /usr/local/bin
+CLIENT_SRCS    = $(sort $(wildcard client/*.c))
+LIBPQ_CFLAGS   = -I$(shell $(PG_CONFIG) --includedir)
+LIBPQ_LIBS     = -L$(shell $(PG_CONFIG) --libdir) -lpq
+TEST_PROGRAMS  = test/c/notify_test test/c/notify_bench
+
+all: client/noetl $(TEST_PROGRAMS)
+EXTRA_CLEAN += client/noetl $(TEST_PROGRAMS)
+
+client/noetl: $(CLIENT_SRCS) client/noetl.h noetl.control
+	$(CC) $(CFLAGS) -DNOETL_VERSION='"$(EXTVERSION)"' $(LIBPQ_CFLAGS) \
+		$(shell pkg-config --cflags libcurl) -o $@ $(CLIENT_SRCS) \
+		$(LIBPQ_LIBS) $(shell pkg-config --libs libcurl)
 
 test/c/%: test/c/%.c
-	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
-		-L$(shell $(PG_CONFIG) --libdir) -lpq
+	$(CC) $(CFLAGS) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
+
+install: install-client
+install-client: client/noetl
+	$(INSTALL_PROGRAM) -D client/noetl '$(DESTDIR)$(CLIENT_BINDIR)/noetl'
+
+.PHONY: install-client
+endif

@@ -452,6 +452,19 @@ $$;
 COMMENT ON FUNCTION noetl.fail(bigint, text, text, jsonb) IS
 'reports a task failed (inserts an action_error event): the step''s retry policy decides what follows';
 
+CREATE FUNCTION noetl.release(queue_id bigint, worker_id text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO noetl.event (event_type, queue_id, worker_id)
+    VALUES ('action_released', release.queue_id, release.worker_id)
+    RETURNING event_id
+$$;
+
+COMMENT ON FUNCTION noetl.release(bigint, text) IS
+'gives a task the worker holds back to the queue, as if it had not been leased (inserts an action_released event); for a worker that stops before finishing';
+
 CREATE FUNCTION noetl.cancel(execution_id bigint)
 RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -491,6 +504,7 @@ REVOKE ALL ON FUNCTION noetl.heartbeat(bigint, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.complete(bigint, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.fail(bigint, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.release(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.event_before() FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.event_after() FROM PUBLIC;

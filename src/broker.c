@@ -16,6 +16,7 @@
  *						every "next" entry whose condition holds
  *	action_error		retries the task later, or fails the step and the
  *						execution and cancels the rest
+ *	action_released		puts a leased task back in the queue
  *	execution_cancel	cancels the execution's unfinished tasks
  *
  * Dispatching a step: a control step (no tool) completes at once and its
@@ -71,6 +72,7 @@ typedef enum EvKind
 	EV_COMPLETED,
 	EV_ERROR,
 	EV_CANCEL,
+	EV_RELEASE,					/* a worker gives a leased task back */
 	EV_ACTION_LOG,				/* action_started, step_result: about a task */
 	EV_BROKER,					/* written by the broker only */
 	EV_LOG						/* anything else */
@@ -91,6 +93,7 @@ static const EvType event_types[] = {
 	{"action_error", EV_ERROR, "action_error"},
 	{"action_failed", EV_ERROR, "action_error"},
 	{"execution_cancel", EV_CANCEL, "execution_cancel"},
+	{"action_released", EV_RELEASE, "action_released"},
 	{"action_started", EV_ACTION_LOG, "action_started"},
 	{"step_result", EV_ACTION_LOG, "step_result"},
 	{"step_started", EV_BROKER, "step_started"},
@@ -964,6 +967,20 @@ on_error(Run *run, QueueState *q, Row *row)
 	finish(run);
 }
 
+/*
+ * on_release gives a leased task back to the queue, as if it had not been
+ * leased: the attempt does not count.
+ */
+static void
+on_release(Run *run, QueueState *q)
+{
+	if (strcmp(q->status, "leased") != 0)
+		return;
+	state_release_task(q->queue_id);
+	wake_record_ready(q->queue_id);
+	(void) run;
+}
+
 static void
 on_cancel(Run *run)
 {
@@ -1220,6 +1237,12 @@ before_action(Relation rel, Row *row, EvKind kind)
 		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
 		return;
 	}
+	if (kind == EV_RELEASE && strcmp(q.status, "leased") != 0)
+	{
+		/* nothing held: nothing to give back */
+		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
+		return;
+	}
 	if (kind == EV_ERROR && reports_expiry(row) &&
 		(strcmp(q.status, "leased") != 0 || q.lease_until >= GetCurrentTimestamp() ||
 		 worker == NULL || q.worker_id == NULL || strcmp(worker, q.worker_id) != 0))
@@ -1282,7 +1305,7 @@ noetl_event_before(PG_FUNCTION_ARGS)
 		if (et != NULL && et->kind == EV_START)
 			before_start(&row);
 		else if (et != NULL && (et->kind == EV_COMPLETED || et->kind == EV_ERROR ||
-								et->kind == EV_ACTION_LOG))
+								et->kind == EV_RELEASE || et->kind == EV_ACTION_LOG))
 			before_action(td->tg_relation, &row, et->kind);
 		else
 		{
@@ -1361,7 +1384,7 @@ noetl_event_after(PG_FUNCTION_ARGS)
 	type = row_text(&row, C_EVENT_TYPE);
 	et = event_type_of(type);
 	if (et == NULL || (et->kind != EV_START && et->kind != EV_COMPLETED &&
-					   et->kind != EV_ERROR && et->kind != EV_CANCEL))
+					   et->kind != EV_ERROR && et->kind != EV_CANCEL && et->kind != EV_RELEASE))
 		goto done;
 	{
 		char	   *status = row_text(&row, C_STATUS);
@@ -1401,6 +1424,8 @@ noetl_event_after(PG_FUNCTION_ARGS)
 		goto done;
 	if (et->kind == EV_COMPLETED)
 		on_completed(&run, &q, &row);
+	else if (et->kind == EV_RELEASE)
+		on_release(&run, &q);
 	else
 		on_error(&run, &q, &row);
 

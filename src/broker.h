@@ -156,6 +156,7 @@ extern void state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *
 extern void state_update_execution(int64 execution_id, const char *status, int32 pending,
 								   Jsonb *result, const char *error, bool ended);
 extern int	state_cancel_queue(int64 execution_id);
+extern void state_release_task(int64 queue_id);
 extern bool state_insert_step(int64 execution_id, const char *step, const char *status,
 							  Jsonb *args);
 extern void state_set_step(int64 execution_id, const char *step, const char *status,

@@ -79,6 +79,13 @@ static Stmt s_result_step = {
 	" WHERE execution_id = $1 AND step = $2 AND status = 'completed'",
 	2, {INT8OID, TEXTOID}
 };
+static Stmt s_release_task = {
+	"UPDATE noetl.queue SET status = 'queued', attempts = greatest(attempts - 1, 0),"
+	"       worker_id = NULL, lease_until = NULL, available_at = now(),"
+	"       updated_at = clock_timestamp()"
+	" WHERE queue_id = $1 AND status = 'leased'",
+	1, {INT8OID}
+};
 /* the execution row, when an evaluation changed it */
 static Stmt s_update_exec = {
 	"UPDATE noetl.execution SET status = $2, pending = $3,"
@@ -309,6 +316,16 @@ state_step_result(int64 execution_id, const char *step, bool actionable, bool *f
 	v[1] = CStringGetTextDatum(step);
 	*found = run(actionable ? &s_result_queue : &s_result_step, v, NULL, SPI_OK_SELECT) > 0;
 	return *found ? get_jsonb(1) : NULL;
+}
+
+/* state_release_task puts a leased task back in the queue, uncounted */
+void
+state_release_task(int64 queue_id)
+{
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(queue_id);
+	run(&s_release_task, v, NULL, SPI_OK_UPDATE);
 }
 
 /*

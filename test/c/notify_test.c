@@ -234,7 +234,7 @@ main(void)
 	snprintf(sql, sizeof(sql), "SELECT queue_id FROM noetl.queue WHERE execution_id = %s", eid);
 	qid = query(producer, sql);
 	query(producer, "ROLLBACK");
-	n = wait_notify(listener, 1500);
+	n = wait_notify(listener, 500);
 	ok(n == NULL || strcmp(n->extra, qid) != 0, "a rolled back enqueue is not announced");
 	if (n)
 		PQfreemem(n);
@@ -249,7 +249,7 @@ main(void)
 	qid = query(producer, sql);
 	query(producer, "ROLLBACK TO SAVEPOINT s");
 	query(producer, "COMMIT");
-	n = wait_notify(listener, 1500);
+	n = wait_notify(listener, 500);
 	ok(n == NULL || strcmp(n->extra, qid) != 0, "an enqueue rolled back to a savepoint is not announced");
 	if (n)
 		PQfreemem(n);

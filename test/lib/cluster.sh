@@ -3,7 +3,7 @@
 # Sourced by .ci/run, the demo and the benchmarks.  As root, the server runs
 # as the "postgres" system user (initdb and postgres refuse root).  The
 # cluster listens on a unix socket only, in its own directory, on its own
-# port, with noetl and pg_cron preloaded.
+# port, with noetl and pg_cron preloaded (CLUSTER_PRELOAD sets the list).
 #
 #   cluster_start            sets PGDATA, PGHOST, PGPORT, PGUSER, PGDATABASE
 #   cluster_restart          restarts it (after installing a new noetl.so)
@@ -33,13 +33,12 @@ cluster_start() {
         -E UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log" 2>&1 \
         || { cat "$CLUSTER_DIR/initdb.log"; return 1; }
     conf="$PGDATA/postgresql.conf"
+    local preload=${CLUSTER_PRELOAD:-pg_cron,noetl}
     cat >>"$conf" <<CONF
 listen_addresses = ''
 port = $PGPORT
 unix_socket_directories = '$PGHOST'
-shared_preload_libraries = 'pg_cron,noetl'
-cron.database_name = 'postgres'
-cron.use_background_workers = on
+shared_preload_libraries = '$preload'
 max_worker_processes = 16
 max_connections = 100
 fsync = off
@@ -47,6 +46,9 @@ full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %b '
 CONF
+    case ",$preload," in
+        *,pg_cron,*) printf "cron.database_name = 'postgres'\ncron.use_background_workers = on\n" >>"$conf" ;;
+    esac
     if [ -n "${CLUSTER_EXTRA_CONF:-}" ]; then
         printf '%s\n' "$CLUSTER_EXTRA_CONF" >>"$conf"
     fi

@@ -19,7 +19,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(74);
+SELECT plan(79);
 
 SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
        noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
@@ -264,6 +264,18 @@ SELECT throws_ok($$SELECT noetl.execute('tests/fixtures/playbooks/control_flow_w
                  'column "extra" of table "queue" is unknown to the noetl library',
                  'a column the library does not know stops the broker, with a clear error');
 ROLLBACK TO SAVEPOINT extra_column;
+
+-- a worker that stops gives its task back: queued again, the attempt uncounted
+SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS rl \gset
+SELECT queue_id AS rlq FROM noetl.lease('quitter', 100) WHERE execution_id = :rl \gset
+SELECT throws_ok($$SELECT noetl.release($$ || :rlq || $$, 'someone-else')$$, '55000', NULL,
+                 'only the worker holding a task releases it');
+SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, 'quitter')$$, 'the holder releases it');
+SELECT results_eq($$SELECT status::text, attempts, worker_id FROM noetl.queue WHERE queue_id = $$ || :rlq,
+                  $$VALUES ('queued'::text, 0, NULL::text)$$, 'the task is queued again, as if never leased');
+SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, 'quitter')$$, 'releasing what is not held ...');
+SELECT results_eq($$SELECT coalesce(status, '') FROM noetl.event WHERE queue_id = $$ || :rlq || $$ AND event_type = 'action_released' ORDER BY event_id$$,
+                  $$VALUES (''::text), ('ignored')$$, '... is recorded as ignored');
 
 -- the seed failure: an event and its consequences are one transaction
 SAVEPOINT before_start;

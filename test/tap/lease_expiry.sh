@@ -2,7 +2,7 @@
 # test/tap/lease_expiry.sh: a worker that dies does not keep its task.
 #
 # Against the cluster named by the PG* variables, whose broker worker
-# serves $PGDATABASE (noetl.lease_check_interval 1 s).  A task leased for
+# serves $PGDATABASE (with noetl.lease_check_interval at most a few seconds).  A task leased for
 # one second and never finished is leased again with attempts = 2; when
 # that lease runs out too, with max_attempts reached, the execution fails
 # with "lease expired".  A heartbeat keeps a lease alive.

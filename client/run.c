@@ -1,0 +1,183 @@
+/*
+ * run.c
+ *	  noetl run PATH [--workload JSON] [--version N] [--wait]
+ *
+ * Starts an execution (noetl.execute) and prints its id.  With --wait it
+ * follows the execution to its end: on a terminal, one line redrawn in
+ * place (steps done / dispatched, the steps running, the time elapsed);
+ * otherwise a line per step event.  Then it prints the outcome and the
+ * result, and exits 0 if the execution completed, 1 if it failed or was
+ * cancelled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "noetl.h"
+
+#define POLL_SECONDS 0.1
+
+static const char *progress_sql =
+"SELECT x.status, x.result::text, x.error, p.done, p.dispatched,"
+"       (SELECT string_agg(n, ', ' ORDER BY n) FROM ("
+"           SELECT node_name FROM noetl.event WHERE execution_id = x.execution_id"
+"              AND event_type = 'step_started'"
+"           EXCEPT"
+"           SELECT node_name FROM noetl.event WHERE execution_id = x.execution_id"
+"              AND event_type IN ('step_completed', 'step_failed')) r(n)),"
+"       extract(epoch FROM coalesce(x.ended_at, clock_timestamp()) - x.started_at),"
+"       jsonb_pretty(x.result)"
+"  FROM noetl.execution x,"
+"       LATERAL (SELECT count(*) FILTER (WHERE event_type = 'step_completed') AS done,"
+"                       count(DISTINCT node_name) AS dispatched"
+"                  FROM noetl.event WHERE execution_id = x.execution_id"
+"                   AND event_type IN ('step_started', 'step_completed')) p"
+" WHERE x.execution_id = $1";
+
+static const char *events_sql =
+"SELECT e.event_id, e.event_type, coalesce(e.node_name, ''), coalesce(e.error, ''),"
+"       to_char(extract(epoch FROM e.created_at - x.started_at), 'FM99990.000')"
+"  FROM noetl.event e JOIN noetl.execution x USING (execution_id)"
+" WHERE e.execution_id = $1 AND e.event_id > $2"
+"   AND e.event_type IN ('step_started', 'step_completed', 'step_failed', 'step_retry', 'warning',"
+"                        'execution_complete', 'execution_failed', 'execution_cancelled')"
+" ORDER BY e.event_id";
+
+static int
+follow(PGconn *c, const char *eid)
+{
+	bool		tty = isatty(STDOUT_FILENO);
+	char		last_event[32] = "0";
+	int			width = 0;
+
+	for (;;)
+	{
+		const char *params[2] = {eid, last_event};
+		PGresult   *r = exec_params(c, progress_sql, 1, params);
+		const char *status;
+
+		if (r == NULL)
+			return 2;
+		if (PQntuples(r) == 0)
+		{
+			PQclear(r);
+			fprintf(stderr, "%s: execution %s does not exist\n", progname, eid);
+			return 2;
+		}
+		status = PQgetvalue(r, 0, 0);
+		if (tty)
+		{
+			char		line[256];
+			int			n = snprintf(line, sizeof(line), "execution %s: %s, %s/%s steps done%s%s, %.1f s",
+									 eid, status, PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4),
+									 PQgetisnull(r, 0, 5) ? "" : ", running ",
+									 PQgetisnull(r, 0, 5) ? "" : PQgetvalue(r, 0, 5),
+									 atof(PQgetvalue(r, 0, 6)));
+
+			printf("\r%s%*s", line, width > n ? width - n : 0, "");
+			width = n;
+			fflush(stdout);
+		}
+		else
+		{
+			PGresult   *ev = exec_params(c, events_sql, 2, params);
+			int			i;
+
+			if (ev == NULL)
+			{
+				PQclear(r);
+				return 2;
+			}
+			for (i = 0; i < PQntuples(ev); i++)
+			{
+				printf("%9ss  %-19s %s%s%s\n", PQgetvalue(ev, i, 4), PQgetvalue(ev, i, 1),
+					   PQgetvalue(ev, i, 2), *PQgetvalue(ev, i, 3) ? "  " : "",
+					   PQgetvalue(ev, i, 3));
+				snprintf(last_event, sizeof(last_event), "%s", PQgetvalue(ev, i, 0));
+			}
+			fflush(stdout);
+			PQclear(ev);
+		}
+		if (strcmp(status, "running") != 0)
+		{
+			int			rc = strcmp(status, "completed") == 0 ? 0 : 1;
+
+			if (tty)
+				printf("\n");
+			printf("execution %s %s in %.3f s\n", eid, status, atof(PQgetvalue(r, 0, 6)));
+			if (!PQgetisnull(r, 0, 2))
+				printf("error: %s\n", PQgetvalue(r, 0, 2));
+			if (!PQgetisnull(r, 0, 7))
+				printf("result: %s\n", PQgetvalue(r, 0, 7));
+			PQclear(r);
+			return rc;
+		}
+		PQclear(r);
+		usleep((useconds_t) (POLL_SECONDS * 1e6));
+	}
+}
+
+int
+cmd_run(int argc, char **argv)
+{
+	const char *path = NULL;
+	const char *workload = NULL;
+	const char *version = NULL;
+	bool		wait = false;
+	const char *params[3];
+	PGconn	   *c;
+	PGresult   *r;
+	char	   *eid;
+	int			rc;
+	int			i;
+
+	for (i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--wait") == 0)
+			wait = true;
+		else if (strcmp(argv[i], "--workload") == 0 && i + 1 < argc)
+			workload = argv[++i];
+		else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc)
+			version = argv[++i];
+		else if (argv[i][0] != '-' && path == NULL)
+			path = argv[i];
+		else
+		{
+			fprintf(stderr, "usage: %s run PATH [--workload JSON] [--version N] [--wait]\n",
+					progname);
+			return 2;
+		}
+	}
+	if (path == NULL)
+	{
+		fprintf(stderr, "usage: %s run PATH [--workload JSON] [--version N] [--wait]\n", progname);
+		return 2;
+	}
+	if ((c = connect_db()) == NULL)
+		return 2;
+	params[0] = path;
+	params[1] = workload;
+	params[2] = version;
+	r = exec_params(c, "SELECT noetl.execute($1, coalesce($2::jsonb, '{}'), $3::int)", 3, params);
+	if (r == NULL)
+	{
+		PQfinish(c);
+		return 2;
+	}
+	eid = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (!wait)
+	{
+		printf("%s\n", eid);
+		PQfinish(c);
+		free(eid);
+		return 0;
+	}
+	printf("execution %s of %s started\n", eid, path);
+	fflush(stdout);
+	rc = follow(c, eid);
+	PQfinish(c);
+	free(eid);
+	return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * status.c
+ *	  noetl status [EXECUTION_ID]: recent executions, or one execution's
+ *	  timeline.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "noetl.h"
+
+static const char *recent_sql =
+"SELECT x.execution_id, c.path || ' v' || c.version, x.status,"
+"       to_char(x.started_at, 'YYYY-MM-DD HH24:MI:SS'),"
+"       to_char(extract(epoch FROM coalesce(x.ended_at, clock_timestamp()) - x.started_at), 'FM999990.000')"
+"  FROM noetl.execution x JOIN noetl.catalog c USING (catalog_id)"
+" ORDER BY x.execution_id DESC LIMIT 20";
+
+static const char *one_sql =
+"SELECT c.path || ' v' || c.version, x.status, to_char(x.started_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
+"       to_char(extract(epoch FROM coalesce(x.ended_at, clock_timestamp()) - x.started_at), 'FM999990.000'),"
+"       x.pending, x.error, x.result::text"
+"  FROM noetl.execution x JOIN noetl.catalog c USING (catalog_id) WHERE x.execution_id = $1";
+
+static const char *timeline_sql =
+"SELECT to_char(extract(epoch FROM e.created_at - x.started_at), 'FM99990.000'), e.event_type,"
+"       coalesce(e.node_name, ''), coalesce(e.status, ''), coalesce(e.worker_id, ''),"
+"       coalesce(e.error, '')"
+"  FROM noetl.event e JOIN noetl.execution x USING (execution_id)"
+" WHERE e.execution_id = $1 ORDER BY e.event_id";
+
+static int
+recent(PGconn *c)
+{
+	PGresult   *r = exec_params(c, recent_sql, 0, NULL);
+	int			i;
+
+	if (r == NULL)
+		return 2;
+	printf("%-20s %-44s %-10s %-19s %10s\n", "execution", "playbook", "status", "started", "seconds");
+	for (i = 0; i < PQntuples(r); i++)
+		printf("%-20s %-44s %-10s %-19s %10s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	if (PQntuples(r) == 0)
+		printf("(no executions)\n");
+	PQclear(r);
+	return 0;
+}
+
+static int
+one(PGconn *c, const char *eid)
+{
+	const char *params[1] = {eid};
+	PGresult   *r = exec_params(c, one_sql, 1, params);
+	int			i;
+
+	if (r == NULL)
+		return 2;
+	if (PQntuples(r) == 0)
+	{
+		fprintf(stderr, "%s: execution %s does not exist\n", progname, eid);
+		PQclear(r);
+		return 1;
+	}
+	printf("execution %s of %s: %s (started %s, %s s", eid, PQgetvalue(r, 0, 0),
+		   PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+	if (strcmp(PQgetvalue(r, 0, 1), "running") == 0)
+		printf(", %s tasks outstanding", PQgetvalue(r, 0, 4));
+	printf(")\n");
+	if (!PQgetisnull(r, 0, 5))
+		printf("error: %s\n", PQgetvalue(r, 0, 5));
+	if (!PQgetisnull(r, 0, 6))
+		printf("result: %s\n", PQgetvalue(r, 0, 6));
+	PQclear(r);
+
+	r = exec_params(c, timeline_sql, 1, params);
+	if (r == NULL)
+		return 2;
+	printf("\n%9s  %-19s %-20s %-10s %-16s %s\n", "seconds", "event", "step", "status", "worker", "error");
+	for (i = 0; i < PQntuples(r); i++)
+		printf("%9s  %-19s %-20s %-10s %-16s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+	PQclear(r);
+	return 0;
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	PGconn	   *c;
+	int			rc;
+
+	if (argc > 2)
+	{
+		fprintf(stderr, "usage: %s status [EXECUTION_ID]\n", progname);
+		return 2;
+	}
+	if ((c = connect_db()) == NULL)
+		return 2;
+	rc = argc == 2 ? one(c, argv[1]) : recent(c);
+	PQfinish(c);
+	return rc;
+}

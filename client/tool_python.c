@@ -1,0 +1,97 @@
+/*
+ * tool_python.c
+ *	  The python tool: the task's code defines main(), which runs in a
+ *	  python3 process; its return value is the step's result.
+ *
+ * NoETL's conventions: main may be a function or a coroutine (async def);
+ * it receives the task's args as keyword arguments, or, if it takes one
+ * parameter that is not among them (NoETL's older main(input_data)), the
+ * args as one dict; parameters it does not name are left out.  What the
+ * code prints goes to the worker's log, not into the result.  An exception
+ * is the error, with its traceback as the stack trace.  The result must be
+ * JSON: other objects are written as their str().
+ *
+ * The task reaches python3 on standard input (a deleted temporary file, so
+ * its size is not limited); the report comes back on standard output.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "noetl.h"
+
+static const char *wrapper =
+"import asyncio, inspect, json, sys, traceback\n"
+"def _noetl_call(main, args):\n"
+"    try:\n"
+"        params = list(inspect.signature(main).parameters.values())\n"
+"    except (TypeError, ValueError):\n"
+"        return main(**args)\n"
+"    if any(p.kind == p.VAR_KEYWORD for p in params):\n"
+"        return main(**args)\n"
+"    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]\n"
+"    if all(k in names for k in args):\n"
+"        return main(**args)\n"
+"    if len(params) == 1 and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):\n"
+"        return main(args)\n"
+"    return main(**{k: v for k, v in args.items() if k in names})\n"
+"async def _noetl_await(a):\n"
+"    return await a\n"
+"def _noetl_run():\n"
+"    task = json.load(sys.stdin)\n"
+"    out = sys.stdout\n"
+"    sys.stdout = sys.stderr\n"
+"    try:\n"
+"        ns = {'__name__': '__main__'}\n"
+"        exec(compile(task.get('code') or '', '<step %s>' % task.get('step'), 'exec'), ns)\n"
+"        main = ns.get('main')\n"
+"        if not callable(main):\n"
+"            raise NameError(\"the step's code defines no main()\")\n"
+"        result = _noetl_call(main, task.get('args') or {})\n"
+"        if inspect.isawaitable(result):\n"
+"            result = asyncio.run(_noetl_await(result))\n"
+"        text = json.dumps({'ok': True, 'result': result}, default=str, allow_nan=False)\n"
+"    except BaseException as e:\n"
+"        message = '%s: %s' % (type(e).__name__, e) if str(e) else type(e).__name__\n"
+"        text = json.dumps({'ok': False, 'error': message, 'stack_trace': traceback.format_exc()},\n"
+"                          default=str)\n"
+"    out.write(text)\n"
+"    out.flush()\n"
+"_noetl_run()\n";
+
+void
+tool_python(Task *t, double timeout)
+{
+	char		path[] = "/tmp/noetl-task-XXXXXX";
+	int			fd = mkstemp(path);
+	Buf			b;
+	size_t		done = 0;
+
+	(void) timeout;				/* the worker enforces it */
+	if (fd < 0)
+		report_failure("could not create a temporary file for the task", strerror(errno));
+	unlink(path);
+	buf_init(&b);
+	buf_puts(&b, "{\"step\": ");
+	buf_json_string(&b, t->node_id, strlen(t->node_id));
+	buf_puts(&b, ", \"code\": ");
+	buf_json_string(&b, t->code ? t->code : "", t->code ? strlen(t->code) : 0);
+	buf_puts(&b, ", \"args\": ");
+	buf_puts(&b, t->args ? t->args : "{}");
+	buf_puts(&b, "}");
+	while (done < b.len)
+	{
+		ssize_t		n = write(fd, b.data + done, b.len - done);
+
+		if (n <= 0)
+			report_failure("could not write the task for python3", strerror(errno));
+		done += (size_t) n;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, STDIN_FILENO) < 0)
+		report_failure("could not pass the task to python3", strerror(errno));
+	close(fd);
+	execlp("python3", "python3", "-c", wrapper, (char *) NULL);
+	report_failure("could not run python3", strerror(errno));
+}
