@@ -75,7 +75,6 @@ typedef struct Task
 	char	   *code;			/* python */
 	char	   *method;			/* http */
 	char	   *url;
-	char	   *payload;		/* JSON, or NULL */
 	KeyValue   *headers;
 	int			nheaders;
 	KeyValue   *params;

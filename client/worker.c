@@ -302,27 +302,17 @@ finish(PGconn *c, Slot *s)
 	bool		sent = true;
 
 	buf_init(&report_json);
-	if (s->timed_out)
-	{
-		Buf			msg;
-
-		buf_init(&msg);
-		buf_printf(&msg, "timed out after %g s", task_timeout(&s->task));
-		buf_puts(&report_json, "{\"ok\": false, \"error\": ");
-		buf_json_string(&report_json, msg.data, msg.len);
-		buf_puts(&report_json, ", \"stack_trace\": ");
-		buf_json_string(&report_json, s->err.data, s->err.len);
-		buf_puts(&report_json, "}");
-		buf_free(&msg);
-	}
-	else if (s->out.len > 0 && json_valid(s->out.data, s->out.len))
+	if (!s->timed_out && s->out.len > 0 && json_valid(s->out.data, s->out.len))
 		buf_add(&report_json, s->out.data, s->out.len);
 	else
 	{
+		/* no report of its own: say what happened, with what it printed */
 		Buf			msg;
 
 		buf_init(&msg);
-		if (WIFSIGNALED(s->wstatus))
+		if (s->timed_out)
+			buf_printf(&msg, "timed out after %g s", task_timeout(&s->task));
+		else if (WIFSIGNALED(s->wstatus))
 			buf_printf(&msg, "the %s task was killed by signal %d", s->task.tool,
 					   WTERMSIG(s->wstatus));
 		else

@@ -48,7 +48,7 @@ run() {  # run NAME PATH [ARGS]: noetl run --wait; output in $tmp/NAME.out, exit
     eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$tmp/$name.out")
 }
 result() { q "SELECT result FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
-echo "1..24"
+echo "1..25"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 python3 "$SRC/test/lib/http_server.py" 0 >"$tmp/http.port" 2>"$tmp/http.log" &
@@ -106,6 +106,24 @@ ok $([ "$rc" = 1 ] && grep -q "failed" "$tmp/boom.out"; echo $?) "a task that ra
 ok $([ "$(q "SELECT error FROM noetl.execution WHERE execution_id = $eid")" = "ValueError: no such thing" ] \
      && q "SELECT stack_trace FROM noetl.event WHERE execution_id = $eid AND event_type = 'action_error'" | grep -q 'line 2, in main'; echo $?) \
    "... with the exception as the error and its traceback as the stack trace"
+
+# a task that outlives its timeout is killed and reported failed
+"$NOETL" register - >/dev/null <<'YAML'
+metadata: {path: tests/e2e/sleepy}
+workflow:
+  - step: start
+    next: [sleepy]
+  - step: sleepy
+    tool: python
+    timeout: 1
+    code: |
+      import time
+      def main():
+          time.sleep(30)
+YAML
+run sleepy tests/e2e/sleepy
+ok $([ "$rc" = 1 ] && [ "$(q "SELECT error FROM noetl.execution WHERE execution_id = $eid")" = "timed out after 1 s" ]; echo $?) \
+   "a task running past its timeout: is killed, and fails its execution"
 
 # refused input
 printf 'metadata: {path: x}\nworkflow: [{step: start, next: [nowhere]}]\n' >"$tmp/bad.yaml"
