@@ -90,6 +90,7 @@ task_lease(PGconn *c, const char *worker, int max, int lease_seconds, const char
 	int			n;
 	int			i;
 
+	*tasks = NULL;
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(slease, sizeof(slease), "%d", lease_seconds);
 	params[0] = worker;

@@ -638,7 +638,7 @@ cmd_worker(int argc, char **argv)
 		/* lease, when told, on the timer, and after connecting */
 		if (conn != NULL && stop_requests == 0 && busy < opt_jobs && (need_lease || now >= next_poll))
 		{
-			Task	   *tasks;
+			Task	   *tasks = NULL;
 			int			want = opt_jobs - busy;
 			int			n = task_lease(conn, opt_id, want, opt_lease, opt_tools, &tasks);
 			int			k = 0;
@@ -656,7 +656,9 @@ cmd_worker(int argc, char **argv)
 					(void) event(conn, "action_started", s);
 					if (!start_child(s))
 					{
+						/* reported as a task that exited with status 127 */
 						s->pid = 0;
+						s->wstatus = 127 << 8;
 						s->out_fd = s->err_fd = -1;
 						buf_init(&s->out);
 						buf_init(&s->err);

@@ -16,6 +16,7 @@
 
 #include "lib/stringinfo.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/s_lock.h"
 #include "utils/jsonb.h"
@@ -68,6 +69,17 @@ extern void wake_record_cancel(int64 execution_id);
 /* worker.c: the broker worker */
 extern void noetl_register_worker(void);
 extern PGDLLEXPORT void noetl_broker_main(Datum main_arg);
+
+/* state.c: statements prepared once per backend, run through SPI */
+typedef struct NoetlStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[8];
+	SPIPlanPtr	plan;
+} NoetlStmt;
+
+extern uint64 noetl_spi_exec(NoetlStmt *s, Datum *values, const char *nulls, int expect);
 
 /* snowflake.c */
 extern int64 noetl_next_id(void);

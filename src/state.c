@@ -31,13 +31,7 @@
 #include "noetl.h"
 
 
-typedef struct Stmt
-{
-	const char *sql;
-	int			nargs;
-	Oid			types[6];
-	SPIPlanPtr	plan;
-} Stmt;
+typedef NoetlStmt Stmt;
 
 static Stmt s_lock_exec = {
 	"SELECT catalog_id, status, pending, workload, parent_execution_id"
@@ -108,8 +102,9 @@ static Stmt s_catalog = {
 };
 
 /*
- * run executes a statement (preparing it on first use) and returns the
- * number of rows processed.
+ * noetl_spi_exec executes a statement (preparing it on first use, and
+ * keeping the plan for the life of the backend) and returns the number of
+ * rows processed.  The caller must be connected to SPI.
  *
  * Statements see the latest committed state, whatever the isolation level
  * of the inserting transaction, as PostgreSQL's foreign-key triggers do:
@@ -117,8 +112,8 @@ static Stmt s_catalog = {
  * of the execution committed before it got the lock is the state it must
  * see.  (At REPEATABLE READ the transaction's snapshot would hide it.)
  */
-static uint64
-run(Stmt *s, Datum *values, const char *nulls, int expect)
+uint64
+noetl_spi_exec(NoetlStmt *s, Datum *values, const char *nulls, int expect)
 {
 	int			rc;
 
@@ -228,7 +223,7 @@ state_lock_execution(int64 execution_id, ExecState *st)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(execution_id);
-	if (run(&s_lock_exec, v, NULL, SPI_OK_SELECT) == 0)
+	if (noetl_spi_exec(&s_lock_exec, v, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	st->execution_id = execution_id;
 	fill_exec(st);
@@ -243,7 +238,7 @@ state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = Int64GetDatum(catalog_id);
 	v[2] = JsonbPGetDatum(workload);
-	run(&s_insert_exec, v, NULL, SPI_OK_INSERT);
+	noetl_spi_exec(&s_insert_exec, v, NULL, SPI_OK_INSERT);
 }
 
 /* state_cancel_queue cancels an execution's unfinished tasks; returns how many */
@@ -253,7 +248,7 @@ state_cancel_queue(int64 execution_id)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(execution_id);
-	return (int) run(&s_cancel_queue, v, NULL, SPI_OK_UPDATE);
+	return (int) noetl_spi_exec(&s_cancel_queue, v, NULL, SPI_OK_UPDATE);
 }
 
 /*
@@ -270,7 +265,7 @@ state_insert_step(int64 execution_id, const char *step, const char *status, Json
 	v[1] = CStringGetTextDatum(step);
 	v[2] = CStringGetTextDatum(status);
 	v[3] = jsonb_or_null(args, &n[3]);
-	return run(&s_insert_step, v, n, SPI_OK_INSERT_RETURNING) > 0;
+	return noetl_spi_exec(&s_insert_step, v, n, SPI_OK_INSERT_RETURNING) > 0;
 }
 
 void
@@ -283,7 +278,7 @@ state_set_step(int64 execution_id, const char *step, const char *status, Jsonb *
 	v[1] = CStringGetTextDatum(step);
 	v[2] = CStringGetTextDatum(status);
 	v[3] = jsonb_or_null(result, &n[3]);
-	run(&s_set_step, v, n, SPI_OK_UPDATE);
+	noetl_spi_exec(&s_set_step, v, n, SPI_OK_UPDATE);
 }
 
 /* state_get_step reads a step's status (into status[16]) and args */
@@ -295,7 +290,7 @@ state_get_step(int64 execution_id, const char *step, char *status, Jsonb **args)
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
-	if (run(&s_get_step, v, NULL, SPI_OK_SELECT) == 0)
+	if (noetl_spi_exec(&s_get_step, v, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	s = get_text(1);
 	strlcpy(status, s, 16);
@@ -314,7 +309,7 @@ state_step_result(int64 execution_id, const char *step, bool actionable, bool *f
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
-	*found = run(actionable ? &s_result_queue : &s_result_step, v, NULL, SPI_OK_SELECT) > 0;
+	*found = noetl_spi_exec(actionable ? &s_result_queue : &s_result_step, v, NULL, SPI_OK_SELECT) > 0;
 	return *found ? get_jsonb(1) : NULL;
 }
 
@@ -325,7 +320,7 @@ state_release_task(int64 queue_id)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(queue_id);
-	run(&s_release_task, v, NULL, SPI_OK_UPDATE);
+	noetl_spi_exec(&s_release_task, v, NULL, SPI_OK_UPDATE);
 }
 
 /*
@@ -345,7 +340,7 @@ state_update_execution(int64 execution_id, const char *status, int32 pending,
 	v[3] = jsonb_or_null(result, &n[3]);
 	v[4] = text_or_null(error, &n[4]);
 	v[5] = BoolGetDatum(ended);
-	run(&s_update_exec, v, n, SPI_OK_UPDATE);
+	noetl_spi_exec(&s_update_exec, v, n, SPI_OK_UPDATE);
 }
 
 /*
@@ -363,7 +358,7 @@ state_resolve_catalog(const char *path, int32 version, bool has_version)
 	v[1] = Int32GetDatum(version);
 	if (!has_version)
 		n[1] = 'n';
-	if (run(&s_resolve_catalog, v, n, SPI_OK_SELECT) == 0)
+	if (noetl_spi_exec(&s_resolve_catalog, v, n, SPI_OK_SELECT) == 0)
 		return 0;
 	return get_int8(1, &isnull);
 }
@@ -377,7 +372,7 @@ state_catalog_payload(int64 catalog_id, char **path, int32 *version)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(catalog_id);
-	if (run(&s_catalog, v, NULL, SPI_OK_SELECT) == 0)
+	if (noetl_spi_exec(&s_catalog, v, NULL, SPI_OK_SELECT) == 0)
 		return NULL;
 	*path = get_text(1);
 	*version = get_int4(2);

@@ -76,11 +76,19 @@ noetl_status(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		d;
 	int			i;
-	static const char *const queries[][2] = {
-		{"queued", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'queued'"},
-		{"retry", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'retry'"},
-		{"leased", "SELECT count(*) FROM noetl.queue WHERE status = 'leased'"},
-		{"ready", "SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND available_at <= now()"},
+	static const char *const names[] = {"queued", "retry", "leased", "ready"};
+	static NoetlStmt counts[] = {
+		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'queued'", 0},
+		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'retry'", 0},
+		{"SELECT count(*) FROM noetl.queue WHERE status = 'leased'", 0},
+		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND available_at <= now()", 0},
+	};
+	static NoetlStmt oldest = {
+		"SELECT extract(epoch FROM now() - min(available_at))::float8 FROM noetl.queue"
+		" WHERE status IN ('queued', 'retry') AND available_at <= now()", 0
+	};
+	static NoetlStmt running = {
+		"SELECT count(*) FROM noetl.execution WHERE status = 'running'", 0
 	};
 
 	put(o, "preloaded", boolean(noetl_shared != NULL));
@@ -110,18 +118,14 @@ noetl_status(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	for (i = 0; i < lengthof(queries); i++)
+	for (i = 0; i < lengthof(counts); i++)
 	{
-		if (SPI_execute(queries[i][1], true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not count the %s tasks", queries[i][0]);
+		(void) noetl_spi_exec(&counts[i], NULL, NULL, SPI_OK_SELECT);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		put(queue, queries[i][0], num(DatumGetInt64(d)));
+		put(queue, names[i], num(DatumGetInt64(d)));
 	}
 	put(o, "queue", queue);
-	if (SPI_execute("SELECT extract(epoch FROM now() - min(available_at))::float8 FROM noetl.queue"
-					" WHERE status IN ('queued', 'retry') AND available_at <= now()",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the oldest ready task");
+	(void) noetl_spi_exec(&oldest, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		put(o, "oldest_ready_seconds", null_value());
@@ -133,9 +137,7 @@ noetl_status(PG_FUNCTION_ARGS)
 		v->val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, d));
 		put(o, "oldest_ready_seconds", v);
 	}
-	if (SPI_execute("SELECT count(*) FROM noetl.execution WHERE status = 'running'",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count the running executions");
+	(void) noetl_spi_exec(&running, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	put(o, "running_executions", num(DatumGetInt64(d)));
 	SPI_finish();

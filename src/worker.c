@@ -181,15 +181,17 @@ extension_installed(void)
 static int64
 due_tasks(TimestampTz *next)
 {
+	static NoetlStmt q = {
+		"SELECT max(queue_id) FILTER (WHERE available_at <= now()),"
+		"       min(available_at) FILTER (WHERE available_at > now())"
+		"  FROM noetl.queue WHERE status = 'retry'", 0
+	};
 	bool		isnull;
 	int64		ready = 0;
 	Datum		d;
 
 	*next = 0;
-	if (SPI_execute("SELECT max(queue_id) FILTER (WHERE available_at <= now()),"
-					"       min(available_at) FILTER (WHERE available_at > now())"
-					"  FROM noetl.queue WHERE status = 'retry'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the delayed tasks");
+	(void) noetl_spi_exec(&q, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		ready = DatumGetInt64(d);
@@ -203,13 +205,14 @@ due_tasks(TimestampTz *next)
 static int64
 ready_tasks(void)
 {
+	static NoetlStmt q = {
+		"SELECT max(queue_id) FROM noetl.queue"
+		" WHERE status IN ('queued', 'retry') AND available_at <= now()", 0
+	};
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute("SELECT max(queue_id) FROM noetl.queue"
-					" WHERE status IN ('queued', 'retry') AND available_at <= now()",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the ready tasks");
+	(void) noetl_spi_exec(&q, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetInt64(d);
 }
@@ -219,6 +222,18 @@ ready_tasks(void)
  * each in a subtransaction of its own so that one failure does not hold up
  * the others.  Returns how many it reported.
  */
+static NoetlStmt expired = {
+	"SELECT queue_id, worker_id, lease_until FROM noetl.queue"
+	" WHERE status = 'leased' AND lease_until < now()"
+	" ORDER BY lease_until LIMIT " CppAsString2(EXPIRE_BATCH), 0
+};
+static NoetlStmt report = {
+	"INSERT INTO noetl.event (event_type, queue_id, worker_id, error, meta)"
+	" VALUES ('action_error', $1, $2, 'lease expired',"
+	"         jsonb_build_object('lease_expired', true, 'lease_until', $3::timestamptz))",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
 static int
 expire_leases(void)
 {
@@ -231,12 +246,7 @@ expire_leases(void)
 	int			done = 0;
 	int			i;
 
-	if (SPI_execute("SELECT queue_id, worker_id, lease_until FROM noetl.queue"
-					" WHERE status = 'leased' AND lease_until < now()"
-					" ORDER BY lease_until LIMIT " CppAsString2(EXPIRE_BATCH),
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the expired leases");
-	n = (int) SPI_processed;
+	n = (int) noetl_spi_exec(&expired, NULL, NULL, SPI_OK_SELECT);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -249,7 +259,6 @@ expire_leases(void)
 	for (i = 0; i < n; i++)
 	{
 		Datum		args[3];
-		Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 		char		nulls[3] = {' ', ' ', ' '};
 
 		args[0] = Int64GetDatum(ids[i]);
@@ -259,12 +268,7 @@ expire_leases(void)
 		BeginInternalSubTransaction(NULL);
 		PG_TRY();
 		{
-			if (SPI_execute_with_args("INSERT INTO noetl.event (event_type, queue_id, worker_id, error, meta)"
-									  " VALUES ('action_error', $1, $2, 'lease expired',"
-									  "         jsonb_build_object('lease_expired', true,"
-									  "                            'lease_until', $3::timestamptz))",
-									  3, types, args, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not report the expired lease of task %lld", (long long) ids[i]);
+			(void) noetl_spi_exec(&report, args, nulls, SPI_OK_INSERT);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
