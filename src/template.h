@@ -232,6 +232,8 @@ extern TTemplate *tpl_parse(const char *src, int len);
 extern TTemplate *tpl_parse_expression(const char *src, int len);
 extern void tpl_error(const char *source, int line, int col, const char *fmt,...)
 			pg_attribute_printf(4, 5) pg_attribute_noreturn();
+extern void tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
+			pg_attribute_printf(4, 0) pg_attribute_noreturn();
 extern int	tpl_filter_id(const char *name);
 extern int	tpl_test_id(const char *name);
 extern int	tpl_function_id(const char *name);

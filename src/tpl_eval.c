@@ -55,22 +55,10 @@ static void render_nodes(Eval *e, TNode **nodes, int n, StringInfo out);
 void
 tv_fail(const char *fmt,...)
 {
-	StringInfoData msg;
 	va_list		args;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
-	tpl_error(err_source, err_line, err_col, "%s", msg.data);
+	va_start(args, fmt);
+	tpl_verror(err_source, err_line, err_col, fmt, args);
 }
 
 static void

@@ -78,23 +78,24 @@ static TNode *parse_unary(Parser *p, bool with_filter);
 static TNode **parse_body(Parser *p, int *n, const char *const *ends, int nends);
 
 /*
- * tpl_error raises a template error naming the template and the position.
+ * tpl_verror raises a template error naming the template and the position;
+ * tpl_error is the same with its arguments spelled out.
  */
 void
-tpl_error(const char *source, int line, int col, const char *fmt,...)
+tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 {
 	StringInfoData msg;
-	va_list		args;
 	int			srclen = source ? strlen(source) : 0;
 
 	initStringInfo(&msg);
 	for (;;)
 	{
+		va_list		copy;
 		int			needed;
 
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&msg, fmt, copy);
+		va_end(copy);
 		if (needed == 0)
 			break;
 		enlargeStringInfo(&msg, needed);
@@ -105,6 +106,15 @@ tpl_error(const char *source, int line, int col, const char *fmt,...)
 			 errdetail("The template is \"%s%s\".",
 					   srclen > 200 ? pnstrdup(source, 200) : (source ? source : ""),
 					   srclen > 200 ? "..." : "")));
+}
+
+void
+tpl_error(const char *source, int line, int col, const char *fmt,...)
+{
+	va_list		args;
+
+	va_start(args, fmt);
+	tpl_verror(source, line, col, fmt, args);
 }
 
 static int
@@ -204,22 +214,10 @@ fail_at(Parser *p, TToken *t, const char *fmt,...) pg_attribute_printf(3, 4) pg_
 static void
 fail_at(Parser *p, TToken *t, const char *fmt,...)
 {
-	StringInfoData msg;
 	va_list		args;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
-	tpl_error(p->source, t->line, t->col, "%s", msg.data);
+	va_start(args, fmt);
+	tpl_verror(p->source, t->line, t->col, fmt, args);
 }
 
 static void
