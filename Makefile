@@ -55,7 +55,7 @@ client/noetl: $(CLIENT_SRCS) client/noetl.h noetl.control
 		$(shell pkg-config --cflags libcurl) -o $@ $(CLIENT_SRCS) \
 		$(LIBPQ_LIBS) $(shell pkg-config --libs libcurl)
 
-test/c/%: test/c/%.c
+test/c/%: test/c/%.c test/c/listen.h
 	$(CC) $(CFLAGS) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
 
 install: install-client

@@ -127,8 +127,7 @@ typedef struct Run
 	/* writes, buffered until flush() */
 	Oid			nsp;			/* the noetl schema */
 	QueueState	fin_task;		/* the task that finished, as locked */
-	int64		fin_queue_id;	/* its queue_id, 0 = none */
-	const char *fin_status;
+	const char *fin_status;		/* its new status, NULL = none */
 	Jsonb	   *fin_result;
 	TimestampTz fin_at;
 	BTask	   *tasks;			/* tasks to queue */
@@ -415,9 +414,9 @@ flush(Run *run)
 	int			nevs = 0;
 	int			i;
 
-	if (run->fin_queue_id == 0 && run->ntasks == 0 && run->nevents == 0 && !changed)
+	if (run->fin_status == NULL && run->ntasks == 0 && run->nevents == 0 && !changed)
 		return false;
-	if (run->fin_queue_id != 0)
+	if (run->fin_status != NULL)
 	{
 		rows_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result,
 						 run->fin_at);
@@ -429,6 +428,9 @@ flush(Run *run)
 		queued = palloc(sizeof(bool) * ntasks);
 		nqueued = rows_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id,
 								   run->tasks, ntasks, queued);
+		for (i = 0; i < ntasks; i++)
+			if (queued[i])
+				wake_record_ready(run->tasks[i].queue_id);
 	}
 	evs = palloc(sizeof(BEvent *) * Max(run->nevents, 1));
 	for (i = 0; i < run->nevents; i++)
@@ -474,7 +476,7 @@ flush(Run *run)
 	run->exec_result = NULL;
 	run->exec_error = NULL;
 	run->ended = false;
-	run->fin_queue_id = 0;
+	run->fin_status = NULL;
 	run->fin_at = 0;
 	run->nevents = 0;
 	run->ntasks = 0;
@@ -486,7 +488,6 @@ static void
 finish_task(Run *run, QueueState *q, const char *status, Jsonb *result, TimestampTz at)
 {
 	run->fin_task = *q;
-	run->fin_queue_id = q->queue_id;
 	run->fin_status = status;
 	run->fin_result = result;
 	run->fin_at = at;

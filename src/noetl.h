@@ -108,5 +108,6 @@ extern const char *jt_type_name(JsonbValue *v);
 
 /* playbook.c: validation and normalisation of playbooks */
 extern JsonbValue *noetl_normalize_playbook(JsonbValue *doc, char **path_out);
+extern bool noetl_in_list(const char *s, const char *const *list, int n);
 
 #endif							/* NOETL_H */

@@ -81,17 +81,6 @@ pb_step_index(BPlaybook *pb, const char *name, int len)
 	return -1;
 }
 
-static bool
-in_names(const char *key, const char *const *names, int n)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(key, names[i]) == 0)
-			return true;
-	return false;
-}
-
 /*
  * load_step fills a BStep from a normalised step object.
  */
@@ -121,7 +110,7 @@ load_step(BStep *s, JsonbValue *obj)
 		JsonbPair  *p = &obj->val.object.pairs[i];
 		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
 
-		if (!in_names(k, not_task, lengthof(not_task)))
+		if (!noetl_in_list(k, not_task, lengthof(not_task)))
 			jt_set(task, k, &p->value);
 	}
 	s->task = jt_to_jsonb(task);

@@ -109,8 +109,9 @@ find_step(Playbook *pb, const char *name)
 	return hit ? hit->index : -1;
 }
 
-static bool
-in_list(const char *s, const char *const *list, int n)
+/* noetl_in_list says whether s is one of the n strings of list */
+bool
+noetl_in_list(const char *s, const char *const *list, int n)
 {
 	int			i;
 
@@ -298,7 +299,7 @@ next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
 
 			if (strcmp(k, "step") != 0 && strcmp(k, "when") != 0 &&
 				strcmp(k, "desc") != 0 &&
-				!in_list(k, args_aliases, lengthof(args_aliases)))
+				!noetl_in_list(k, args_aliases, lengthof(args_aliases)))
 			{
 				if (s == NULL)
 					pb_error(loc, "malformed next entry: expected \"step\", found key \"%s\"", k);
@@ -429,7 +430,7 @@ normalize_loop(JsonbValue *raw, const char *loc)
 			"collection", "in", "element", "iterator", "mode", "max_in_flight"
 		};
 
-		if (!in_list(k, known, lengthof(known)))
+		if (!noetl_in_list(k, known, lengthof(known)))
 			pb_error(loc, "unrecognized loop setting \"%s\"", k);
 	}
 	collection = jt_get(raw, "collection");
@@ -508,7 +509,7 @@ check_retry(JsonbValue *retry, const char *loc)
 		JsonbPair  *p = &retry->val.object.pairs[i];
 		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
 
-		if (!in_list(k, known, lengthof(known)))
+		if (!noetl_in_list(k, known, lengthof(known)))
 			pb_error(loc, "unrecognized retry setting \"%s\"", k);
 	}
 }
@@ -568,7 +569,7 @@ normalize_task(JsonbValue *obj, const char *loc)
 		}
 		jt_set(obj, "loop", loop);
 	}
-	if (tool && in_list(tool, control_tools, lengthof(control_tools)))
+	if (tool && noetl_in_list(tool, control_tools, lengthof(control_tools)))
 	{
 		jt_delete(obj, "tool");
 		tool = NULL;
@@ -687,7 +688,7 @@ check_templates(JsonbValue *v, const char *loc, const char *key)
 			}
 		if (markup)
 			tpl_check_playbook_template(p, len, loc);
-		else if (key && in_list(key, condition_keys, lengthof(condition_keys)) && len > 0)
+		else if (key && noetl_in_list(key, condition_keys, lengthof(condition_keys)) && len > 0)
 		{
 			/* a bare condition is evaluated as {{ condition }} */
 			char	   *wrapped = psprintf("{{ %.*s }}", len, p);

@@ -54,7 +54,6 @@
 #include "utils/timestamp.h"
 
 #include "broker.h"
-#include "noetl.h"
 
 /* ---------------------------------------------------------------- columns */
 
@@ -560,7 +559,6 @@ rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask *tasks, in
 		ExecStoreVirtualTuple(w.slot);
 		ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
 		ResetPerTupleExprContext(w.estate);
-		wake_record_ready(t->queue_id);
 		count++;
 	}
 	index_close(idx, NoLock);

@@ -31,49 +31,47 @@
 #include "noetl.h"
 
 
-typedef NoetlStmt Stmt;
-
-static Stmt s_lock_exec = {
+static NoetlStmt s_lock_exec = {
 	"SELECT catalog_id, status, pending, workload, parent_execution_id"
 	"  FROM noetl.execution WHERE execution_id = $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
-static Stmt s_insert_exec = {
+static NoetlStmt s_insert_exec = {
 	"INSERT INTO noetl.execution (execution_id, catalog_id, status, workload, pending)"
 	" VALUES ($1, $2, 'running', $3, 0)",
 	3, {INT8OID, INT8OID, JSONBOID}
 };
-static Stmt s_cancel_queue = {
+static NoetlStmt s_cancel_queue = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
 	"       updated_at = clock_timestamp()"
 	" WHERE execution_id = $1 AND status IN ('queued', 'leased', 'retry')",
 	1, {INT8OID}
 };
-static Stmt s_insert_step = {
+static NoetlStmt s_insert_step = {
 	"INSERT INTO noetl.step_state (execution_id, step, status, args)"
 	" VALUES ($1, $2, $3, $4) ON CONFLICT (execution_id, step) DO NOTHING RETURNING 1",
 	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
 };
-static Stmt s_set_step = {
+static NoetlStmt s_set_step = {
 	"UPDATE noetl.step_state SET status = $3, result = $4, ended_at = clock_timestamp()"
 	" WHERE execution_id = $1 AND step = $2",
 	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
 };
-static Stmt s_get_step = {
+static NoetlStmt s_get_step = {
 	"SELECT status, args FROM noetl.step_state WHERE execution_id = $1 AND step = $2",
 	2, {INT8OID, TEXTOID}
 };
-static Stmt s_result_queue = {
+static NoetlStmt s_result_queue = {
 	"SELECT result FROM noetl.queue"
 	" WHERE execution_id = $1 AND node_id = $2 AND status = 'done'",
 	2, {INT8OID, TEXTOID}
 };
-static Stmt s_result_step = {
+static NoetlStmt s_result_step = {
 	"SELECT result FROM noetl.step_state"
 	" WHERE execution_id = $1 AND step = $2 AND status = 'completed'",
 	2, {INT8OID, TEXTOID}
 };
-static Stmt s_release_task = {
+static NoetlStmt s_release_task = {
 	"UPDATE noetl.queue SET status = 'queued', attempts = greatest(attempts - 1, 0),"
 	"       worker_id = NULL, lease_until = NULL, available_at = now(),"
 	"       updated_at = clock_timestamp()"
@@ -81,7 +79,7 @@ static Stmt s_release_task = {
 	1, {INT8OID}
 };
 /* the execution row, when an evaluation changed it */
-static Stmt s_update_exec = {
+static NoetlStmt s_update_exec = {
 	"UPDATE noetl.execution SET status = $2, pending = $3,"
 	"       result = COALESCE($4, result), error = COALESCE($5, error),"
 	"       ended_at = CASE WHEN $6 THEN clock_timestamp() ELSE ended_at END,"
@@ -90,13 +88,13 @@ static Stmt s_update_exec = {
 	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
 };
 
-static Stmt s_resolve_catalog = {
+static NoetlStmt s_resolve_catalog = {
 	"SELECT catalog_id FROM noetl.catalog"
 	" WHERE path = $1 AND ($2 IS NULL OR version = $2)"
 	" ORDER BY version DESC LIMIT 1",
 	2, {TEXTOID, INT4OID}
 };
-static Stmt s_catalog = {
+static NoetlStmt s_catalog = {
 	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id = $1",
 	1, {INT8OID}
 };

@@ -13,36 +13,10 @@
  *
  * Connections use the PG* variables.
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static PGconn *
-connect_or_die(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "cannot connect: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
+#include "listen.h"
 
 static void
 exec_or_die(PGconn *c, const char *sql)
@@ -61,37 +35,12 @@ exec_or_die(PGconn *c, const char *sql)
 static int
 wait_one(PGconn *c, double timeout_ms)
 {
-	double		end = now_ms() + timeout_ms;
+	PGnotify   *n = wait_notify(c, timeout_ms);
 
-	for (;;)
-	{
-		PGnotify   *n;
-		fd_set		in;
-		struct timeval tv;
-		double		left = end - now_ms();
-
-		if (!PQconsumeInput(c))
-		{
-			fprintf(stderr, "%s", PQerrorMessage(c));
-			exit(2);
-		}
-		if ((n = PQnotifies(c)) != NULL)
-		{
-			PQfreemem(n);
-			return 1;
-		}
-		if (left <= 0)
-			return 0;
-		FD_ZERO(&in);
-		FD_SET(PQsocket(c), &in);
-		tv.tv_sec = (long) (left / 1000);
-		tv.tv_usec = (long) ((left - tv.tv_sec * 1000.0) * 1000);
-		if (select(PQsocket(c) + 1, &in, NULL, NULL, &tv) < 0)
-		{
-			perror("select");
-			exit(2);
-		}
-	}
+	if (n == NULL)
+		return 0;
+	PQfreemem(n);
+	return 1;
 }
 
 static int

@@ -13,13 +13,9 @@
  * the work queued while it was away.
  */
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
-#include <time.h>
 
-#include "libpq-fe.h"
+#include "listen.h"
 
 static int	test_no = 0;
 static int	failures = 0;
@@ -41,29 +37,6 @@ ok(int cond, const char *fmt,...)
 		failures++;
 }
 
-/* wall-clock milliseconds: comparable with the server's clock_timestamp() */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static PGconn *
-connect_or_die(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		printf("Bail out! cannot connect: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
 /* runs a statement; returns the first value of the result (malloc'd) or NULL */
 static char *
 query(PGconn *c, const char *sql)
@@ -80,44 +53,6 @@ query(PGconn *c, const char *sql)
 		v = strdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return v;
-}
-
-/*
- * wait_notify waits up to timeout_ms for a notification on the listener;
- * returns it (to be freed with PQfreemem) or NULL.
- */
-static PGnotify *
-wait_notify(PGconn *c, double timeout_ms)
-{
-	double		end = now_ms() + timeout_ms;
-	PGnotify   *n;
-
-	for (;;)
-	{
-		int			sock = PQsocket(c);
-		fd_set		in;
-		struct timeval tv;
-		double		left = end - now_ms();
-
-		if (!PQconsumeInput(c))
-		{
-			printf("Bail out! %s", PQerrorMessage(c));
-			exit(2);
-		}
-		if ((n = PQnotifies(c)) != NULL)
-			return n;
-		if (left <= 0)
-			return NULL;
-		FD_ZERO(&in);
-		FD_SET(sock, &in);
-		tv.tv_sec = (long) (left / 1000);
-		tv.tv_usec = (long) ((left - tv.tv_sec * 1000.0) * 1000);
-		if (select(sock + 1, &in, NULL, NULL, &tv) < 0)
-		{
-			perror("select");
-			exit(2);
-		}
-	}
 }
 
 static void
@@ -160,7 +95,7 @@ main(void)
 	char	   *old_broker;
 	char	   *qid;
 
-	printf("1..%d\n", 20 + 9);
+	printf("1..%d\n", 20 + 10);
 	if (broker == NULL)
 	{
 		printf("Bail out! no noetl broker worker is running\n");
@@ -278,6 +213,32 @@ main(void)
 	if (n)
 		PQfreemem(n);
 	free(eid);
+	drain(listener, 5);
+
+	/* a task waiting to retry is announced when it comes due, not before */
+	query(producer, "SELECT noetl.register(E'metadata: {path: tests/notify/retry}\\n"
+		  "workflow:\\n  - step: start\\n    next: [task]\\n"
+		  "  - step: task\\n    tool: notify_probe\\n    code: x\\n"
+		  "    retry: {max_attempts: 2, initial_delay: 1}\\n')");
+	eid = query(producer, "SELECT noetl.execute('tests/notify/retry')");
+	drain(listener, 50);
+	qid = query(producer, "SELECT queue_id FROM noetl.lease('notify-test', 1, 60, ARRAY['notify_probe'])");
+	snprintf(sql, sizeof(sql), "SELECT noetl.fail(%s, 'notify-test', 'failing on purpose')",
+			 qid ? qid : "0");
+	{
+		double		t0 = now_ms();
+		double		waited;
+
+		query(producer, sql);
+		n = wait_notify(listener, 5000);
+		waited = now_ms() - t0;
+		ok(n != NULL && qid != NULL && strcmp(n->extra, qid) == 0 && waited >= 900,
+		   "a task waiting 1 s to retry is announced when it comes due (after %.0f ms)", waited);
+	}
+	if (n)
+		PQfreemem(n);
+	free(eid);
+	free(qid);
 	drain(listener, 5);
 
 	/* a killed broker is restarted, and announces what was queued meanwhile */

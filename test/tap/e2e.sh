@@ -48,7 +48,7 @@ run() {  # run NAME PATH [ARGS]: noetl run --wait; output in $tmp/NAME.out, exit
     eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$tmp/$name.out")
 }
 result() { q "SELECT result FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
-echo "1..25"
+echo "1..27"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 python3 "$SRC/test/lib/http_server.py" 0 >"$tmp/http.port" 2>"$tmp/http.log" &
@@ -174,6 +174,20 @@ ok $([ "$(q "SELECT worker_id || ' ' || attempts FROM noetl.queue WHERE executio
      && [ "$(q "SELECT error FROM noetl.event WHERE execution_id = $slow AND event_type = 'step_retry'")" = "lease expired" ]; echo $?) \
    "... done by e2e-c on attempt 2, after a step_retry for the expired lease"
 kill -TERM "$worker"; wait "$worker"
+
+# heartbeats keep a task alive past its lease
+start_worker e2e-hb --lease-seconds 1 --poll 1
+run hb tests/e2e/slow
+ok $([ "$rc" = 0 ] && [ "$(q "SELECT attempts || ' ' || (SELECT count(*) FROM noetl.event e WHERE e.execution_id = q.execution_id AND e.event_type = 'step_retry') FROM noetl.queue q WHERE execution_id = $eid")" = "1 0" ]; echo $?) \
+   "a 2 s task under 1 s leases completes on its first attempt: the worker heartbeats"
+kill -TERM "$worker"; wait "$worker"
+
+# noetl status: the list, and one execution's timeline
+"$NOETL" status >"$tmp/status.out" 2>&1 && "$NOETL" status "$eid" >"$tmp/status1.out" 2>&1
+ok $([ $? = 0 ] && grep -q "^$eid .*tests/e2e/slow v[0-9]* *completed" "$tmp/status.out" \
+     && grep -q "action_completed *slow *e2e-hb" "$tmp/status1.out" \
+     && grep -q "execution_complete" "$tmp/status1.out"; echo $?) \
+   "noetl status lists the execution, and shows its timeline with the worker"
 
 # a worker is never leased tasks of tools it does not run
 start_worker e2e-http --tools http --poll 0.2
