@@ -452,6 +452,17 @@ names_execution(const char *list, const char *eid)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* watch adds fd (unless closed, -1) to the set select waits on */
+static void
+watch(int fd, fd_set *set, int *maxfd)
+{
+	if (fd < 0)
+		return;
+	FD_SET(fd, set);
+	if (fd > *maxfd)
+		*maxfd = fd;
+}
+
 /*
  * take_notifications handles what arrived on the channels.  libpq keeps
  * notifications that come with the results of other statements, so this
@@ -713,32 +724,18 @@ cmd_worker(int argc, char **argv)
 
 		/* wait for the server, a child, or a signal */
 		FD_ZERO(&in);
-		FD_SET(wake_pipe[0], &in);
-		maxfd = wake_pipe[0];
+		maxfd = -1;
+		watch(wake_pipe[0], &in, &maxfd);
 		if (conn != NULL)
-		{
-			FD_SET(PQsocket(conn), &in);
-			if (PQsocket(conn) > maxfd)
-				maxfd = PQsocket(conn);
-		}
+			watch(PQsocket(conn), &in, &maxfd);
 		for (i = 0; i < opt_jobs; i++)
 		{
 			Slot	   *s = &slots[i];
 
 			if (!s->busy)
 				continue;
-			if (s->out_fd >= 0)
-			{
-				FD_SET(s->out_fd, &in);
-				if (s->out_fd > maxfd)
-					maxfd = s->out_fd;
-			}
-			if (s->err_fd >= 0)
-			{
-				FD_SET(s->err_fd, &in);
-				if (s->err_fd > maxfd)
-					maxfd = s->err_fd;
-			}
+			watch(s->out_fd, &in, &maxfd);
+			watch(s->err_fd, &in, &maxfd);
 		}
 		tv.tv_sec = (long) timeout;
 		tv.tv_usec = (long) ((timeout - (double) tv.tv_sec) * 1e6);

@@ -49,7 +49,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
-#include "utils/datum.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -289,42 +288,32 @@ unwrap(Jsonb *result)
 /* ---------------------------------------------------------------- context */
 
 /*
- * context_lookup resolves a name of the template context: workload,
- * execution_id, result, and the result of each finished step.
+ * step_result returns the result of finished step idx (None when it has
+ * none), or NULL if the step has not finished.  Results read from the
+ * state tables are kept for the rest of the evaluation.
  */
 static TVal *
-context_lookup(void *arg, const char *key, int len)
+step_result(Run *run, int idx)
 {
-	Run		   *run = (Run *) arg;
-	int			idx;
-	int			i;
-	bool		found;
+	const char *name = run->pb->steps[idx].name;
+	TVal	   *v;
 	Jsonb	   *res;
-	char	   *name;
+	bool		found;
+	int			i;
 
-	if (len == 8 && memcmp(key, "workload", 8) == 0)
-		return tv_from_jsonb(run->ex.workload);
-	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
-		return tv_int(run->ex.execution_id);
-	if (len == 6 && memcmp(key, "result", 6) == 0)
-		return run->result;
-	idx = pb_step_index(run->pb, key, len);
-	if (idx < 0)
-		return NULL;
-	name = run->pb->steps[idx].name;
 	for (i = 0; i < run->nseen; i++)
 		if (run->seen_names[i] == name)
 			return run->seen_values[i];
 	res = state_step_result(run->ex.execution_id, name, run->pb->steps[idx].tool != NULL, &found);
 	if (!found)
 		return NULL;
+	v = res ? tv_from_jsonb(res) : tv_none();
 	if (run->nseen < lengthof(run->seen_names))
 	{
 		run->seen_names[run->nseen] = name;
-		run->seen_values[run->nseen] = res ? tv_from_jsonb(res) : tv_none();
-		return run->seen_values[run->nseen++];
+		run->seen_values[run->nseen++] = v;
 	}
-	return res ? tv_from_jsonb(res) : tv_none();
+	return v;
 }
 
 /*
@@ -339,21 +328,24 @@ know_result(Run *run, int idx, Jsonb *result)
 	run->seen_values[0] = result ? tv_from_jsonb(result) : tv_none();
 }
 
-/* step_result returns a finished step's result, through the cache */
-static Jsonb *
-step_result(Run *run, int idx, bool *found)
+/*
+ * context_lookup resolves a name of the template context: workload,
+ * execution_id, result, and the result of each finished step.
+ */
+static TVal *
+context_lookup(void *arg, const char *key, int len)
 {
-	int			i;
+	Run		   *run = (Run *) arg;
+	int			idx;
 
-	for (i = 0; i < run->nseen; i++)
-		if (run->seen_names[i] == run->pb->steps[idx].name)
-		{
-			*found = true;
-			return run->seen_values[i]->kind == TV_NONE ? NULL
-				: tv_to_jsonb(run->seen_values[i]);
-		}
-	return state_step_result(run->ex.execution_id, run->pb->steps[idx].name,
-							 run->pb->steps[idx].tool != NULL, found);
+	if (len == 8 && memcmp(key, "workload", 8) == 0)
+		return tv_from_jsonb(run->ex.workload);
+	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
+		return tv_int(run->ex.execution_id);
+	if (len == 6 && memcmp(key, "result", 6) == 0)
+		return run->result;
+	idx = pb_step_index(run->pb, key, len);
+	return idx < 0 ? NULL : step_result(run, idx);
 }
 
 static TVal *
@@ -799,9 +791,9 @@ finish(Run *run)
 			}
 			else if (reached && end->tool != NULL)
 			{
-				bool		found;
+				TVal	   *r = step_result(run, pb->end);
 
-				result = step_result(run, pb->end, &found);
+				result = r == NULL || r->kind == TV_NONE ? NULL : tv_to_jsonb(r);
 			}
 			if (err != NULL)
 				fail_execution(run, end->name, psprintf("result of step \"%s\": %s", end->name, err));
@@ -1025,29 +1017,23 @@ keep_str(const char *s)
 }
 
 static void
-remember(Row *row, ExecState *ex, QueueState *q)
+remember(ExecState *ex, QueueState *q)
 {
 	remembered.valid = true;
 	remembered.lxid = MyProc->lxid;
 	remembered.generation = generation;
 	remembered.event_id = 0;
 	remembered.ex = *ex;
-	remembered.ex.workload = ex->workload ? (Jsonb *) DatumGetPointer(
-		datumCopy(JsonbPGetDatum(ex->workload), false, -1)) : NULL;
-	if (remembered.ex.workload)
+	if (ex->workload)
 	{
-		/* datumCopy allocated in the current context: move it */
-		Jsonb	   *w = MemoryContextAlloc(TopTransactionContext, VARSIZE(remembered.ex.workload));
-
-		memcpy(w, remembered.ex.workload, VARSIZE(remembered.ex.workload));
-		remembered.ex.workload = w;
+		remembered.ex.workload = MemoryContextAlloc(TopTransactionContext, VARSIZE(ex->workload));
+		memcpy(remembered.ex.workload, ex->workload, VARSIZE(ex->workload));
 	}
 	remembered.q = *q;
 	remembered.q.node_id = keep_str(q->node_id);
 	remembered.q.node_name = keep_str(q->node_name);
 	remembered.q.worker_id = keep_str(q->worker_id);
 	remembered.q.tool = keep_str(q->tool);
-	(void) row;
 }
 
 /* recall returns what BEFORE read for this event, if still current */
@@ -1218,7 +1204,7 @@ before_action(Relation rel, Row *row, EvKind kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an action event needs queue_id, or execution_id and node_id")));
-	remember(row, &ex, &q);
+	remember(&ex, &q);
 
 	row_set(row, C_EXECUTION_ID, Int64GetDatum(q.execution_id), false);
 	row_set(row, C_QUEUE_ID, Int64GetDatum(q.queue_id), false);
