@@ -19,6 +19,13 @@ char	   *noetl_cancel_channel = NULL;
 int			noetl_tick_ms = 1000;
 int			noetl_lease_check_ms = 1000;
 int			noetl_notify_interval_ms = 5;
+int			noetl_template_max_steps = 1000000;
+int			noetl_template_max_memory_kb = 65536;
+int			noetl_template_max_range = 100000;
+int			noetl_max_workload_kb = 16384;
+int			noetl_max_result_kb = 65536;
+int			noetl_max_json_depth = 128;
+int			noetl_playbook_cache_size = 256;
 
 /* a channel name is what LISTEN takes: a non-empty identifier */
 static bool
@@ -107,6 +114,76 @@ noetl_define_gucs(void)
 							&noetl_shard_id,
 							0, 0, 31,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * Budgets.  Whatever a playbook, a workload or a task's result holds,
+	 * the broker evaluates it in the reporting transaction (or in the broker
+	 * worker), so every evaluation is bounded.  They are superuser settings:
+	 * an execution is evaluated in whichever backend reports its events, so
+	 * one role must not lift the bounds that protect the others.
+	 */
+	DefineCustomIntVariable("noetl.template_max_steps",
+							"Sets the most evaluation steps one template rendering may take.",
+							"A step is one expression node evaluated, or one element or byte an operation touches; a rendering that needs more fails with SQLSTATE 54000.",
+							&noetl_template_max_steps,
+							1000000, 1000, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.template_max_memory",
+							"Sets the most memory one template rendering may allocate.",
+							"A rendering that needs more fails with SQLSTATE 54000.",
+							&noetl_template_max_memory_kb,
+							65536, 1024, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.template_max_range",
+							"Sets the most items a range() in a template may produce.",
+							"Jinja2's sandbox uses the same bound (100000).",
+							&noetl_template_max_range,
+							100000, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.max_workload_size",
+							"Sets the largest workload an execution may start with.",
+							"The context of an execution_start event larger than this is refused with SQLSTATE 54000.",
+							&noetl_max_workload_kb,
+							16384, 1, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.max_result_size",
+							"Sets the largest result a task may report.",
+							"A report whose result or meta is larger than this is refused with SQLSTATE 54000.",
+							&noetl_max_result_kb,
+							65536, 1, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.max_json_depth",
+							"Sets the deepest nesting of arrays and objects accepted in workloads, results and playbooks.",
+							"Deeper documents are refused with SQLSTATE 54000.",
+							&noetl_max_json_depth,
+							128, 8, 10000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.playbook_cache_size",
+							"Sets how many parsed playbooks each backend keeps.",
+							"The least recently used is dropped when another is needed.",
+							&noetl_playbook_cache_size,
+							256, 1, 100000,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

@@ -59,6 +59,13 @@ extern char *noetl_cancel_channel;
 extern int	noetl_tick_ms;
 extern int	noetl_lease_check_ms;
 extern int	noetl_notify_interval_ms;
+extern int	noetl_template_max_steps;
+extern int	noetl_template_max_memory_kb;
+extern int	noetl_template_max_range;
+extern int	noetl_max_workload_kb;
+extern int	noetl_max_result_kb;
+extern int	noetl_max_json_depth;
+extern int	noetl_playbook_cache_size;
 extern void noetl_define_gucs(void);
 
 /* wakeup.c: telling the broker worker about committed work */

@@ -27,7 +27,10 @@ SELECT is((SELECT datname::text FROM pg_stat_activity WHERE backend_type = 'noet
 SELECT set_eq($$SELECT name || ' ' || context || ' ' || coalesce(unit, '') FROM pg_settings WHERE name LIKE 'noetl.%'$$,
               ARRAY['noetl.database postmaster ', 'noetl.notify_channel sighup ', 'noetl.cancel_channel sighup ',
                     'noetl.tick sighup ms', 'noetl.lease_check_interval sighup ms', 'noetl.notify_interval sighup ms',
-                    'noetl.shard_id sighup '],
+                    'noetl.shard_id sighup ', 'noetl.template_max_steps superuser ',
+                    'noetl.template_max_memory superuser kB', 'noetl.template_max_range superuser ',
+                    'noetl.max_workload_size superuser kB', 'noetl.max_result_size superuser kB',
+                    'noetl.max_json_depth superuser ', 'noetl.playbook_cache_size superuser '],
               'the settings, their contexts and units');
 SELECT is(current_setting('noetl.notify_channel') || ' ' || current_setting('noetl.cancel_channel'),
           'noetl_queue noetl_cancel', 'the channels');
