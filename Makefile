@@ -11,7 +11,7 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 
 MODULE_big = noetl
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA       = noetl--$(EXTVERSION).sql
+DATA       = $(sort $(wildcard noetl--*.sql))
 PGFILEDESC = "noetl - NoETL workflow broker"
 
 PG_CPPFLAGS = -I$(srcdir)/src -DNOETL_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags yaml-0.1)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench/broker.sh: what the broker costs per event, in one run.
 #
-# (a) An action_completed that dispatches one next task, against the floor
-#     of doing the same writes by hand with no trigger: insert the event row,
-#     mark the finished queue row done, insert the next queue row (into
-#     copies of noetl.event and noetl.queue with the same indexes).
-#     Target: <= 2.0x.
+# (a) A task leased and reported (action_completed, which dispatches one
+#     next task), against the floor of doing the same writes by hand with
+#     no trigger: mark the queue row leased, insert the event row, mark the
+#     queue row done, insert the next queue row (into copies of noetl.event
+#     and noetl.queue with the same indexes).  Both sides lease by hand with
+#     one UPDATE (the token "bench"), so that what is compared is the
+#     report's cost, not noetl.lease's.  Target: <= 2.0x.
 # (b) The same event in an execution that already has 10,000 events,
 #     against one in a fresh execution.  Target: <= 1.2x.
 #
@@ -42,12 +44,21 @@ trap 'rm -rf "$dir"' EXIT
 # so neither side pays for finding it.
 cat >"$dir/noetl.sql" <<'EOF'
 \set eid :base + :client_id
-INSERT INTO noetl.event (execution_id, event_type, node_id, result)
-VALUES (:eid, 'action_completed', 's' || :step, '{"status": "success", "data": {"v": 1}}');
+BEGIN;
+UPDATE noetl.queue SET status = 'leased', worker_id = 'bench', attempts = attempts + 1,
+       lease_until = clock_timestamp() + interval '60 s', lease_token = decode('1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549', 'hex')
+ WHERE execution_id = :eid AND node_id = 's' || :step;
+INSERT INTO noetl.event (execution_id, event_type, node_id, lease_token, result)
+VALUES (:eid, 'action_completed', 's' || :step, 'bench', '{"status": "success", "data": {"v": 1}}');
+END;
 \set step :step + 1
 EOF
 cat >"$dir/floor.sql" <<'EOF'
 \set eid :base + :client_id
+BEGIN;
+UPDATE bench_queue SET status = 'leased', worker_id = 'bench', attempts = attempts + 1,
+       lease_until = clock_timestamp() + interval '60 s', lease_token = decode('1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549', 'hex')
+ WHERE execution_id = :eid AND node_id = 's' || :step;
 WITH ev AS (
     INSERT INTO bench_event (execution_id, event_id, event_type, node_id, node_name, result, created_at)
     VALUES (:eid, noetl.snowflake_id(), 'action_completed', 's' || :step, 's' || :step,
@@ -59,6 +70,7 @@ WITH ev AS (
 INSERT INTO bench_queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action)
 VALUES (noetl.snowflake_id(), :eid, 1, 's' || :step + 1, 's' || :step + 1, 'python',
         '{"args": {"i": 1}, "code": "def main(i): return i", "tool": "python"}');
+END;
 \set step :step + 1
 EOF
 
@@ -91,8 +103,10 @@ SQL
 DO \$\$
 BEGIN
     FOR i IN 1..$ADVANCE LOOP
-        INSERT INTO noetl.event (execution_id, event_type, node_id, result)
-        VALUES ($old + $c, 'action_completed', 's' || i, '{"v": 1}');
+        UPDATE noetl.queue SET status = 'leased', lease_token = decode('1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549', 'hex')
+         WHERE execution_id = $old + $c AND node_id = 's' || i;
+        INSERT INTO noetl.event (execution_id, event_type, node_id, lease_token, result)
+        VALUES ($old + $c, 'action_completed', 's' || i, 'bench', '{"v": 1}');
     END LOOP;
 END
 \$\$;
@@ -121,14 +135,20 @@ CREATE TEMP TABLE timing (side text, ms float8);
 CREATE PROCEDURE pg_temp.events(eid bigint, first int, n int) LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN first .. first + n - 1 LOOP
-        INSERT INTO noetl.event (execution_id, event_type, node_id, result)
-        VALUES (eid, 'action_completed', 's' || i, '{"status": "success", "data": {"v": 1}}');
+        UPDATE noetl.queue SET status = 'leased', worker_id = 'bench', attempts = attempts + 1,
+               lease_until = clock_timestamp() + interval '60 s', lease_token = decode('1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549', 'hex')
+         WHERE execution_id = eid AND node_id = 's' || i;
+        INSERT INTO noetl.event (execution_id, event_type, node_id, lease_token, result)
+        VALUES (eid, 'action_completed', 's' || i, 'bench', '{"status": "success", "data": {"v": 1}}');
         COMMIT;
     END LOOP;
 END $$;
 CREATE PROCEDURE pg_temp.floor(eid bigint, first int, n int) LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN first .. first + n - 1 LOOP
+        UPDATE bench_queue SET status = 'leased', worker_id = 'bench', attempts = attempts + 1,
+               lease_until = clock_timestamp() + interval '60 s', lease_token = decode('1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549', 'hex')
+         WHERE execution_id = eid AND node_id = 's' || i;
         WITH ev AS (
             INSERT INTO bench_event (execution_id, event_id, event_type, node_id, node_name, result, created_at)
             VALUES (eid, noetl.snowflake_id(), 'action_completed', 's' || i, 's' || i,

@@ -13,7 +13,15 @@ bench_setup() {
     if [ "${NOETL_BENCH_EXISTING:-0}" = 1 ]; then
         return 0
     fi
-    make -s -C "$BENCH_SRC" >/dev/null && make -s -C "$BENCH_SRC" install >/dev/null || exit 1
+    make -s -C "$BENCH_SRC" >/dev/null || exit 1
+    if [ -n "${NOETL_DESTDIR:-}" ]; then
+        # a private copy of PostgreSQL (test/lib/devroot.sh)
+        . "$BENCH_SRC/test/lib/devroot.sh"
+        (cd "$BENCH_SRC" && devroot_install "$NOETL_DESTDIR" >/dev/null) || exit 1
+        export PGBIN="$NOETL_DESTDIR/usr/lib/postgresql/15/bin" PATH="$NOETL_DESTDIR/usr/local/bin:$PATH"
+    else
+        make -s -C "$BENCH_SRC" install >/dev/null || exit 1
+    fi
     # shellcheck source=../test/lib/cluster.sh
     . "$BENCH_SRC/test/lib/cluster.sh"
     export PGPORT=${BENCH_PGPORT:-54339}

@@ -81,7 +81,10 @@ typedef struct Task
 	int			nparams;
 	char	   *command;		/* postgres */
 	char	   *dsn;
+	char	  **bind;			/* its bind parameters ($1..$n), NULL = SQL NULL */
+	int			nbind;			/* -1: none given (args is no list) */
 	double		timeout;		/* seconds, 0 = the worker's default */
+	char	   *lease_token;	/* what reports of this lease must carry */
 } Task;
 
 extern int	task_lease(PGconn *c, const char *worker, int max, int lease_seconds,

@@ -5,7 +5,10 @@
  * The worker does not parse JSON: it asks the server for the fields, with
  * jsonb operators, in the statement that leases.  A mapping (HTTP headers,
  * query parameters) comes as one text of key U+001F value pairs separated
- * by U+001E, characters that cannot occur in either.
+ * by U+001E, characters that cannot occur in either.  The bind parameters
+ * of a postgres task (its args, when they are a list: "params: [...]")
+ * come as a comma-separated list of hex-encoded UTF-8 texts, "-" for NULL,
+ * so that no value can be mistaken for a separator.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +34,67 @@ static const char *lease_sql =
 "                      AND (q.action ->> 'auth' LIKE '%=%' OR q.action ->> 'auth' LIKE 'postgres%://%')"
 "                     THEN q.action ->> 'auth' END),"
 "       CASE WHEN jsonb_typeof(q.action -> 'timeout') = 'number'"
-"            THEN (q.action ->> 'timeout')::float8 END"
+"            THEN (q.action ->> 'timeout')::float8 END,"
+"       q.lease_token,"
+"       CASE WHEN jsonb_typeof(q.action -> 'args') = 'array' THEN"
+"         coalesce((SELECT string_agg(CASE jsonb_typeof(e) WHEN 'null' THEN '-'"
+"                                     WHEN 'string' THEN encode(convert_to(e #>> '{}', 'UTF8'), 'hex')"
+"                                     ELSE encode(convert_to(e::text, 'UTF8'), 'hex') END, ',' ORDER BY i)"
+"                     FROM jsonb_array_elements(q.action -> 'args') WITH ORDINALITY a(e, i)), '') END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q";
+
+/* hex_value decodes n hex digits at p; NULL for "-" */
+static char *
+hex_value(const char *p, size_t n)
+{
+	char	   *out;
+	size_t		i;
+
+	if (n == 1 && p[0] == '-')
+		return NULL;
+	out = malloc(n / 2 + 1);
+	for (i = 0; i + 1 < n; i += 2)
+	{
+		char		byte[3] = {p[i], p[i + 1], '\0'};
+
+		out[i / 2] = (char) strtol(byte, NULL, 16);
+	}
+	out[n / 2] = '\0';
+	return out;
+}
+
+/* split_params reads the bind parameters of a postgres task */
+static int
+split_params(const char *text, char ***out)
+{
+	int			n = 0;
+	const char *p = text;
+	char	  **v;
+
+	*out = NULL;
+	if (text == NULL)
+		return -1;				/* no list: no bind parameters */
+	if (*text == '\0')
+		return 0;
+	for (; *p; p++)
+		if (*p == ',')
+			n++;
+	v = calloc((size_t) n + 1, sizeof(char *));
+	n = 0;
+	p = text;
+	for (;;)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+
+		v[n++] = hex_value(p, len);
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	*out = v;
+	return n;
+}
 
 static char *
 col(PGresult *r, int row, int c)
@@ -123,6 +185,13 @@ task_lease(PGconn *c, const char *worker, int max, int lease_seconds, const char
 		t->command = col(r, i, 12);
 		t->dsn = col(r, i, 13);
 		t->timeout = PQgetisnull(r, i, 14) ? 0 : atof(PQgetvalue(r, i, 14));
+		t->lease_token = col(r, i, 15);
+		{
+			char	   *bind = col(r, i, 16);
+
+			t->nbind = split_params(bind, &t->bind);
+			free(bind);
+		}
 		free(headers);
 		free(params_text);
 	}
@@ -159,5 +228,14 @@ task_free(Task *t)
 	free_pairs(t->params, t->nparams);
 	free(t->command);
 	free(t->dsn);
+	free(t->lease_token);
+	if (t->bind)
+	{
+		int			i;
+
+		for (i = 0; i < t->nbind; i++)
+			free(t->bind[i]);
+		free(t->bind);
+	}
 	memset(t, 0, sizeof(Task));
 }

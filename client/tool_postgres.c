@@ -5,8 +5,10 @@
  * Fields: command (or query, or sql), and where to run it: dsn, or auth
  * when it is a connection string; otherwise the worker's own database
  * (its --dsn or PG* variables).  NoETL's named credentials are not
- * resolved by this worker.  The command may hold several statements; the
- * result describes the last: {"command": "SELECT 2", "row_count": 2,
+ * resolved by this worker.  With params (a list; the step's args), the
+ * command is one statement whose $1..$n are bound to them: the values
+ * never become SQL text, so nothing in them can be executed.  Without, the
+ * command may hold several statements; the result describes the last: {"command": "SELECT 2", "row_count": 2,
  * "rows": [{column: value}, ...]} ("rows" only for statements that return
  * rows).  Values keep their JSON types: numbers, booleans, json and jsonb
  * as such, everything else as text.  An error is the server's message.
@@ -89,7 +91,10 @@ tool_postgres(Task *t, double timeout)
 		buf_printf(&msg, "could not connect: %s", PQerrorMessage(c));
 		report_failure(msg.data, NULL);
 	}
-	if (!PQsendQuery(c, t->command))
+	if (t->nbind >= 0 ?
+		!PQsendQueryParams(c, t->command, t->nbind, NULL, (const char *const *) t->bind,
+						   NULL, NULL, 0) :
+		!PQsendQuery(c, t->command))
 		report_failure(PQerrorMessage(c), NULL);
 	while ((r = PQgetResult(c)) != NULL)
 	{

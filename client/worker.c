@@ -264,21 +264,25 @@ reap(Slot *slots)
 
 /* ---------------------------------------------------------------- reports */
 
+/*
+ * Reports go through noetl.report with the lease's token: the worker's
+ * role needs EXECUTE on it, and no privilege on the tables.
+ */
 static const char *report_sql =
-"INSERT INTO noetl.event (event_type, queue_id, worker_id, result, error, stack_trace, duration)"
-" SELECT CASE WHEN (r ->> 'ok')::boolean THEN 'action_completed' ELSE 'action_error' END,"
-"        $1, $2, r -> 'result',"
+"SELECT noetl.report($1, $2,"
+"        CASE WHEN (r ->> 'ok')::boolean THEN 'action_completed' ELSE 'action_error' END,"
+"        r -> 'result',"
 "        CASE WHEN (r ->> 'ok')::boolean THEN NULL ELSE coalesce(r ->> 'error', 'task failed') END,"
-"        r ->> 'stack_trace', $4::float8"
+"        r ->> 'stack_trace', $4::float8)"
 "   FROM (SELECT $3::jsonb AS r) s";
 
 static bool
 event(PGconn *c, const char *type, Slot *s)
 {
-	const char *params[3] = {type, s->task.queue_id, opt_id};
-	PGresult   *r = PQexecParams(c, "INSERT INTO noetl.event (event_type, queue_id, worker_id)"
-								 " VALUES ($1, $2, $3)", 3, NULL, params, NULL, NULL, 0);
-	bool		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	const char *params[3] = {s->task.queue_id, s->task.lease_token, type};
+	PGresult   *r = PQexecParams(c, "SELECT noetl.report($1, $2, $3)", 3, NULL, params, NULL,
+								 NULL, 0);
+	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
 		logmsg("could not report %s of task %s: %s", type, s->task.queue_id,
@@ -327,11 +331,11 @@ finish(PGconn *c, Slot *s)
 	}
 	snprintf(duration, sizeof(duration), "%.6f", now_seconds() - s->started);
 	params[0] = s->task.queue_id;
-	params[1] = opt_id;
+	params[1] = s->task.lease_token;
 	params[2] = report_json.data;
 	params[3] = duration;
 	r = PQexecParams(c, report_sql, 4, NULL, params, NULL, NULL, 0);
-	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (ok)
 		logmsg("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
 			   s->task.node_id, strstr(report_json.data, "\"ok\": true") ? "done" : "failed",
@@ -363,7 +367,7 @@ static bool
 heartbeat(PGconn *c, Slot *s)
 {
 	char		secs[16];
-	const char *params[3] = {s->task.queue_id, opt_id, secs};
+	const char *params[3] = {s->task.queue_id, s->task.lease_token, secs};
 	PGresult   *r;
 	bool		held;
 
@@ -761,7 +765,7 @@ cmd_worker(int argc, char **argv)
 		if (conn != NULL && FD_ISSET(PQsocket(conn), &in) && !PQconsumeInput(conn))
 			continue;			/* the connection is gone: reconnect */
 	}
-	logmsg("stopped");	logmsg("stopped");
+	logmsg("stopped");
 	if (conn != NULL)
 		PQfinish(conn);
 	return 0;

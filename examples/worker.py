@@ -41,16 +41,19 @@ def main():
         conn.execute("LISTEN noetl_queue")
         while True:
             rows = conn.execute(
-                "SELECT queue_id, action FROM noetl.lease(%s, 1, 60, ARRAY['python'])", (worker,)
+                "SELECT queue_id, lease_token, action FROM noetl.lease(%s, 1, 60, ARRAY['python'])",
+                (worker,),
             ).fetchall()
-            for queue_id, action in rows:
+            for queue_id, token, action in rows:
+                # every report of the task carries the token its lease came with
                 try:
                     result = run({"action": action})
                     conn.execute("SELECT noetl.complete(%s, %s, %s)",
-                                 (queue_id, worker, json.dumps(result)))
+                                 (queue_id, token, json.dumps(result)))
                 except Exception as e:
-                    conn.execute("SELECT noetl.fail(%s, %s, %s)",
-                                 (queue_id, worker, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+                    conn.execute("SELECT noetl.fail(%s, %s, %s, NULL, %s)",
+                                 (queue_id, token, f"{type(e).__name__}: {e}",
+                                  traceback.format_exc()))
             if not rows:
                 # sleep until a notification arrives, or the poll interval passes
                 select.select([conn.fileno()], [], [], options.poll)

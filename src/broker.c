@@ -42,17 +42,24 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "tcop/pquery.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "broker.h"
@@ -61,6 +68,7 @@
 PG_FUNCTION_INFO_V1(noetl_event_before);
 PG_FUNCTION_INFO_V1(noetl_event_after);
 PG_FUNCTION_INFO_V1(noetl_broker_is_writing);
+PG_FUNCTION_INFO_V1(noetl_event_is_verbatim);
 
 /* set while the broker appends its own events, so the triggers let them by */
 bool		noetl_broker_inserting = false;
@@ -192,10 +200,18 @@ event_type_of(const char *name)
 	return NULL;
 }
 
+/*
+ * An event's row, read from the trigger's tuple.  Values the BEFORE
+ * trigger sets are allocated in cxt, the memory context the trigger was
+ * called in: the new tuple is formed after SPI_finish, which frees what
+ * was allocated while SPI was connected.  A column of a later schema
+ * version that the table does not have reads as NULL and is never set.
+ */
 typedef struct Row
 {
 	HeapTuple	tuple;
 	TupleDesc	td;
+	MemoryContext cxt;
 	Datum		values[NCOLS];
 	bool		nulls[NCOLS];
 	bool		replace[NCOLS];
@@ -208,9 +224,16 @@ row_read(Row *r, HeapTuple tuple, TupleDesc td)
 
 	r->tuple = tuple;
 	r->td = td;
+	r->cxt = CurrentMemoryContext;
 	for (i = 0; i < NCOLS; i++)
 	{
-		r->values[i] = heap_getattr(tuple, attnums[i], td, &r->nulls[i]);
+		if (attnums[i] == InvalidAttrNumber)
+		{
+			r->values[i] = (Datum) 0;
+			r->nulls[i] = true;
+		}
+		else
+			r->values[i] = heap_getattr(tuple, attnums[i], td, &r->nulls[i]);
 		r->replace[i] = false;
 	}
 }
@@ -221,11 +244,39 @@ row_text(Row *r, int col)
 	return r->nulls[col] ? NULL : TextDatumGetCString(r->values[col]);
 }
 
+/* row_set_value sets a column to a by-value datum */
 static void
-row_set(Row *r, int col, Datum value, bool isnull)
+row_set_value(Row *r, int col, Datum value)
 {
+	if (attnums[col] == InvalidAttrNumber)
+		return;
 	r->values[col] = value;
-	r->nulls[col] = isnull;
+	r->nulls[col] = false;
+	r->replace[col] = true;
+}
+
+/* row_set_text sets a column to a copy of s, made in the row's context */
+static void
+row_set_text(Row *r, int col, const char *s)
+{
+	MemoryContext old;
+
+	if (attnums[col] == InvalidAttrNumber)
+		return;
+	old = MemoryContextSwitchTo(r->cxt);
+	r->values[col] = CStringGetTextDatum(s);
+	MemoryContextSwitchTo(old);
+	r->nulls[col] = false;
+	r->replace[col] = true;
+}
+
+static void
+row_set_null(Row *r, int col)
+{
+	if (attnums[col] == InvalidAttrNumber)
+		return;
+	r->values[col] = (Datum) 0;
+	r->nulls[col] = true;
 	r->replace[col] = true;
 }
 
@@ -300,14 +351,18 @@ step_result(Run *run, int idx)
 	Jsonb	   *res;
 	bool		found;
 	int			i;
+	MemoryContext old;
 
 	for (i = 0; i < run->nseen; i++)
 		if (run->seen_names[i] == name)
 			return run->seen_values[i];
+	/* kept for the whole evaluation, beyond the rendering that asks */
+	old = MemoryContextSwitchTo(run->cxt);
 	res = state_step_result(run->ex.execution_id, name, run->pb->steps[idx].tool != NULL, &found);
+	v = !found ? NULL : res ? tv_from_jsonb(res) : tv_none();
+	MemoryContextSwitchTo(old);
 	if (!found)
 		return NULL;
-	v = res ? tv_from_jsonb(res) : tv_none();
 	if (run->nseen < lengthof(run->seen_names))
 	{
 		run->seen_names[run->nseen] = name;
@@ -495,22 +550,76 @@ meta_of(const char *key, const char *value)
 }
 
 /*
- * template_failed is called in PG_CATCH around template evaluation: it
- * returns the message of a template error, and re-throws anything else
- * (cancellation, out of memory, errors from SPI).
+ * Template evaluation is protected as PL/pgSQL protects an exception
+ * block: in an internal subtransaction, so that an error raised anywhere
+ * inside it (including in the SPI reads of step results that templates
+ * trigger) is rolled back cleanly and the evaluation goes on.  What is
+ * caught is an error of the template: a data exception (class 22: type
+ * errors, undefined values, out-of-range numbers, ...) or a limit it ran
+ * into (class 54: noetl.template_max_steps and the other budgets, stack
+ * depth).  Everything else (cancellation, lock and serialisation failures,
+ * out of memory, internal errors) is thrown on to abort the event.
  */
-static char *
-template_failed(Run *run)
+typedef struct Protected
 {
-	ErrorData  *ed;
+	Run		   *run;
+	Jsonb	   *tpl;			/* render: the template value */
+	const char *cond;			/* truthy: the condition and its context */
+	int			len;
+	TVal	   *ctx;
+	Jsonb	   *out;
+	bool		value;
+} Protected;
 
-	MemoryContextSwitchTo(run->cxt);
-	ed = CopyErrorData();
-	if (ed->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE &&
-		ed->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX)
-		PG_RE_THROW();
-	FlushErrorState();
-	return ed->message;
+static bool
+template_error(int sqlerrcode)
+{
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * protected_eval evaluates p (a render when p->tpl is set, else a
+ * condition) in a subtransaction; a template error leaves its message in
+ * *err, allocated in the evaluation's context.
+ */
+static void
+protected_eval(Protected *p, char **err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	*err = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (p->tpl != NULL)
+			p->out = tpl_render_jsonb(p->tpl, p->ctx, p->run->pb->templates);
+		else
+			p->value = tpl_truthy(p->cond, p->len, p->ctx, p->run->pb->templates);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!template_error(ed->sqlerrcode))
+			ReThrowError(ed);
+		*err = ed->message;
+		p->out = NULL;
+		p->value = false;
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -520,20 +629,14 @@ template_failed(Run *run)
 static Jsonb *
 render(Run *run, Jsonb *tpl, char **err)
 {
-	Jsonb	   *out = NULL;
+	Protected	p;
 
-	*err = NULL;
-	PG_TRY();
-	{
-		out = tpl_render_jsonb(tpl, run->ctx, run->pb->templates);
-	}
-	PG_CATCH();
-	{
-		*err = template_failed(run);
-		out = NULL;
-	}
-	PG_END_TRY();
-	return out;
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.tpl = tpl;
+	p.ctx = run->ctx;
+	protected_eval(&p, err);
+	return p.out;
 }
 
 /*
@@ -543,20 +646,15 @@ render(Run *run, Jsonb *tpl, char **err)
 static bool
 truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
 {
-	bool		value = false;
+	Protected	p;
 
-	*err = NULL;
-	PG_TRY();
-	{
-		value = tpl_truthy(cond, len, ctx, run->pb->templates);
-	}
-	PG_CATCH();
-	{
-		*err = template_failed(run);
-		value = false;
-	}
-	PG_END_TRY();
-	return value;
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.cond = cond;
+	p.len = len;
+	p.ctx = ctx;
+	protected_eval(&p, err);
+	return p.value;
 }
 
 /* ---------------------------------------------------------------- failure */
@@ -586,32 +684,6 @@ fail_execution(Run *run, const char *step, const char *error)
 static void dispatch(Run *run, int idx, Jsonb *args);
 
 /*
- * merge_args returns args1 with the keys of args2 laid over it (both
- * objects), or whichever is given.
- */
-static Jsonb *
-merge_args(Jsonb *a, Jsonb *b)
-{
-	JsonbValue *m;
-	JsonbValue *bv;
-	int			i;
-
-	if (a == NULL || !JB_ROOT_IS_OBJECT(a))
-		return b ? b : a;
-	if (b == NULL || !JB_ROOT_IS_OBJECT(b))
-		return b ? b : a;
-	m = jt_from_jsonb(a);
-	bv = jt_from_jsonb(b);
-	for (i = 0; i < bv->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &bv->val.object.pairs[i];
-
-		jt_set(m, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
-	}
-	return jt_to_jsonb(m);
-}
-
-/*
  * enqueue renders an actionable step into a task and queues it; extra args
  * (from a "next" entry) are laid over the step's own.  Returns false if the
  * step could not be rendered (the execution has then failed).
@@ -637,7 +709,7 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	{
 		JsonbValue *a = jt_get(t, "args");
 
-		jt_set(t, "args", jt_from_jsonb(merge_args(a ? jt_to_jsonb(a) : NULL, extra_args)));
+		jt_set(t, "args", jt_from_jsonb(jb_merge(a ? jt_to_jsonb(a) : NULL, extra_args)));
 	}
 	if (s->keep != NULL)
 	{
@@ -814,24 +886,22 @@ static void
 on_start(Run *run, Row *row)
 {
 	Jsonb	   *ctx = row->nulls[C_CONTEXT] ? NULL : DatumGetJsonbP(row->values[C_CONTEXT]);
-	JsonbValue *workload = jt_from_jsonb(run->pb->workload);
-	JsonbValue *given = NULL;
-	int			i;
+	Jsonb	   *given = NULL;
 
 	if (ctx != NULL)
 	{
-		JsonbValue *c = jt_from_jsonb(ctx);
+		JsonbValue	k;
+		JsonbValue *w;
 
-		given = jt_get(c, "workload");
+		k.type = jbvString;
+		k.val.string.val = "workload";
+		k.val.string.len = strlen("workload");
+		w = findJsonbValueFromContainer(&ctx->root, JB_FOBJECT, &k);
+		if (w != NULL && w->type == jbvBinary && JsonContainerIsObject(w->val.binary.data))
+			given = JsonbValueToJsonb(w);
 	}
-	if (given != NULL && given->type == jbvObject)
-		for (i = 0; i < given->val.object.nPairs; i++)
-		{
-			JsonbPair  *p = &given->val.object.pairs[i];
-
-			jt_set(workload, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
-		}
-	run->ex.workload = jt_to_jsonb(workload);
+	/* the workload given is laid over the playbook's, key by key */
+	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
 	strlcpy(run->ex.status, "running", sizeof(run->ex.status));
 	run->ex.pending = 0;
 	strlcpy(run->orig_status, "running", sizeof(run->orig_status));
@@ -1058,8 +1128,46 @@ reject(int code, const char *msg)
 }
 
 /*
+ * event_restoring says whether rows are being restored into rel rather
+ * than inserted as events: a COPY into noetl.event by a role with the
+ * privileges of its owner, the path pg_dump's output (psql -f) and
+ * pg_restore take.  Such rows are stored as they are and not evaluated:
+ * they are the log of evaluations already done, restored together with
+ * the state tables those evaluations wrote.  Anyone else's rows, by INSERT
+ * or by COPY, are events.
+ */
+static bool
+event_restoring(Oid relowner)
+{
+	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY &&
+		has_privs_of_role(GetUserId(), relowner);
+}
+
+/*
+ * check_payload refuses events whose jsonb columns exceed the settings
+ * that bound them: the context (an execution's workload) by
+ * noetl.max_workload_size, result and meta by noetl.max_result_size.
+ */
+static void
+check_payload(Row *row)
+{
+	if (!row->nulls[C_CONTEXT])
+		check_event_jsonb(row->values[C_CONTEXT], "the context of the event",
+						  noetl_max_workload_kb, "noetl.max_workload_size");
+	if (!row->nulls[C_RESULT])
+		check_event_jsonb(row->values[C_RESULT], "the result of the event",
+						  noetl_max_result_kb, "noetl.max_result_size");
+	if (!row->nulls[C_META])
+		check_event_jsonb(row->values[C_META], "the meta of the event",
+						  noetl_max_result_kb, "noetl.max_result_size");
+}
+
+/*
  * before_start validates an execution_start: its context names a
  * registered playbook, its workload is a mapping, its execution is new.
+ * An execution_id given by the client must not lie in the future of the
+ * ids noetl draws, so that it cannot take the id of an execution that
+ * noetl.execute() will start later.
  */
 static void
 before_start(Row *row)
@@ -1115,47 +1223,73 @@ before_start(Row *row)
 	if (row->nulls[C_EXECUTION_ID])
 	{
 		execution_id = noetl_next_id();
-		row_set(row, C_EXECUTION_ID, Int64GetDatum(execution_id), false);
+		row_set_value(row, C_EXECUTION_ID, Int64GetDatum(execution_id));
 	}
 	else
 	{
 		execution_id = DatumGetInt64(row->values[C_EXECUTION_ID]);
+		if (execution_id >= noetl_next_id())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("execution id %lld lies in the future of noetl's ids",
+							(long long) execution_id),
+					 errhint("Leave execution_id empty: the broker assigns one.")));
 		if (state_lock_execution(execution_id, &ex))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("execution %lld already exists", (long long) execution_id)));
 	}
-	row_set(row, C_CATALOG_ID, Int64GetDatum(catalog_id), false);
+	row_set_value(row, C_CATALOG_ID, Int64GetDatum(catalog_id));
+	row_set_null(row, C_PARENT_EXECUTION_ID);
 }
 
 /*
- * reports_expiry says whether an action_error is the broker worker's report
- * of an expired lease (meta.lease_expired is true): such a report applies
- * only if the lease is still held and still expired when it is evaluated.
+ * expiry_attempt returns the attempt an action_error reports the lease of
+ * as expired (meta {"lease_expired": true, "attempt": N}), or 0 when the
+ * event is no such report.  Only the broker worker's reports count: in any
+ * other backend the meta is plain data.
  */
-static bool
-reports_expiry(Row *row)
+static int32
+expiry_attempt(Row *row)
 {
 	JsonbValue	k;
 	JsonbValue *v;
 	Jsonb	   *meta;
 
-	if (row->nulls[C_META])
-		return false;
+	if (!noetl_in_broker_worker || row->nulls[C_META])
+		return 0;
 	meta = DatumGetJsonbP(row->values[C_META]);
 	if (!JB_ROOT_IS_OBJECT(meta))
-		return false;
+		return 0;
 	k.type = jbvString;
 	k.val.string.val = "lease_expired";
 	k.val.string.len = strlen("lease_expired");
 	v = findJsonbValueFromContainer(&meta->root, JB_FOBJECT, &k);
-	return v != NULL && v->type == jbvBool && v->val.boolean;
+	if (v == NULL || v->type != jbvBool || !v->val.boolean)
+		return 0;
+	k.val.string.val = "attempt";
+	k.val.string.len = strlen("attempt");
+	v = findJsonbValueFromContainer(&meta->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+}
+
+static bool
+task_unfinished(QueueState *q)
+{
+	return strcmp(q->status, "leased") == 0;
 }
 
 /*
  * before_action validates an event about a task: the task exists, belongs
- * to the event's execution, and (when leased) is completed by the worker
- * holding the lease.  Late and duplicate events are marked "ignored".
+ * to the event's execution, and the event carries the token of the task's
+ * latest lease.  A report of the current lease is evaluated; a late or
+ * repeated one (the lease ended: the task finished, was released, expired,
+ * or its execution ended) is stored as "ignored"; a report with any other
+ * token, or none, is refused and names nobody.  The broker worker's
+ * reports of expired leases need no token: they apply if the same lease
+ * is still held and still expired when they are evaluated.
  */
 static void
 before_action(Relation rel, Row *row, EvKind kind)
@@ -1164,8 +1298,8 @@ before_action(Relation rel, Row *row, EvKind kind)
 	ExecState	ex;
 	bool		have_exec = !row->nulls[C_EXECUTION_ID];
 	int64		execution_id = have_exec ? DatumGetInt64(row->values[C_EXECUTION_ID]) : 0;
-	char	   *worker = row_text(row, C_WORKER_ID);
 	char	   *node = row->nulls[C_NODE_ID] ? row_text(row, C_NODE_NAME) : row_text(row, C_NODE_ID);
+	int32		expired = kind == EV_ERROR ? expiry_attempt(row) : 0;
 
 	/*
 	 * Lock the task and its execution (serialising with every other event
@@ -1175,7 +1309,7 @@ before_action(Relation rel, Row *row, EvKind kind)
 	{
 		int64		queue_id = DatumGetInt64(row->values[C_QUEUE_ID]);
 
-		if (!rows_lock_task(RelationGetNamespace(rel), queue_id, 0, NULL, &ex, &q))
+		if (!rows_lock_task(RelationGetNamespace(rel), true, queue_id, 0, NULL, &ex, &q))
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 					 errmsg("task %lld does not exist", (long long) queue_id)));
@@ -1188,7 +1322,7 @@ before_action(Relation rel, Row *row, EvKind kind)
 	}
 	else if (node != NULL && have_exec)
 	{
-		if (!rows_lock_task(RelationGetNamespace(rel), 0, execution_id, node, &ex, &q))
+		if (!rows_lock_task(RelationGetNamespace(rel), false, 0, execution_id, node, &ex, &q))
 		{
 			if (!state_lock_execution(execution_id, &ex))
 				ereport(ERROR,
@@ -1206,61 +1340,105 @@ before_action(Relation rel, Row *row, EvKind kind)
 				 errmsg("an action event needs queue_id, or execution_id and node_id")));
 	remember(&ex, &q);
 
-	row_set(row, C_EXECUTION_ID, Int64GetDatum(q.execution_id), false);
-	row_set(row, C_QUEUE_ID, Int64GetDatum(q.queue_id), false);
-	row_set(row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id), false);
-	row_set(row, C_NODE_ID, CStringGetTextDatum(q.node_id), false);
-	row_set(row, C_NODE_NAME, CStringGetTextDatum(q.node_name), false);
+	row_set_value(row, C_EXECUTION_ID, Int64GetDatum(q.execution_id));
+	row_set_value(row, C_QUEUE_ID, Int64GetDatum(q.queue_id));
+	row_set_value(row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id));
+	row_set_text(row, C_NODE_ID, q.node_id);
+	row_set_text(row, C_NODE_NAME, q.node_name);
 	if (row->nulls[C_NODE_TYPE])
-		row_set(row, C_NODE_TYPE, CStringGetTextDatum(q.tool), false);
+		row_set_text(row, C_NODE_TYPE, q.tool);
+	if (q.worker_id != NULL)
+		row_set_text(row, C_WORKER_ID, q.worker_id);
+	else
+		row_set_null(row, C_WORKER_ID);
+	if (ex.has_parent)
+		row_set_value(row, C_PARENT_EXECUTION_ID, Int64GetDatum(ex.parent_execution_id));
+	else
+		row_set_null(row, C_PARENT_EXECUTION_ID);
 
-	if (kind == EV_ACTION_LOG)
-		return;
-	if (strcmp(ex.status, "running") != 0 ||
-		(strcmp(q.status, "queued") != 0 && strcmp(q.status, "leased") != 0 &&
-		 strcmp(q.status, "retry") != 0))
+	if (expired > 0)
 	{
-		/* a duplicate or late report: kept in the log, changes nothing */
-		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
+		/* the lease was extended, ended or taken over meanwhile */
+		if (strcmp(ex.status, "running") != 0 || !task_unfinished(&q) ||
+			q.attempts != expired || q.lease_until >= GetCurrentTimestamp())
+			row_set_text(row, C_STATUS, "ignored");
 		return;
 	}
-	if (kind == EV_RELEASE && strcmp(q.status, "leased") != 0)
-	{
-		/* nothing held: nothing to give back */
-		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
-		return;
-	}
-	if (kind == EV_ERROR && reports_expiry(row) &&
-		(strcmp(q.status, "leased") != 0 || q.lease_until >= GetCurrentTimestamp() ||
-		 worker == NULL || q.worker_id == NULL || strcmp(worker, q.worker_id) != 0))
-	{
-		/* the lease was extended, or the task finished, meanwhile */
-		row_set(row, C_STATUS, CStringGetTextDatum("ignored"), false);
-		return;
-	}
-	if (strcmp(q.status, "leased") == 0 &&
-		(worker == NULL || q.worker_id == NULL || strcmp(worker, q.worker_id) != 0))
+
+	if (!q.has_token_column)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("task %lld is leased by worker \"%s\", not by %s%s%s",
-						(long long) q.queue_id, q.worker_id ? q.worker_id : "",
-						worker ? "\"" : "", worker ? worker : "an unnamed worker",
-						worker ? "\"" : ""),
-				 errhint("Only the worker holding the lease can report the task; a worker whose lease expired must not.")));
+				 errmsg("the noetl schema of this database predates lease tokens"),
+				 errhint("Run ALTER EXTENSION noetl UPDATE.")));
+	if (row->nulls[C_LEASE_TOKEN])
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a report of task %lld needs the lease_token of its lease",
+						(long long) q.queue_id),
+				 errhint("noetl.lease returns the token with each task it leases.")));
+	{
+		text	   *token = DatumGetTextPP(row->values[C_LEASE_TOKEN]);
+
+		if (!lease_token_matches(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), q.lease_token))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("task %lld is not leased with this token", (long long) q.queue_id),
+					 errhint("Only the worker holding the lease can report the task; a worker whose lease expired must stop.")));
+	}
+	if (kind == EV_ACTION_LOG)
+		return;
+	if (strcmp(ex.status, "running") != 0 || !task_unfinished(&q))
+	{
+		/* a late or repeated report of this lease: kept, changes nothing */
+		row_set_text(row, C_STATUS, "ignored");
+		return;
+	}
+}
+
+/*
+ * before_execution_event validates an event about an execution as a
+ * whole (a cancellation, or an event only logged): the execution exists.
+ * A cancellation of an execution that already ended is stored as ignored.
+ */
+static void
+before_execution_event(Row *row, const EvType *et)
+{
+	ExecState	ex;
+	int64		execution_id;
+
+	if (row->nulls[C_EXECUTION_ID])
+		reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an execution_id");
+	execution_id = DatumGetInt64(row->values[C_EXECUTION_ID]);
+	if (!state_lock_execution(execution_id, &ex))
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("execution %lld does not exist", (long long) execution_id)));
+	row_set_value(row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id));
+	if (ex.has_parent)
+		row_set_value(row, C_PARENT_EXECUTION_ID, Int64GetDatum(ex.parent_execution_id));
+	else
+		row_set_null(row, C_PARENT_EXECUTION_ID);
+	if (et != NULL && et->kind == EV_CANCEL && strcmp(ex.status, "running") != 0)
+		row_set_text(row, C_STATUS, "ignored");
 }
 
 /*
  * Datum noetl_event_before() returns trigger
+ *
+ * Validates an event and rewrites what the broker, not the client,
+ * decides: event_id, created_at and status (NULL, or "ignored" for an
+ * event that changes nothing), the event's execution, catalog entry and
+ * task, and the lease token, which is checked and never stored.
  */
 Datum
 noetl_event_before(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
 	Row			row;
 	char	   *type;
 	const EvType *et;
 	HeapTuple	result;
-	bool		replace_any = false;
 	int			i;
 	int			cols[NCOLS];
 	Datum		vals[NCOLS];
@@ -1269,55 +1447,45 @@ noetl_event_before(PG_FUNCTION_ARGS)
 	BrokerSave	save;
 
 	check_trigger(fcinfo, true);
-	attnums = rows_event_columns(td->tg_relation);
-	row_read(&row, td->tg_trigtuple, RelationGetDescr(td->tg_relation));
+	rel = td->tg_relation;
+	if (noetl_broker_inserting || event_restoring(rel->rd_rel->relowner))
+		return PointerGetDatum(td->tg_trigtuple);
+	attnums = rows_event_columns(rel);
+	row_read(&row, td->tg_trigtuple, RelationGetDescr(rel));
 
-	if (!noetl_broker_inserting)
-	{
-		type = row_text(&row, C_EVENT_TYPE);
-		if (type == NULL)
-			reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an event_type");
-		et = event_type_of(type);
-		if (et != NULL && et->kind == EV_BROKER)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("events of type \"%s\" are written by the broker", type),
-					 errhint("Report tasks with action_completed or action_error events.")));
-		if (et != NULL && strcmp(et->canonical, type) != 0)
-			row_set(&row, C_EVENT_TYPE, CStringGetTextDatum(et->canonical), false);
-		remembered.valid = false;
-		broker_enter(td->tg_relation, &save);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (et != NULL && et->kind == EV_START)
-			before_start(&row);
-		else if (et != NULL && (et->kind == EV_COMPLETED || et->kind == EV_ERROR ||
-								et->kind == EV_RELEASE || et->kind == EV_ACTION_LOG))
-			before_action(td->tg_relation, &row, et->kind);
-		else
-		{
-			ExecState	ex;
+	type = row_text(&row, C_EVENT_TYPE);
+	if (type == NULL)
+		reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an event_type");
+	et = event_type_of(type);
+	if (et != NULL && et->kind == EV_BROKER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("events of type \"%s\" are written by the broker", type),
+				 errhint("Report tasks with action_completed or action_error events.")));
+	if (et != NULL && strcmp(et->canonical, type) != 0)
+		row_set_text(&row, C_EVENT_TYPE, et->canonical);
+	check_payload(&row);
+	row_set_null(&row, C_STATUS);
 
-			if (row.nulls[C_EXECUTION_ID])
-				reject(ERRCODE_NOT_NULL_VIOLATION, "an event needs an execution_id");
-			if (!state_lock_execution(DatumGetInt64(row.values[C_EXECUTION_ID]), &ex))
-				ereport(ERROR,
-						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-						 errmsg("execution %lld does not exist",
-								(long long) DatumGetInt64(row.values[C_EXECUTION_ID]))));
-			row_set(&row, C_CATALOG_ID, Int64GetDatum(ex.catalog_id), false);
-			if (et != NULL && et->kind == EV_CANCEL && strcmp(ex.status, "running") != 0)
-				row_set(&row, C_STATUS, CStringGetTextDatum("ignored"), false);
-		}
-		SPI_finish();
-		broker_leave(&save);
-	}
-	if (row.nulls[C_EVENT_ID])
-		row_set(&row, C_EVENT_ID, Int64GetDatum(noetl_next_id()), false);
+	remembered.valid = false;
+	broker_enter(rel, &save);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (et != NULL && et->kind == EV_START)
+		before_start(&row);
+	else if (et != NULL && (et->kind == EV_COMPLETED || et->kind == EV_ERROR ||
+							et->kind == EV_RELEASE || et->kind == EV_ACTION_LOG))
+		before_action(rel, &row, et->kind);
+	else
+		before_execution_event(&row, et);
+	SPI_finish();
+	broker_leave(&save);
+
+	row_set_value(&row, C_EVENT_ID, Int64GetDatum(noetl_next_id()));
 	if (remembered.valid && remembered.event_id == 0 && remembered.lxid == MyProc->lxid)
 		remembered.event_id = DatumGetInt64(row.values[C_EVENT_ID]);
-	if (row.nulls[C_CREATED_AT])
-		row_set(&row, C_CREATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()), false);
+	row_set_value(&row, C_CREATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	row_set_null(&row, C_LEASE_TOKEN);
 
 	for (i = 0; i < NCOLS; i++)
 		if (row.replace[i])
@@ -1326,11 +1494,8 @@ noetl_event_before(PG_FUNCTION_ARGS)
 			vals[n] = row.values[i];
 			nulls[n] = row.nulls[i];
 			n++;
-			replace_any = true;
 		}
-	if (!replace_any)
-		return PointerGetDatum(td->tg_trigtuple);
-	result = heap_modify_tuple_by_cols(td->tg_trigtuple, RelationGetDescr(td->tg_relation),
+	result = heap_modify_tuple_by_cols(td->tg_trigtuple, RelationGetDescr(rel),
 									   n, cols, vals, nulls);
 	return PointerGetDatum(result);
 }
@@ -1353,9 +1518,9 @@ noetl_event_after(PG_FUNCTION_ARGS)
 	BrokerSave	save;
 
 	check_trigger(fcinfo, false);
-	attnums = rows_event_columns(td->tg_relation);
-	if (noetl_broker_inserting)
+	if (noetl_broker_inserting || event_restoring(td->tg_relation->rd_rel->relowner))
 		return PointerGetDatum(NULL);
+	attnums = rows_event_columns(td->tg_relation);
 
 	memset(&run, 0, sizeof(run));
 	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl evaluation",
@@ -1397,7 +1562,7 @@ noetl_event_after(PG_FUNCTION_ARGS)
 			elog(ERROR, "execution %lld disappeared", (long long) run.ex.execution_id);
 	}
 	else if (!recall(run.event_id, &run.ex, &q) &&
-			 !rows_lock_task(run.nsp, DatumGetInt64(row.values[C_QUEUE_ID]), 0, NULL,
+			 !rows_lock_task(run.nsp, true, DatumGetInt64(row.values[C_QUEUE_ID]), 0, NULL,
 							 &run.ex, &q))
 		elog(ERROR, "task %lld disappeared", (long long) DatumGetInt64(row.values[C_QUEUE_ID]));
 	run.orig_pending = run.ex.pending;
@@ -1437,13 +1602,37 @@ done:
 }
 
 /*
- * noetl.broker_is_writing() returns boolean
+ * noetl.event_is_verbatim() returns boolean
  *
- * True while the broker inserts its own events: the BEFORE trigger's WHEN
- * clause uses it to let them by without a call.  Clients cannot set it.
+ * True while noetl.event's rows are written as they are, not as events to
+ * evaluate: the broker's own events, and rows restored by the table's
+ * owner (see event_restoring).  The triggers' WHEN clause uses it to let
+ * them by without a call.  Clients cannot make it true.  The extension's
+ * version 1.0 called it noetl.broker_is_writing().
  */
+Datum
+noetl_event_is_verbatim(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	HeapTuple	tup;
+	bool		restoring = false;
+
+	if (noetl_broker_inserting)
+		PG_RETURN_BOOL(true);
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY)
+		PG_RETURN_BOOL(false);
+	relid = get_relname_relid("event", get_namespace_oid("noetl", false));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tup))
+	{
+		restoring = event_restoring(((Form_pg_class) GETSTRUCT(tup))->relowner);
+		ReleaseSysCache(tup);
+	}
+	PG_RETURN_BOOL(restoring);
+}
+
 Datum
 noetl_broker_is_writing(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(noetl_broker_inserting);
+	return noetl_event_is_verbatim(fcinfo);
 }

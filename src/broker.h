@@ -112,6 +112,8 @@ typedef struct QueueState
 	int32		attempts;
 	int32		max_attempts;
 	char	   *tool;
+	bool		has_token_column;	/* the schema has queue.lease_token (1.1) */
+	bytea	   *lease_token;	/* SHA-256 of the latest lease's token, or NULL */
 } QueueState;
 
 /* the columns of noetl.event */
@@ -120,8 +122,12 @@ typedef enum EventColumn
 	C_EXECUTION_ID, C_EVENT_ID, C_PARENT_EVENT_ID, C_PARENT_EXECUTION_ID, C_CATALOG_ID,
 	C_EVENT_TYPE, C_NODE_ID, C_NODE_NAME, C_NODE_TYPE, C_STATUS, C_CONTEXT, C_RESULT,
 	C_META, C_ERROR, C_STACK_TRACE, C_WORKER_ID, C_QUEUE_ID, C_DURATION, C_CREATED_AT,
+	/* since 1.1 */
+	C_LEASE_TOKEN,
 	NCOLS
 } EventColumn;
+
+#define C_FIRST_OPTIONAL C_LEASE_TOKEN
 
 /* a broker event to insert */
 typedef struct BEvent
@@ -169,8 +175,8 @@ extern Jsonb *state_catalog_payload(int64 catalog_id, char **path, int32 *versio
 
 /* ---------------------------------------------------------------- rows */
 
-extern bool rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
-						   ExecState *ex, QueueState *q);
+extern bool rows_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id,
+						   const char *node_id, ExecState *ex, QueueState *q);
 extern void rows_finish_task(Oid nsp, QueueState *q, const char *status, Jsonb *result,
 							 TimestampTz available_at);
 extern int	rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask *tasks,
@@ -179,6 +185,14 @@ extern void rows_append_events(Relation rel, int64 execution_id, int64 catalog_i
 							   int64 parent_event_id, BEvent **evs, int n);
 extern void rows_done(void);
 extern const AttrNumber *rows_event_columns(Relation rel);
+
+/* ---------------------------------------------------------------- limits */
+
+extern void check_event_jsonb(Datum d, const char *what, int max_kb, const char *setting);
+
+/* ---------------------------------------------------------------- token */
+
+extern bool lease_token_matches(const char *token, int len, bytea *stored);
 
 /* ---------------------------------------------------------------- retry */
 

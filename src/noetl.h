@@ -74,6 +74,7 @@ extern void wake_record_due(TimestampTz available_at);
 extern void wake_record_cancel(int64 execution_id);
 
 /* worker.c: the broker worker */
+extern bool noetl_in_broker_worker;
 extern void noetl_register_worker(void);
 extern PGDLLEXPORT void noetl_broker_main(Datum main_arg);
 
@@ -112,6 +113,7 @@ extern JsonbValue *jt_copy(JsonbValue *v);
 extern char *jt_cstring(JsonbValue *v);
 extern bool jt_is_string(JsonbValue *v, const char *s);
 extern const char *jt_type_name(JsonbValue *v);
+extern Jsonb *jb_merge(Jsonb *base, Jsonb *over);
 
 /* playbook.c: validation and normalisation of playbooks */
 extern JsonbValue *noetl_normalize_playbook(JsonbValue *doc, char **path_out);

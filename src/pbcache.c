@@ -9,32 +9,39 @@
  * policy and the part of the step that becomes a worker's task, and a
  * template cache holding every template of the playbook once parsed.
  *
- * The cache keeps at most PB_CACHE_MAX playbooks and is emptied when it
- * would hold more (playbooks per backend are few; simplicity wins).
+ * The cache is a hash table keyed by catalog_id with a list in order of
+ * use, and keeps at most noetl.playbook_cache_size playbooks.  The least
+ * recently used one leaves the table when another is needed, but its
+ * memory is not freed then: an evaluation running at that moment (of this
+ * event, or of an event inserted by a trigger it fired) may still hold
+ * it.  Its context moves under TopTransactionContext instead, and goes
+ * when the transaction ends; no playbook pointer outlives a transaction.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "broker.h"
 #include "noetl.h"
 
-#define PB_CACHE_MAX 256
-
 typedef struct PbEntry
 {
-	int64		catalog_id;
+	int64		catalog_id;		/* the hash key */
 	BPlaybook  *pb;
+	dlist_node	use;			/* in pb_use, most recently used first */
 } PbEntry;
 
 static MemoryContext pb_cxt = NULL;
-static PbEntry pb_entries[PB_CACHE_MAX];
-static int	pb_count = 0;
+static HTAB *pb_table = NULL;
+static dlist_head pb_use = DLIST_STATIC_INIT(pb_use);
+static long pb_count = 0;
 
 /*
  * Keys of a step that are not rendered into the task a worker receives:
@@ -179,9 +186,6 @@ load_playbook(int64 catalog_id)
 	JsonbValue *workflow;
 	int			i;
 
-	if (pb_cxt == NULL)
-		pb_cxt = AllocSetContextCreate(CacheMemoryContext, "noetl playbooks",
-									   ALLOCSET_DEFAULT_SIZES);
 	payload = state_catalog_payload(catalog_id, &path, &version);
 	if (payload == NULL)
 		ereport(ERROR,
@@ -220,32 +224,57 @@ load_playbook(int64 catalog_id)
 	pb->end = pb_step_index(pb, "end", 3);
 	MemoryContextSwitchTo(old);
 
-	/* only now, complete, does it join the cache */
-	MemoryContextSetParent(cxt, pb_cxt);
+	/* only when complete does it join the cache (pb_get) */
 	return pb;
 }
 
 /*
  * pb_get returns the playbook of a catalog entry, loading it on first use.
+ * The pointer is valid until the end of the transaction.
  */
 BPlaybook *
 pb_get(int64 catalog_id)
 {
-	int			i;
+	PbEntry    *e;
 	BPlaybook  *pb;
+	bool		found;
 
-	for (i = 0; i < pb_count; i++)
-		if (pb_entries[i].catalog_id == catalog_id)
-			return pb_entries[i].pb;
-	pb = load_playbook(catalog_id);
-	if (pb_count >= PB_CACHE_MAX)
+	if (pb_table == NULL)
 	{
-		MemoryContextDeleteChildren(pb_cxt);
-		pb_count = 0;
+		HASHCTL		ctl;
+
+		pb_cxt = AllocSetContextCreate(CacheMemoryContext, "noetl playbooks",
+									   ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(PbEntry);
+		ctl.hcxt = pb_cxt;
+		pb_table = hash_create("noetl playbooks", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	pb_entries[pb_count].catalog_id = catalog_id;
-	pb_entries[pb_count].pb = pb;
+	e = hash_search(pb_table, &catalog_id, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		dlist_move_head(&pb_use, &e->use);
+		return e->pb;
+	}
+
+	pb = load_playbook(catalog_id);
+	while (pb_count >= noetl_playbook_cache_size && !dlist_is_empty(&pb_use))
+	{
+		PbEntry    *old = dlist_container(PbEntry, use, dlist_tail_node(&pb_use));
+
+		/* freed when the transaction ends: an evaluation may hold it now */
+		MemoryContextSetParent(old->pb->cxt, TopTransactionContext);
+		dlist_delete(&old->use);
+		(void) hash_search(pb_table, &old->catalog_id, HASH_REMOVE, NULL);
+		pb_count--;
+	}
+	e = hash_search(pb_table, &catalog_id, HASH_ENTER, &found);
+	Assert(!found);
+	e->pb = pb;
+	dlist_push_head(&pb_use, &e->use);
 	pb_count++;
+	MemoryContextSetParent(pb->cxt, pb_cxt);
 	return pb;
 }
 

@@ -32,6 +32,7 @@
 #define DEFAULT_DELAY		1.0
 #define DEFAULT_BACKOFF		2.0
 #define DEFAULT_MAX_DELAY	60.0
+#define LONGEST_DELAY		31536000.0	/* one year, as registration allows */
 
 static double
 number_of(JsonbValue *v, double dflt)
@@ -39,6 +40,23 @@ number_of(JsonbValue *v, double dflt)
 	if (v == NULL || v->type != jbvNumeric)
 		return dflt;
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+/*
+ * attempts_of reads a number of attempts, at least 1 and at most what an
+ * int holds (registration refuses more than 10000; this only keeps the
+ * conversion defined for whatever a catalog row holds).
+ */
+static int
+attempts_of(JsonbValue *v, int dflt)
+{
+	double		d = number_of(v, dflt);
+
+	if (isnan(d) || d < 1)
+		return 1;
+	if (d > INT_MAX)
+		return INT_MAX;
+	return (int) d;
 }
 
 /*
@@ -61,12 +79,12 @@ retry_parse(JsonbValue *retry, BRetry *r)
 	}
 	if (retry->type == jbvNumeric)
 	{
-		r->max_attempts = Max(1, (int) number_of(retry, 1));
+		r->max_attempts = attempts_of(retry, 1);
 		return;
 	}
 	if (retry->type != jbvObject)
 		return;
-	r->max_attempts = Max(1, (int) number_of(jt_get(retry, "max_attempts"), DEFAULT_ATTEMPTS));
+	r->max_attempts = attempts_of(jt_get(retry, "max_attempts"), DEFAULT_ATTEMPTS);
 	r->initial_delay = number_of(jt_get(retry, "initial_delay"),
 								 number_of(jt_get(retry, "delay"), DEFAULT_DELAY));
 	r->backoff = number_of(jt_get(retry, "backoff_multiplier"), DEFAULT_BACKOFF);
@@ -88,8 +106,10 @@ retry_delay(BRetry *r, int attempt)
 
 	if (r->max_delay > 0 && d > r->max_delay)
 		d = r->max_delay;
-	if (!isfinite(d) || d < 0)
+	if (isnan(d) || d < 0)
 		d = 0;
+	if (d > LONGEST_DELAY)
+		d = LONGEST_DELAY;	/* also infinity: the time must stay a timestamp */
 	if (r->jitter)
 		d *= 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
 	return d;

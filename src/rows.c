@@ -17,7 +17,9 @@
  * The consequences of working below SQL, accepted deliberately:
  *	- rows are formed here, so the code knows every column of noetl.queue
  *	  and noetl.event and refuses to run against a table that has others
- *	  (an upgrade that adds a column must teach this file);
+ *	  (an upgrade that adds a column must teach this file); columns added
+ *	  by a later version of the schema are optional, so that this library
+ *	  also runs a database whose extension is not yet updated;
  *	- the domain checks on status columns are not applied (the values are
  *	  the broker's own constants); CHECK constraints and NOT NULL are;
  *	- no permission checks: the triggers already run as the table owner.
@@ -65,18 +67,23 @@ enum
 {
 	Q_QUEUE_ID, Q_EXECUTION_ID, Q_CATALOG_ID, Q_NODE_ID, Q_NODE_NAME, Q_TOOL, Q_ACTION,
 	Q_CONTEXT, Q_RESULT, Q_STATUS, Q_PRIORITY, Q_ATTEMPTS, Q_MAX_ATTEMPTS, Q_AVAILABLE_AT,
-	Q_LEASE_UNTIL, Q_WORKER_ID, Q_LAST_HEARTBEAT, Q_CREATED_AT, Q_UPDATED_AT, NQCOLS
+	Q_LEASE_UNTIL, Q_WORKER_ID, Q_LAST_HEARTBEAT, Q_CREATED_AT, Q_UPDATED_AT,
+	/* since 1.1 */
+	Q_LEASE_TOKEN,
+	NQCOLS
 };
+#define Q_FIRST_OPTIONAL Q_LEASE_TOKEN
 static const char *const qcol_names[NQCOLS] = {
 	"queue_id", "execution_id", "catalog_id", "node_id", "node_name", "tool", "action",
 	"context", "result", "status", "priority", "attempts", "max_attempts", "available_at",
-	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at"
+	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at", "lease_token"
 };
 
 static const char *const ecol_names[NCOLS] = {
 	"execution_id", "event_id", "parent_event_id", "parent_execution_id", "catalog_id",
 	"event_type", "node_id", "node_name", "node_type", "status", "context", "result",
-	"meta", "error", "stack_trace", "worker_id", "queue_id", "duration", "created_at"
+	"meta", "error", "stack_trace", "worker_id", "queue_id", "duration", "created_at",
+	"lease_token"
 };
 
 /* the execution columns the broker reads */
@@ -88,7 +95,7 @@ static const char *const xcol_names[NXCOLS] = {
 	"catalog_id", "status", "pending", "workload", "parent_execution_id"
 };
 
-#define MAXCOLS 19
+#define MAXCOLS 20
 
 typedef struct ColMap
 {
@@ -115,10 +122,12 @@ forget_columns(Datum arg, Oid relid)
 
 /*
  * map_columns finds the named columns of rel; with exact, the table must
- * have no other column.
+ * have no other column.  Columns from first_optional on may be missing
+ * (their attribute number is then InvalidAttrNumber).
  */
 static ColMap *
-map_columns(ColMap *m, Relation rel, const char *const *names, int n, bool exact)
+map_columns(ColMap *m, Relation rel, const char *const *names, int n, bool exact,
+			int first_optional)
 {
 	TupleDesc	td = RelationGetDescr(rel);
 	int			i;
@@ -142,7 +151,7 @@ map_columns(ColMap *m, Relation rel, const char *const *names, int n, bool exact
 			if (!att->attisdropped && strcmp(NameStr(att->attname), names[i]) == 0)
 				m->att[i] = att->attnum;
 		}
-		if (m->att[i] == InvalidAttrNumber)
+		if (m->att[i] == InvalidAttrNumber && i < first_optional)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("table \"%s\" has no column \"%s\"",
@@ -154,7 +163,7 @@ map_columns(ColMap *m, Relation rel, const char *const *names, int n, bool exact
 		Form_pg_attribute att = TupleDescAttr(td, k);
 
 		for (i = 0; i < n; i++)
-			if (att->attnum == m->att[i])
+			if (m->att[i] != InvalidAttrNumber && att->attnum == m->att[i])
 				break;
 		if (!att->attisdropped && i == n)
 			ereport(ERROR,
@@ -277,12 +286,13 @@ slot_int4(TupleTableSlot *slot, AttrNumber att)
 }
 
 /*
- * rows_lock_task locks a task, named by queue_id or else by execution and
- * node, and its execution (the execution first), and reads both; false if
- * there is no such task.  nsp is the noetl schema.
+ * rows_lock_task locks a task, named by its queue_id (by_id) or else by
+ * execution and node, and its execution (the execution first), and reads
+ * both; false if there is no such task.  nsp is the noetl schema.  Every
+ * int64 is a possible queue_id: none stands for "no task".
  */
 bool
-rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
+rows_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id, const char *node_id,
 			   ExecState *ex, QueueState *q)
 {
 	Relation	qrel = table_open(relid_of(nsp, "queue"), RowExclusiveLock);
@@ -293,15 +303,15 @@ rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
 	int			nkeys;
 	TupleTableSlot *qslot = table_slot_create(qrel, NULL);
 	TupleTableSlot *xslot = table_slot_create(xrel, NULL);
-	ColMap	   *qm = map_columns(&qmap, qrel, qcol_names, NQCOLS, true);
-	ColMap	   *xm = map_columns(&xmap, xrel, xcol_names, NXCOLS, false);
+	ColMap	   *qm = map_columns(&qmap, qrel, qcol_names, NQCOLS, true, Q_FIRST_OPTIONAL);
+	ColMap	   *xm = map_columns(&xmap, xrel, xcol_names, NXCOLS, false, NXCOLS);
 	bool		isnull;
 	bool		found = true;
 	char	   *status;
 
 	/* what this transaction wrote so far must be visible, and lockable */
 	CommandCounterIncrement();
-	if (queue_id != 0)
+	if (by_id)
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 		IndexScanDesc scan;
@@ -320,6 +330,7 @@ rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
 	}
 	else
 	{
+		Assert(node_id != NULL);
 		qidx = index_open(relid_of(nsp, "queue_node_key"), AccessShareLock);
 		nkeys = 2;
 		key_int8(&keys[0], 1, execution_id);
@@ -364,6 +375,15 @@ rows_lock_task(Oid nsp, int64 queue_id, int64 execution_id, const char *node_id,
 		q->attempts = slot_int4(qslot, qm->att[Q_ATTEMPTS]);
 		q->max_attempts = slot_int4(qslot, qm->att[Q_MAX_ATTEMPTS]);
 		q->tool = slot_text(qslot, qm->att[Q_TOOL]);
+		q->has_token_column = qm->att[Q_LEASE_TOKEN] != InvalidAttrNumber;
+		q->lease_token = NULL;
+		if (q->has_token_column)
+		{
+			Datum		d = slot_getattr(qslot, qm->att[Q_LEASE_TOKEN], &isnull);
+
+			if (!isnull)
+				q->lease_token = DatumGetByteaPCopy(d);
+		}
 	}
 	ExecDropSingleTupleTableSlot(qslot);
 	ExecDropSingleTupleTableSlot(xslot);
@@ -465,7 +485,7 @@ rows_finish_task(Oid nsp, QueueState *q, const char *status, Jsonb *result,
 	bool		retry = strcmp(status, "retry") == 0;
 
 	writer_open(&w, table_open(relid_of(nsp, "queue"), RowExclusiveLock), true);
-	m = map_columns(&qmap, w.rel, qcol_names, NQCOLS, true);
+	m = map_columns(&qmap, w.rel, qcol_names, NQCOLS, true, Q_FIRST_OPTIONAL);
 	td = RelationGetDescr(w.rel);
 	old = table_slot_create(w.rel, &w.estate->es_tupleTable);
 	if (!table_tuple_fetch_row_version(w.rel, &q->tid, SnapshotAny, old) ||
@@ -516,7 +536,7 @@ rows_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, BTask *tasks, in
 	if (n == 0)
 		return 0;
 	writer_open(&w, table_open(relid_of(nsp, "queue"), RowExclusiveLock), true);
-	m = map_columns(&qmap, w.rel, qcol_names, NQCOLS, true);
+	m = map_columns(&qmap, w.rel, qcol_names, NQCOLS, true, Q_FIRST_OPTIONAL);
 	idx = index_open(relid_of(nsp, "queue_node_key"), AccessShareLock);
 	probe = table_slot_create(w.rel, &w.estate->es_tupleTable);
 	for (i = 0; i < n; i++)
@@ -581,7 +601,7 @@ rows_append_events(Relation rel, int64 execution_id, int64 catalog_id,
 	if (n == 0)
 		return;
 	writer_open(&w, rel, false);
-	m = map_columns(&emap, rel, ecol_names, NCOLS, true);
+	m = map_columns(&emap, rel, ecol_names, NCOLS, true, C_FIRST_OPTIONAL);
 	for (i = 0; i < n; i++)
 	{
 		BEvent	   *e = evs[i];
@@ -619,7 +639,7 @@ rows_append_events(Relation rel, int64 execution_id, int64 catalog_id,
 const AttrNumber *
 rows_event_columns(Relation rel)
 {
-	return map_columns(&emap, rel, ecol_names, NCOLS, true)->att;
+	return map_columns(&emap, rel, ecol_names, NCOLS, true, C_FIRST_OPTIONAL)->att;
 }
 
 /*

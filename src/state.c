@@ -32,7 +32,7 @@
 
 static NoetlStmt s_lock_exec = {
 	"SELECT catalog_id, status, pending, workload, parent_execution_id"
-	"  FROM noetl.execution WHERE execution_id = $1 FOR NO KEY UPDATE",
+	"  FROM noetl.execution WHERE execution_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
 static NoetlStmt s_insert_exec = {
@@ -42,8 +42,9 @@ static NoetlStmt s_insert_exec = {
 };
 static NoetlStmt s_cancel_queue = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
-	"       updated_at = clock_timestamp()"
-	" WHERE execution_id = $1 AND status IN ('queued', 'leased', 'retry')",
+	"       updated_at = pg_catalog.clock_timestamp()"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
+	"   AND status OPERATOR(pg_catalog.=) ANY ('{queued,leased,retry}'::pg_catalog.text[])",
 	1, {INT8OID}
 };
 static NoetlStmt s_insert_step = {
@@ -52,49 +53,53 @@ static NoetlStmt s_insert_step = {
 	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
 };
 static NoetlStmt s_set_step = {
-	"UPDATE noetl.step_state SET status = $3, result = $4, ended_at = clock_timestamp()"
-	" WHERE execution_id = $1 AND step = $2",
+	"UPDATE noetl.step_state SET status = $3, result = $4, ended_at = pg_catalog.clock_timestamp()"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
 };
 static NoetlStmt s_get_step = {
-	"SELECT status, args FROM noetl.step_state WHERE execution_id = $1 AND step = $2",
+	"SELECT status, args FROM noetl.step_state"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 	2, {INT8OID, TEXTOID}
 };
 static NoetlStmt s_result_queue = {
 	"SELECT result FROM noetl.queue"
-	" WHERE execution_id = $1 AND node_id = $2 AND status = 'done'",
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND node_id OPERATOR(pg_catalog.=) $2"
+	"   AND status OPERATOR(pg_catalog.=) 'done'",
 	2, {INT8OID, TEXTOID}
 };
 static NoetlStmt s_result_step = {
 	"SELECT result FROM noetl.step_state"
-	" WHERE execution_id = $1 AND step = $2 AND status = 'completed'",
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2"
+	"   AND status OPERATOR(pg_catalog.=) 'completed'",
 	2, {INT8OID, TEXTOID}
 };
 static NoetlStmt s_release_task = {
-	"UPDATE noetl.queue SET status = 'queued', attempts = greatest(attempts - 1, 0),"
-	"       worker_id = NULL, lease_until = NULL, available_at = now(),"
-	"       updated_at = clock_timestamp()"
-	" WHERE queue_id = $1 AND status = 'leased'",
+	"UPDATE noetl.queue SET status = 'queued',"
+	"       attempts = GREATEST(attempts OPERATOR(pg_catalog.-) 1, 0),"
+	"       worker_id = NULL, lease_until = NULL, available_at = pg_catalog.now(),"
+	"       updated_at = pg_catalog.clock_timestamp()"
+	" WHERE queue_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'leased'",
 	1, {INT8OID}
 };
 /* the execution row, when an evaluation changed it */
 static NoetlStmt s_update_exec = {
 	"UPDATE noetl.execution SET status = $2, pending = $3,"
 	"       result = COALESCE($4, result), error = COALESCE($5, error),"
-	"       ended_at = CASE WHEN $6 THEN clock_timestamp() ELSE ended_at END,"
-	"       updated_at = clock_timestamp()"
-	" WHERE execution_id = $1",
+	"       ended_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp() ELSE ended_at END,"
+	"       updated_at = pg_catalog.clock_timestamp()"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1",
 	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
 };
 
 static NoetlStmt s_resolve_catalog = {
 	"SELECT catalog_id FROM noetl.catalog"
-	" WHERE path = $1 AND ($2 IS NULL OR version = $2)"
+	" WHERE path OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)"
 	" ORDER BY version DESC LIMIT 1",
 	2, {TEXTOID, INT4OID}
 };
 static NoetlStmt s_catalog = {
-	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id = $1",
+	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 

@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "noetl.h"
@@ -70,6 +71,8 @@ noetl_status(PG_FUNCTION_ARGS)
 {
 	JsonbValue *o = jt_object();
 	JsonbValue *queue = jt_object();
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext spi_cxt;
 	pid_t		pid = 0;
 	Oid			db = InvalidOid;
 	TimestampTz started = 0;
@@ -78,17 +81,27 @@ noetl_status(PG_FUNCTION_ARGS)
 	int			i;
 	static const char *const names[] = {"queued", "retry", "leased", "ready"};
 	static NoetlStmt counts[] = {
-		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'queued'", 0},
-		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND status = 'retry'", 0},
-		{"SELECT count(*) FROM noetl.queue WHERE status = 'leased'", 0},
-		{"SELECT count(*) FROM noetl.queue WHERE status IN ('queued', 'retry') AND available_at <= now()", 0},
+		{"SELECT pg_catalog.count(*) FROM noetl.queue"
+		 " WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
+		 "   AND status OPERATOR(pg_catalog.=) 'queued'", 0},
+		{"SELECT pg_catalog.count(*) FROM noetl.queue"
+		 " WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
+		 "   AND status OPERATOR(pg_catalog.=) 'retry'", 0},
+		{"SELECT pg_catalog.count(*) FROM noetl.queue WHERE status OPERATOR(pg_catalog.=) 'leased'", 0},
+		{"SELECT pg_catalog.count(*) FROM noetl.queue"
+		 " WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
+		 "   AND available_at OPERATOR(pg_catalog.<=) pg_catalog.now()", 0},
 	};
 	static NoetlStmt oldest = {
-		"SELECT extract(epoch FROM now() - min(available_at))::float8 FROM noetl.queue"
-		" WHERE status IN ('queued', 'retry') AND available_at <= now()", 0
+		"SELECT pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-)"
+		"                            pg_catalog.min(available_at))"
+		"  FROM noetl.queue"
+		" WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
+		"   AND available_at OPERATOR(pg_catalog.<=) pg_catalog.now()", 0
 	};
 	static NoetlStmt running = {
-		"SELECT count(*) FROM noetl.execution WHERE status = 'running'", 0
+		"SELECT pg_catalog.count(*) FROM noetl.execution"
+		" WHERE status OPERATOR(pg_catalog.=) 'running'", 0
 	};
 
 	put(o, "preloaded", boolean(noetl_shared != NULL));
@@ -118,6 +131,8 @@ noetl_status(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* what is built now must outlive SPI_finish */
+	spi_cxt = MemoryContextSwitchTo(caller);
 	for (i = 0; i < lengthof(counts); i++)
 	{
 		(void) noetl_spi_exec(&counts[i], NULL, NULL, SPI_OK_SELECT);
@@ -140,6 +155,7 @@ noetl_status(PG_FUNCTION_ARGS)
 	(void) noetl_spi_exec(&running, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	put(o, "running_executions", num(DatumGetInt64(d)));
+	MemoryContextSwitchTo(spi_cxt);
 	SPI_finish();
 
 	if (noetl_shared == NULL)

@@ -54,6 +54,7 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -62,6 +63,10 @@
 
 #define BROKER_RESTART_SECONDS	2
 #define EXPIRE_BATCH			100
+#define EXPIRE_BATCHES			10	/* per lease check, at most */
+
+/* true in the broker worker, whose reports of expired leases need no token */
+bool		noetl_in_broker_worker = false;
 
 /*
  * noetl_register_worker registers the broker worker; called from _PG_init
@@ -182,9 +187,11 @@ static int64
 due_tasks(TimestampTz *next)
 {
 	static NoetlStmt q = {
-		"SELECT max(queue_id) FILTER (WHERE available_at <= now()),"
-		"       min(available_at) FILTER (WHERE available_at > now())"
-		"  FROM noetl.queue WHERE status = 'retry'", 0
+		"SELECT pg_catalog.max(queue_id)"
+		"         FILTER (WHERE available_at OPERATOR(pg_catalog.<=) pg_catalog.now()),"
+		"       pg_catalog.min(available_at)"
+		"         FILTER (WHERE available_at OPERATOR(pg_catalog.>) pg_catalog.now())"
+		"  FROM noetl.queue WHERE status OPERATOR(pg_catalog.=) 'retry'", 0
 	};
 	bool		isnull;
 	int64		ready = 0;
@@ -206,8 +213,9 @@ static int64
 ready_tasks(void)
 {
 	static NoetlStmt q = {
-		"SELECT max(queue_id) FROM noetl.queue"
-		" WHERE status IN ('queued', 'retry') AND available_at <= now()", 0
+		"SELECT pg_catalog.max(queue_id) FROM noetl.queue"
+		" WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
+		"   AND available_at OPERATOR(pg_catalog.<=) pg_catalog.now()", 0
 	};
 	bool		isnull;
 	Datum		d;
@@ -218,20 +226,28 @@ ready_tasks(void)
 }
 
 /*
- * expire_leases reports every lease that has run out as an action_error,
- * each in a subtransaction of its own so that one failure does not hold up
- * the others.  Returns how many it reported.
+ * expire_leases reports every lease that has run out as an action_error
+ * that names the lease (its attempt), each in a subtransaction of its own
+ * so that one failure does not hold up the others; the broker's triggers
+ * apply it only if that lease is still held and still expired.  It pages
+ * through the expired leases in (lease_until, queue_id) order, so a lease
+ * whose report fails never hides the ones after it.  Returns how many it
+ * reported.
  */
 static NoetlStmt expired = {
-	"SELECT queue_id, worker_id, lease_until FROM noetl.queue"
-	" WHERE status = 'leased' AND lease_until < now()"
-	" ORDER BY lease_until LIMIT " CppAsString2(EXPIRE_BATCH), 0
+	"SELECT queue_id, attempts, lease_until FROM noetl.queue"
+	" WHERE status OPERATOR(pg_catalog.=) 'leased'"
+	"   AND lease_until OPERATOR(pg_catalog.<) pg_catalog.now()"
+	"   AND (lease_until, queue_id) OPERATOR(pg_catalog.>) ($1, $2)"
+	" ORDER BY lease_until, queue_id LIMIT " CppAsString2(EXPIRE_BATCH),
+	2, {TIMESTAMPTZOID, INT8OID}
 };
 static NoetlStmt report = {
-	"INSERT INTO noetl.event (event_type, queue_id, worker_id, error, meta)"
-	" VALUES ('action_error', $1, $2, 'lease expired',"
-	"         jsonb_build_object('lease_expired', true, 'lease_until', $3::timestamptz))",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	"INSERT INTO noetl.event (event_type, queue_id, error, meta)"
+	" VALUES ('action_error', $1, 'lease expired',"
+	"         pg_catalog.jsonb_build_object('lease_expired', true, 'attempt', $2,"
+	"                                       'lease_until', $3))",
+	3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 };
 
 static int
@@ -240,56 +256,72 @@ expire_leases(void)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	int64		ids[EXPIRE_BATCH];
-	char	   *workers[EXPIRE_BATCH];
-	char	   *untils[EXPIRE_BATCH];
-	int			n;
+	int32		attempts[EXPIRE_BATCH];
+	TimestampTz untils[EXPIRE_BATCH];
+	TimestampTz after_until = DT_NOBEGIN;
+	int64		after_id = PG_INT64_MIN;
+	int			batch;
 	int			done = 0;
-	int			i;
 
-	n = (int) noetl_spi_exec(&expired, NULL, NULL, SPI_OK_SELECT);
-	for (i = 0; i < n; i++)
+	for (batch = 0; batch < EXPIRE_BATCHES; batch++)
 	{
-		bool		isnull;
+		Datum		key[2];
+		int			n;
+		int			i;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-											 &isnull));
-		workers[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		untils[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
-	}
-	for (i = 0; i < n; i++)
-	{
-		Datum		args[3];
-		char		nulls[3] = {' ', ' ', ' '};
-
-		args[0] = Int64GetDatum(ids[i]);
-		args[1] = workers[i] ? CStringGetTextDatum(workers[i]) : (Datum) 0;
-		nulls[1] = workers[i] ? ' ' : 'n';
-		args[2] = CStringGetTextDatum(untils[i]);
-		BeginInternalSubTransaction(NULL);
-		PG_TRY();
+		key[0] = TimestampTzGetDatum(after_until);
+		key[1] = Int64GetDatum(after_id);
+		n = (int) noetl_spi_exec(&expired, key, NULL, SPI_OK_SELECT);
+		for (i = 0; i < n; i++)
 		{
-			(void) noetl_spi_exec(&report, args, nulls, SPI_OK_INSERT);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			done++;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *ed;
+			bool		isnull;
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
 
-			MemoryContextSwitchTo(cxt);
-			ed = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			ereport(WARNING,
-					(errmsg("noetl broker could not expire the lease of task %lld: %s",
-							(long long) ids[i], ed->message)));
-			FreeErrorData(ed);
+			ids[i] = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+			attempts[i] = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+			untils[i] = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
 		}
-		PG_END_TRY();
+		for (i = 0; i < n; i++)
+		{
+			Datum		args[3];
+
+			CHECK_FOR_INTERRUPTS();
+			args[0] = Int64GetDatum(ids[i]);
+			args[1] = Int32GetDatum(attempts[i]);
+			args[2] = TimestampTzGetDatum(untils[i]);
+			BeginInternalSubTransaction(NULL);
+			PG_TRY();
+			{
+				(void) noetl_spi_exec(&report, args, NULL, SPI_OK_INSERT);
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				done++;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *ed;
+
+				MemoryContextSwitchTo(cxt);
+				ed = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED)
+					ReThrowError(ed);
+				ereport(WARNING,
+						(errmsg("noetl broker could not expire the lease of task %lld: %s",
+								(long long) ids[i], ed->message)));
+				FreeErrorData(ed);
+			}
+			PG_END_TRY();
+		}
+		if (n < EXPIRE_BATCH)
+			break;
+		after_until = untils[n - 1];
+		after_id = ids[n - 1];
 	}
 	return done;
 }
@@ -323,6 +355,15 @@ noetl_broker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(noetl_database, NULL, 0);
+	noetl_in_broker_worker = true;
+
+	/*
+	 * The worker runs as the bootstrap superuser: whatever the database's
+	 * default search_path, it looks nowhere but pg_catalog (and its own
+	 * temporary schema, which no one else can write), and every statement
+	 * it runs is schema-qualified, operators included.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	broker_attach();
 	ereport(LOG,
 			(errmsg("noetl broker started in database \"%s\"", noetl_database)));

@@ -222,9 +222,11 @@ main(void)
 		  "    retry: {max_attempts: 2, initial_delay: 1}\\n')");
 	eid = query(producer, "SELECT noetl.execute('tests/notify/retry')");
 	drain(listener, 50);
-	qid = query(producer, "SELECT queue_id FROM noetl.lease('notify-test', 1, 60, ARRAY['notify_probe'])");
-	snprintf(sql, sizeof(sql), "SELECT noetl.fail(%s, 'notify-test', 'failing on purpose')",
-			 qid ? qid : "0");
+	free(query(producer, "CREATE TEMP TABLE notify_lease AS SELECT queue_id, lease_token"
+			   " FROM noetl.lease('notify-test', 1, 60, ARRAY['notify_probe'])"));
+	qid = query(producer, "SELECT queue_id FROM notify_lease");
+	snprintf(sql, sizeof(sql), "SELECT noetl.fail(queue_id, lease_token, 'failing on purpose')"
+			 " FROM notify_lease");
 	{
 		double		t0 = now_ms();
 		double		waited;

@@ -4,7 +4,7 @@
 -- execution and reports it with canned[node_id]: a result (reported as the
 -- reference worker reports it, in NoETL's envelope {status, data}), or
 -- {"__fail": "error", "result": {...}} to report a failure.  Tasks of other
--- executions that it happens to lease are given back.  It repeats until no
+-- executions that it happens to lease are released (given back uncounted).  It repeats until no
 -- task of the execution is ready and returns how many tasks it reported.
 CREATE FUNCTION pg_temp.work(eid bigint, canned jsonb DEFAULT '{}')
 RETURNS integer
@@ -19,18 +19,16 @@ BEGIN
         got := false;
         FOR t IN SELECT * FROM noetl.lease('sqlworker', 100) LOOP
             IF t.execution_id <> eid THEN
-                UPDATE noetl.queue SET status = 'queued', worker_id = NULL, lease_until = NULL,
-                       attempts = attempts - 1
-                 WHERE queue_id = t.queue_id;
+                PERFORM noetl.release(t.queue_id, t.lease_token);
                 CONTINUE;
             END IF;
             got := true;
             n := n + 1;
             c := canned -> t.node_id;
             IF c ? '__fail' THEN
-                PERFORM noetl.fail(t.queue_id, 'sqlworker', c ->> '__fail', c -> 'result');
+                PERFORM noetl.fail(t.queue_id, t.lease_token, c ->> '__fail', c -> 'result');
             ELSE
-                PERFORM noetl.complete(t.queue_id, 'sqlworker',
+                PERFORM noetl.complete(t.queue_id, t.lease_token,
                     jsonb_build_object('status', 'success',
                                        'data', COALESCE(c, jsonb_build_object('step', t.node_id))));
             END IF;

@@ -19,7 +19,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(79);
+SELECT plan(81);
 
 SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
        noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
@@ -199,16 +199,22 @@ SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_id, event_type) 
 
 -- only the lease holder completes a leased task; duplicates and late reports are ignored
 SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS lh \gset
-SELECT queue_id AS lhq FROM noetl.lease('holder', 10) WHERE execution_id = :lh \gset
-SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, 'intruder', '{}')$$, '55000', NULL,
-                 'a worker that does not hold the lease cannot complete the task');
-SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, 'holder', '{"status": "success", "data": {"is_hot": true}}')$$,
+SELECT queue_id AS lhq, lease_token AS lht FROM noetl.lease('holder', 10) WHERE execution_id = :lh \gset
+SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, 'not-the-token', '{}')$$, '55000',
+                 'task ' || :lhq || ' is not leased with this token',
+                 'a report with another token cannot complete the task, and the error names nobody');
+SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, NULL, '{}')$$, '55000',
+                 'a report of task ' || :lhq || ' needs the lease_token of its lease',
+                 'a report without a token is refused');
+SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, '$$ || :'lht' || $$', '{"status": "success", "data": {"is_hot": true}}')$$,
                 'the holder completes it');
-SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, 'holder', '{}')$$, 'a duplicate completion is accepted ...');
+SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, '$$ || :'lht' || $$', '{}')$$, 'a duplicate completion is accepted ...');
 SELECT results_eq($$SELECT status::text FROM noetl.event WHERE queue_id = $$ || :lhq || $$ AND event_type = 'action_completed' ORDER BY event_id$$,
                   $$VALUES (NULL::text), ('ignored')$$, '... and recorded as ignored');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE queue_id = :lhq AND event_type = 'step_completed'), 1,
           'the duplicate changed nothing');
+SELECT is((SELECT worker_id FROM noetl.event WHERE queue_id = :lhq AND event_type = 'action_completed' ORDER BY event_id LIMIT 1),
+          'holder', 'a report is recorded with the lease holder''s worker_id');
 
 -- cancel: queued tasks are cancelled, later reports ignored
 SELECT noetl.cancel(:lh) \g /dev/null
@@ -233,29 +239,30 @@ SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = :bt AND no
 
 -- two branches reported by one INSERT, by node: the join still runs once
 SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS mr \gset
-SELECT noetl.complete(queue_id, 'w', '{"status": "success", "data": {"is_hot": true}}')
-  FROM noetl.queue WHERE execution_id = :mr AND node_id = 'eval_flag' \g /dev/null
-INSERT INTO noetl.event (execution_id, event_type, node_id, result)
-VALUES (:mr, 'action_completed', 'hot_task_a', '{"a": 1}'), (:mr, 'action_completed', 'hot_task_b', '{"b": 2}');
+SELECT noetl.complete(queue_id, lease_token, '{"status": "success", "data": {"is_hot": true}}')
+  FROM noetl.lease('w', 100) WHERE execution_id = :mr AND node_id = 'eval_flag' \g /dev/null
+CREATE TEMP TABLE mr_leases AS SELECT * FROM noetl.lease('w', 100) WHERE execution_id = :mr;
+INSERT INTO noetl.event (execution_id, event_type, node_id, lease_token, result)
+SELECT :mr, 'action_completed', node_id, lease_token, jsonb_build_object(node_id, 1) FROM mr_leases;
 SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :mr,
                   $$VALUES ('completed'::text, 0)$$, 'two completions in one INSERT: the execution completes');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :mr AND event_type = 'execution_complete'),
           1, 'two completions in one INSERT: exactly one execution_complete');
 
--- a role that may only insert events (and start executions) drives an execution:
--- the triggers do the rest as the table owner
+-- a role that may only insert events drives executions: it starts them,
+-- the triggers do the rest as the table owner; it cannot report tasks
 CREATE ROLE regress_noetl_client;
 GRANT INSERT ON noetl.event TO regress_noetl_client;
 GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer) TO regress_noetl_client;
 SET LOCAL ROLE regress_noetl_client;
 SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS pc \gset
-SELECT lives_ok($$INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type, node_id, result)
                   VALUES ($$ || :pc || $$, 'action_completed', 'eval_flag', '{"is_hot": true}')$$,
-                'a role with INSERT on noetl.event reports a task');
-SELECT throws_ok($$SELECT count(*) FROM noetl.queue$$, '42501', NULL, '... but cannot read the queue itself');
+                 '55000', NULL, 'a role with INSERT on noetl.event cannot report a task without its lease');
+SELECT throws_ok($$SELECT count(*) FROM noetl.queue$$, '42501', NULL, '... and cannot read the queue itself');
 RESET ROLE;
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :pc || $$ AND status = 'queued'$$,
-              ARRAY['hot_task_a', 'hot_task_b'], 'its report dispatched the next tasks');
+              ARRAY['eval_flag'], 'its start queued the first task, and nothing else happened');
 
 -- the broker forms queue rows itself, so it refuses a table it does not know
 SAVEPOINT extra_column;
@@ -267,13 +274,13 @@ ROLLBACK TO SAVEPOINT extra_column;
 
 -- a worker that stops gives its task back: queued again, the attempt uncounted
 SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS rl \gset
-SELECT queue_id AS rlq FROM noetl.lease('quitter', 100) WHERE execution_id = :rl \gset
+SELECT queue_id AS rlq, lease_token AS rlt FROM noetl.lease('quitter', 100) WHERE execution_id = :rl \gset
 SELECT throws_ok($$SELECT noetl.release($$ || :rlq || $$, 'someone-else')$$, '55000', NULL,
                  'only the worker holding a task releases it');
-SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, 'quitter')$$, 'the holder releases it');
+SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, '$$ || :'rlt' || $$')$$, 'the holder releases it');
 SELECT results_eq($$SELECT status::text, attempts, worker_id FROM noetl.queue WHERE queue_id = $$ || :rlq,
                   $$VALUES ('queued'::text, 0, NULL::text)$$, 'the task is queued again, as if never leased');
-SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, 'quitter')$$, 'releasing what is not held ...');
+SELECT lives_ok($$SELECT noetl.release($$ || :rlq || $$, '$$ || :'rlt' || $$')$$, 'releasing what is not held ...');
 SELECT results_eq($$SELECT coalesce(status, '') FROM noetl.event WHERE queue_id = $$ || :rlq || $$ AND event_type = 'action_released' ORDER BY event_id$$,
                   $$VALUES (''::text), ('ignored')$$, '... is recorded as ignored');
 

@@ -1,9 +1,10 @@
 -- The queue protocol: lease (SKIP LOCKED, priority then age, due tasks only,
--- attempts + 1, through the ready index), heartbeat, tool filters.
+-- attempts + 1, through the ready index), lease tokens, heartbeat, tool
+-- filters, strict arguments.
 BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
-SELECT plan(16);
+SELECT plan(27);
 
 -- a queue with history: many finished tasks, a few ready ones
 INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action, status)
@@ -20,7 +21,8 @@ CREATE FUNCTION pg_temp.lease_plan(tools text) RETURNS SETOF text LANGUAGE plpgs
 DECLARE
     q text;
 BEGIN
-    SELECT prosrc INTO q FROM pg_proc WHERE oid = 'noetl.lease(text,integer,integer,text[])'::regprocedure;
+    SELECT substring(prosrc FROM '\((SELECT q\.queue_id.*SKIP LOCKED)\)') INTO q
+      FROM pg_proc WHERE oid = 'noetl.lease(text,integer,integer,text[])'::regprocedure;
     q := replace(q, 'lease.worker_id', quote_literal('w'));
     q := replace(q, 'lease.max_tasks', '1');
     q := replace(q, 'lease.lease_seconds', '60');
@@ -36,9 +38,15 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_temp.lease_plan('NULL::text[]') p WHERE p ~ '
 SELECT ok(EXISTS (SELECT 1 FROM pg_temp.lease_plan('ARRAY[''python'']') p WHERE p ~ 'Index Scan using queue_ready_idx'),
           'lease with a tool filter reads the ready index too');
 
-SELECT results_eq($$SELECT node_id, status::text, worker_id, attempts FROM noetl.lease('w1', 1)$$,
+CREATE TEMP TABLE leased AS SELECT * FROM noetl.lease('w1', 1);
+SELECT results_eq($$SELECT l.node_id, q.status::text, q.worker_id, l.attempts
+                      FROM leased l JOIN noetl.queue q USING (queue_id)$$,
                   $$VALUES ('high_new'::text, 'leased'::text, 'w1'::text, 1)$$,
                   'the highest priority first, leased to the worker, attempts + 1');
+SELECT ok((SELECT lease_token ~ '^[0-9a-f-]{36}$' FROM leased), 'the lease comes with a token');
+SELECT is((SELECT q.lease_token FROM noetl.queue q JOIN leased l USING (queue_id)),
+          (SELECT sha256(convert_to(lease_token, 'UTF8')) FROM leased),
+          'the queue keeps only the SHA-256 of the token');
 SELECT results_eq($$SELECT node_id FROM noetl.lease('w1', 1)$$, $$VALUES ('pg'::text)$$, 'then the next priority');
 SELECT results_eq($$SELECT node_id FROM noetl.lease('w1', 5)$$, $$VALUES ('low_old'::text), ('low_new'::text)$$,
                   'then the oldest of equal priority; a task not yet due is not leased');
@@ -49,17 +57,37 @@ SELECT is((SELECT count(*)::int FROM noetl.lease('w2', 10)), 0, 'nothing is left
 UPDATE noetl.queue SET status = 'queued', worker_id = NULL WHERE queue_id IN (30002, 30005);
 SELECT results_eq($$SELECT node_id FROM noetl.lease('w3', 10, 60, ARRAY['postgres'])$$, $$VALUES ('pg'::text)$$,
                   'a worker is leased only tasks of the tools it runs');
-SELECT results_eq($$SELECT node_id, attempts FROM noetl.lease('w3', 10, 60, ARRAY['http', 'python'])$$,
+CREATE TEMP TABLE again AS SELECT * FROM noetl.lease('w3', 10, 60, ARRAY['http', 'python']);
+SELECT results_eq($$SELECT node_id, attempts FROM again$$,
                   $$VALUES ('high_new'::text, 2)$$, 'a task leased again counts another attempt');
+SELECT isnt((SELECT lease_token FROM again), (SELECT lease_token FROM leased),
+            '... and comes with a new token');
 
-SELECT ok(noetl.heartbeat(30002, 'w3', 300) > now() + interval '290 s', 'the holder extends its lease');
-SELECT throws_ok($$SELECT noetl.heartbeat(30002, 'w1')$$, '55000', 'task 30002 is not leased by worker "w1"',
-                 'another worker cannot');
-SELECT throws_ok($$SELECT noetl.heartbeat(99999, 'w3')$$, '55000', NULL, 'nor can anyone for an unknown task');
+SELECT ok(noetl.heartbeat(30002, (SELECT lease_token FROM again), 300) > now() + interval '290 s',
+          'the holder extends its lease');
+SELECT throws_ok($$SELECT noetl.heartbeat(30002, (SELECT lease_token FROM leased))$$, '55000',
+                 'task 30002 is not leased with this token',
+                 'the token of an earlier lease does not, and the error names nobody');
+SELECT throws_ok($$SELECT noetl.heartbeat(30002, NULL)$$, '55000', NULL, 'nor does no token');
+SELECT throws_ok($$SELECT noetl.heartbeat(99999, 'x')$$, '55000', NULL, 'nor can anyone for an unknown task');
+SELECT throws_ok($$SELECT noetl.heartbeat(30002, (SELECT lease_token FROM again), 0)$$, '22023', NULL,
+                 'a heartbeat extends by at least a second');
+
+-- strict arguments
+SELECT throws_ok($$SELECT * FROM noetl.lease(NULL, 100, 1)$$, '22023', 'a worker_id is required to lease tasks',
+                 'a lease needs a worker id');
+SELECT throws_ok($$SELECT * FROM noetl.lease('', 1)$$, '22023', 'a worker_id is required to lease tasks',
+                 'an empty worker id is no id');
+SELECT throws_ok($$SELECT * FROM noetl.lease('w', 0)$$, '22023', 'max_tasks must be between 1 and 1000, not 0',
+                 'max_tasks is at least 1');
+SELECT throws_ok($$SELECT * FROM noetl.lease('w', 1001)$$, '22023', NULL, 'max_tasks is at most 1000');
+SELECT throws_ok($$SELECT * FROM noetl.lease('w', 1, 0)$$, '22023', NULL, 'lease_seconds is at least 1');
+SELECT throws_ok($$SELECT noetl.report(30002, 'x', 'execution_complete')$$, '22023', NULL,
+                 'noetl.report takes only reports of tasks');
 
 SELECT ok(NOT has_function_privilege('public', 'noetl.lease(text,integer,integer,text[])', 'EXECUTE'),
           'PUBLIC cannot lease');
-SELECT ok(NOT has_function_privilege('public', 'noetl.complete(bigint,text,jsonb)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'noetl.complete(bigint,text,jsonb,double precision)', 'EXECUTE'),
           'PUBLIC cannot complete');
 SELECT ok(NOT has_table_privilege('public', 'noetl.queue', 'UPDATE'), 'PUBLIC cannot touch the queue directly');
 

@@ -15,14 +15,15 @@ steps=$(for i in $(seq 1 16); do printf '  - step: b%s\n    tool: python\n    co
 doc=$(printf 'metadata:\n  path: tests/concurrency/fan16\nworkflow:\n  - step: start\n    next: [%s]\n%s\n  - step: end\n' "${branches%, }" "$steps")
 q -v doc="$doc" <<< "SELECT version FROM noetl.register(:'doc')" >/dev/null || exit 1
 eid=$(q -c "SELECT noetl.execute('tests/concurrency/fan16')")
-leased=$(q -c "SELECT count(*) FROM noetl.lease('fan', 100) WHERE execution_id = $eid")
+q -c "CREATE TABLE fan16_leases AS SELECT node_id, queue_id, lease_token FROM noetl.lease('fan', 100) WHERE execution_id = $eid" >/dev/null
+leased=$(q -c "SELECT count(*) FROM fan16_leases")
 [ "$leased" = 16 ]; check $? "16 branches were queued and leased ($leased)"
 
 at=$(q -c "SELECT clock_timestamp() + interval '1.5 s'")
 pids=()
 for i in $(seq 1 16); do
     q -c "SELECT pg_sleep_until('$at')" \
-      -c "SELECT noetl.complete(queue_id, 'fan', '{\"i\": $i}') FROM noetl.queue WHERE execution_id = $eid AND node_id = 'b$i'" \
+      -c "SELECT noetl.complete(queue_id, lease_token, '{\"i\": $i}') FROM fan16_leases WHERE node_id = 'b$i'" \
       >/dev/null 2>"/tmp/fan16.$i.err" &
     pids+=($!)
 done
@@ -31,6 +32,7 @@ for p in "${pids[@]}"; do wait "$p" || errors=$((errors + 1)); done
 [ "$errors" = 0 ]; check $? "all 16 concurrent completions succeeded without a retry ($errors failed)"
 cat /tmp/fan16.*.err 2>/dev/null | head -5 | sed 's/^/# /'
 rm -f /tmp/fan16.*.err
+q -c "DROP TABLE fan16_leases" >/dev/null
 
 read -r status pending < <(q -F ' ' -c "SELECT status, pending FROM noetl.execution WHERE execution_id = $eid")
 [ "$status" = completed ] && [ "$pending" = 0 ]; check $? "the execution is completed with nothing pending ($status, $pending)"

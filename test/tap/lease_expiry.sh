@@ -22,11 +22,11 @@ wait_for() {
     done
     return 1
 }
-echo "1..9"
+echo "1..10"
 
 q "SELECT noetl.register(E'metadata: {path: tests/lease/expiry}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0.2}\n')" >/dev/null
 eid=$(q "SELECT noetl.execute('tests/lease/expiry')")
-first=$(q "SELECT attempts FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])")
+read -r first first_token < <(psql -XAtq -F ' ' -c "SELECT attempts, lease_token FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])")
 ok $([ "$first" = 1 ]; echo $?) "a worker leases the task for one second (attempts = $first)"
 
 # the lease runs out; the broker worker sends the task back to retry, then it is due
@@ -41,8 +41,9 @@ for i in $(seq 1 150); do
     sleep 0.1
 done
 ok $([ "$second" = 2 ]; echo $?) "another worker leases it again, attempts = ${second:-none}"
-late=$(psql -XAtq -c "SELECT noetl.complete(queue_id, 'doomed-worker', '{}') FROM noetl.queue WHERE execution_id = $eid" 2>&1)
-ok $(echo "$late" | grep -q 'leased by worker "second-worker"'; echo $?) "the first worker's late report is refused"
+late=$(psql -XAtq -c "SELECT noetl.complete(queue_id, '$first_token', '{}') FROM noetl.queue WHERE execution_id = $eid" 2>&1)
+ok $(echo "$late" | grep -q 'is not leased with this token'; echo $?) "the first worker's late report is refused ($late)"
+ok $(echo "$late" | grep -q 'second-worker'; [ $? = 1 ]; echo $?) "... and the refusal names no worker"
 
 # the second lease runs out too: no attempt is left
 wait_for "SELECT status = 'failed' FROM noetl.execution WHERE execution_id = $eid"
@@ -52,8 +53,8 @@ ok $([ "$(q "SELECT q.status || ': ' || e.error FROM noetl.queue q JOIN noetl.ev
 
 # a heartbeat keeps the lease
 eid2=$(q "SELECT noetl.execute('tests/lease/expiry')")
-qid2=$(q "SELECT queue_id FROM noetl.lease('live-worker', 1, 1, ARRAY['lease_probe'])")
-q "SELECT noetl.heartbeat($qid2, 'live-worker', 30)" >/dev/null
+read -r qid2 token2 < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('live-worker', 1, 1, ARRAY['lease_probe'])")
+q "SELECT noetl.heartbeat($qid2, '$token2', 30)" >/dev/null
 sleep 2.5
 ok $([ "$(q "SELECT status || ' ' || attempts FROM noetl.queue WHERE queue_id = $qid2")" = "leased 1" ]; echo $?) \
    "a task whose lease was extended by a heartbeat stays leased"

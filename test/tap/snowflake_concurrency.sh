@@ -5,8 +5,11 @@ set -u
 export PGOPTIONS="-c client_min_messages=warning"
 psql -XqAt -c "DROP TABLE IF EXISTS noetl_test_ids" \
      -c "CREATE UNLOGGED TABLE noetl_test_ids (session int, n int, id bigint)" || exit 1
+# both start at the same moment, however long each takes to connect
+at=$(psql -XqAt -c "SELECT clock_timestamp() + interval '1 s'")
 for s in 1 2; do
-    psql -XqAt -c "INSERT INTO noetl_test_ids SELECT $s, g, noetl.snowflake_id() FROM generate_series(1, 200000) g" &
+    psql -XqAt -c "SELECT pg_sleep_until('$at')" \
+         -c "INSERT INTO noetl_test_ids SELECT $s, g, noetl.snowflake_id() FROM generate_series(1, 200000) g" >/dev/null &
 done
 wait
 read -r total distinct overlap_ms < <(psql -XqAt -F ' ' -c "
