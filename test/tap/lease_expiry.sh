@@ -22,7 +22,7 @@ wait_for() {
     done
     return 1
 }
-echo "1..10"
+echo "1..11"
 
 q "SELECT noetl.register(E'metadata: {path: tests/lease/expiry}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0.2}\n')" >/dev/null
 eid=$(q "SELECT noetl.execute('tests/lease/expiry')")
@@ -42,7 +42,7 @@ for i in $(seq 1 150); do
 done
 ok $([ "$second" = 2 ]; echo $?) "another worker leases it again, attempts = ${second:-none}"
 late=$(psql -XAtq -c "SELECT noetl.complete(queue_id, '$first_token', '{}') FROM noetl.queue WHERE execution_id = $eid" 2>&1)
-ok $(echo "$late" | grep -q 'is not leased with this token'; echo $?) "the first worker's late report is refused ($late)"
+ok $(echo "$late" | grep -q 'is not leased with this token'; echo $?) "the first worker's late report is refused ($(echo "$late" | head -1))"
 ok $(echo "$late" | grep -q 'second-worker'; [ $? = 1 ]; echo $?) "... and the refusal names no worker"
 
 # the second lease runs out too: no attempt is left
@@ -61,4 +61,18 @@ ok $([ "$(q "SELECT status || ' ' || attempts FROM noetl.queue WHERE queue_id = 
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = $eid2 AND event_type IN ('step_retry', 'action_error')")" = 0 ]; echo $?) \
    "... and no expiry was reported for it"
 q "SELECT noetl.cancel($eid2)" >/dev/null
+
+# expired leases whose reports cannot be applied (here: 150 tasks of an
+# execution that does not exist, each expiry an error) do not hide an
+# honest expired lease behind them, however many come first
+q "INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action,
+                            status, attempts, worker_id, lease_until)
+   SELECT -g, -1, 1, 'ghost' || g, 'ghost' || g, 'ghost', '{}', 'leased', 1, 'ghost', now() - interval '1 hour'
+     FROM generate_series(1, 150) g" >/dev/null
+eid3=$(q "SELECT noetl.execute('tests/lease/expiry')")
+qid3=$(q "SELECT queue_id FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])")
+wait_for "SELECT count(*) > 0 FROM noetl.event WHERE queue_id = ${qid3:-0} AND error = 'lease expired'"
+ok $? "an expired lease behind 150 whose expiry fails is still expired"
+q "DELETE FROM noetl.queue WHERE execution_id = -1" >/dev/null
+q "SELECT noetl.cancel($eid3)" >/dev/null
 exit $((failed > 0))

@@ -1,0 +1,87 @@
+-- The roles of the README, each tried for what it may and may not do:
+-- noetl_client starts, follows and cancels executions; noetl_worker leases
+-- and reports tasks; a role with nothing but INSERT on noetl.event speaks
+-- the raw event API (starts, cancels, logs) but cannot report a task.
+BEGIN;
+DELETE FROM noetl.queue;    -- leases must see only this file's tasks
+SELECT plan(24);
+
+-- the grants, as the README gives them
+CREATE ROLE regress_client;
+GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer), noetl.cancel(bigint), noetl.status()
+   TO regress_client;
+GRANT SELECT ON noetl.execution, noetl.event, noetl.catalog TO regress_client;
+CREATE ROLE regress_worker;
+GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
+      noetl.heartbeat(bigint, text, integer),
+      noetl.report(bigint, text, text, jsonb, text, text, double precision, jsonb),
+      noetl.complete(bigint, text, jsonb, double precision),
+      noetl.fail(bigint, text, text, jsonb, text, double precision),
+      noetl.release(bigint, text) TO regress_worker;
+CREATE ROLE regress_inserter;
+GRANT INSERT ON noetl.event TO regress_inserter;
+
+SELECT noetl.register(E'metadata: {path: tests/roles/two}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next: [second]\n  - step: second\n    tool: python\n    code: x\n') \g /dev/null
+
+-- the client
+SET LOCAL ROLE regress_client;
+SELECT noetl.execute('tests/roles/two') AS e1 \gset
+SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :e1), 'running',
+          'a client starts an execution and follows it');
+SELECT ok((SELECT count(*) FROM noetl.event WHERE execution_id = :e1) > 0, 'a client reads the log');
+SELECT ok(noetl.status() ? 'queue', 'a client reads noetl.status()');
+SELECT throws_ok($$SELECT * FROM noetl.lease('client', 1)$$, '42501', NULL, 'a client cannot lease');
+SELECT throws_ok($$SELECT noetl.complete(1, 'x', '{}')$$, '42501', NULL, 'a client cannot complete tasks');
+SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$ || :e1 || $$, 'note')$$,
+                 '42501', NULL, 'a client does not insert events itself');
+SELECT throws_ok($$SELECT noetl.register('metadata: {path: x}')$$, '42501', NULL, 'a client cannot register');
+SELECT throws_ok($$SELECT * FROM noetl.queue$$, '42501', NULL, 'a client does not read the queue');
+RESET ROLE;
+
+-- the worker
+SET LOCAL ROLE regress_worker;
+CREATE TEMP TABLE w AS SELECT * FROM noetl.lease('regress-worker', 10);
+SELECT is((SELECT count(*)::int FROM w), 1, 'a worker leases');
+SELECT ok(noetl.heartbeat(queue_id, lease_token, 30) > now(), 'a worker heartbeats its lease') FROM w;
+SELECT lives_ok($$SELECT noetl.report(queue_id, lease_token, 'action_started') FROM w$$, 'a worker reports progress');
+SELECT lives_ok($$SELECT noetl.complete(queue_id, lease_token, '{"ok": 1}', 0.5) FROM w$$, 'a worker completes its task');
+CREATE TEMP TABLE w2 AS SELECT * FROM noetl.lease('regress-worker', 10);
+SELECT throws_ok($$SELECT noetl.complete(queue_id, (SELECT lease_token FROM w), '{}') FROM w2$$, '55000', NULL,
+                 'a worker cannot complete a task with another lease''s token');
+SELECT lives_ok($$SELECT noetl.fail(queue_id, lease_token, 'ValueError: no', NULL, 'Traceback ...', 0.1) FROM w2$$,
+                'a worker reports a failure with its stack trace');
+SELECT throws_ok($$SELECT noetl.execute('tests/roles/two')$$, '42501', NULL, 'a worker cannot start executions');
+SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$ || :e1 || $$, 'note')$$,
+                 '42501', NULL, 'a worker does not insert events itself');
+SELECT throws_ok($$SELECT * FROM noetl.event$$, '42501', NULL, 'a worker reads no table');
+RESET ROLE;
+SELECT results_eq($$SELECT event_type, worker_id, duration FROM noetl.event
+                     WHERE execution_id = $$ || :e1 || $$ AND event_type IN ('action_completed', 'action_error')
+                     ORDER BY event_id$$,
+                  $$VALUES ('action_completed'::text, 'regress-worker'::text, 0.5::float8),
+                           ('action_error', 'regress-worker', 0.1)$$,
+                  'the worker''s reports are recorded under its lease, with their durations');
+SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :e1), 'failed',
+          'and the execution followed them');
+
+-- a role with nothing but INSERT on noetl.event
+SET LOCAL ROLE regress_inserter;
+INSERT INTO noetl.event (event_type, context) VALUES ('execution_start', '{"path": "tests/roles/two"}');
+RESET ROLE;
+SELECT max(execution_id) AS e2 FROM noetl.execution \gset
+SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :e2), 'running',
+          'an inserter starts executions with execution_start');
+SET LOCAL ROLE regress_inserter;
+SELECT lives_ok($$INSERT INTO noetl.event (execution_id, event_type, error) VALUES ($$ || :e2 || $$, 'note', 'hello')$$,
+                'an inserter logs events');
+SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type, node_id, result)
+                   VALUES ($$ || :e2 || $$, 'action_completed', 'start', '{}')$$,
+                 '55000', NULL, 'an inserter cannot report a task');
+SELECT lives_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$ || :e2 || $$, 'execution_cancel')$$,
+                'an inserter cancels executions');
+RESET ROLE;
+SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :e2), 'cancelled',
+          '... and the execution is cancelled');
+
+SELECT * FROM finish();
+ROLLBACK;
