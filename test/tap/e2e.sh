@@ -48,7 +48,7 @@ run() {  # run NAME PATH [ARGS]: noetl run --wait; output in $tmp/NAME.out, exit
     eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$tmp/$name.out")
 }
 result() { q "SELECT result FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
-echo "1..27"
+echo "1..28"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 python3 "$SRC/test/lib/http_server.py" 0 >"$tmp/http.port" 2>"$tmp/http.log" &
@@ -86,8 +86,14 @@ ok $([ "$(result)" = '{"echoed": {"received": {"count": 2, "first": {"id": 1, "n
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = $eid AND event_type = 'step_retry' AND node_name = 'flaky'")" = 2 ]; echo $?) \
    "... and two 503 answers retried by retry_when"
 run pg examples/postgres
-ok $([ "$rc" = 0 ] && [ "$(result)" = '{"evens": [2, 4], "sum_of_squares": 55}' ]; echo $?) \
+ok $([ "$rc" = 0 ] && [ "$(result)" = '{"evens": [2, 4], "label": "squares", "sum_of_squares": 55}' ]; echo $?) \
    "postgres: a query's rows, typed, feed a python task: $(result)"
+q "CREATE TABLE e2e_canary (n int)" >/dev/null
+run pgi examples/postgres --workload '{"n": 2, "label": "x'"'"'::text; DROP TABLE e2e_canary; --"}'
+ok $([ "$rc" = 0 ] && [ "$(q "SELECT result->>'label' FROM noetl.execution WHERE execution_id = ${eid:-0}")" = "x'::text; DROP TABLE e2e_canary; --" ] \
+     && [ "$(q "SELECT to_regclass('e2e_canary') IS NOT NULL")" = t ]; echo $?) \
+   "postgres: a workload value meant as SQL stays a value (a bind parameter)"
+q "DROP TABLE IF EXISTS e2e_canary" >/dev/null
 
 # a failing task fails its execution, with the traceback in the log
 "$NOETL" register - >/dev/null <<'YAML'
