@@ -28,4 +28,4 @@ NOETL_BUILD_PACKAGES="postgresql-15 postgresql-server-dev-15 libyaml-dev libcurl
                       pkg-config gcc make python3"
 # and what its tests need besides
 NOETL_TEST_PACKAGES="postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-                     python3-yaml python3-jinja2 python3-psycopg"
+                     python3-yaml python3-jinja2 python3-psycopg valgrind libc6-dbg"

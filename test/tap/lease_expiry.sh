@@ -22,7 +22,7 @@ wait_for() {
     done
     return 1
 }
-echo "1..11"
+echo "1..14"
 
 q "SELECT noetl.register(E'metadata: {path: tests/lease/expiry}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0.2}\n')" >/dev/null
 eid=$(q "SELECT noetl.execute('tests/lease/expiry')")
@@ -75,4 +75,21 @@ wait_for "SELECT count(*) > 0 FROM noetl.event WHERE queue_id = ${qid3:-0} AND e
 ok $? "an expired lease behind 150 whose expiry fails is still expired"
 q "DELETE FROM noetl.queue WHERE execution_id = -1" >/dev/null
 q "SELECT noetl.cancel($eid3)" >/dev/null
+
+# a retry condition that would run for hours is stopped by its budget in
+# the broker worker: the step fails, and the broker goes on
+q "SELECT noetl.register(E'metadata: {path: tests/lease/runaway}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry:\n      max_attempts: 3\n      retry_when: \"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}true\"\n')" >/dev/null
+broker=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'noetl broker'")
+eid4=$(q "SELECT noetl.execute('tests/lease/runaway')")
+q "SELECT count(*) FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])" >/dev/null
+wait_for "SELECT status = 'failed' FROM noetl.execution WHERE execution_id = $eid4"
+ok $? "a retry condition beyond noetl.template_max_steps, evaluated by the broker worker, fails the step"
+ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = $eid4 AND event_type = 'warning' AND error LIKE '%noetl.template_max_steps%'")" = 1 ]; echo $?) \
+   "... with a warning naming the budget"
+eid5=$(q "SELECT noetl.execute('tests/lease/expiry')")
+q "SELECT count(*) FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])" >/dev/null
+wait_for "SELECT count(*) > 0 FROM noetl.event WHERE execution_id = $eid5 AND error = 'lease expired'"
+ok $([ $? = 0 ] && [ "$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'noetl broker'")" = "$broker" ]; echo $?) \
+   "... and the same broker worker goes on expiring leases"
+q "SELECT noetl.cancel($eid5)" >/dev/null
 exit $((failed > 0))
