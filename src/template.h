@@ -300,6 +300,7 @@ extern TTemplate *tpl_cached(const char *src, int len, bool expression);
 extern Jsonb *tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache);
 extern bool tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache);
 extern void tpl_check_playbook_template(const char *src, int len,
-										const char *where);
+										const char *(*where) (void *arg),
+										void *arg);
 
 #endif							/* NOETL_TEMPLATE_H */

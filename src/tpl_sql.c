@@ -449,12 +449,12 @@ check_known(TTemplate *tpl, TNode *n)
 
 /*
  * tpl_check_playbook_template parses a template found in a playbook and
- * refuses it, naming where it was found, if it is malformed or outside
- * noetl's subset.  Conditions (where) given without delimiters are
- * checked as bare expressions.
+ * refuses it, naming where it was found (where(arg) spells the location,
+ * only for an error), if it is malformed or outside noetl's subset.
  */
 void
-tpl_check_playbook_template(const char *src, int len, const char *where)
+tpl_check_playbook_template(const char *src, int len,
+							const char *(*where) (void *arg), void *arg)
 {
 	MemoryContext old = CurrentMemoryContext;
 	MemoryContext tcxt = AllocSetContextCreate(CurrentMemoryContext, "noetl template check",
@@ -481,7 +481,7 @@ tpl_check_playbook_template(const char *src, int len, const char *where)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ed->sqlerrcode),
-				 errmsg("%s: %s", where, ed->message),
+				 errmsg("%s: %s", where(arg), ed->message),
 				 ed->detail ? errdetail("%s", ed->detail) : 0));
 	}
 	PG_END_TRY();
