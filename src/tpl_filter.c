@@ -178,6 +178,9 @@ change_case(TVal *s, char mode)
 		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + i);
 		bool		upper;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		switch (mode)
 		{
 			case 'u':
@@ -1068,6 +1071,8 @@ do_tojson(TVal *v, TVal *indent)
 	tv_buf_init(&out, json.len);
 	for (i = 0; i < json.len; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		switch (json.data[i])
 		{
 			case '<':

@@ -1274,6 +1274,8 @@ markup_escape(StringInfo out, const char *p, int len)
 	tpl_charge_alloc((Size) len);
 	for (i = 0; i < len; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		switch (p[i])
 		{
 			case '&':
@@ -1683,6 +1685,9 @@ repr_str(StringInfo out, const char *p, int len)
 		int			l;
 		pg_wchar	w;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		if (c < 0x80)
 		{
 			if (c == quote || c == '\\')
@@ -1853,6 +1858,9 @@ json_string(StringInfo out, const char *p, int len)
 	while (i < len)
 	{
 		unsigned char c = (unsigned char) p[i];
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		if (c < 0x80)
 		{
