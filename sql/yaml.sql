@@ -109,5 +109,6 @@ RESET statement_timeout;
 -- reading stops promptly on a statement timeout, even inside one token
 SET statement_timeout = '200ms';
 SELECT noetl.yaml_to_jsonb(repeat(keys || E'\n', 20)) IS NULL FROM wide;
+SET statement_timeout = '100ms';
 SELECT noetl.yaml_to_jsonb('a: "' || repeat('x', 100000000) || '"') IS NULL;
 RESET statement_timeout;
