@@ -63,6 +63,7 @@ json_open(JsonDoc *doc, JsonbIteratorToken tok)
 	doc->res = pushJsonbValue(&doc->parse, tok, NULL);
 }
 
+/* json_object_start, json_array_start: semantic actions for "{" and "[" */
 static void
 json_object_start(void *state)
 {
@@ -75,6 +76,7 @@ json_array_start(void *state)
 	json_open((JsonDoc *) state, WJB_BEGIN_ARRAY);
 }
 
+/* json_object_end, json_array_end: semantic actions for "}" and "]" */
 static void
 json_object_end(void *state)
 {
@@ -105,6 +107,7 @@ json_check_length(size_t len)
 						   JENTRY_OFFLENMASK)));
 }
 
+/* json_field pushes an object key */
 static void
 json_field(void *state, char *fname, bool isnull)
 {
@@ -119,6 +122,7 @@ json_field(void *state, char *fname, bool isnull)
 	doc->res = pushJsonbValue(&doc->parse, WJB_KEY, &v);
 }
 
+/* json_scalar pushes a scalar, as a value of an object or an element */
 static void
 json_scalar(void *state, char *token, JsonTokenType tokentype)
 {
