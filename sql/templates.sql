@@ -59,6 +59,8 @@ SELECT noetl.render_text('{% if x %}unclosed', :'ctx');
 SELECT noetl.render_text('{{ d.items }}', :'ctx');
 SELECT noetl.render_text('{{ x }}', '[1, 2]');
 SELECT noetl.eval('x +', :'ctx');
+-- a long template is cut in the detail at a character boundary
+SELECT noetl.render_text('a' || repeat('é', 150) || '{{ 1 / 0 }}', '{}');
 
 --
 -- Budgets: every rendering is bounded, and says which setting stopped it
