@@ -88,3 +88,80 @@ SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n 
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow: [{step: start}]\nworkload: [1]\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkbook: [{name: w, tool: python}, {name: w, tool: http}]\nworkflow: [{step: start}]\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x\nworkflow: [{step: start}]\n');
+
+--
+-- Settings the broker and the workers act on are checked against their
+-- ranges (SQLSTATE 22023), in steps and in workbook entries alike
+--
+CREATE TEMP TABLE step_settings(setting text);
+INSERT INTO step_settings VALUES
+  ('retry: 99999999999'), ('retry: 0'), ('retry: 2.5'), ('retry: "3"'),
+  ('retry: {max_attempts: 10001}'), ('retry: {max_attempts: 3.7}'), ('retry: {max_attempts: 3.0}'),
+  ('retry: {initial_delay: 1.0e+13}'), ('retry: {delay: -1}'), ('retry: {max_delay: "60"}'),
+  ('retry: {backoff_multiplier: 1001}'), ('retry: {jitter: "yes"}'), ('retry: {jitter: 1}'),
+  ('retry: {retry_when: [1]}'), ('retry: {stop_when: 3}'),
+  ('priority: 99999999999'), ('priority: -1000001'), ('priority: 1.5'), ('priority: high'),
+  ('timeout: 0'), ('timeout: -3'), ('timeout: 31536001'), ('timeout: "30s"');
+DO $$
+DECLARE
+  s record;
+BEGIN
+  FOR s IN SELECT setting FROM step_settings LOOP
+    BEGIN
+      PERFORM noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    ' || s.setting || E'\n');
+      RAISE NOTICE '%: accepted', s.setting;
+    EXCEPTION WHEN invalid_parameter_value THEN
+      RAISE NOTICE '%: %', s.setting, SQLERRM;
+    END;
+  END LOOP;
+END
+$$;
+-- what is in range is kept as written
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    priority: -1000000\n    timeout: 0.5\n    retry: {max_attempts: 10000, initial_delay: 0, delay: 1.5, max_delay: 31536000, backoff_multiplier: 0.5, jitter: true, retry_when: "{{ error }}", stop_when: false}\n') -> 'workflow' -> 0;
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    retry: 10000\n    priority: 1000000\n    timeout: 31536000\n') -> 'workflow' -> 0;
+SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workflow": [{"step": "start", "tool": "python", "retry": 1e3, "priority": 1E+2}]}') -> 'workflow' -> 0;
+-- workbook entries are checked where they are written
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkbook:\n  - {name: t, tool: python, retry: {max_attempts: 0}}\nworkflow:\n  - {step: start, tool: workbook, name: t}\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkbook:\n  - {name: t, tool: python, priority: 2000000}\nworkflow:\n  - {step: start, tool: workbook, name: t}\n');
+
+-- JSON text nested deeper than noetl.max_json_depth is refused (SQLSTATE 54000)
+SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workflow": [{"step": "start"}], "workload": {"a": ' || repeat('[', 126) || repeat(']', 126) || '}}') -> 'workload' IS NOT NULL AS depth_128;
+SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workflow": [{"step": "start"}], "workload": {"a": ' || repeat('[', 127) || repeat(']', 127) || '}}');
+SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workload": ' || repeat('[', 100000));
+
+--
+-- No step is quadratic: 100,000 workload keys, inputs or steps go through
+-- reading, validation and normalisation within a timeout that quadratic
+-- code cannot meet
+--
+CREATE TEMP TABLE big_playbooks AS
+SELECT E'metadata: {name: wide}\nworkload:\n' ||
+           (SELECT string_agg(format('  k%s: "{{ workload.k%s }}"', i, i), E'\n') FROM generate_series(1, 100000) i) ||
+           E'\nworkflow:\n  - step: start\n' AS yaml,
+       jsonb_build_object('metadata', jsonb_build_object('name', 'wide'),
+                          'workload', (SELECT jsonb_object_agg('k' || i, i) FROM generate_series(1, 100000) i),
+                          'workflow', jsonb_build_array(jsonb_build_object('step', 'start')))::text AS json,
+       E'metadata: {name: merge}\nworkflow:\n  - step: start\n    tool: python\n    with:\n' ||
+           (SELECT string_agg(format('      a%s: 1', i), E'\n') FROM generate_series(1, 100000) i) ||
+           E'\n    args:\n' ||
+           (SELECT string_agg(format('      a%s: 2', i), E'\n') FROM generate_series(50001, 150000) i) || E'\n' AS merge,
+       E'metadata: {name: wb}\nworkbook:\n' ||
+           (SELECT string_agg(format('  - {name: t%s, tool: python, code: x}', i), E'\n') FROM generate_series(1, 50000) i) ||
+           E'\nworkflow:\n  - {step: start, next: [s1]}\n' ||
+           (SELECT string_agg(format('  - {step: s%s, tool: workbook, name: t%s}', i, 50001 - i), E'\n') FROM generate_series(1, 50000) i) ||
+           E'\n' AS workbook;
+SET statement_timeout = '20s';
+SELECT noetl.parse_playbook(yaml) -> 'workload' -> 'k100000' FROM big_playbooks;
+SELECT noetl.parse_playbook(json) -> 'workload' -> 'k100000' FROM big_playbooks;
+SELECT p -> 'args' -> 'a1' AS first, p -> 'args' -> 'a100000' AS both, p -> 'args' -> 'a150000' AS last,
+       (SELECT count(*) FROM jsonb_object_keys(p -> 'args')) AS n
+  FROM (SELECT noetl.parse_playbook(merge) -> 'workflow' -> 0 AS p FROM big_playbooks) t;
+SELECT noetl.parse_playbook(workbook) -> 'workflow' -> 50000 FROM big_playbooks;
+RESET statement_timeout;
+
+-- reading and validating a huge playbook stop promptly on a statement timeout
+SET statement_timeout = '300ms';
+SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workflow": [{"step": "start"}], "workload": {"a": [' ||
+                            repeat('"{{ x }}", ', 2000000) || '"{{ x }}"]}}') IS NULL;
+SELECT noetl.parse_playbook(regexp_replace(json, '"workload": \{', '"workload": {' || repeat('"x": 1, ', 5000000))) IS NULL FROM big_playbooks;
+RESET statement_timeout;

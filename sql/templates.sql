@@ -59,3 +59,86 @@ SELECT noetl.render_text('{% if x %}unclosed', :'ctx');
 SELECT noetl.render_text('{{ d.items }}', :'ctx');
 SELECT noetl.render_text('{{ x }}', '[1, 2]');
 SELECT noetl.eval('x +', :'ctx');
+-- a long template is cut in the detail at a character boundary
+SELECT noetl.render_text('a' || repeat('é', 150) || '{{ 1 / 0 }}', '{}');
+
+--
+-- Budgets: every rendering is bounded, and says which setting stopped it
+-- (SQLSTATE 54000)
+--
+-- steps: one per node, statement and loop iteration
+SET noetl.template_max_steps = 1000;
+SELECT noetl.render_text('{% for i in range(100) %}{{ i }}{% endfor %}', '{}') IS NOT NULL AS fits;
+SELECT noetl.render_text('{% for i in range(1000) %}{{ i }}{% endfor %}', '{}');
+-- ... and one per element an operation touches, or per 64 bytes: an O(n)
+-- operation is not one step
+SELECT noetl.eval('range(5000) | list | length', '{}');
+SELECT noetl.eval('("ab" * 100000) | replace("a", "c") | length', '{}');
+SELECT noetl.eval('"x" * 100000 == "x" * 100000', '{}');
+-- every entry point has its budget
+SELECT noetl.truthy('range(5000) | list | length > 0', '{}');
+SELECT noetl.render('{"n": "{{ range(5000) | sort | length }}"}', '{}');
+RESET noetl.template_max_steps;
+-- a failed rendering leaves nothing behind for the next one
+SELECT noetl.eval('range(5000) | list | length', '{}');
+
+-- memory: refused before it is allocated
+SELECT noetl.eval('("x" * 100000000) | length', '{}');
+SET noetl.template_max_memory = '1MB';
+SELECT noetl.eval('range(100000) | list | length', '{}');
+SELECT noetl.eval('((range(1000) | list) * 1000) | length', '{}');
+RESET noetl.template_max_memory;
+-- a loop holds only what one iteration needs
+SET noetl.template_max_steps = 100000000;
+SELECT length(noetl.render_text('{% for i in range(50) %}{{ (range(100000) | list)[i] }}{% endfor %}', '{}'));
+RESET noetl.template_max_steps;
+
+-- range() refuses more than noetl.template_max_range items (Jinja2's sandbox: 100000)
+SELECT noetl.eval('range(100000) | length', '{}');
+SELECT noetl.eval('range(100001) | length', '{}');
+SELECT noetl.eval('range(0, 10000000, 100) | length', '{}'), noetl.eval('range(10, -10, -1) | length', '{}');
+SET noetl.template_max_range = 10;
+SELECT noetl.render_text('{% for i in range(11) %}{% endfor %}', '{}');
+RESET noetl.template_max_range;
+-- membership in a range is computed, not searched
+SELECT noetl.eval('[99999 in range(100000), 3 in range(0, 10, 3), 4 in range(0, 10, 3), -5 in range(0, -10, -1), 3.0 in range(5)]', '{}');
+
+-- ints of more than 4300 digits are not printed, as Python 3.11 refuses
+SELECT noetl.render_text('{{ (10 ** 4000 * 10 ** 4000) > 0 }}', '{}');
+SELECT noetl.render_text('{{ 10 ** 4000 * 10 ** 4000 }}', '{}');
+SELECT noetl.render_text('{{ ("1" * 5000) | int }}', '{}');
+
+--
+-- No operation is quadratic: 100,000 keys go through every path well within
+-- a statement timeout that quadratic code cannot meet
+--
+CREATE TEMP TABLE big AS
+SELECT jsonb_build_object('w', (SELECT jsonb_object_agg('k' || i, i) FROM generate_series(1, 100000) i),
+                          'x', 1) AS ctx,
+       (SELECT jsonb_object_agg('k' || i, '{{ x + ' || i || ' }}') FROM generate_series(1, 100000) i) AS tpl;
+SET statement_timeout = '20s';
+SET noetl.template_max_steps = 10000000;
+-- dicts are hashed: built key by key, and read in a loop
+SELECT noetl.eval('dict(w) | length', ctx) FROM big;
+SELECT noetl.render_text('{% for d in [w] %}{% for k in d %}{% if d[k] < 1 %}x{% endif %}{% endfor %}{% endfor %}', ctx) = '' AS lookups FROM big;
+SELECT noetl.eval('w | unique | list | length', ctx) FROM big;
+SELECT noetl.eval('(w | tojson | length) > 1000000', ctx) FROM big;
+SELECT noetl.eval('w | sort | last', ctx) FROM big;
+-- a template object of 100,000 strings
+WITH r AS MATERIALIZED (SELECT noetl.render(tpl, ctx) AS j FROM big)
+SELECT (SELECT count(*) FROM jsonb_object_keys(j)) AS keys, j -> 'k99999' AS last FROM r;
+-- substring search and replace are linear whatever the text
+SELECT noetl.eval('("a" * 100000 ~ "b") in ("a" * 10000000)', '{}') FROM big;
+SELECT noetl.eval('("a" * 10000000) | replace("a" * 100000 ~ "b", "") | length', '{}') FROM big;
+RESET noetl.template_max_steps;
+RESET statement_timeout;
+
+-- a rendering that would run for minutes is stopped by statement_timeout
+SET noetl.template_max_steps = 2147483647;
+SET noetl.template_max_memory = '1GB';
+SET statement_timeout = '500ms';
+SELECT noetl.render_text('{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}', '{}');
+SELECT noetl.render_text('{% for i in range(100000) %}{{ ("a" * 1000000) | replace("a", "b") | length }}{% endfor %}', '{}');
+RESET statement_timeout;
+RESET noetl.template_max_memory;
+RESET noetl.template_max_steps;

@@ -61,3 +61,54 @@ f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
 g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
 h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
 $$);
+
+--
+-- Bounds (SQLSTATE 54000)
+--
+-- nesting deeper than noetl.max_json_depth, in the text or through aliases
+SELECT noetl.yaml_to_jsonb(repeat('[', 128) || repeat(']', 128)) IS NOT NULL AS depth_128;
+SELECT noetl.yaml_to_jsonb(repeat('[', 129) || repeat(']', 129));
+SELECT noetl.yaml_to_jsonb(repeat('[', 100000));
+SELECT noetl.yaml_to_jsonb(E'a: &a ' || repeat('[', 100) || repeat(']', 100) || E'\nb: ' || repeat('[', 28) || '*a' || repeat(']', 28));
+SET noetl.max_json_depth = 8;
+SELECT noetl.yaml_to_jsonb(E'a:\n b:\n  c:\n   d:\n    e:\n     f:\n      g:\n       h: [1]\n');
+SELECT noetl.yaml_to_jsonb('!!omap [a: [[[[[[[1]]]]]]]]');
+RESET noetl.max_json_depth;
+
+-- merge keys repeat a mapping's pairs: they count towards the expansion
+CREATE TEMP TABLE merges AS
+SELECT E'big: &big {' || (SELECT string_agg(format('k%s: 1', i), ', ') FROM generate_series(1, 20000) i) ||
+       E'}\nlist:\n' || repeat(E'  - {<<: *big}\n', 200) AS doc;
+SELECT noetl.yaml_to_jsonb(doc) FROM merges;
+
+-- ints beyond the 4300 digits Python 3.11 converts or prints
+SELECT length(noetl.yaml_to_jsonb('a: ' || repeat('7', 4300))::text);
+SELECT noetl.yaml_to_jsonb('a: ' || repeat('7', 4301));
+SELECT length(noetl.yaml_to_jsonb('a: 0x' || repeat('f', 200000))::text);
+SELECT noetl.yaml_to_jsonb('a: 0x' || repeat('0', 100000) || 'ff');
+
+-- a block scalar libyaml needs spelt out costs one more pass: at most 64
+SELECT noetl.yaml_to_jsonb(E'a: |\n  \tx\nb: |\n   \ty\n');
+SELECT noetl.yaml_to_jsonb((SELECT string_agg(format(E'k%s: |\n  \tx', i), E'\n') FROM generate_series(1, 65) i));
+
+--
+-- No step is quadratic: 100,000 anchors and keys, 500,000 merge keys,
+-- within a timeout that quadratic code cannot meet
+--
+CREATE TEMP TABLE wide AS
+SELECT (SELECT string_agg(format('k%s: &a%s %s', i, i, i), E'\n') FROM generate_series(1, 100000) i) ||
+       E'\nall: [' || (SELECT string_agg(format('*a%s', i), ', ') FROM generate_series(1, 100000) i) || ']' AS anchors,
+       E'base: &b {x: 1}\nm:\n' || repeat(E'  <<: *b\n', 500000) AS merged,
+       (SELECT string_agg(format('k%s: v', i), E'\n') FROM generate_series(1, 100000) i) AS keys;
+SET statement_timeout = '20s';
+SELECT jsonb_array_length(noetl.yaml_to_jsonb(anchors) -> 'all') FROM wide;
+SELECT noetl.yaml_to_jsonb(merged) -> 'm' FROM wide;
+SELECT noetl.yaml_to_jsonb(keys) -> 'k100000' FROM wide;
+RESET statement_timeout;
+
+-- reading stops promptly on a statement timeout, even inside one token
+SET statement_timeout = '200ms';
+SELECT noetl.yaml_to_jsonb(repeat(keys || E'\n', 20)) IS NULL FROM wide;
+SET statement_timeout = '100ms';
+SELECT noetl.yaml_to_jsonb('a: "' || repeat('x', 100000000) || '"') IS NULL;
+RESET statement_timeout;

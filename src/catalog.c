@@ -10,6 +10,11 @@
  * semantics, as NoETL reads it.  The document is then validated and
  * normalised by playbook.c.  Storing it is plain SQL (noetl--1.0.sql).
  *
+ * JSON text is read in one pass that builds the jsonb as jsonb_in does,
+ * refusing documents nested deeper than noetl.max_json_depth (SQLSTATE
+ * 54000, as the YAML reader does) and letting interrupts through, so that
+ * a statement_timeout stops a huge playbook while it is read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -17,30 +22,189 @@
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "noetl.h"
 
 PG_FUNCTION_INFO_V1(noetl_parse_playbook);
 
+/* the state of read_json while it builds a document */
+typedef struct JsonDoc
+{
+	JsonbParseState *parse;
+	JsonbValue *res;
+	int			depth;
+	uint32		count;
+} JsonDoc;
+
+/* json_count lets interrupts through now and then */
+static void
+json_count(JsonDoc *doc)
+{
+	if ((++doc->count & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+}
+
+/* json_open starts an object or an array, within noetl.max_json_depth */
+static void
+json_open(JsonDoc *doc, JsonbIteratorToken tok)
+{
+	json_count(doc);
+	if (++doc->depth > noetl_max_json_depth)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("JSON document is nested deeper than noetl.max_json_depth (%d levels)",
+						noetl_max_json_depth),
+				 errhint("Flatten the document, or ask a superuser to raise noetl.max_json_depth.")));
+	doc->res = pushJsonbValue(&doc->parse, tok, NULL);
+}
+
+/* json_object_start, json_array_start: semantic actions for "{" and "[" */
+static void
+json_object_start(void *state)
+{
+	json_open((JsonDoc *) state, WJB_BEGIN_OBJECT);
+}
+
+static void
+json_array_start(void *state)
+{
+	json_open((JsonDoc *) state, WJB_BEGIN_ARRAY);
+}
+
+/* json_object_end, json_array_end: semantic actions for "}" and "]" */
+static void
+json_object_end(void *state)
+{
+	JsonDoc    *doc = (JsonDoc *) state;
+
+	doc->depth--;
+	doc->res = pushJsonbValue(&doc->parse, WJB_END_OBJECT, NULL);
+}
+
+static void
+json_array_end(void *state)
+{
+	JsonDoc    *doc = (JsonDoc *) state;
+
+	doc->depth--;
+	doc->res = pushJsonbValue(&doc->parse, WJB_END_ARRAY, NULL);
+}
+
+/* json_check_length refuses a string jsonb cannot hold, as jsonb_in does */
+static void
+json_check_length(size_t len)
+{
+	if (len > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string too long to represent as jsonb string"),
+				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
+						   JENTRY_OFFLENMASK)));
+}
+
+/* json_field pushes an object key */
+static void
+json_field(void *state, char *fname, bool isnull)
+{
+	JsonDoc    *doc = (JsonDoc *) state;
+	JsonbValue	v;
+
+	json_count(doc);
+	json_check_length(strlen(fname));
+	v.type = jbvString;
+	v.val.string.len = strlen(fname);
+	v.val.string.val = fname;
+	doc->res = pushJsonbValue(&doc->parse, WJB_KEY, &v);
+}
+
+/* json_scalar pushes a scalar, as a value of an object or an element */
+static void
+json_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JsonDoc    *doc = (JsonDoc *) state;
+	JsonbValue	v;
+
+	json_count(doc);
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			json_check_length(strlen(token));
+			v.type = jbvString;
+			v.val.string.len = strlen(token);
+			v.val.string.val = token;
+			break;
+		case JSON_TOKEN_NUMBER:
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																CStringGetDatum(token),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			v.type = jbvBool;
+			v.val.boolean = tokentype == JSON_TOKEN_TRUE;
+			break;
+		default:
+			v.type = jbvNull;
+			break;
+	}
+	/* the root is an object (read_json checks for "{"), so there is a parent */
+	doc->res = pushJsonbValue(&doc->parse,
+							  doc->parse->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE,
+							  &v);
+}
+
 /*
- * looks_like_json says whether text is a JSON object: it starts with "{"
- * and PostgreSQL's JSON parser accepts it.
+ * read_json reads text as a JSON object into jsonb, as jsonb_in would
+ * (the last of duplicate keys wins), or returns NULL if the text is not a
+ * JSON object: one whose first non-blank character is "{" and that
+ * PostgreSQL's JSON parser accepts.
  */
-static bool
-looks_like_json(char *text, int len)
+static Jsonb *
+read_json(char *text, int len)
 {
 	int			i = 0;
 	JsonLexContext *lex;
+	JsonSemAction sem;
+	JsonDoc		doc;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work;
+	Jsonb	   *result = NULL;
 
 	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' ||
 					   text[i] == '\r'))
 		i++;
 	if (i >= len || text[i] != '{')
-		return false;
+		return NULL;
+
+	/* what is built before the text turns out not to be JSON is thrown away */
+	work = AllocSetContextCreate(CurrentMemoryContext, "noetl JSON reader",
+								 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work);
+	memset(&doc, 0, sizeof(doc));
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &doc;
+	sem.object_start = json_object_start;
+	sem.object_end = json_object_end;
+	sem.array_start = json_array_start;
+	sem.array_end = json_array_end;
+	sem.object_field_start = json_field;
+	sem.scalar = json_scalar;
 	lex = makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), true);
-	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
+	if (pg_parse_json(lex, &sem) == JSON_SUCCESS)
+	{
+		MemoryContextSwitchTo(caller);
+		result = JsonbValueToJsonb(doc.res);
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(work);
+	return result;
 }
 
 /*
@@ -51,11 +215,9 @@ noetl_read_document(text *t)
 {
 	char	   *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
+	Jsonb	   *doc = read_json(s, len);
 
-	if (looks_like_json(s, len))
-		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												  CStringGetDatum(text_to_cstring(t))));
-	return noetl_yaml_to_jsonb(s, len);
+	return doc != NULL ? doc : noetl_yaml_to_jsonb(s, len);
 }
 
 /*

@@ -126,7 +126,7 @@ noetl_define_gucs(void)
 	 */
 	DefineCustomIntVariable("noetl.template_max_steps",
 							"Sets the most evaluation steps one template rendering may take.",
-							"A step is one expression node evaluated, or one element or byte an operation touches; a rendering that needs more fails with SQLSTATE 54000.",
+							"A step is one expression node evaluated, or one element or 64 bytes an operation touches; a rendering that needs more fails with SQLSTATE 54000.",
 							&noetl_template_max_steps,
 							1000000, 1000, INT_MAX,
 							PGC_SUSET,

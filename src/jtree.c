@@ -10,6 +10,13 @@
  * edited in place, and serialised once.  Serialising goes through
  * pushJsonbValue, which sorts keys and drops duplicates as jsonb requires.
  *
+ * Documents can be large (a workload of 100,000 keys), so nothing here is
+ * quadratic in their size: expanding and copying append (a tree's keys
+ * are unique, so there is nothing to look up), merging sorts, and every
+ * loop over a document's elements checks for interrupts.  Looking up one
+ * key is a linear scan, which suits the few lookups normalisation makes
+ * per object.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,6 +29,28 @@
 static JsonbValue *expand_container(JsonbContainer *jc);
 static JsonbValue *push_tree(JsonbParseState **st, JsonbIteratorToken tok,
 							 JsonbValue *v);
+
+/* jt_add_pair appends key (not copied) and val to obj, which lacks key */
+static void
+jt_add_pair(JsonbValue *obj, char *key, int keylen, JsonbValue *val)
+{
+	int			i = obj->val.object.nPairs;
+	JsonbPair  *p;
+
+	Assert(obj->type == jbvObject);
+	if (i == 0)
+		obj->val.object.pairs = palloc(sizeof(JsonbPair) * 8);
+	else if ((i & (i - 1)) == 0 && i >= 8)
+		obj->val.object.pairs = repalloc(obj->val.object.pairs,
+										 sizeof(JsonbPair) * i * 2);
+	p = &obj->val.object.pairs[i];
+	p->key.type = jbvString;
+	p->key.val.string.len = keylen;
+	p->key.val.string.val = key;
+	p->value = *val;
+	p->order = i;
+	obj->val.object.nPairs++;
+}
 
 /* jt_scalar_copy returns a palloc'd copy of a scalar JsonbValue */
 static JsonbValue *
@@ -57,25 +86,30 @@ expand_container(JsonbContainer *jc)
 		result = jt_array();
 		while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_ELEM)
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (v.type == jbvBinary)
 				jt_append(result, expand_container(v.val.binary.data));
 			else
-				jt_append(result, jt_scalar_copy(&v));
+				jt_append(result, &v);
 		}
 		return result;
 	}
 	Assert(tok == WJB_BEGIN_OBJECT);
+
+	/* jsonb keys are unique: append, without looking each one up */
 	result = jt_object();
 	while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_KEY)
 	{
 		char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+		int			keylen = v.val.string.len;
 
+		CHECK_FOR_INTERRUPTS();
 		tok = JsonbIteratorNext(&it, &v, true);
 		Assert(tok == WJB_VALUE);
 		if (v.type == jbvBinary)
-			jt_set(result, key, expand_container(v.val.binary.data));
+			jt_add_pair(result, key, keylen, expand_container(v.val.binary.data));
 		else
-			jt_set(result, key, jt_scalar_copy(&v));
+			jt_add_pair(result, key, keylen, &v);
 	}
 	return result;
 }
@@ -106,6 +140,7 @@ push_tree(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
 		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 		for (i = 0; i < v->val.object.nPairs; i++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			pushJsonbValue(st, WJB_KEY, &v->val.object.pairs[i].key);
 			push_tree(st, WJB_VALUE, &v->val.object.pairs[i].value);
 		}
@@ -115,7 +150,10 @@ push_tree(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
 	{
 		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < v->val.array.nElems; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			push_tree(st, WJB_ELEM, &v->val.array.elems[i]);
+		}
 		return pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
 	if (tok == WJB_DONE)
@@ -180,9 +218,10 @@ jt_string(const char *s)
 }
 
 /*
- * jt_find returns the index of key in obj, or -1.  Objects in playbooks are
- * small, and insertion order is kept for the error messages that name
- * positions, so a linear scan is the right tool.
+ * jt_find returns the index of key in obj, or -1.  Normalisation looks up
+ * a handful of known keys per object, and insertion order is kept for the
+ * error messages that name positions, so a linear scan is the right tool;
+ * loops over the keys of an object use jt_merge, which sorts.
  */
 static int
 jt_find(JsonbValue *obj, const char *key)
@@ -219,26 +258,13 @@ void
 jt_set(JsonbValue *obj, const char *key, JsonbValue *val)
 {
 	int			i = jt_find(obj, key);
-	JsonbPair  *p;
 
 	if (i >= 0)
 	{
 		obj->val.object.pairs[i].value = *val;
 		return;
 	}
-	i = obj->val.object.nPairs;
-	if (i == 0)
-		obj->val.object.pairs = palloc(sizeof(JsonbPair) * 8);
-	else if ((i & (i - 1)) == 0 && i >= 8)
-		obj->val.object.pairs = repalloc(obj->val.object.pairs,
-										 sizeof(JsonbPair) * i * 2);
-	p = &obj->val.object.pairs[i];
-	p->key.type = jbvString;
-	p->key.val.string.len = strlen(key);
-	p->key.val.string.val = pstrdup(key);
-	p->value = *val;
-	p->order = i;
-	obj->val.object.nPairs++;
+	jt_add_pair(obj, pstrdup(key), strlen(key), val);
 }
 
 /* jt_delete removes key from obj; returns whether it was there */
@@ -281,13 +307,15 @@ jt_copy(JsonbValue *v)
 	check_stack_depth();
 	if (v->type == jbvObject)
 	{
+		/* the keys of a tree are unique: append */
 		c = jt_object();
 		for (i = 0; i < v->val.object.nPairs; i++)
 		{
 			JsonbPair  *p = &v->val.object.pairs[i];
-			char	   *key = pnstrdup(p->key.val.string.val, p->key.val.string.len);
 
-			jt_set(c, key, jt_copy(&p->value));
+			CHECK_FOR_INTERRUPTS();
+			jt_add_pair(c, pnstrdup(p->key.val.string.val, p->key.val.string.len),
+						p->key.val.string.len, jt_copy(&p->value));
 		}
 		return c;
 	}
@@ -295,7 +323,10 @@ jt_copy(JsonbValue *v)
 	{
 		c = jt_array();
 		for (i = 0; i < v->val.array.nElems; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			jt_append(c, jt_copy(&v->val.array.elems[i]));
+		}
 		return c;
 	}
 	return jt_scalar_copy(v);
@@ -342,11 +373,81 @@ jt_type_name(JsonbValue *v)
 	}
 }
 
+/* ---------------------------------------------------------------- merging */
+
+typedef struct JtKeyRef
+{
+	const char *key;
+	int			len;
+	int			index;			/* position in its object */
+} JtKeyRef;
+
+/* jt_keyref_cmp orders keys as bytes, then by length */
+static int
+jt_keyref_cmp(const void *a, const void *b)
+{
+	const JtKeyRef *x = a;
+	const JtKeyRef *y = b;
+	int			c = memcmp(x->key, y->key, Min(x->len, y->len));
+
+	if (c != 0)
+		return c;
+	return x->len - y->len;
+}
+
 /*
- * jb_merge returns base with the keys of over laid over it (both objects),
- * or whichever of the two is not an object.  pushJsonbValue keeps the last
- * of equal keys, so pushing base's pairs, then over's, merges in
- * O(n log n).
+ * jt_merge lays the pairs of the object over onto the object base: a key
+ * base already has gets over's value (or keeps its own, if keep_base), the
+ * others are appended in over's order.  Returns the index in over of the
+ * first of its keys that base already had, or -1.  Sorting base's keys
+ * once makes it O((n + m) log n).
+ */
+int
+jt_merge(JsonbValue *base, JsonbValue *over, bool keep_base)
+{
+	int			n = base->val.object.nPairs;
+	int			m = over->val.object.nPairs;
+	JtKeyRef   *sorted = palloc(sizeof(JtKeyRef) * Max(n, 1));
+	int			first = -1;
+	int			i;
+
+	Assert(base->type == jbvObject && over->type == jbvObject);
+	for (i = 0; i < n; i++)
+	{
+		sorted[i].key = base->val.object.pairs[i].key.val.string.val;
+		sorted[i].len = base->val.object.pairs[i].key.val.string.len;
+		sorted[i].index = i;
+	}
+	qsort(sorted, n, sizeof(JtKeyRef), jt_keyref_cmp);
+	for (i = 0; i < m; i++)
+	{
+		JsonbPair  *p = &over->val.object.pairs[i];
+		JtKeyRef	k;
+		JtKeyRef   *hit;
+
+		CHECK_FOR_INTERRUPTS();
+		k.key = p->key.val.string.val;
+		k.len = p->key.val.string.len;
+		hit = bsearch(&k, sorted, n, sizeof(JtKeyRef), jt_keyref_cmp);
+		if (hit != NULL)
+		{
+			if (first < 0)
+				first = i;
+			if (!keep_base)
+				base->val.object.pairs[hit->index].value = p->value;
+		}
+		else
+			jt_add_pair(base, pnstrdup(k.key, k.len), k.len, &p->value);
+	}
+	pfree(sorted);
+	return first;
+}
+
+/*
+ * jb_merge returns the object base with the keys of the object over laid
+ * over it (over's value wins).  If either is not an object, the result is
+ * over, or base when over is NULL.  pushJsonbValue keeps the last of
+ * duplicate keys and sorts them once, so this is O((n + m) log(n + m)).
  */
 Jsonb *
 jb_merge(Jsonb *base, Jsonb *over)
@@ -354,18 +455,17 @@ jb_merge(Jsonb *base, Jsonb *over)
 	JsonbParseState *st = NULL;
 	JsonbValue *res = NULL;
 	Jsonb	   *parts[2];
-	int			i;
+	int			k;
 
-	if (base == NULL || !JB_ROOT_IS_OBJECT(base))
-		return over ? over : base;
-	if (over == NULL || !JB_ROOT_IS_OBJECT(over))
-		return over ? over : base;
+	if (base == NULL || over == NULL || !JB_ROOT_IS_OBJECT(base) ||
+		!JB_ROOT_IS_OBJECT(over))
+		return over != NULL ? over : base;
 	parts[0] = base;
 	parts[1] = over;
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < 2; i++)
+	for (k = 0; k < 2; k++)
 	{
-		JsonbIterator *it = JsonbIteratorInit(&parts[i]->root);
+		JsonbIterator *it = JsonbIteratorInit(&parts[k]->root);
 		JsonbValue	v;
 		JsonbIteratorToken tok;
 
@@ -378,4 +478,36 @@ jb_merge(Jsonb *base, Jsonb *over)
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
+}
+
+/*
+ * jb_depth_exceeds says whether jb nests arrays and objects more than max
+ * deep (a scalar has depth 0, [] and {} depth 1, [[]] depth 2).  It walks
+ * the datum once, without recursion.
+ */
+bool
+jb_depth_exceeds(Jsonb *jb, int max)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	uint32		n = 0;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+		return false;
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if ((++n & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+		{
+			if (++depth > max)
+				return true;
+		}
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	return false;
 }

@@ -16,45 +16,10 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
-#include "miscadmin.h"
 #include "utils/jsonb.h"
 
 #include "broker.h"
 #include "noetl.h"
-
-/*
- * jsonb_depth returns how deeply jb's arrays and objects nest (0 for a
- * scalar), stopping as soon as it exceeds max.
- */
-static int
-jsonb_depth(Jsonb *jb, int max)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			depth = 0;
-	int			deepest = 0;
-	uint32		n = 0;
-
-	if (JB_ROOT_IS_SCALAR(jb))
-		return 0;
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if ((++n & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
-		{
-			if (++depth > deepest)
-				deepest = depth;
-			if (deepest > max)
-				break;
-		}
-		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
-			depth--;
-	}
-	return deepest;
-}
 
 /*
  * check_event_jsonb refuses the jsonb value d of an event's column when it
@@ -71,7 +36,7 @@ check_event_jsonb(Datum d, const char *what, int max_kb, const char *setting)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s of %zu bytes exceeds %s (%d kB)", what, size, setting, max_kb),
 				 errhint("Keep large data outside the broker and pass a reference to it.")));
-	if (jsonb_depth(DatumGetJsonbP(d), noetl_max_json_depth) > noetl_max_json_depth)
+	if (jb_depth_exceeds(DatumGetJsonbP(d), noetl_max_json_depth))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s is nested deeper than noetl.max_json_depth (%d)", what,

@@ -113,7 +113,17 @@ extern JsonbValue *jt_copy(JsonbValue *v);
 extern char *jt_cstring(JsonbValue *v);
 extern bool jt_is_string(JsonbValue *v, const char *s);
 extern const char *jt_type_name(JsonbValue *v);
+extern int	jt_merge(JsonbValue *base, JsonbValue *over, bool keep_base);
+
+/*
+ * jtree.c, for jsonb datums: jb_merge returns base with over's keys laid
+ * over it (if either is not an object: over, or base when over is NULL), in
+ * O(n log n); jb_depth_exceeds says whether jb nests arrays and objects
+ * deeper than max (a scalar is depth 0, {} and [] depth 1), in one
+ * interruptible pass without recursion.
+ */
 extern Jsonb *jb_merge(Jsonb *base, Jsonb *over);
+extern bool jb_depth_exceeds(Jsonb *jb, int max);
 
 /* playbook.c: validation and normalisation of playbooks */
 extern JsonbValue *noetl_normalize_playbook(JsonbValue *doc, char **path_out);

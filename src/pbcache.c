@@ -94,7 +94,7 @@ pb_step_index(BPlaybook *pb, const char *name, int len)
 static void
 load_step(BStep *s, JsonbValue *obj)
 {
-	JsonbValue *task = jt_object();
+	JsonbValue *task;
 	JsonbValue *v;
 	int			i;
 
@@ -112,14 +112,10 @@ load_step(BStep *s, JsonbValue *obj)
 	if (v != NULL && v->type == jbvNumeric)
 		s->priority = DatumGetInt32(DirectFunctionCall1(numeric_int4,
 														NumericGetDatum(v->val.numeric)));
-	for (i = 0; i < obj->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &obj->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-
-		if (!noetl_in_list(k, not_task, lengthof(not_task)))
-			jt_set(task, k, &p->value);
-	}
+	/* the step without the broker's keys: a copy, then a few deletions */
+	task = jt_copy(obj);
+	for (i = 0; i < lengthof(not_task); i++)
+		(void) jt_delete(task, not_task[i]);
 	s->task = jt_to_jsonb(task);
 	v = jt_get(obj, "sink");
 	if (v != NULL)

@@ -21,7 +21,14 @@
  *
  * Anything that would make the broker guess is refused with SQLSTATE 22023
  * and a message that starts with the location of the problem, in the form
- * workflow[3].next[0] (indexes count from zero).
+ * workflow[3].next[0] (indexes count from zero).  So is a setting the
+ * broker or a worker would take out of range: retries, delays, priorities
+ * and timeouts are checked against the bounds in check_ranges below.
+ *
+ * Playbooks can be large (100,000 steps, or a step with 100,000 args), so
+ * every pass is linear or n log n in their size and checks for interrupts:
+ * names are sorted once and found by binary search, and objects are merged
+ * with jt_merge, never key by key.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,7 +63,15 @@ typedef struct Playbook
 	StepName   *names;			/* step names, sorted */
 	int			nnames;
 	JsonbValue *workbook;		/* normalised workbook entries, or NULL */
+	StepName   *tasks;			/* workbook entry names, sorted */
+	int			ntasks;
 } Playbook;
+
+/* bounds of the settings the broker and the workers read */
+#define MAX_ATTEMPTS		10000
+#define MAX_SECONDS			31536000	/* one year */
+#define MAX_BACKOFF			1000
+#define MAX_PRIORITY		1000000
 
 static void pb_error(const char *loc, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
@@ -97,16 +112,36 @@ stepname_cmp(const void *a, const void *b)
 	return strcmp(((const StepName *) a)->name, ((const StepName *) b)->name);
 }
 
-/* find_step returns the index of a step, or -1 */
+/* stepname_index_cmp orders by name, then by position */
 static int
-find_step(Playbook *pb, const char *name)
+stepname_index_cmp(const void *a, const void *b)
+{
+	int			c = stepname_cmp(a, b);
+
+	if (c != 0)
+		return c;
+	return ((const StepName *) a)->index - ((const StepName *) b)->index;
+}
+
+/* find_name returns the index recorded for name in a sorted list, or -1 */
+static int
+find_name(StepName *names, int n, const char *name)
 {
 	StepName	key;
 	StepName   *hit;
 
+	if (n == 0)
+		return -1;
 	key.name = (char *) name;
-	hit = bsearch(&key, pb->names, pb->nnames, sizeof(StepName), stepname_cmp);
+	hit = bsearch(&key, names, n, sizeof(StepName), stepname_cmp);
 	return hit ? hit->index : -1;
+}
+
+/* find_step returns the index of a step, or -1 */
+static int
+find_step(Playbook *pb, const char *name)
+{
+	return find_name(pb->names, pb->nnames, name);
 }
 
 /* noetl_in_list says whether s is one of the n strings of list */
@@ -175,7 +210,6 @@ unify_args(JsonbValue *obj, const char *loc)
 	for (i = 0; i < lengthof(args_aliases); i++)
 	{
 		JsonbValue *v = jt_get(obj, args_aliases[i]);
-		int			j;
 
 		if (v == NULL)
 			continue;
@@ -190,13 +224,7 @@ unify_args(JsonbValue *obj, const char *loc)
 		if (merged->type != jbvObject || v->type != jbvObject)
 			pb_error(loc, "cannot merge \"%s\" into \"%s\": both must be mappings",
 					 merged_from, args_aliases[i]);
-		for (j = 0; j < v->val.object.nPairs; j++)
-		{
-			JsonbPair  *p = &v->val.object.pairs[j];
-
-			jt_set(merged, pnstrdup(p->key.val.string.val, p->key.val.string.len),
-				   &p->value);
-		}
+		(void) jt_merge(merged, v, false);
 	}
 	if (merged != NULL)
 		jt_set(obj, "args", merged);
@@ -238,19 +266,14 @@ normalize_sink(JsonbValue *obj, const char *loc)
 	else if (storage && storage->type == jbvObject)
 	{
 		JsonbValue *st = jt_copy(storage);
-		int			i;
+		int			twice;
 
 		jt_delete(sink, "storage");
 		(void) unify_tool(st, psprintf("%s.storage", sloc));
-		for (i = 0; i < st->val.object.nPairs; i++)
-		{
-			JsonbPair  *p = &st->val.object.pairs[i];
-			char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-
-			if (jt_get(sink, k))
-				pb_error(sloc, "\"%s\" is given both in the sink and in its \"storage\"", k);
-			jt_set(sink, k, &p->value);
-		}
+		twice = jt_merge(sink, st, false);
+		if (twice >= 0)
+			pb_error(sloc, "\"%s\" is given both in the sink and in its \"storage\"",
+					 jt_cstring(&st->val.object.pairs[twice].key));
 	}
 	else if (storage)
 		pb_error(sloc, "\"storage\" must be a string or a mapping, not %s",
@@ -486,9 +509,73 @@ normalize_loop(JsonbValue *raw, const char *loc)
 	return out;
 }
 
+/* value_text names a value in a message: a number as written, else its type */
+static const char *
+value_text(JsonbValue *v)
+{
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	return jt_type_name(v);
+}
+
+/* numeric_cmp_int compares a number with an integer */
+static int
+numeric_cmp_int(JsonbValue *v, int64 i)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(v->val.numeric),
+											 NumericGetDatum(int64_to_numeric(i))));
+}
+
 /*
- * check_retry checks the shape of a retry policy: true/false, a number of
- * attempts, or a mapping of the settings NoETL knows.
+ * number_between says whether v is a number from lo to hi; with integral,
+ * it must also be written as an integer (3, not 3.0 or 3.7).
+ */
+static bool
+number_between(JsonbValue *v, int64 lo, int64 hi, bool integral)
+{
+	if (v->type != jbvNumeric)
+		return false;
+	if (integral &&
+		DatumGetInt32(DirectFunctionCall1(numeric_scale,
+										  NumericGetDatum(v->val.numeric))) != 0)
+		return false;
+	return numeric_cmp_int(v, lo) >= 0 && numeric_cmp_int(v, hi) <= 0;
+}
+
+/* check_integer refuses a value (other than null) that is no integer from lo to hi */
+static void
+check_integer(JsonbValue *v, const char *loc, const char *what, int lo, int hi)
+{
+	if (v != NULL && v->type != jbvNull && !number_between(v, lo, hi, true))
+		pb_error(loc, "%s must be an integer from %d to %d, not %s",
+				 what, lo, hi, value_text(v));
+}
+
+/* check_number refuses a value (other than null) that is no number from lo to hi */
+static void
+check_number(JsonbValue *v, const char *loc, const char *what, int lo, int hi,
+			 const char *unit)
+{
+	if (v != NULL && v->type != jbvNull && !number_between(v, lo, hi, false))
+		pb_error(loc, "%s must be a number%s from %d to %d, not %s",
+				 what, unit, lo, hi, value_text(v));
+}
+
+/* check_type refuses a value (other than null) of neither type t1 nor t2 */
+static void
+check_type(JsonbValue *v, const char *loc, const char *what,
+		   enum jbvType t1, enum jbvType t2, const char *expected)
+{
+	if (v != NULL && v->type != jbvNull && v->type != t1 && v->type != t2)
+		pb_error(loc, "%s must be %s, not %s", what, expected, jt_type_name(v));
+}
+
+/*
+ * check_retry checks a retry policy: true/false, a number of attempts, or
+ * a mapping of the settings NoETL knows, each within the bounds the broker
+ * can act on (null stands for the default).
  */
 static void
 check_retry(JsonbValue *retry, const char *loc)
@@ -497,10 +584,17 @@ check_retry(JsonbValue *retry, const char *loc)
 		"max_attempts", "initial_delay", "backoff_multiplier", "max_delay",
 		"jitter", "retry_when", "stop_when", "retry_on", "delay"
 	};
+	static const char *const delays[] = {"initial_delay", "delay", "max_delay"};
+	static const char *const conditions[] = {"retry_when", "stop_when"};
 	int			i;
 
-	if (retry->type == jbvBool || retry->type == jbvNumeric || retry->type == jbvNull)
+	if (retry->type == jbvBool || retry->type == jbvNull)
 		return;
+	if (retry->type == jbvNumeric)
+	{
+		check_integer(retry, loc, "the number of attempts", 1, MAX_ATTEMPTS);
+		return;
+	}
 	if (retry->type != jbvObject)
 		pb_error(loc, "retry must be true, false, a number of attempts or a mapping, not %s",
 				 jt_type_name(retry));
@@ -512,6 +606,32 @@ check_retry(JsonbValue *retry, const char *loc)
 		if (!noetl_in_list(k, known, lengthof(known)))
 			pb_error(loc, "unrecognized retry setting \"%s\"", k);
 	}
+	check_integer(jt_get(retry, "max_attempts"), loc, "\"max_attempts\"", 1, MAX_ATTEMPTS);
+	for (i = 0; i < lengthof(delays); i++)
+		check_number(jt_get(retry, delays[i]), loc, psprintf("\"%s\"", delays[i]),
+					 0, MAX_SECONDS, " of seconds");
+	check_number(jt_get(retry, "backoff_multiplier"), loc, "\"backoff_multiplier\"",
+				 0, MAX_BACKOFF, "");
+	check_type(jt_get(retry, "jitter"), loc, "\"jitter\"", jbvBool, jbvBool, "a boolean");
+	for (i = 0; i < lengthof(conditions); i++)
+		check_type(jt_get(retry, conditions[i]), loc, psprintf("\"%s\"", conditions[i]),
+				   jbvString, jbvBool, "a string or a boolean");
+}
+
+/*
+ * check_step_settings checks the settings of a task that the broker and
+ * the workers read as numbers: its priority and its timeout (seconds).
+ */
+static void
+check_step_settings(JsonbValue *obj, const char *loc)
+{
+	JsonbValue *timeout = jt_get(obj, "timeout");
+
+	check_integer(jt_get(obj, "priority"), loc, "\"priority\"", -MAX_PRIORITY, MAX_PRIORITY);
+	if (timeout != NULL && timeout->type != jbvNull &&
+		!(number_between(timeout, 0, MAX_SECONDS, false) && numeric_cmp_int(timeout, 0) > 0))
+		pb_error(loc, "\"timeout\" must be a number of seconds greater than 0 and at most %d, not %s",
+				 MAX_SECONDS, value_text(timeout));
 }
 
 /*
@@ -535,6 +655,7 @@ normalize_task(JsonbValue *obj, const char *loc)
 			"collection", "in", "element", "iterator", "mode", "max_in_flight"
 		};
 		int			i;
+		int			twice;
 
 		if (jt_get(obj, "loop"))
 			pb_error(loc, "an iterator step cannot also have \"loop\"");
@@ -556,17 +677,23 @@ normalize_task(JsonbValue *obj, const char *loc)
 		tool = unify_tool(task, tloc);
 		if (tool == NULL || strcmp(tool, "iterator") == 0)
 			pb_error(tloc, "iterator task must name a tool other than \"iterator\"");
+		/* the task's desc replaces the step's; any other key in both is refused */
+		if (jt_get(task, "desc"))
+			jt_delete(obj, "desc");
 		for (i = 0; i < task->val.object.nPairs; i++)
 		{
-			JsonbPair  *p = &task->val.object.pairs[i];
-			char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
+			JsonbValue *k = &task->val.object.pairs[i].key;
 
-			if (strcmp(k, "step") == 0 || strcmp(k, "next") == 0)
-				pb_error(tloc, "\"%s\" is not allowed inside an iterator task", k);
-			if (jt_get(obj, k) && strcmp(k, "desc") != 0)
-				pb_error(tloc, "\"%s\" is given both in the step and in its task", k);
-			jt_set(obj, k, &p->value);
+			if (jt_is_string(k, "step") || jt_is_string(k, "next"))
+				break;
 		}
+		twice = jt_merge(obj, task, false);
+		if (i < task->val.object.nPairs && (twice < 0 || i < twice))
+			pb_error(tloc, "\"%s\" is not allowed inside an iterator task",
+					 jt_cstring(&task->val.object.pairs[i].key));
+		if (twice >= 0)
+			pb_error(tloc, "\"%s\" is given both in the step and in its task",
+					 jt_cstring(&task->val.object.pairs[twice].key));
 		jt_set(obj, "loop", loop);
 	}
 	if (tool && noetl_in_list(tool, control_tools, lengthof(control_tools)))
@@ -579,6 +706,7 @@ normalize_task(JsonbValue *obj, const char *loc)
 	v = jt_get(obj, "retry");
 	if (v)
 		check_retry(v, psprintf("%s.retry", loc));
+	check_step_settings(obj, loc);
 	v = jt_get(obj, "loop");
 	if (v)
 		jt_set(obj, "loop", normalize_loop(v, psprintf("%s.loop", loc)));
@@ -593,18 +721,9 @@ normalize_task(JsonbValue *obj, const char *loc)
 static JsonbValue *
 find_workbook(Playbook *pb, const char *name)
 {
-	int			i;
+	int			i = find_name(pb->tasks, pb->ntasks, name);
 
-	if (pb->workbook == NULL)
-		return NULL;
-	for (i = 0; i < pb->workbook->val.array.nElems; i++)
-	{
-		JsonbValue *e = &pb->workbook->val.array.elems[i];
-
-		if (jt_is_string(jt_get(e, "name"), name))
-			return e;
-	}
-	return NULL;
+	return i < 0 ? NULL : &pb->workbook->val.array.elems[i];
 }
 
 /*
@@ -619,7 +738,8 @@ resolve_workbook(Playbook *pb, JsonbValue *step, const char *loc)
 	JsonbValue *entry;
 	JsonbValue *eargs;
 	JsonbValue *sargs;
-	int			i;
+	JsonbValue *fields;
+	JsonbValue *tool;
 
 	if (name == NULL)
 		pb_error(loc, "workbook step has no \"name\"");
@@ -630,27 +750,20 @@ resolve_workbook(Playbook *pb, JsonbValue *step, const char *loc)
 	sargs = jt_get(step, "args");
 	if (sargs)
 		sargs = jt_copy(sargs);
-	for (i = 0; i < entry->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &entry->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
 
-		if (strcmp(k, "name") == 0 || strcmp(k, "args") == 0)
-			continue;
-		if (strcmp(k, "tool") == 0 || jt_get(step, k) == NULL)
-			jt_set(step, k, jt_copy(&p->value));
-	}
+	/* the entry's fields the step lacks, and the entry's tool */
+	fields = jt_copy(entry);
+	jt_delete(fields, "name");
+	jt_delete(fields, "args");
+	(void) jt_merge(step, fields, true);
+	tool = jt_get(fields, "tool");
+	if (tool)
+		jt_set(step, "tool", tool);
 	if (eargs && sargs && eargs->type == jbvObject && sargs->type == jbvObject)
 	{
 		JsonbValue *merged = jt_copy(eargs);
 
-		for (i = 0; i < sargs->val.object.nPairs; i++)
-		{
-			JsonbPair  *p = &sargs->val.object.pairs[i];
-
-			jt_set(merged, pnstrdup(p->key.val.string.val, p->key.val.string.len),
-				   &p->value);
-		}
+		(void) jt_merge(merged, sargs, false);
 		jt_set(step, "args", merged);
 	}
 	else if (eargs && !sargs)
@@ -662,18 +775,80 @@ resolve_workbook(Playbook *pb, JsonbValue *step, const char *loc)
 static const char *const condition_keys[] = {"when", "retry_when", "stop_when"};
 
 /*
+ * A location inside the document, kept as a chain on the stack: the text
+ * (workflow[1].args.id) is built only for an error, so that checking a
+ * wide object under a long key copies nothing per element.
+ */
+typedef struct PathElem
+{
+	const struct PathElem *up;	/* NULL for the root */
+	const char *key;			/* object key, or the root's text; NULL for
+								 * an array index */
+	int			keylen;
+	int			index;
+} PathElem;
+
+/* path_text spells a location: the root, then .key and [index] parts */
+static const char *
+path_text(void *arg)
+{
+	const PathElem *p;
+	const PathElem **chain;
+	int			n = 0;
+	int			i;
+	StringInfoData buf;
+
+	for (p = arg; p; p = p->up)
+		n++;
+	chain = palloc(sizeof(PathElem *) * n);
+	i = n;
+	for (p = arg; p; p = p->up)
+		chain[--i] = p;
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		if (chain[i]->key == NULL)
+			appendStringInfo(&buf, "[%d]", chain[i]->index);
+		else
+		{
+			if (i > 0)
+				appendStringInfoChar(&buf, '.');
+			appendBinaryStringInfo(&buf, chain[i]->key, chain[i]->keylen);
+		}
+	}
+	return buf.data;
+}
+
+/* is_condition_key says whether a path ends in one of condition_keys */
+static bool
+is_condition_key(const PathElem *path)
+{
+	int			i;
+
+	if (path->up == NULL || path->key == NULL)
+		return false;
+	for (i = 0; i < lengthof(condition_keys); i++)
+		if (path->keylen == strlen(condition_keys[i]) &&
+			memcmp(path->key, condition_keys[i], path->keylen) == 0)
+			return true;
+	return false;
+}
+
+/*
  * check_templates parses every template in a (normalised) value: strings
  * with "{{", "{%" or "{#", and conditions, which may be bare expressions.
  * A malformed template, or one outside noetl's subset, is refused with its
  * location (workflow[1].args.id: template error at line 1, column 8: ...).
  */
 static void
-check_templates(JsonbValue *v, const char *loc, const char *key)
+check_templates(JsonbValue *v, const PathElem *path)
 {
+	PathElem	child;
 	int			i;
 
 	CHECK_FOR_INTERRUPTS();
 	check_stack_depth();
+	child.up = path;
 	if (v->type == jbvString)
 	{
 		const char *p = v->val.string.val;
@@ -687,32 +862,52 @@ check_templates(JsonbValue *v, const char *loc, const char *key)
 				break;
 			}
 		if (markup)
-			tpl_check_playbook_template(p, len, loc);
-		else if (key && noetl_in_list(key, condition_keys, lengthof(condition_keys)) && len > 0)
+			tpl_check_playbook_template(p, len, path_text, (void *) path);
+		else if (len > 0 && is_condition_key(path))
 		{
 			/* a bare condition is evaluated as {{ condition }} */
 			char	   *wrapped = psprintf("{{ %.*s }}", len, p);
 
-			tpl_check_playbook_template(wrapped, strlen(wrapped), loc);
+			tpl_check_playbook_template(wrapped, strlen(wrapped), path_text, (void *) path);
 		}
 		return;
 	}
 	if (v->type == jbvArray)
 	{
+		child.key = NULL;
+		child.keylen = 0;
 		for (i = 0; i < v->val.array.nElems; i++)
-			check_templates(&v->val.array.elems[i], psprintf("%s[%d]", loc, i), NULL);
+		{
+			child.index = i;
+			check_templates(&v->val.array.elems[i], &child);
+		}
 		return;
 	}
 	if (v->type == jbvObject)
 	{
+		child.index = 0;
 		for (i = 0; i < v->val.object.nPairs; i++)
 		{
 			JsonbPair  *pair = &v->val.object.pairs[i];
-			char	   *k = pnstrdup(pair->key.val.string.val, pair->key.val.string.len);
 
-			check_templates(&pair->value, psprintf("%s.%s", loc, k), k);
+			child.key = pair->key.val.string.val;
+			child.keylen = pair->key.val.string.len;
+			check_templates(&pair->value, &child);
 		}
 	}
+}
+
+/* check_templates_at checks the templates of v, found at location loc */
+static void
+check_templates_at(JsonbValue *v, const char *loc)
+{
+	PathElem	root;
+
+	root.up = NULL;
+	root.key = loc;
+	root.keylen = strlen(loc);
+	root.index = 0;
+	check_templates(v, &root);
 }
 
 /*
@@ -775,24 +970,52 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	workbook = jt_get(out, "workbook");
 	if (workbook && workbook->type != jbvNull)
 	{
+		int			nw;
+		int			twice = -1;
+
 		if (workbook->type != jbvArray)
 			pb_error("workbook", "expected a list of tasks, found %s", jt_type_name(workbook));
-		for (i = 0; i < workbook->val.array.nElems; i++)
+
+		/*
+		 * Entry names, sorted: the first entry whose name an earlier one has
+		 * is refused when the loop below reaches it, so that problems are
+		 * reported in document order.
+		 */
+		nw = workbook->val.array.nElems;
+		pb.tasks = palloc(sizeof(StepName) * Max(nw, 1));
+		for (i = 0; i < nw; i++)
+		{
+			JsonbValue *nm = jt_get(&workbook->val.array.elems[i], "name");
+
+			CHECK_FOR_INTERRUPTS();
+			if (nm != NULL && nm->type == jbvString && nm->val.string.len > 0)
+			{
+				pb.tasks[pb.ntasks].name = jt_cstring(nm);
+				pb.tasks[pb.ntasks].index = i;
+				pb.ntasks++;
+			}
+		}
+		qsort(pb.tasks, pb.ntasks, sizeof(StepName), stepname_index_cmp);
+		for (i = 1; i < pb.ntasks; i++)
+			if (strcmp(pb.tasks[i - 1].name, pb.tasks[i].name) == 0 &&
+				(twice < 0 || pb.tasks[i].index < twice))
+				twice = pb.tasks[i].index;
+
+		for (i = 0; i < nw; i++)
 		{
 			JsonbValue *e = &workbook->val.array.elems[i];
 			char	   *loc = psprintf("workbook[%d]", i);
 			char	   *ename;
 			char	   *tool;
-			int			j;
 
+			CHECK_FOR_INTERRUPTS();
 			if (e->type != jbvObject)
 				pb_error(loc, "expected a mapping, found %s", jt_type_name(e));
 			ename = optional_string(e, "name", loc);
 			if (ename == NULL)
 				pb_error(loc, "workbook task has no \"name\"");
-			for (j = 0; j < i; j++)
-				if (jt_is_string(jt_get(&workbook->val.array.elems[j], "name"), ename))
-					pb_error(loc, "workbook task \"%s\" is defined twice", ename);
+			if (i == twice)
+				pb_error(loc, "workbook task \"%s\" is defined twice", ename);
 			tool = normalize_task(e, loc);
 			if (tool == NULL)
 				pb_error(loc, "workbook task \"%s\" has no tool", ename);
@@ -810,6 +1033,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 		char	   *loc = psprintf("workflow[%d]", i);
 		JsonbValue *nm;
 
+		CHECK_FOR_INTERRUPTS();
 		if (s->type != jbvObject)
 			pb_error(loc, "expected a step mapping, found %s", jt_type_name(s));
 		nm = jt_get(s, "step");
@@ -870,13 +1094,13 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	/* every template must parse and stay inside the subset */
 	workflow = jt_get(out, "workflow");
 	for (i = 0; i < workflow->val.array.nElems; i++)
-		check_templates(&workflow->val.array.elems[i], psprintf("workflow[%d]", i), NULL);
+		check_templates_at(&workflow->val.array.elems[i], psprintf("workflow[%d]", i));
 	workbook = jt_get(out, "workbook");
 	if (workbook)
 		for (i = 0; i < workbook->val.array.nElems; i++)
-			check_templates(&workbook->val.array.elems[i], psprintf("workbook[%d]", i), NULL);
+			check_templates_at(&workbook->val.array.elems[i], psprintf("workbook[%d]", i));
 	workload = jt_get(out, "workload");
-	check_templates(workload, "workload", NULL);
+	check_templates_at(workload, "workload");
 	*path_out = path;
 	return out;
 }

@@ -60,6 +60,18 @@ attempts_of(JsonbValue *v, int dflt)
 }
 
 /*
+ * condition_of reads retry_when or stop_when: a template, or a boolean,
+ * which stands for the condition that is always (or never) true.
+ */
+static const char *
+condition_of(JsonbValue *v)
+{
+	if (v != NULL && v->type == jbvBool)
+		return v->val.boolean ? "true" : "false";
+	return jt_cstring(v);
+}
+
+/*
  * retry_parse reads a retry policy (NULL when the step has none).
  */
 void
@@ -91,8 +103,8 @@ retry_parse(JsonbValue *retry, BRetry *r)
 	r->max_delay = number_of(jt_get(retry, "max_delay"), DEFAULT_MAX_DELAY);
 	r->jitter = jt_get(retry, "jitter") != NULL && jt_get(retry, "jitter")->type == jbvBool &&
 		jt_get(retry, "jitter")->val.boolean;
-	r->retry_when = jt_cstring(jt_get(retry, "retry_when"));
-	r->stop_when = jt_cstring(jt_get(retry, "stop_when"));
+	r->retry_when = condition_of(jt_get(retry, "retry_when"));
+	r->stop_when = condition_of(jt_get(retry, "stop_when"));
 }
 
 /*

@@ -14,12 +14,24 @@
  *					repr(), truthiness, equality, ordering, arithmetic
  *	tpl_eval.c		evaluation of expressions and rendering of templates
  *	tpl_filter.c	filters, tests and functions
+ *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
  *
  * Values borrow from the context jsonb: a mapping or list taken from the
  * context stays a pointer into its container until something needs its
- * elements.  Evaluation allocates in the caller's (short-lived) memory
- * context; parsed templates live in the context given to tpl_parse.
+ * elements.  Parsed templates live in the context given to tpl_parse.
+ *
+ * Every rendering (tpl_render_jsonb, tpl_truthy and the SQL functions) runs
+ * within a budget, in a memory context of its own that is deleted when it
+ * returns; the result is copied into the caller's context.  Evaluation
+ * charges one step per expression node and statement, and steps in
+ * proportion to the elements and bytes an operation touches (tpl_charge),
+ * so that the work of a rendering is bounded by noetl.template_max_steps;
+ * its memory is bounded by noetl.template_max_memory.  A value that lives
+ * elsewhere (one the broker's lookup returned, and everything reached
+ * through it) is never given memory from the rendering's context: a lazy
+ * value is materialised, a dict indexed and a lookup run in the context
+ * that owns the value (tpl_owner_enter), and what that costs is counted.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +42,7 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -82,9 +95,10 @@ struct TVal
 		{
 			JsonbContainer *jc; /* lazy: pairs still in jsonb */
 			int			jclen;	/* its length in bytes */
+			int			n;
 			TVal	  **keys;	/* or materialised, in insertion order */
 			TVal	  **vals;
-			int			n;
+			struct TDictIndex *index;	/* room and hash index, once grown */
 			/* or computed: a lookup function (the broker's context) */
 			TVal	   *(*lookup) (void *arg, const char *key, int keylen);
 			void	   *lookup_arg;
@@ -222,6 +236,81 @@ typedef struct TToken
 	TVal	   *num;			/* INT/FLOAT value */
 } TToken;
 
+/* ---------------------------------------------------------------- budget */
+
+/*
+ * The budget of the rendering in progress (tpl_budget.c).  Steps are
+ * counted against max_steps; memory is what the rendering's context holds
+ * plus what was given to values owned elsewhere (foreign).
+ */
+typedef struct TplBudget
+{
+	int64		steps;
+	int64		max_steps;
+	Size		max_bytes;
+	Size		foreign;
+	MemoryContext cxt;			/* the rendering's own memory context */
+} TplBudget;
+
+/* a rendering in progress: its budget and what it replaced */
+typedef struct TplRun
+{
+	TplBudget	budget;
+	TplBudget  *outer;			/* the budget of an enclosing rendering */
+	MemoryContext caller;		/* where the result goes */
+	const char *saved_source;	/* the enclosing rendering's position */
+	int			saved_line;
+	int			saved_col;
+} TplRun;
+
+/* bytes an operation may touch per step */
+#define TPL_BYTES_PER_STEP	64
+
+/* switching to the memory context that owns a value, and back */
+typedef struct TplOwner
+{
+	MemoryContext old;
+	MemoryContext owner;
+	bool		foreign;		/* owner is outside the rendering's context */
+	Size		before;			/* owner's allocation when entered */
+} TplOwner;
+
+extern PGDLLIMPORT TplBudget *tpl_budget;
+extern const char *tpl_err_source;	/* position of the node being evaluated */
+extern int	tpl_err_line;
+extern int	tpl_err_col;
+
+extern void tpl_run_begin(TplRun *run);
+extern void tpl_run_end(TplRun *run);
+extern void tpl_budget_check(void);
+extern void tpl_reserve(Size bytes);
+extern void tpl_charge_alloc(Size bytes);
+extern void tpl_check_range(int64 count);
+extern void tpl_owner_enter(TplOwner *o, const void *value);
+extern void tpl_owner_leave(TplOwner *o);
+
+/*
+ * tpl_charge counts steps against the budget of the rendering in progress
+ * (if any), checks its memory, and lets interrupts through.
+ */
+static inline void
+tpl_charge(int64 steps)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (tpl_budget != NULL)
+	{
+		tpl_budget->steps += steps;
+		tpl_budget_check();
+	}
+}
+
+/* tpl_charge_bytes charges an operation that touches n bytes */
+static inline void
+tpl_charge_bytes(Size n)
+{
+	tpl_charge((int64) (n / TPL_BYTES_PER_STEP));
+}
+
 /* ---------------------------------------------------------------- API */
 
 /* tpl_lex.c */
@@ -249,6 +338,7 @@ extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
 extern TVal *tv_dict_new(void);
+extern void tv_buf_init(StringInfo buf, int size);
 extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
 extern TVal *tv_from_jsonb_value(JsonbValue *jv);
 extern TVal *tv_from_jsonb(Jsonb *jb);
@@ -300,6 +390,7 @@ extern TTemplate *tpl_cached(const char *src, int len, bool expression);
 extern Jsonb *tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache);
 extern bool tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache);
 extern void tpl_check_playbook_template(const char *src, int len,
-										const char *where);
+										const char *(*where) (void *arg),
+										void *arg);
 
 #endif							/* NOETL_TEMPLATE_H */

@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -42,9 +43,9 @@ typedef struct Eval
 } Eval;
 
 /* position of the node being evaluated, for errors */
-static const char *err_source = NULL;
-static int	err_line = 0;
-static int	err_col = 0;
+const char *tpl_err_source = NULL;
+int			tpl_err_line = 0;
+int			tpl_err_col = 0;
 
 static TVal *eval(Eval *e, TNode *n);
 static void render_nodes(Eval *e, TNode **nodes, int n, StringInfo out);
@@ -58,14 +59,15 @@ tv_fail(const char *fmt,...)
 	va_list		args;
 
 	va_start(args, fmt);
-	tpl_verror(err_source, err_line, err_col, fmt, args);
+	tpl_verror(tpl_err_source, tpl_err_line, tpl_err_col, fmt, args);
 }
 
+/* at records the position of node n for errors */
 static void
 at(TNode *n)
 {
-	err_line = n->line;
-	err_col = n->col;
+	tpl_err_line = n->line;
+	tpl_err_col = n->col;
 }
 
 /* undefined_fail raises the UndefinedError of an Undefined value */
@@ -281,8 +283,12 @@ tpl_getitem(TVal *obj, TVal *key)
 					if (obj->kind == TV_STR)
 					{
 						int			clen;
-						const char *c = py_char_at(obj->u.s.p, obj->u.s.len, (int) i, &clen);
-						TVal	   *r = tv_str(c, clen);
+						const char *c;
+						TVal	   *r;
+
+						tpl_charge_bytes(obj->u.s.len);
+						c = py_char_at(obj->u.s.p, obj->u.s.len, (int) i, &clen);
+						r = tv_str(c, clen);
 
 						r->flags = obj->flags & TVF_MARKUP;
 						return r;
@@ -304,7 +310,7 @@ tpl_getitem(TVal *obj, TVal *key)
 	{
 		StringInfoData k;
 
-		initStringInfo(&k);
+		tv_buf_init(&k, 32);
 		tv_repr(&k, key);
 		if (key->kind == TV_STR)
 			return tv_undef(psprintf("'%s' has no attribute %s", object_repr(obj), k.data));
@@ -354,15 +360,18 @@ contains(TVal *haystack, TVal *needle)
 						tv_type_name(needle));
 			if (needle->u.s.len == 0)
 				return true;
-			for (i = 0; i + needle->u.s.len <= haystack->u.s.len; i++)
-				if (memcmp(haystack->u.s.p + i, needle->u.s.p, needle->u.s.len) == 0)
-					return true;
-			return false;
+			/* memmem is linear (two-way), whatever the texts */
+			tpl_charge_bytes(haystack->u.s.len + needle->u.s.len);
+			return memmem(haystack->u.s.p, haystack->u.s.len,
+						  needle->u.s.p, needle->u.s.len) != NULL;
 		case TV_LIST:
 			n = haystack->u.list.n;
 			for (i = 0; i < n; i++)
+			{
+				tpl_charge(1);
 				if (tv_equal(tv_list_get(haystack, i), needle))
 					return true;
+			}
 			return false;
 		case TV_DICT:
 			{
@@ -374,10 +383,32 @@ contains(TVal *haystack, TVal *needle)
 				return found;
 			}
 		case TV_RANGE:
+			if (needle->kind == TV_INT || needle->kind == TV_BOOL)
+			{
+				/* an int is a member when it is on the range's grid */
+				int64		x = needle->kind == TV_BOOL ? needle->u.b : needle->u.i;
+				int64		step = haystack->u.range.step;
+				int64		off;
+
+				n = tv_len(haystack);
+				if (!pg_sub_s64_overflow(x, haystack->u.range.start, &off))
+				{
+					if (n == 0)
+						return false;
+					if (step == -1)	/* off / -1 could overflow */
+						return off <= 0 && off > -(int64) n;
+					if (off % step != 0)
+						return false;
+					return off / step >= 0 && off / step < n;
+				}
+			}
 			n = tv_len(haystack);
 			for (i = 0; i < n; i++)
+			{
+				tpl_charge(1);
 				if (tv_equal(tv_list_get(haystack, i), needle))
 					return true;
+			}
 			return false;
 		default:
 			tv_fail("argument of type '%s' is not iterable", tv_type_name(haystack));
@@ -454,6 +485,7 @@ eval(Eval *e, TNode *n)
 
 	check_stack_depth();
 	at(n);
+	tpl_charge(1);
 	switch (n->kind)
 	{
 		case TN_CONST:
@@ -503,7 +535,7 @@ eval(Eval *e, TNode *n)
 			{
 				StringInfoData buf;
 
-				initStringInfo(&buf);
+				tv_buf_init(&buf, 64);
 				for (i = 0; i < n->nitems; i++)
 					tv_str_out(&buf, eval(e, n->items[i]));
 				return tv_str(buf.data, buf.len);
@@ -615,7 +647,11 @@ eval(Eval *e, TNode *n)
 }
 
 /*
- * render_for renders a for loop.
+ * render_for renders a for loop.  Each iteration allocates in a context
+ * that is reset after it: nothing an iteration computes outlives it (the
+ * subset has no assignments; the output grows in its own context, and what
+ * is attached to values from outside the loop goes where they live, see
+ * tpl_owner_enter), so a long loop holds only its live data.
  */
 static void
 render_for(Eval *e, TNode *n, StringInfo out)
@@ -627,9 +663,13 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	Scope		loop;
 	TVal	   *lv;
 	int			i;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext iteration;
 
 	at(n);
 	items = tv_iter_items(seq, &count);
+	iteration = AllocSetContextCreate(outer, "noetl template loop",
+									  ALLOCSET_SMALL_SIZES);
 	if (n->b != NULL)
 	{
 		/* the loop filter sees the loop variable but not "loop" */
@@ -641,8 +681,15 @@ render_for(Eval *e, TNode *n, StringInfo out)
 		e->scope = &var;
 		for (i = 0; i < count; i++)
 		{
+			bool		keep;
+
+			tpl_charge(1);
 			var.val = items->u.list.items[i];
-			if (tv_truthy(eval(e, n->b)))
+			MemoryContextSwitchTo(iteration);
+			keep = tv_truthy(eval(e, n->b));
+			MemoryContextSwitchTo(outer);
+			MemoryContextReset(iteration);
+			if (keep)
 				kept[k++] = items->u.list.items[i];
 		}
 		e->scope = var.next;
@@ -651,6 +698,7 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	}
 	if (count == 0)
 	{
+		MemoryContextDelete(iteration);
 		render_nodes(e, n->items2, n->nitems2, out);
 		return;
 	}
@@ -666,12 +714,16 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	e->scope = &loop;
 	for (i = 0; i < count; i++)
 	{
-		CHECK_FOR_INTERRUPTS();
+		tpl_charge(1);
 		var.val = items->u.list.items[i];
 		lv->u.loop.index0 = i;
+		MemoryContextSwitchTo(iteration);
 		render_nodes(e, n->items, n->nitems, out);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(iteration);
 	}
 	e->scope = var.next;
+	MemoryContextDelete(iteration);
 }
 
 static void
@@ -684,9 +736,11 @@ render_nodes(Eval *e, TNode **nodes, int n, StringInfo out)
 	{
 		TNode	   *node = nodes[i];
 
+		tpl_charge(1);
 		switch (node->kind)
 		{
 			case TN_TEXT:
+				tpl_charge_bytes(node->value->u.s.len);
 				appendBinaryStringInfo(out, node->value->u.s.p, node->value->u.s.len);
 				break;
 			case TN_OUTPUT:
@@ -725,7 +779,7 @@ tpl_render(TTemplate *t, TVal *ctx, StringInfo out)
 	e.tpl = t;
 	e.ctx = ctx;
 	e.scope = NULL;
-	err_source = t->source;
+	tpl_err_source = t->source;
 	render_nodes(&e, t->body, t->nbody, out);
 }
 
@@ -740,6 +794,6 @@ tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx)
 	e.tpl = t;
 	e.ctx = ctx;
 	e.scope = NULL;
-	err_source = t->source;
+	tpl_err_source = t->source;
 	return eval(&e, expr);
 }

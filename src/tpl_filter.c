@@ -33,6 +33,9 @@
 #include "noetl.h"
 #include "template.h"
 
+/* Python 3.11's int_max_str_digits: int(text) converts no more digits */
+#define PY_INT_MAX_DIGITS 4300
+
 /* filter numbers, in the order of filter_names in tpl_parse.c */
 enum
 {
@@ -98,7 +101,7 @@ soft_str(TVal *v)
 
 	if (v->kind == TV_STR)
 		return v;
-	initStringInfo(&buf);
+	tv_buf_init(&buf, 16);
 	tv_str_out(&buf, v);
 	return tv_str(buf.data, buf.len);
 }
@@ -167,12 +170,16 @@ change_case(TVal *s, char mode)
 	int			i = 0;
 	bool		start = true;
 
-	initStringInfo(&buf);
+	tpl_charge_alloc(s->u.s.len);
+	tv_buf_init(&buf, s->u.s.len);
 	while (i < s->u.s.len)
 	{
 		int			l = Min(pg_utf_mblen((const unsigned char *) s->u.s.p + i), s->u.s.len - i);
 		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + i);
 		bool		upper;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		switch (mode)
 		{
@@ -227,11 +234,14 @@ py_strip(TVal *s, TVal *chars)
 {
 	int			start = 0;
 	int			end = s->u.s.len;
+	int64		per_char = chars ? chars->u.s.len / TPL_BYTES_PER_STEP : 0;
 
+	tpl_charge_bytes(s->u.s.len);
 	while (start < end)
 	{
 		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + start);
 
+		tpl_charge(per_char);
 		if (!in_chars(w, chars))
 			break;
 		start += pg_utf_mblen((const unsigned char *) s->u.s.p + start);
@@ -242,6 +252,7 @@ py_strip(TVal *s, TVal *chars)
 
 		while (p > start && (s->u.s.p[p] & 0xC0) == 0x80)
 			p--;
+		tpl_charge(per_char);
 		if (!in_chars(utf8_to_unicode((const unsigned char *) s->u.s.p + p), chars))
 			break;
 		end = p;
@@ -249,7 +260,10 @@ py_strip(TVal *s, TVal *chars)
 	return tv_str(s->u.s.p + start, end - start);
 }
 
-/* py_replace is str.replace(old, new, count) */
+/*
+ * py_replace is str.replace(old, new, count).  Occurrences are found with
+ * memmem, so the work is linear in the text and in what is written.
+ */
 static TVal *
 py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 {
@@ -257,7 +271,8 @@ py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 	int			i = 0;
 	int64		done = 0;
 
-	initStringInfo(&buf);
+	tpl_charge_alloc(s->u.s.len);
+	tv_buf_init(&buf, s->u.s.len);
 	if (old->u.s.len == 0)
 	{
 		/* an empty pattern matches before every character and at the end */
@@ -265,6 +280,7 @@ py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 		{
 			if (count < 0 || done < count)
 			{
+				tpl_charge_alloc(new->u.s.len + 1);
 				appendBinaryStringInfo(&buf, new->u.s.p, new->u.s.len);
 				done++;
 			}
@@ -281,16 +297,20 @@ py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 	}
 	while (i < s->u.s.len)
 	{
-		if ((count < 0 || done < count) && i + old->u.s.len <= s->u.s.len &&
-			memcmp(s->u.s.p + i, old->u.s.p, old->u.s.len) == 0)
+		const char *hit = NULL;
+
+		if (count < 0 || done < count)
+			hit = memmem(s->u.s.p + i, s->u.s.len - i, old->u.s.p, old->u.s.len);
+		if (hit == NULL)
 		{
-			appendBinaryStringInfo(&buf, new->u.s.p, new->u.s.len);
-			i += old->u.s.len;
-			done++;
-			continue;
+			appendBinaryStringInfo(&buf, s->u.s.p + i, s->u.s.len - i);
+			break;
 		}
-		appendStringInfoChar(&buf, s->u.s.p[i]);
-		i++;
+		tpl_charge_alloc(new->u.s.len + 1);
+		appendBinaryStringInfo(&buf, s->u.s.p + i, hit - (s->u.s.p + i));
+		appendBinaryStringInfo(&buf, new->u.s.p, new->u.s.len);
+		i = (hit - s->u.s.p) + old->u.s.len;
+		done++;
 	}
 	return tv_str(buf.data, buf.len);
 }
@@ -346,7 +366,7 @@ parse_py_int(const char *p, int len, int base)
 	}
 	if (base < 2 || base > 36)
 		tv_fail("int() base must be >= 2 and <= 36, or 0");
-	initStringInfo(&digits);
+	tv_buf_init(&digits, len);
 	for (; i < len; i++)
 	{
 		int			d;
@@ -369,6 +389,10 @@ parse_py_int(const char *p, int len, int base)
 	}
 	if (ndig == 0)
 		return NULL;
+	/* Python 3.11 converts at most 4300 digits, except in bases 2, 4, 8... */
+	if (ndig > PY_INT_MAX_DIGITS && (base & (base - 1)) != 0)
+		return NULL;
+	tpl_charge_bytes(len);
 	{
 		/* accumulate in numeric to allow any size */
 		Datum		acc = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
@@ -394,6 +418,8 @@ parse_py_int(const char *p, int len, int base)
 			char		c = digits.data[k];
 			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
 
+			/* each step costs the size of the value so far */
+			tpl_charge_bytes(VARSIZE_ANY(DatumGetPointer(acc)));
 			acc = DirectFunctionCall2(numeric_mul, acc, b);
 			acc = DirectFunctionCall2(numeric_add, acc,
 									  DirectFunctionCall1(int8_numeric, Int64GetDatum(d)));
@@ -417,11 +443,12 @@ parse_py_float(const char *p, int len, double *out)
 	const char *body;
 	bool		prev_digit = false;
 
+	tpl_charge_bytes(len);
 	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
 		len--;
 	while (i < len && py_isspace((unsigned char) p[i]))
 		i++;
-	initStringInfo(&buf);
+	tv_buf_init(&buf, len);
 	for (; i < len; i++)
 	{
 		char		c = p[i];
@@ -781,8 +808,11 @@ static bool sort_reverse;
 static int
 sort_cmp(const SortItem *a, const SortItem *b)
 {
-	int			c = tv_compare(sort_reverse ? b->key : a->key,
-							   sort_reverse ? a->key : b->key, "<");
+	int			c;
+
+	tpl_charge(1);
+	c = tv_compare(sort_reverse ? b->key : a->key,
+				   sort_reverse ? a->key : b->key, "<");
 
 	return c == 2 ? 0 : c;
 }
@@ -831,6 +861,8 @@ do_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
 	int			i;
 	int			nattr = 0;
 	TVal	  **attrs = NULL;
+	TVal	 ***paths;
+	int		   *npaths;
 
 	/* attribute may list several paths separated by commas */
 	if (attribute->kind == TV_STR)
@@ -851,6 +883,11 @@ do_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
 		attrs[0] = attribute;
 		nattr = 1;
 	}
+	/* the paths are split once, not once per item */
+	paths = palloc(sizeof(TVal **) * nattr);
+	npaths = palloc(sizeof(int) * nattr);
+	for (i = 0; i < nattr; i++)
+		paths[i] = attr_parts(attrs[i], &npaths[i]);
 	for (i = 0; i < n; i++)
 	{
 		TVal	  **key = palloc(sizeof(TVal *) * nattr);
@@ -858,10 +895,8 @@ do_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
 
 		for (k = 0; k < nattr; k++)
 		{
-			int			np;
-			TVal	  **parts = attr_parts(attrs[k], &np);
-
-			key[k] = ignore_case(attr_get(items->u.list.items[i], parts, np), cs);
+			tpl_charge(1);
+			key[k] = ignore_case(attr_get(items->u.list.items[i], paths[k], npaths[k]), cs);
 		}
 		arr[i].item = items->u.list.items[i];
 		arr[i].key = tv_list(key, nattr);
@@ -879,7 +914,7 @@ do_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
 	int			n;
 	TVal	   *items = tv_iter_items(v, &n);
 	TVal	  **out = palloc(sizeof(TVal *) * Max(n, 1));
-	TVal	  **seen = palloc(sizeof(TVal *) * Max(n, 1));
+	TVal	   *seen = tv_dict_new();	/* keys seen, hashed as a set */
 	int			nout = 0;
 	int			np;
 	TVal	  **parts = attr_parts(attribute, &np);
@@ -890,16 +925,15 @@ do_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
 	for (i = 0; i < n; i++)
 	{
 		TVal	   *key = ignore_case(attr_get(items->u.list.items[i], parts, np), cs);
-		int			k;
-		bool		dup = false;
+		bool		dup;
 
+		tpl_charge(1);
 		if (key->kind == TV_LIST || key->kind == TV_DICT)
 			tv_fail("unhashable type: '%s'", tv_type_name(key));
-		for (k = 0; k < nout && !dup; k++)
-			dup = tv_equal(seen[k], key);
+		(void) tv_dict_lookup(seen, key, &dup);
 		if (!dup)
 		{
-			seen[nout] = key;
+			tv_dict_set(seen, key, key);
 			out[nout++] = items->u.list.items[i];
 		}
 	}
@@ -927,8 +961,12 @@ do_min_max(TVal *v, bool max, TVal *case_sensitive, TVal *attribute)
 	for (i = 1; i < n; i++)
 	{
 		TVal	   *item = items->u.list.items[i];
-		TVal	   *key = ignore_case(attr_get(item, parts, np), cs);
-		int			c = tv_compare(key, bestkey, max ? ">" : "<");
+		TVal	   *key;
+		int			c;
+
+		tpl_charge(1);
+		key = ignore_case(attr_get(item, parts, np), cs);
+		c = tv_compare(key, bestkey, max ? ">" : "<");
 
 		if (c != 2 && (max ? c > 0 : c < 0))
 		{
@@ -955,6 +993,7 @@ do_sum(TVal *v, TVal *attribute, TVal *start)
 	{
 		TVal	   *item = attr_get(items->u.list.items[i], parts, np);
 
+		tpl_charge(1);
 		if (item->kind == TV_UNDEF)
 			tv_fail("%s", item->u.undef.hint);
 		acc = tv_arith(TN_ADD, acc, item);
@@ -973,11 +1012,15 @@ do_join(TVal *v, TVal *d, TVal *attribute)
 	StringInfoData buf;
 	int			i;
 
-	initStringInfo(&buf);
+	tv_buf_init(&buf, 64);
 	for (i = 0; i < n; i++)
 	{
+		tpl_charge(1);
 		if (i > 0)
+		{
+			tpl_charge_alloc(sep->u.s.len);
 			appendBinaryStringInfo(&buf, sep->u.s.p, sep->u.s.len);
+		}
 		tv_str_out(&buf, attr_get(items->u.list.items[i], parts, np));
 	}
 	return tv_str(buf.data, buf.len);
@@ -1022,11 +1065,14 @@ do_tojson(TVal *v, TVal *indent)
 			tv_fail("noetl's tojson takes an integer indent");
 		ind = (int) Max(as_index(indent, ""), 0);
 	}
-	initStringInfo(&json);
+	tv_buf_init(&json, 64);
 	tv_json_dumps(&json, v, ind, 0);
-	initStringInfo(&out);
+	tpl_charge_alloc(json.len);
+	tv_buf_init(&out, json.len);
 	for (i = 0; i < json.len; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		switch (json.data[i])
 		{
 			case '<':
@@ -1303,6 +1349,28 @@ now_text(void)
 }
 
 /*
+ * range_count is the number of items of range(start, stop, step), step not
+ * zero, computed without overflow.
+ */
+static int64
+range_count(int64 start, int64 stop, int64 step)
+{
+	uint64		span;
+
+	if (step > 0 && start < stop)
+	{
+		span = (uint64) stop - (uint64) start - 1;
+		return (int64) Min(span / (uint64) step + 1, (uint64) PG_INT64_MAX);
+	}
+	if (step < 0 && start > stop)
+	{
+		span = (uint64) start - (uint64) stop - 1;
+		return (int64) Min(span / ((uint64) 0 - (uint64) step) + 1, (uint64) PG_INT64_MAX);
+	}
+	return 0;
+}
+
+/*
  * tpl_call_function calls range() or now().
  */
 TVal *
@@ -1342,6 +1410,8 @@ tpl_call_function(int id, const char *name, TVal **args, int nargs)
 				}
 				if (r->u.range.step == 0)
 					tv_fail("range() arg 3 must not be zero");
+				tpl_check_range(range_count(r->u.range.start, r->u.range.stop,
+											r->u.range.step));
 				return r;
 			}
 		case FN_NOW:

@@ -759,6 +759,8 @@ tpl_tokenize(const char *src, int len, int *ntokens)
 	initStringInfo(&norm);
 	for (i = 0; i < len; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (src[i] == '\r')
 		{
 			if (i + 1 < len && src[i + 1] == '\n')
@@ -784,11 +786,16 @@ tpl_tokenize(const char *src, int len, int *ntokens)
 		int			after_raw = -1;
 		bool		raw_strip = false;
 
-		/* find the next tag start */
+		/* find the next tag start, a "{" at a time */
+		CHECK_FOR_INTERRUPTS();
 		for (i = pos; i + 1 < lx.len; i++)
 		{
-			if (lx.src[i] == '{' &&
-				(lx.src[i + 1] == '{' || lx.src[i + 1] == '%' || lx.src[i + 1] == '#'))
+			const char *brace = memchr(lx.src + i, '{', lx.len - 1 - i);
+
+			if (brace == NULL)
+				break;
+			i = brace - lx.src;
+			if (lx.src[i + 1] == '{' || lx.src[i + 1] == '%' || lx.src[i + 1] == '#')
 			{
 				tag = i;
 				kind = lx.src[i + 1];

@@ -86,6 +86,7 @@ tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 {
 	StringInfoData msg;
 	int			srclen = source ? strlen(source) : 0;
+	int			clip = source ? pg_mbcliplen(source, srclen, 200) : 0;
 
 	initStringInfo(&msg);
 	for (;;)
@@ -103,9 +104,9 @@ tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("template error at line %d, column %d: %s", line, col, msg.data),
-			 errdetail("The template is \"%s%s\".",
-					   srclen > 200 ? pnstrdup(source, 200) : (source ? source : ""),
-					   srclen > 200 ? "..." : "")));
+			 errdetail("The template is \"%.*s%s\".",
+					   clip, source ? source : "",
+					   clip < srclen ? "..." : "")));
 }
 
 void

@@ -21,8 +21,13 @@
  * Parsed templates are kept per backend in a small cache keyed by their
  * text, so a condition evaluated once per row is parsed once.  Each
  * template lives in its own memory context; the cache is emptied when it
- * holds TEMPLATE_CACHE_MAX templates.  Evaluation allocates in a memory
- * context that is deleted when the call returns.
+ * holds TEMPLATE_CACHE_MAX templates.
+ *
+ * Every entry point (the SQL functions, tpl_render_jsonb and tpl_truthy)
+ * is one rendering with a budget of its own (tpl_budget.c): it evaluates
+ * in the rendering's memory context, copies its result into the caller's,
+ * and ends the rendering in PG_FINALLY, so that an error leaves no budget
+ * in force and no evaluation garbage behind.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,6 +73,8 @@ struct TplCache
 
 static TplCache *sql_cache = NULL;
 
+static TplCache *sql_templates(void);
+
 /*
  * tplcache_create makes a template cache in a new context under parent.
  */
@@ -85,8 +92,9 @@ tplcache_create(MemoryContext parent, int max)
 
 /*
  * tplcache_get returns the parsed template for src, parsing it on first
- * use.  For a cache with a maximum, the result stays valid until the next
- * call; for an unbounded one, as long as the cache.
+ * use.  For a cache with a maximum, the result (and the values that point
+ * into it, such as its constants) stays valid until the next call; for an
+ * unbounded one, as long as the cache.
  */
 TTemplate *
 tplcache_get(TplCache *c, const char *src, int len, bool expression)
@@ -141,9 +149,7 @@ tplcache_get(TplCache *c, const char *src, int len, bool expression)
 TTemplate *
 tpl_cached(const char *src, int len, bool expression)
 {
-	if (sql_cache == NULL)
-		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
-	return tplcache_get(sql_cache, src, len, expression);
+	return tplcache_get(sql_templates(), src, len, expression);
 }
 
 /* has_markup says whether text contains a template delimiter */
@@ -177,31 +183,52 @@ noetl_render_text(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl render",
-											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(work);
-	TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
-	StringInfoData out;
-	text	   *result;
+	TplRun		run;
+	text	   *volatile result = NULL;
 
-	initStringInfo(&out);
-	tpl_render(tpl, context_value(ctx), &out);
-	MemoryContextSwitchTo(old);
-	result = cstring_to_text_with_len(out.data, out.len);
-	MemoryContextDelete(work);
+	tpl_run_begin(&run);
+	PG_TRY();
+	{
+		TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
+		StringInfoData out;
+
+		initStringInfo(&out);
+		tpl_render(tpl, context_value(ctx), &out);
+		MemoryContextSwitchTo(run.caller);
+		result = cstring_to_text_with_len(out.data, out.len);
+	}
+	PG_FINALLY();
+	{
+		tpl_run_end(&run);
+	}
+	PG_END_TRY();
 	PG_RETURN_TEXT_P(result);
 }
 
+/* copy_jsonb returns a copy of a jsonb datum in the current context */
+static Jsonb *
+copy_jsonb(Jsonb *jb)
+{
+	Jsonb	   *copy = palloc(VARSIZE(jb));
+
+	memcpy(copy, jb, VARSIZE(jb));
+	return copy;
+}
+
 /*
- * render_string renders one string of a JSON value into st.
+ * render_string renders one string of a JSON value into st.  The string is
+ * evaluated in scratch, which is reset afterwards: only what is pushed (a
+ * copy of the value, or the text) stays, so rendering many strings holds
+ * only their results.
  */
 static void
 render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
-			  JsonbIteratorToken tok)
+			  JsonbIteratorToken tok, MemoryContext scratch)
 {
 	TTemplate  *tpl;
 	StringInfoData out;
 	JsonbValue	jv;
+	MemoryContext keep = CurrentMemoryContext;
 
 	if (!has_markup(s->val.string.val, s->val.string.len))
 	{
@@ -216,11 +243,30 @@ render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
 	}
 	if (tpl->single != NULL)
 	{
-		tv_to_jsonb_value(tpl_eval_expr(tpl, tpl->single, ctx), st, tok);
+		/*
+		 * The value is serialised and copied out of scratch: it may point
+		 * into the template (a constant), which the next tplcache_get may
+		 * free, and into scratch.
+		 */
+		Jsonb	   *value;
+
+		MemoryContextSwitchTo(scratch);
+		value = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+		MemoryContextSwitchTo(keep);
+		value = copy_jsonb(value);
+		MemoryContextReset(scratch);
+		jv.type = jbvBinary;
+		jv.val.binary.data = &value->root;
+		jv.val.binary.len = VARSIZE(value) - VARHDRSZ;
+		pushJsonbValue(st, tok, &jv);
 		return;
 	}
-	initStringInfo(&out);
+	/* the text grows where it was allocated, outside scratch */
+	tv_buf_init(&out, s->val.string.len);
+	MemoryContextSwitchTo(scratch);
 	tpl_render(tpl, ctx, &out);
+	MemoryContextSwitchTo(keep);
+	MemoryContextReset(scratch);
 	jv.type = jbvString;
 	jv.val.string.val = out.data;
 	jv.val.string.len = out.len;
@@ -233,12 +279,12 @@ render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
  */
 static JsonbValue *
 render_jsonb(TplCache *cache, JsonbValue *v, TVal *ctx, JsonbParseState **st,
-			 JsonbIteratorToken tok)
+			 JsonbIteratorToken tok, MemoryContext scratch)
 {
 	check_stack_depth();
 	if (v->type == jbvString)
 	{
-		render_string(cache, v, ctx, st, tok);
+		render_string(cache, v, ctx, st, tok, scratch);
 		return NULL;
 	}
 	if (v->type != jbvBinary)
@@ -259,7 +305,7 @@ render_jsonb(TplCache *cache, JsonbValue *v, TVal *ctx, JsonbParseState **st,
 			if (t == WJB_KEY)
 				pushJsonbValue(st, WJB_KEY, &e);
 			else if (t == WJB_VALUE || t == WJB_ELEM)
-				render_jsonb(cache, &e, ctx, st, t);
+				render_jsonb(cache, &e, ctx, st, t, scratch);
 			else if (t == WJB_END_ARRAY || t == WJB_END_OBJECT)
 				res = pushJsonbValue(st, t, NULL);
 		}
@@ -269,46 +315,76 @@ render_jsonb(TplCache *cache, JsonbValue *v, TVal *ctx, JsonbParseState **st,
 
 /*
  * tpl_render_jsonb renders every string of a jsonb value against ctx,
- * parsing templates through cache.  The result is allocated in the current
- * memory context.
+ * parsing templates through cache: one rendering, whose result is
+ * allocated in the current memory context.
  */
 Jsonb *
 tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	TplRun		run;
+	Jsonb	   *volatile result = NULL;
 
-	if (JB_ROOT_IS_SCALAR(t))
+	tpl_run_begin(&run);
+	PG_TRY();
 	{
-		JsonbValue	scalar;
-		JsonbValue	arr;
+		JsonbParseState *st = NULL;
+		JsonbValue *res = NULL;
+		Jsonb	   *single = NULL;
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+													  "noetl template string",
+													  ALLOCSET_DEFAULT_SIZES);
 
-		(void) JsonbExtractScalar(&t->root, &scalar);
-		if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+		if (JB_ROOT_IS_SCALAR(t))
 		{
-			TTemplate  *tpl = tplcache_get(cache, scalar.val.string.val, scalar.val.string.len, false);
+			JsonbValue	scalar;
+			JsonbValue	arr;
 
-			if (!tpl->worker_side && tpl->single != NULL)
-				return tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+			(void) JsonbExtractScalar(&t->root, &scalar);
+			if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+			{
+				TTemplate  *tpl = tplcache_get(cache, scalar.val.string.val, scalar.val.string.len, false);
+
+				if (!tpl->worker_side && tpl->single != NULL)
+					single = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+			}
+			if (single == NULL)
+			{
+				arr.type = jbvArray;
+				arr.val.array.rawScalar = true;
+				arr.val.array.nElems = 1;
+				arr.val.array.elems = NULL;
+				pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+				render_jsonb(cache, &scalar, ctx, &st, WJB_ELEM, scratch);
+				res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+			}
 		}
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
-		render_jsonb(cache, &scalar, ctx, &st, WJB_ELEM);
-		res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	}
-	else
-	{
-		JsonbValue	root;
+		else
+		{
+			JsonbValue	root;
 
-		root.type = jbvBinary;
-		root.val.binary.data = &t->root;
-		root.val.binary.len = VARSIZE(t) - VARHDRSZ;
-		res = render_jsonb(cache, &root, ctx, &st, WJB_ELEM);
+			root.type = jbvBinary;
+			root.val.binary.data = &t->root;
+			root.val.binary.len = VARSIZE(t) - VARHDRSZ;
+			res = render_jsonb(cache, &root, ctx, &st, WJB_ELEM, scratch);
+		}
+		MemoryContextSwitchTo(run.caller);
+		result = single != NULL ? copy_jsonb(single) : JsonbValueToJsonb(res);
 	}
-	return JsonbValueToJsonb(res);
+	PG_FINALLY();
+	{
+		tpl_run_end(&run);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* sql_templates returns the template cache of the SQL functions */
+static TplCache *
+sql_templates(void)
+{
+	if (sql_cache == NULL)
+		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
+	return sql_cache;
 }
 
 /*
@@ -319,18 +395,8 @@ noetl_render(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *t = PG_GETARG_JSONB_P(0);
 	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl render",
-											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(work);
-	Jsonb	   *result;
 
-	if (sql_cache == NULL)
-		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
-	result = tpl_render_jsonb(t, context_value(ctx), sql_cache);
-	MemoryContextSwitchTo(old);
-	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
-	MemoryContextDelete(work);
-	PG_RETURN_JSONB_P(result);
+	PG_RETURN_JSONB_P(tpl_render_jsonb(t, context_value(ctx), sql_templates()));
 }
 
 /*
@@ -341,15 +407,23 @@ noetl_eval(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl eval",
-											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(work);
-	TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
-	Jsonb	   *result = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, context_value(ctx)));
+	TplRun		run;
+	Jsonb	   *volatile result = NULL;
 
-	MemoryContextSwitchTo(old);
-	result = (Jsonb *) datumCopy(JsonbPGetDatum(result), false, -1);
-	MemoryContextDelete(work);
+	tpl_run_begin(&run);
+	PG_TRY();
+	{
+		TTemplate  *tpl = tpl_cached(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
+		Jsonb	   *value = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, context_value(ctx)));
+
+		MemoryContextSwitchTo(run.caller);
+		result = copy_jsonb(value);
+	}
+	PG_FINALLY();
+	{
+		tpl_run_end(&run);
+	}
+	PG_END_TRY();
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -375,27 +449,38 @@ truthy_text(const char *s, int len)
 
 /*
  * tpl_truthy evaluates a condition with NoETL's rule, parsing it through
- * cache.
+ * cache: one rendering.
  */
 bool
 tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 {
-	TTemplate  *tpl;
-	StringInfoData out;
+	TplRun		run;
+	volatile bool result = false;
 
-	tpl = tplcache_get(cache, cond, len, !has_markup(cond, len));
-	initStringInfo(&out);
-	if (tpl->single != NULL)
+	tpl_run_begin(&run);
+	PG_TRY();
 	{
-		TVal	   *v = tpl_eval_expr(tpl, tpl->single, ctx);
+		TTemplate  *tpl = tplcache_get(cache, cond, len, !has_markup(cond, len));
+		StringInfoData out;
+		TVal	   *v = NULL;
 
-		if (v->kind == TV_BOOL)
-			return v->u.b;
-		tv_str_out(&out, v);
+		initStringInfo(&out);
+		if (tpl->single != NULL)
+		{
+			v = tpl_eval_expr(tpl, tpl->single, ctx);
+			if (v->kind != TV_BOOL)
+				tv_str_out(&out, v);
+		}
+		else
+			tpl_render(tpl, ctx, &out);
+		result = (v != NULL && v->kind == TV_BOOL) ? v->u.b : truthy_text(out.data, out.len);
 	}
-	else
-		tpl_render(tpl, ctx, &out);
-	return truthy_text(out.data, out.len);
+	PG_FINALLY();
+	{
+		tpl_run_end(&run);
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*
@@ -406,18 +491,9 @@ noetl_truthy(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "noetl truthy",
-											   ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(work);
-	bool		result;
 
-	if (sql_cache == NULL)
-		sql_cache = tplcache_create(CacheMemoryContext, TEMPLATE_CACHE_MAX);
-	result = tpl_truthy(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), context_value(ctx), sql_cache);
-
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(work);
-	PG_RETURN_BOOL(result);
+	PG_RETURN_BOOL(tpl_truthy(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), context_value(ctx),
+							  sql_templates()));
 }
 
 /*
@@ -449,12 +525,12 @@ check_known(TTemplate *tpl, TNode *n)
 
 /*
  * tpl_check_playbook_template parses a template found in a playbook and
- * refuses it, naming where it was found, if it is malformed or outside
- * noetl's subset.  Conditions (where) given without delimiters are
- * checked as bare expressions.
+ * refuses it, naming where it was found (where(arg) spells the location,
+ * only for an error), if it is malformed or outside noetl's subset.
  */
 void
-tpl_check_playbook_template(const char *src, int len, const char *where)
+tpl_check_playbook_template(const char *src, int len,
+							const char *(*where) (void *arg), void *arg)
 {
 	MemoryContext old = CurrentMemoryContext;
 	MemoryContext tcxt = AllocSetContextCreate(CurrentMemoryContext, "noetl template check",
@@ -481,7 +557,7 @@ tpl_check_playbook_template(const char *src, int len, const char *where)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ed->sqlerrcode),
-				 errmsg("%s: %s", where, ed->message),
+				 errmsg("%s: %s", where(arg), ed->message),
 				 ed->detail ? errdetail("%s", ed->detail) : 0));
 	}
 	PG_END_TRY();

@@ -24,6 +24,7 @@
 
 #include <math.h>
 
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -38,6 +39,12 @@
 
 /* largest integer result, in decimal digits, that ** may produce */
 #define MAX_INT_DIGITS 4300
+
+/* Python 3.11's int_max_str_digits: str() of a longer int fails */
+#define PY_INT_MAX_DIGITS 4300
+
+/* a TVal is one 64-byte chunk: values are many */
+StaticAssertDecl(sizeof(TVal) <= 64, "TVal grew beyond 64 bytes");
 
 static TVal *
 tv_new(TVKind kind)
@@ -123,6 +130,21 @@ tv_dict_new(void)
 }
 
 /*
+ * tv_buf_init initialises a StringInfo for a value of about size bytes:
+ * initStringInfo's 1 kB per value adds up when a filter makes a string per
+ * element.
+ */
+void
+tv_buf_init(StringInfo buf, int size)
+{
+	buf->maxlen = Max(size + 1, 16);
+	buf->data = palloc(buf->maxlen);
+	buf->data[0] = '\0';
+	buf->len = 0;
+	buf->cursor = 0;
+}
+
+/*
  * num_datum returns an int or big value as a numeric datum.
  */
 static Datum
@@ -136,15 +158,35 @@ num_datum(TVal *v)
 }
 
 /*
+ * charge_numeric charges an operation on the numerics x and y: in
+ * proportion to their size, or (multiplication, division) to the product
+ * of their sizes.
+ */
+static void
+charge_numeric(Datum x, Datum y, bool quadratic)
+{
+	Size		a = VARSIZE_ANY(DatumGetPointer(x));
+	Size		b = VARSIZE_ANY(DatumGetPointer(y));
+
+	if (quadratic)
+		tpl_charge((int64) (a * b / 256));
+	else
+		tpl_charge_bytes(a + b);
+}
+
+/*
  * tv_big returns an integral numeric as an int value, as int64 when it fits.
  */
 TVal *
 tv_big(Numeric n)
 {
-	char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+	char	   *txt;
 	char	   *end;
 	int64		i;
 	TVal	   *v;
+
+	charge_numeric(NumericGetDatum(n), NumericGetDatum(n), false);
+	txt = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
 
 	errno = 0;
 	i = strtoll(txt, &end, 10);
@@ -210,7 +252,10 @@ tv_from_jsonb_value(JsonbValue *jv)
 				int			i;
 
 				for (i = 0; i < jv->val.array.nElems; i++)
+				{
+					tpl_charge(1);
 					items[i] = tv_from_jsonb_value(&jv->val.array.elems[i]);
+				}
 				return tv_list(items, jv->val.array.nElems);
 			}
 		case jbvObject:
@@ -250,47 +295,66 @@ tv_from_jsonb(Jsonb *jb)
 
 /*
  * tv_materialize turns a lazy list or dict into one with its own items.
+ * The items are allocated where v is (v may be a value the broker keeps
+ * beyond this rendering), and charged one step each.
  */
 void
 tv_materialize(TVal *v)
 {
+	TplOwner	o;
+
 	if (v->kind == TV_LIST && v->u.list.jc != NULL)
 	{
 		JsonbContainer *jc = v->u.list.jc;
 		int			n = v->u.list.n;
-		TVal	  **items = palloc(sizeof(TVal *) * Max(n, 1));
-		JsonbIterator *it = JsonbIteratorInit(jc);
+		TVal	  **items;
+		JsonbIterator *it;
 		JsonbValue	jv;
 		JsonbIteratorToken tok;
 		int			i = 0;
 
+		tpl_reserve((Size) n * (sizeof(TVal *) + sizeof(TVal)));
+		tpl_owner_enter(&o, v);
+		items = palloc(sizeof(TVal *) * Max(n, 1));
+		it = JsonbIteratorInit(jc);
 		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
 			if (tok == WJB_ELEM)
+			{
+				tpl_charge(1);
 				items[i++] = tv_from_jsonb_value(&jv);
+			}
 		v->u.list.items = items;
 		v->u.list.n = i;
 		v->u.list.jc = NULL;
+		tpl_owner_leave(&o);
 	}
 	else if (v->kind == TV_DICT && v->u.dict.jc != NULL)
 	{
 		JsonbContainer *jc = v->u.dict.jc;
 		int			n = v->u.dict.n;
-		JsonbIterator *it = JsonbIteratorInit(jc);
+		JsonbIterator *it;
 		JsonbValue	jv;
 		JsonbIteratorToken tok;
 		int			i = 0;
 
+		tpl_reserve((Size) n * 2 * (sizeof(TVal *) + sizeof(TVal)));
+		tpl_owner_enter(&o, v);
 		v->u.dict.keys = palloc(sizeof(TVal *) * Max(n, 1));
 		v->u.dict.vals = palloc(sizeof(TVal *) * Max(n, 1));
+		it = JsonbIteratorInit(jc);
 		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
 		{
 			if (tok == WJB_KEY)
+			{
+				tpl_charge(1);
 				v->u.dict.keys[i] = tv_str(jv.val.string.val, jv.val.string.len);
+			}
 			else if (tok == WJB_VALUE)
 				v->u.dict.vals[i++] = tv_from_jsonb_value(&jv);
 		}
 		v->u.dict.n = i;
 		v->u.dict.jc = NULL;
+		tpl_owner_leave(&o);
 	}
 }
 
@@ -352,6 +416,7 @@ tv_len(TVal *v)
 		case TV_UNDEF:
 			return 0;
 		case TV_STR:
+			tpl_charge_bytes(v->u.s.len);
 			return py_strlen(v->u.s.p, v->u.s.len);
 		case TV_LIST:
 			if (v->flags & TVF_GENERATOR)
@@ -404,22 +469,197 @@ key_hashable(TVal *key)
 		tv_fail("unhashable type: '%s'", tv_type_name(key));
 }
 
+/* ------------------------------------------------------------ dict index */
+
 /*
- * tv_dict_lookup finds key in a dict with Python's key equality.
+ * Dicts of more than DICT_INDEX_MIN keys are looked up through a hash
+ * index, built on the first lookup and kept up to date by tv_dict_set, so
+ * that building or reading a large dict key by key is linear.  The keys
+ * array keeps Python's insertion order and first spelling; the index maps
+ * a hash to positions in it, by open addressing.  The hash agrees with
+ * Python's ==: 1, 1.0 and True hash alike, and so do an int beyond 64 bits
+ * and a float that might equal it (those share one chain).
+ *
+ * The same struct records the room in keys and vals, so that a TVal stays
+ * 64 bytes: a dict without it (new, or read from jsonb) has room for
+ * exactly n.
+ */
+#define DICT_INDEX_MIN 8
+
+typedef struct TDictIndex
+{
+	int			cap;			/* room in keys and vals */
+	int			size;			/* slots: a power of two, over twice n; 0
+								 * while not hashed */
+	int32	   *pos;			/* 1 + position in keys, or 0 for empty */
+	uint32	   *hash;			/* hash of the key in each slot */
+} TDictIndex;
+
+/* dict_extra returns the index struct of a dict, made on first use */
+static TDictIndex *
+dict_extra(TVal *d)
+{
+	if (d->u.dict.index == NULL)
+	{
+		TplOwner	o;
+
+		tpl_owner_enter(&o, d);
+		d->u.dict.index = palloc0(sizeof(TDictIndex));
+		d->u.dict.index->cap = d->u.dict.n;
+		tpl_owner_leave(&o);
+	}
+	return d->u.dict.index;
+}
+
+/* tv_key_hash hashes a (hashable) key consistently with tv_equal */
+static uint32
+tv_key_hash(TVal *k)
+{
+	int64		i;
+
+	switch (k->kind)
+	{
+		case TV_STR:
+			tpl_charge_bytes(k->u.s.len);
+			return hash_bytes((const unsigned char *) k->u.s.p, k->u.s.len);
+		case TV_BOOL:
+			i = k->u.b ? 1 : 0;
+			break;
+		case TV_INT:
+			i = k->u.i;
+			break;
+		case TV_FLOAT:
+			if (isnan(k->u.f))
+				return 0x7ff80000;
+			if (k->u.f != trunc(k->u.f))
+				return hash_bytes((const unsigned char *) &k->u.f, sizeof(double));
+			if (!(k->u.f >= -9223372036854775808.0 && k->u.f < 9223372036854775808.0))
+				return 0x5bd1e995;	/* beside ints beyond 64 bits */
+			i = (int64) k->u.f;
+			break;
+		case TV_BIG:
+			return 0x5bd1e995;
+		case TV_LOOP:
+			/* equal only to itself */
+			return hash_bytes((const unsigned char *) &k, sizeof(k));
+		default:
+			/* None, Undefined, ranges: few, one chain each kind */
+			return (uint32) k->kind;
+	}
+	return hash_bytes((const unsigned char *) &i, sizeof(i));
+}
+
+/* tv_key_equal is Python's == of two keys, with a quick path for strings */
+static inline bool
+tv_key_equal(TVal *a, TVal *b)
+{
+	if (a->kind == TV_STR && b->kind == TV_STR)
+		return a->u.s.len == b->u.s.len &&
+			memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
+	return tv_equal(a, b);
+}
+
+/* dict_index_put records position i, whose key hashes to h */
+static void
+dict_index_put(TDictIndex *ix, uint32 h, int i)
+{
+	int			slot = h & (ix->size - 1);
+
+	while (ix->pos[slot] != 0)
+		slot = (slot + 1) & (ix->size - 1);
+	ix->pos[slot] = i + 1;
+	ix->hash[slot] = h;
+}
+
+/*
+ * dict_index_build (re)builds the index of a materialised dict, with room
+ * for want keys, in the memory context that owns the dict.
+ */
+static void
+dict_index_build(TVal *d, int want)
+{
+	TplOwner	o;
+	TDictIndex *ix = dict_extra(d);
+	int			size = 16;
+	int			i;
+
+	while (size < 2 * want)
+		size *= 2;
+	tpl_reserve((Size) size * (sizeof(int32) + sizeof(uint32)));
+	if (ix->size > 0)
+	{
+		pfree(ix->pos);
+		pfree(ix->hash);
+	}
+	tpl_owner_enter(&o, d);
+	ix->size = size;
+	ix->pos = palloc0(sizeof(int32) * size);
+	ix->hash = palloc(sizeof(uint32) * size);
+	tpl_owner_leave(&o);
+	for (i = 0; i < d->u.dict.n; i++)
+	{
+		tpl_charge(1);
+		dict_index_put(ix, tv_key_hash(d->u.dict.keys[i]), i);
+	}
+}
+
+/*
+ * dict_find returns the position of key in a materialised dict, or -1;
+ * *hash receives the key's hash when the dict is indexed.
+ */
+static int
+dict_find(TVal *d, TVal *key, uint32 *hash)
+{
+	TDictIndex *ix;
+	int			slot;
+	uint32		h;
+	int			i;
+
+	if (d->u.dict.n <= DICT_INDEX_MIN &&
+		(d->u.dict.index == NULL || d->u.dict.index->size == 0))
+	{
+		for (i = 0; i < d->u.dict.n; i++)
+			if (tv_key_equal(d->u.dict.keys[i], key))
+				return i;
+		return -1;
+	}
+	if (d->u.dict.index == NULL || d->u.dict.index->size == 0)
+		dict_index_build(d, d->u.dict.n);
+	ix = d->u.dict.index;
+	h = tv_key_hash(key);
+	*hash = h;
+	for (slot = h & (ix->size - 1); ix->pos[slot] != 0; slot = (slot + 1) & (ix->size - 1))
+	{
+		i = ix->pos[slot] - 1;
+		if (ix->hash[slot] == h && tv_key_equal(d->u.dict.keys[i], key))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * tv_dict_lookup finds key in a dict with Python's key equality.  A
+ * computed dict's lookup function runs in the memory context that owns the
+ * dict, so that what it builds and keeps lives as long as the dict.
  */
 TVal *
 tv_dict_lookup(TVal *d, TVal *key, bool *found)
 {
 	int			i;
+	uint32		h;
 
 	*found = false;
+	tpl_charge(1);
 	if (d->u.dict.lookup != NULL)
 	{
 		TVal	   *v;
+		TplOwner	o;
 
 		if (key->kind != TV_STR)
 			return NULL;
+		tpl_owner_enter(&o, d);
 		v = d->u.dict.lookup(d->u.dict.lookup_arg, key->u.s.p, key->u.s.len);
+		tpl_owner_leave(&o);
 		*found = v != NULL;
 		return v;
 	}
@@ -439,25 +679,11 @@ tv_dict_lookup(TVal *d, TVal *key, bool *found)
 		*found = true;
 		return tv_from_jsonb_value(hit);
 	}
-	for (i = 0; i < d->u.dict.n; i++)
-	{
-		TVal	   *k = d->u.dict.keys[i];
-
-		if (k->kind == TV_STR && key->kind == TV_STR)
-		{
-			if (k->u.s.len == key->u.s.len && memcmp(k->u.s.p, key->u.s.p, k->u.s.len) == 0)
-			{
-				*found = true;
-				return d->u.dict.vals[i];
-			}
-		}
-		else if (tv_equal(k, key))
-		{
-			*found = true;
-			return d->u.dict.vals[i];
-		}
-	}
-	return NULL;
+	i = dict_find(d, key, &h);
+	if (i < 0)
+		return NULL;
+	*found = true;
+	return d->u.dict.vals[i];
 }
 
 /* tv_dict_get_str looks a string key up */
@@ -484,29 +710,46 @@ void
 tv_dict_set(TVal *d, TVal *key, TVal *val)
 {
 	int			i;
+	uint32		h = 0;
+	TDictIndex *ix;
 
 	tv_materialize(d);
 	key_hashable(key);
-	for (i = 0; i < d->u.dict.n; i++)
-		if (tv_equal(d->u.dict.keys[i], key))
-		{
-			d->u.dict.vals[i] = val;
-			return;
-		}
-	i = d->u.dict.n;
-	if (i == 0)
+	tpl_charge(1);
+	i = dict_find(d, key, &h);
+	if (i >= 0)
 	{
-		d->u.dict.keys = palloc(sizeof(TVal *) * 8);
-		d->u.dict.vals = palloc(sizeof(TVal *) * 8);
+		d->u.dict.vals[i] = val;
+		return;
 	}
-	else if (i >= 8 && (i & (i - 1)) == 0)
+	i = d->u.dict.n;
+	ix = dict_extra(d);
+	if (i == ix->cap)
 	{
-		d->u.dict.keys = repalloc(d->u.dict.keys, sizeof(TVal *) * i * 2);
-		d->u.dict.vals = repalloc(d->u.dict.vals, sizeof(TVal *) * i * 2);
+		TplOwner	o;
+		int			cap = Max(8, i * 2);
+
+		tpl_reserve((Size) cap * 2 * sizeof(TVal *));
+		tpl_owner_enter(&o, d);
+		d->u.dict.keys = d->u.dict.keys ? repalloc(d->u.dict.keys, sizeof(TVal *) * cap)
+			: palloc(sizeof(TVal *) * cap);
+		d->u.dict.vals = d->u.dict.vals ? repalloc(d->u.dict.vals, sizeof(TVal *) * cap)
+			: palloc(sizeof(TVal *) * cap);
+		ix->cap = cap;
+		tpl_owner_leave(&o);
 	}
 	d->u.dict.keys[i] = key;
 	d->u.dict.vals[i] = val;
 	d->u.dict.n++;
+	if (ix->size > 0)
+	{
+		if (2 * d->u.dict.n > ix->size)
+			dict_index_build(d, 2 * d->u.dict.n);
+		else
+			dict_index_put(ix, h, i);
+	}
+	else if (d->u.dict.n > DICT_INDEX_MIN)
+		dict_index_build(d, 2 * d->u.dict.n);
 }
 
 /*
@@ -535,14 +778,17 @@ tv_iter_items(TVal *v, int *n)
 		case TV_STR:
 			{
 				int			count = py_strlen(v->u.s.p, v->u.s.len);
-				TVal	  **items = palloc(sizeof(TVal *) * Max(count, 1));
+				TVal	  **items;
 				int			k = 0;
 
+				tpl_reserve((Size) count * (sizeof(TVal *) + sizeof(TVal)));
+				items = palloc(sizeof(TVal *) * Max(count, 1));
 				for (i = 0; i < v->u.s.len;)
 				{
 					int			l = Min(pg_utf_mblen((const unsigned char *) v->u.s.p + i),
 										v->u.s.len - i);
 
+					tpl_charge(1);
 					items[k++] = tv_str(v->u.s.p + i, l);
 					i += l;
 				}
@@ -554,11 +800,13 @@ tv_iter_items(TVal *v, int *n)
 				int			count = tv_len(v);
 				TVal	  **items;
 
-				if (count > 10000000)
-					tv_fail("range of %d items is too large to iterate here", count);
+				tpl_reserve((Size) count * (sizeof(TVal *) + sizeof(TVal)));
 				items = palloc(sizeof(TVal *) * Max(count, 1));
 				for (i = 0; i < count; i++)
+				{
+					tpl_charge(1);
 					items[i] = tv_int(v->u.range.start + (int64) i * v->u.range.step);
+				}
 				*n = count;
 				out = tv_list(items, count);
 				return out;
@@ -637,9 +885,13 @@ tv_to_double(TVal *v)
 			return v->u.f;
 		case TV_BIG:
 			{
-				char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out,
-																	  NumericGetDatum(v->u.big)));
-				double		d = strtod(txt, NULL);
+				char	   *txt;
+				double		d;
+
+				charge_numeric(NumericGetDatum(v->u.big), NumericGetDatum(v->u.big), false);
+				txt = DatumGetCString(DirectFunctionCall1(numeric_out,
+														  NumericGetDatum(v->u.big)));
+				d = strtod(txt, NULL);
 
 				if (isinf(d))
 					tv_fail("int too large to convert to float");
@@ -756,7 +1008,10 @@ num_cmp(TVal *a, TVal *b)
 static int
 str_cmp(TVal *a, TVal *b)
 {
-	int			c = memcmp(a->u.s.p, b->u.s.p, Min(a->u.s.len, b->u.s.len));
+	int			c;
+
+	tpl_charge_bytes(Min(a->u.s.len, b->u.s.len));
+	c = memcmp(a->u.s.p, b->u.s.p, Min(a->u.s.len, b->u.s.len));
 
 	if (c != 0)
 		return c < 0 ? -1 : 1;
@@ -784,19 +1039,27 @@ tv_equal(TVal *a, TVal *b)
 		case TV_NONE:
 			return true;
 		case TV_STR:
-			return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
+			if (a->u.s.len != b->u.s.len)
+				return false;
+			tpl_charge_bytes(a->u.s.len);
+			return memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
 		case TV_LIST:
 			if ((a->flags | b->flags) & TVF_GENERATOR)
 				return false;
 			if (a->u.list.n != b->u.list.n)
 				return false;
+			check_stack_depth();
 			for (i = 0; i < a->u.list.n; i++)
+			{
+				tpl_charge(1);
 				if (!tv_equal(tv_list_get(a, i), tv_list_get(b, i)))
 					return false;
+			}
 			return true;
 		case TV_DICT:
 			if (a->u.dict.n != b->u.dict.n)
 				return false;
+			check_stack_depth();
 			tv_materialize(a);
 			for (i = 0; i < a->u.dict.n; i++)
 			{
@@ -845,11 +1108,13 @@ tv_compare(TVal *a, TVal *b, const char *op)
 		int			nb = b->u.list.n;
 		int			i;
 
+		check_stack_depth();
 		for (i = 0; i < na && i < nb; i++)
 		{
 			TVal	   *x = tv_list_get(a, i);
 			TVal	   *y = tv_list_get(b, i);
 
+			tpl_charge(1);
 			if (!tv_equal(x, y))
 				return tv_compare(x, y, op);
 		}
@@ -870,15 +1135,22 @@ int_result(Datum n)
 	return tv_big(num);
 }
 
+/* num_floor_div is Python's // of two ints given as numerics */
 static Datum
 num_floor_div(Datum x, Datum y)
 {
 	/* floor(x / y) for integers: trunc, then correct toward -inf */
-	Datum		q = DirectFunctionCall2(numeric_div_trunc, x, y);
-	Datum		r = DirectFunctionCall2(numeric_mod, x, y);
+	Datum		q;
+	Datum		r;
 	Datum		zero = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
-	int			rs = DatumGetInt32(DirectFunctionCall2(numeric_cmp, r, zero));
-	int			ys = DatumGetInt32(DirectFunctionCall2(numeric_cmp, y, zero));
+	int			rs;
+	int			ys;
+
+	charge_numeric(x, y, true);
+	q = DirectFunctionCall2(numeric_div_trunc, x, y);
+	r = DirectFunctionCall2(numeric_mod, x, y);
+	rs = DatumGetInt32(DirectFunctionCall2(numeric_cmp, r, zero));
+	ys = DatumGetInt32(DirectFunctionCall2(numeric_cmp, y, zero));
 
 	if (rs != 0 && (rs < 0) != (ys < 0))
 		q = DirectFunctionCall2(numeric_sub, q,
@@ -886,13 +1158,19 @@ num_floor_div(Datum x, Datum y)
 	return q;
 }
 
+/* num_py_mod is Python's % of two ints given as numerics */
 static Datum
 num_py_mod(Datum x, Datum y)
 {
-	Datum		r = DirectFunctionCall2(numeric_mod, x, y);
+	Datum		r;
 	Datum		zero = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
-	int			rs = DatumGetInt32(DirectFunctionCall2(numeric_cmp, r, zero));
-	int			ys = DatumGetInt32(DirectFunctionCall2(numeric_cmp, y, zero));
+	int			rs;
+	int			ys;
+
+	charge_numeric(x, y, true);
+	r = DirectFunctionCall2(numeric_mod, x, y);
+	rs = DatumGetInt32(DirectFunctionCall2(numeric_cmp, r, zero));
+	ys = DatumGetInt32(DirectFunctionCall2(numeric_cmp, y, zero));
 
 	if (rs != 0 && (rs < 0) != (ys < 0))
 		r = DirectFunctionCall2(numeric_add, r, y);
@@ -954,7 +1232,9 @@ seq_repeat(TVal *seq, TVal *count)
 
 		if ((int64) seq->u.s.len * n > MaxAllocSize / 2)
 			tv_fail("repeated string is too long");
-		initStringInfo(&buf);
+		tpl_charge_alloc((Size) seq->u.s.len * n + n);
+		tv_buf_init(&buf, 0);
+		enlargeStringInfo(&buf, (int) (seq->u.s.len * n));
 		for (i = 0; i < n; i++)
 			appendBinaryStringInfo(&buf, seq->u.s.p, seq->u.s.len);
 		r = tv_str(buf.data, buf.len);
@@ -971,6 +1251,8 @@ seq_repeat(TVal *seq, TVal *count)
 		len = seq->u.list.n;
 		if ((int64) len * n > 10000000)
 			tv_fail("repeated list is too long");
+		tpl_reserve((Size) len * n * sizeof(TVal *));
+		tpl_charge((int64) len * n);
 		items = palloc(sizeof(TVal *) * Max(len * n, 1));
 		for (i = 0; i < n; i++)
 		{
@@ -989,8 +1271,11 @@ markup_escape(StringInfo out, const char *p, int len)
 {
 	int			i;
 
+	tpl_charge_alloc((Size) len);
 	for (i = 0; i < len; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		switch (p[i])
 		{
 			case '&':
@@ -1113,10 +1398,16 @@ int_pow(TVal *base, TVal *exp)
 	while (e > 0)
 	{
 		if (e & 1)
+		{
+			charge_numeric(result, b, true);
 			result = DirectFunctionCall2(numeric_mul, result, b);
+		}
 		e >>= 1;
 		if (e > 0)
+		{
+			charge_numeric(b, b, true);
 			b = DirectFunctionCall2(numeric_mul, b, b);
+		}
 	}
 	return int_result(result);
 }
@@ -1156,7 +1447,8 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 		TVal	   *r;
 		bool		markup = (a->flags | b->flags) & TVF_MARKUP;
 
-		initStringInfo(&buf);
+		tpl_charge_alloc((Size) a->u.s.len + b->u.s.len);
+		tv_buf_init(&buf, a->u.s.len + b->u.s.len);
 		/* Markup + str escapes the plain operand */
 		if (markup && !(a->flags & TVF_MARKUP))
 			markup_escape(&buf, a->u.s.p, a->u.s.len);
@@ -1179,6 +1471,10 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 
 		tv_materialize(a);
 		tv_materialize(b);
+		if ((int64) a->u.list.n + b->u.list.n > MaxAllocSize / sizeof(TVal *))
+			tv_fail("concatenated list is too long");
+		tpl_reserve(((Size) a->u.list.n + b->u.list.n) * sizeof(TVal *));
+		tpl_charge((int64) a->u.list.n + b->u.list.n);
 		items = palloc(sizeof(TVal *) * Max(a->u.list.n + b->u.list.n, 1));
 		for (i = 0; i < a->u.list.n; i++)
 			items[i] = a->u.list.items[i];
@@ -1210,6 +1506,10 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 		int64		x = big ? 0 : int_of(a);
 		int64		y = big ? 0 : int_of(b);
 		int64		r;
+
+		if (big)
+			charge_numeric(num_datum(a), num_datum(b),
+						   op == TN_MUL || op == TN_DIV || op == TN_FLOORDIV || op == TN_MOD);
 
 		switch (op)
 		{
@@ -1377,12 +1677,16 @@ repr_str(StringInfo out, const char *p, int len)
 	char		quote = (has_single && !has_double) ? '"' : '\'';
 	int			i = 0;
 
+	tpl_charge_alloc((Size) len);
 	appendStringInfoChar(out, quote);
 	while (i < len)
 	{
 		unsigned char c = (unsigned char) p[i];
 		int			l;
 		pg_wchar	w;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		if (c < 0x80)
 		{
@@ -1431,9 +1735,18 @@ append_number(StringInfo out, TVal *v)
 			appendStringInfo(out, INT64_FORMAT, v->u.i);
 			break;
 		case TV_BIG:
-			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
-																			NumericGetDatum(v->u.big))));
-			break;
+			{
+				char	   *txt;
+
+				charge_numeric(NumericGetDatum(v->u.big), NumericGetDatum(v->u.big), false);
+				txt = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->u.big)));
+				/* Python 3.11's str() of an int stops at 4300 digits */
+				if (strlen(txt) - (txt[0] == '-') > PY_INT_MAX_DIGITS)
+					tv_fail("Exceeds the limit (%d digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
+							PY_INT_MAX_DIGITS);
+				appendStringInfoString(out, txt);
+				break;
+			}
 		case TV_FLOAT:
 			py_float_repr(out, v->u.f);
 			break;
@@ -1448,7 +1761,7 @@ repr_or_str(StringInfo out, TVal *v, bool repr)
 	int			i;
 
 	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
+	tpl_charge(1);
 	switch (v->kind)
 	{
 		case TV_UNDEF:
@@ -1466,7 +1779,10 @@ repr_or_str(StringInfo out, TVal *v, bool repr)
 			break;
 		case TV_STR:
 			if (!repr)
+			{
+				tpl_charge_alloc(v->u.s.len);
 				appendBinaryStringInfo(out, v->u.s.p, v->u.s.len);
+			}
 			else if (v->flags & TVF_MARKUP)
 			{
 				appendStringInfoString(out, "Markup(");
@@ -1537,10 +1853,14 @@ json_string(StringInfo out, const char *p, int len)
 {
 	int			i = 0;
 
+	tpl_charge_alloc((Size) len);
 	appendStringInfoChar(out, '"');
 	while (i < len)
 	{
 		unsigned char c = (unsigned char) p[i];
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		if (c < 0x80)
 		{
@@ -1600,6 +1920,7 @@ json_newline(StringInfo out, int indent, int level)
 {
 	int			i;
 
+	tpl_charge_alloc((Size) indent * level + 1);
 	appendStringInfoChar(out, '\n');
 	for (i = 0; i < indent * level; i++)
 		appendStringInfoChar(out, ' ');
@@ -1625,7 +1946,7 @@ json_key(StringInfo out, TVal *k)
 		case TV_INT:
 		case TV_BIG:
 		case TV_FLOAT:
-			initStringInfo(&buf);
+			tv_buf_init(&buf, 32);
 			if (k->kind == TV_FLOAT && isnan(k->u.f))
 				appendStringInfoString(&buf, "NaN");
 			else if (k->kind == TV_FLOAT && isinf(k->u.f))
@@ -1639,12 +1960,14 @@ json_key(StringInfo out, TVal *k)
 	}
 }
 
+/* key_sort_cmp orders dict keys for json.dumps(sort_keys=True) */
 static int
 key_sort_cmp(const void *a, const void *b)
 {
 	TVal	   *x = **(TVal ***) a;
 	TVal	   *y = **(TVal ***) b;
 
+	tpl_charge(1);
 	return tv_compare(x, y, "<");
 }
 
@@ -1658,7 +1981,7 @@ tv_json_dumps(StringInfo out, TVal *v, int indent, int level)
 	int			i;
 
 	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
+	tpl_charge(1);
 	switch (v->kind)
 	{
 		case TV_NONE:
@@ -1763,7 +2086,7 @@ push_key(JsonbParseState **st, TVal *k)
 	}
 	else
 	{
-		initStringInfo(&buf);
+		tv_buf_init(&buf, 32);
 		switch (k->kind)
 		{
 			case TV_BOOL:
@@ -1801,6 +2124,7 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 	StringInfoData buf;
 
 	check_stack_depth();
+	tpl_charge(1);
 	switch (v->kind)
 	{
 		case TV_UNDEF:
@@ -1823,7 +2147,7 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 			if (!isfinite(v->u.f))
 				tv_fail("float %s cannot be represented in JSON",
 						isnan(v->u.f) ? "nan" : (v->u.f > 0 ? "inf" : "-inf"));
-			initStringInfo(&buf);
+			tv_buf_init(&buf, 32);
 			py_float_decimal(&buf, v->u.f);
 			jv.type = jbvNumeric;
 			jv.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
@@ -1832,6 +2156,8 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 																 Int32GetDatum(-1)));
 			return pushJsonbValue(st, tok, &jv);
 		case TV_STR:
+			if (v->u.s.len > JENTRY_OFFLENMASK)
+				tv_fail("string too long to represent as jsonb string");
 			jv.type = jbvString;
 			jv.val.string.val = (char *) v->u.s.p;
 			jv.val.string.len = v->u.s.len;
@@ -1839,6 +2165,8 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 		case TV_LIST:
 			if (v->u.list.jc != NULL && tok != WJB_DONE)
 			{
+				/* pushJsonbValue copies the container, element by element */
+				tpl_charge_alloc((Size) v->u.list.jclen * 2);
 				jv.type = jbvBinary;
 				jv.val.binary.data = v->u.list.jc;
 				jv.val.binary.len = 0;
@@ -1852,8 +2180,6 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 			{
 				int			n = tv_len(v);
 
-				if (n > 10000000)
-					tv_fail("range of %d items is too large", n);
 				pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 				for (i = 0; i < n; i++)
 					tv_to_jsonb_value(tv_list_get(v, i), st, WJB_ELEM);
@@ -1862,6 +2188,7 @@ tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 		case TV_DICT:
 			if (v->u.dict.jc != NULL && tok != WJB_DONE)
 			{
+				tpl_charge_alloc((Size) v->u.dict.jclen * 2);
 				jv.type = jbvBinary;
 				jv.val.binary.data = v->u.dict.jc;
 				jv.val.binary.len = 0;

@@ -20,6 +20,20 @@
  *				compared the way a Python dict compares them (1, 1.0 and true
  *				are one key, the first spelling and the last value win).
  *
+ * Documents can be large and can be hostile, so reading one is bounded
+ * and interruptible.  libyaml reads the text in pieces through yaml_read,
+ * which lets a cancel or a statement_timeout through between pieces; every
+ * loop over nodes checks for interrupts; nothing is quadratic in the size of
+ * the text (anchors are hashed, merge keys flattened in one pass, the
+ * decimal text of an int computed once per node).  Aliases and merge keys
+ * can repeat a node many times, so the values and bytes the expanded
+ * document may hold are bounded by YAML_EXPANSION times what the text
+ * itself holds (with floors for small documents): a "billion laughs" fails
+ * with SQLSTATE 54000 instead of filling memory.  So does a document nested
+ * deeper than noetl.max_json_depth, in the text or once expanded.  Ints are
+ * refused beyond Python's 4300 decimal digits, where int() (and
+ * json.dumps) fail in Python 3.11 too.
+ *
  * The result is what json.dumps(safe_load(text)) would produce: non-string
  * keys become their JSON spelling, dates and datetimes become ISO 8601 text,
  * ordered maps and pairs become lists of [key, value].  What JSON cannot
@@ -65,8 +79,20 @@ PG_FUNCTION_INFO_V1(noetl_yaml_to_jsonb_sql);
 #define TAG_PAIRS		TAG_PREFIX "pairs"
 #define TAG_SET			TAG_PREFIX "set"
 
-/* Upper bound on values built, which stops alias bombs ("billion laughs") */
-#define YAML_MAX_NODES	10000000
+/*
+ * Bounds on the expanded document, which stop alias bombs ("billion
+ * laughs"): at most YAML_EXPANSION times the values (nodes) and bytes
+ * (scalar text) of the document as written, or the floors for small ones.
+ */
+#define YAML_EXPANSION		10
+#define YAML_MIN_VALUES		1000000
+#define YAML_MIN_BYTES		(64 * 1024 * 1024)
+
+/* block scalars libyaml needs an explicit indentation for (block_tab_fix) */
+#define YAML_MAX_TAB_FIXES	64
+
+/* Python 3.11's int_max_str_digits: int(text) and str(int) refuse more */
+#define PY_INT_MAX_DIGITS	4300
 
 typedef enum YNodeKind
 {
@@ -89,6 +115,8 @@ typedef struct YNode
 	bool		flattened;		/* merge keys already resolved */
 	bool		flattening;		/* inside flatten_mapping (cycle guard) */
 	bool		building;		/* inside construct (cycle guard) */
+	struct YNode *scalar;		/* scalar_node's answer, once known */
+	char	   *int_text;		/* construct_int's answer, once known */
 } YNode;
 
 typedef struct YAnchor
@@ -98,15 +126,34 @@ typedef struct YAnchor
 	struct YAnchor *next;
 } YAnchor;
 
-#define ANCHOR_BUCKETS 64
+/*
+ * The text libyaml reads, handed over in pieces by yaml_read; an interrupt
+ * that arrived meanwhile is kept in interrupt, to be raised once libyaml
+ * has returned.
+ */
+typedef struct YamlInput
+{
+	const unsigned char *text;
+	size_t		len;
+	size_t		pos;
+	ErrorData  *interrupt;
+} YamlInput;
 
 typedef struct YamlReader
 {
 	yaml_parser_t parser;
 	const unsigned char *input;
 	size_t		input_len;
-	YAnchor    *anchors[ANCHOR_BUCKETS];
+	YamlInput	in;				/* what the parser reads */
+	YAnchor   **anchors;		/* hash table: anchor_buckets chains */
+	int			anchor_buckets;
+	int			nanchors;
+	int64		composed;		/* nodes composed from the text */
+	int			depth;			/* nesting while composing or constructing */
 	int64		built;			/* values constructed so far */
+	int64		built_bytes;	/* scalar bytes constructed so far */
+	int64		max_built;		/* bounds of both, once composed */
+	int64		max_bytes;
 	int			viol_line;		/* first violation of PyYAML's stricter */
 	int			viol_col;		/* scanner rules (1-based), or 0 */
 	const char *viol_msg;
@@ -286,6 +333,77 @@ parser_fail(YamlReader *r)
 }
 
 /*
+ * catch_interrupt processes a pending interrupt and returns the error it
+ * raises (a cancel, a statement timeout), or NULL: for code that must not
+ * be left by an error, such as a caller of libyaml holding its state.
+ */
+static ErrorData *
+catch_interrupt(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorData  *volatile err = NULL;
+
+	if (!InterruptPending)
+		return NULL;
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		err = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return err;
+}
+
+/*
+ * yaml_read is libyaml's read handler: it hands over the next piece of the
+ * text (libyaml asks for at most its 16 kB raw buffer), so that interrupts
+ * are checked between pieces, however long a single token is.  An error
+ * cannot be raised through libyaml, whose state would be left half
+ * updated: a pending cancel is caught here and reported to libyaml as a
+ * failed read; yaml_reraise raises it once libyaml has returned.
+ */
+static int
+yaml_read(void *data, unsigned char *buffer, size_t size, size_t *size_read)
+{
+	YamlInput  *in = (YamlInput *) data;
+	size_t		n = Min(size, in->len - in->pos);
+
+	*size_read = 0;
+	in->interrupt = catch_interrupt();
+	if (in->interrupt != NULL)
+		return 0;
+	memcpy(buffer, in->text + in->pos, n);
+	in->pos += n;
+	*size_read = n;
+	return 1;
+}
+
+/* yaml_set_input makes parser read text through yaml_read */
+static void
+yaml_set_input(yaml_parser_t *parser, YamlInput *in, const unsigned char *text,
+			   size_t len)
+{
+	in->text = text;
+	in->len = len;
+	in->pos = 0;
+	in->interrupt = NULL;
+	yaml_parser_set_input(parser, yaml_read, in);
+}
+
+/* yaml_reraise raises the interrupt yaml_read caught, if any */
+static void
+yaml_reraise(YamlInput *in)
+{
+	if (in->interrupt != NULL)
+		ReThrowError(in->interrupt);
+}
+
+/*
  * next_event pulls the next event from libyaml.  The event's buffers belong
  * to libyaml; callers copy what they keep and delete the event.
  */
@@ -294,7 +412,57 @@ next_event(YamlReader *r, yaml_event_t *ev)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (!yaml_parser_parse(&r->parser, ev))
+	{
+		yaml_reraise(&r->in);
 		parser_fail(r);
+	}
+}
+
+/*
+ * expansion_fail reports a document that expands, through aliases and
+ * merge keys, beyond the bounds of YAML_EXPANSION.
+ */
+static void
+expansion_fail(YamlReader *r) pg_attribute_noreturn();
+
+static void
+expansion_fail(YamlReader *r)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("YAML document expands to more than " INT64_FORMAT " values or " INT64_FORMAT " bytes",
+					r->max_built, r->max_bytes),
+			 errdetail("Aliases and merge keys can repeat a node many times; the expanded document may hold at most %d times the values and bytes of its text.",
+					   YAML_EXPANSION)));
+}
+
+/* count_built counts values and bytes built, within the bounds */
+static inline void
+count_built(YamlReader *r, int64 values, int64 bytes)
+{
+	r->built += values;
+	r->built_bytes += bytes;
+	if (r->built > r->max_built || r->built_bytes > r->max_bytes)
+		expansion_fail(r);
+	if ((r->built & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * depth_enter counts one level of nesting at node n (line and column
+ * given), refusing documents nested deeper than noetl.max_json_depth.
+ */
+static void
+depth_enter(YamlReader *r, int line, int column)
+{
+	if (++r->depth > noetl_max_json_depth)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("YAML document is nested deeper than noetl.max_json_depth (%d levels)",
+						noetl_max_json_depth),
+				 errdetail("The collection at line %d, column %d is at depth %d.",
+						   line, column, r->depth),
+				 errhint("Flatten the document, or ask a superuser to raise noetl.max_json_depth.")));
 }
 
 static uint32
@@ -304,7 +472,7 @@ anchor_hash(const char *s)
 
 	while (*s)
 		h = h * 33 + (unsigned char) *s++;
-	return h % ANCHOR_BUCKETS;
+	return h;
 }
 
 static YAnchor *
@@ -312,10 +480,38 @@ anchor_find(YamlReader *r, const char *name)
 {
 	YAnchor    *a;
 
-	for (a = r->anchors[anchor_hash(name)]; a; a = a->next)
+	if (r->anchor_buckets == 0)
+		return NULL;
+	for (a = r->anchors[anchor_hash(name) & (r->anchor_buckets - 1)]; a; a = a->next)
 		if (strcmp(a->name, name) == 0)
 			return a;
 	return NULL;
+}
+
+/* anchor_grow doubles (or creates) the anchor hash table */
+static void
+anchor_grow(YamlReader *r)
+{
+	int			nb = r->anchor_buckets ? r->anchor_buckets * 2 : 64;
+	YAnchor   **buckets = palloc0(sizeof(YAnchor *) * nb);
+	int			i;
+
+	for (i = 0; i < r->anchor_buckets; i++)
+	{
+		YAnchor    *a = r->anchors[i];
+
+		while (a)
+		{
+			YAnchor    *next = a->next;
+			uint32		h = anchor_hash(a->name) & (nb - 1);
+
+			a->next = buckets[h];
+			buckets[h] = a;
+			a = next;
+		}
+	}
+	r->anchors = buckets;
+	r->anchor_buckets = nb;
 }
 
 /*
@@ -334,19 +530,23 @@ anchor_define(YamlReader *r, const char *name, YNode *n)
 
 		node_fail(n, msg);
 	}
-	h = anchor_hash(name);
+	if (r->nanchors >= r->anchor_buckets)
+		anchor_grow(r);
+	h = anchor_hash(name) & (r->anchor_buckets - 1);
 	a = palloc(sizeof(YAnchor));
 	a->name = pstrdup(name);
 	a->node = n;
 	a->next = r->anchors[h];
 	r->anchors[h] = a;
+	r->nanchors++;
 }
 
 static YNode *
-new_node(YNodeKind kind, yaml_mark_t mark)
+new_node(YamlReader *r, YNodeKind kind, yaml_mark_t mark)
 {
 	YNode	   *n = palloc0(sizeof(YNode));
 
+	r->composed++;
 	n->kind = kind;
 	n->line = (int) mark.line + 1;
 	n->column = (int) mark.column + 1;
@@ -915,15 +1115,18 @@ block_header_suspect(const unsigned char *in, size_t len)
 }
 
 /*
- * check_pyyaml_rules raises the error PyYAML would raise for a tab or a
- * question mark that libyaml lets through.  It returns the text to parse:
- * the input, or a copy with explicit block indentation (see block_tab_fix).
+ * pyyaml_rules_pass records the error PyYAML would raise for a tab or a
+ * question mark that libyaml lets through, and returns the text.  When
+ * libyaml needs a block scalar's indentation spelled out (block_tab_fix),
+ * it returns NULL and the rewritten text in *fixed, to be checked again.
  */
 static const unsigned char *
-check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
+pyyaml_rules_pass(YamlReader *r, const unsigned char *in, size_t *lenp,
+				  const unsigned char **fixed_out)
 {
 	size_t		len = *lenp;
 	yaml_parser_t p;
+	YamlInput	input;
 	yaml_token_t tok;
 	TokRange   *ranges = NULL;
 	int			nranges = 0;
@@ -939,7 +1142,9 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 	int			col = 0;
 	int			ti = 0;
 	int			comment_line = -1;
+	int			hash_line = -1; /* the last line a '#' was seen on */
 
+	*fixed_out = NULL;
 	if (memchr(in, '\t', len) == NULL && memchr(in, '?', len) == NULL &&
 		!block_header_suspect(in, len))
 		return in;
@@ -948,14 +1153,30 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Could not initialise the YAML parser.")));
-	yaml_parser_set_input_string(&p, in, len);
+	yaml_set_input(&p, &input, in, len);
 	yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 	for (;;)
 	{
 		if (!yaml_parser_scan(&p, &tok))
 		{
+			if (input.interrupt != NULL)
+			{
+				yaml_parser_delete(&p);
+				yaml_reraise(&input);
+			}
 			scan_ok = false;
 			break;
+		}
+		if (InterruptPending)
+		{
+			ErrorData  *err = catch_interrupt();
+
+			if (err != NULL)
+			{
+				yaml_token_delete(&tok);
+				yaml_parser_delete(&p);
+				ReThrowError(err);
+			}
 		}
 		if (tok.type == YAML_STREAM_END_TOKEN)
 		{
@@ -1002,8 +1223,8 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 		if (fixed != NULL)
 		{
 			yaml_parser_delete(&p);
-			CHECK_FOR_INTERRUPTS();
-			return check_pyyaml_rules(r, fixed, lenp);
+			*fixed_out = fixed;
+			return NULL;
 		}
 		stop_l = (int) p.problem_mark.line;
 		stop_c = (int) p.problem_mark.column;
@@ -1027,6 +1248,8 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 		bool		brk = false;
 		size_t		w = 1;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (!pos_before(line, col, stop_l, stop_c))
 			break;
 		if (!pos_before(line, col, q_l, q_c))
@@ -1054,6 +1277,8 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 			(ti >= nranges || pos_before(line, col, ranges[ti].sl, ranges[ti].sc)) &&
 			(col == 0 || in[i - 1] == ' ' || in[i - 1] == '\t'))
 			comment_line = line;
+		if (c == '#')
+			hash_line = line;
 		if (c == '\t')
 		{
 			bool		inside = ti < nranges &&
@@ -1067,18 +1292,8 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 			else if (ranges[ti].style == 'b')
 			{
 				/* on the header line only a comment may hold a tab */
-				bad = line == ranges[ti].sl && comment_line != line;
-				if (line == ranges[ti].sl)
-				{
-					size_t		k;
-
-					for (k = i; k > 0 && in[k - 1] != '\n'; k--)
-						if (in[k - 1] == '#')
-						{
-							bad = false;
-							break;
-						}
-				}
+				bad = line == ranges[ti].sl && comment_line != line &&
+					hash_line != line;
 			}
 			else
 				bad = true;
@@ -1132,6 +1347,35 @@ check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
 		r->viol_msg = "found \"?\" inside a plain scalar in a flow collection";
 	}
 	return in;
+}
+
+/*
+ * check_pyyaml_rules raises the error PyYAML would raise for a tab or a
+ * question mark that libyaml lets through.  It returns the text to parse:
+ * the input, or a copy with explicit block indentation (see block_tab_fix).
+ * Each fix means another pass over the text, so their number is bounded.
+ */
+static const unsigned char *
+check_pyyaml_rules(YamlReader *r, const unsigned char *in, size_t *lenp)
+{
+	int			fixes = 0;
+
+	for (;;)
+	{
+		const unsigned char *fixed;
+		const unsigned char *res = pyyaml_rules_pass(r, in, lenp, &fixed);
+
+		if (fixed == NULL)
+			return res;
+		if (++fixes > YAML_MAX_TAB_FIXES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("YAML document has more than %d block scalars whose first line starts with a tab after the indentation",
+							YAML_MAX_TAB_FIXES),
+					 errhint("Give those block scalars an explicit indentation indicator, as in \"|2\".")));
+		CHECK_FOR_INTERRUPTS();
+		in = fixed;
+	}
 }
 
 /*
@@ -1195,10 +1439,11 @@ compose_node(YamlReader *r, yaml_event_t *ev)
 					yaml_fail(line, col, msg);
 				}
 				yaml_event_delete(ev);
+				r->composed++;
 				return a->node;
 			}
 		case YAML_SCALAR_EVENT:
-			n = new_node(YN_SCALAR, ev->start_mark);
+			n = new_node(r, YN_SCALAR, ev->start_mark);
 			n->len = ev->data.scalar.length;
 			n->value = palloc(n->len + 1);
 			memcpy(n->value, ev->data.scalar.value, n->len);
@@ -1226,7 +1471,7 @@ compose_node(YamlReader *r, yaml_event_t *ev)
 				yaml_char_t *t = is_seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag;
 				yaml_char_t *a = is_seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
 
-				n = new_node(is_seq ? YN_SEQUENCE : YN_MAPPING, ev->start_mark);
+				n = new_node(r, is_seq ? YN_SEQUENCE : YN_MAPPING, ev->start_mark);
 				if (t && strcmp((char *) t, "!") != 0)
 					n->tag = pstrdup((char *) t);
 				else
@@ -1236,6 +1481,7 @@ compose_node(YamlReader *r, yaml_event_t *ev)
 				yaml_event_delete(ev);
 				if (anchor)
 					anchor_define(r, anchor, n);
+				depth_enter(r, n->line, n->column);
 				for (;;)
 				{
 					yaml_event_t child;
@@ -1248,6 +1494,7 @@ compose_node(YamlReader *r, yaml_event_t *ev)
 					}
 					node_add(n, compose_node(r, &child));
 				}
+				r->depth--;
 				return n;
 			}
 		default:
@@ -1308,15 +1555,18 @@ compose_document(YamlReader *r)
  * flatten_mapping resolves merge keys as SafeConstructor.flatten_mapping
  * does: merged pairs go first (so explicit keys win), and of several merged
  * mappings the earlier one wins.  Keys tagged "value" (a plain "=") become
- * strings.
+ * strings.  One pass keeps the pairs that are not merge keys in place and
+ * collects the merged ones; merged pairs count as values built, since they
+ * repeat the merged mapping's.
  */
 static void
-flatten_mapping(YNode *n)
+flatten_mapping(YamlReader *r, YNode *n)
 {
 	YNode	  **merge = NULL;
 	int			nmerge = 0;
 	int			capmerge = 0;
-	int			i = 0;
+	int			i;
+	int			kept = 0;
 
 	if (n->flattened)
 		return;
@@ -1337,21 +1587,20 @@ flatten_mapping(YNode *n)
 		merge[nmerge++] = (v); \
 	} while (0)
 
-	while (i < n->nitems)
+	for (i = 0; i < n->nitems; i += 2)
 	{
 		YNode	   *key = n->items[i];
 		YNode	   *val = n->items[i + 1];
 
+		CHECK_FOR_INTERRUPTS();
 		if (strcmp(key->tag, TAG_MERGE) == 0)
 		{
-			memmove(&n->items[i], &n->items[i + 2],
-					sizeof(YNode *) * (n->nitems - i - 2));
-			n->nitems -= 2;
 			if (val->kind == YN_MAPPING)
 			{
 				int			j;
 
-				flatten_mapping(val);
+				flatten_mapping(r, val);
+				count_built(r, val->nitems / 2, 0);
 				for (j = 0; j < val->nitems; j += 2)
 					MERGE_ADD(val->items[j], val->items[j + 1]);
 			}
@@ -1366,13 +1615,14 @@ flatten_mapping(YNode *n)
 						node_fail(val->items[s],
 								  psprintf("expected a mapping for merging, but found %s",
 										   val->items[s]->kind == YN_SCALAR ? "scalar" : "sequence"));
-					flatten_mapping(val->items[s]);
+					flatten_mapping(r, val->items[s]);
 				}
 				/* later mappings first, so that earlier ones override them */
 				for (s = val->nitems - 1; s >= 0; s--)
 				{
 					YNode	   *sub = val->items[s];
 
+					count_built(r, sub->nitems / 2, 0);
 					for (j = 0; j < sub->nitems; j += 2)
 						MERGE_ADD(sub->items[j], sub->items[j + 1]);
 				}
@@ -1384,10 +1634,12 @@ flatten_mapping(YNode *n)
 		{
 			if (strcmp(key->tag, TAG_VALUE) == 0)
 				key->tag = TAG_STR;
-			i += 2;
+			n->items[kept++] = key;
+			n->items[kept++] = val;
 		}
 	}
 #undef MERGE_ADD
+	n->nitems = kept;
 
 	if (nmerge > 0)
 	{
@@ -1412,6 +1664,10 @@ flatten_mapping(YNode *n)
 static YNode *
 scalar_node(YNode *n)
 {
+	if (n->kind == YN_SCALAR)
+		return n;
+	if (n->scalar != NULL)
+		return n->scalar;
 	check_stack_depth();
 	if (n->kind == YN_MAPPING)
 	{
@@ -1419,12 +1675,14 @@ scalar_node(YNode *n)
 
 		for (i = 0; i < n->nitems; i += 2)
 			if (strcmp(n->items[i]->tag, TAG_VALUE) == 0)
-				return scalar_node(n->items[i + 1]);
+			{
+				/* the answer is kept: aliases may ask again and again */
+				n->scalar = scalar_node(n->items[i + 1]);
+				return n->scalar;
+			}
 	}
-	if (n->kind != YN_SCALAR)
-		node_fail(n, psprintf("expected a scalar node, but found %s",
-							  n->kind == YN_MAPPING ? "mapping" : "sequence"));
-	return n;
+	node_fail(n, psprintf("expected a scalar node, but found %s",
+						  n->kind == YN_MAPPING ? "mapping" : "sequence"));
 }
 
 /*
@@ -1508,12 +1766,23 @@ is_py_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* what py_int found */
+typedef enum PyIntResult
+{
+	PYINT_INVALID,				/* Python's int() raises ValueError */
+	PYINT_OK,
+	PYINT_TOO_LONG,				/* more digits than int() converts (base 10) */
+	PYINT_TOO_BIG				/* a value str() would refuse to print */
+} PyIntResult;
+
 /*
  * py_int parses s as Python's int(s, base) would (surrounding whitespace,
  * a sign, a base prefix matching the base) and appends the decimal value to
- * out.  Returns false where Python raises ValueError.
+ * out.  Like Python 3.11, it refuses more than PY_INT_MAX_DIGITS digits in
+ * base 10, and values of more decimal digits than str() prints in the
+ * others; that also bounds the conversion, which is quadratic.
  */
-static bool
+static PyIntResult
 py_int(const char *s, int base, StringInfo out)
 {
 	size_t		len = strlen(s);
@@ -1521,6 +1790,9 @@ py_int(const char *s, int base, StringInfo out)
 	bool		neg = false;
 	BigUInt		b;
 	int			ndigits = 0;
+	size_t		k;
+	size_t		significant = 0;
+	bool		leading = true;
 
 	while (len > 0 && is_py_space(s[len - 1]))
 		len--;
@@ -1535,22 +1807,33 @@ py_int(const char *s, int base, StringInfo out)
 		if ((base == 16 && p == 'x') || (base == 8 && p == 'o') || (base == 2 && p == 'b'))
 			i += 2;
 	}
+	for (k = i; k < len; k++)
+	{
+		if (digit_value(s[k]) >= base)
+			return PYINT_INVALID;
+		if (s[k] != '0')
+			leading = false;
+		if (!leading)
+			significant++;
+	}
+	if (k == i)
+		return PYINT_INVALID;
+	if (base == 10 && len - i > PY_INT_MAX_DIGITS)
+		return PYINT_TOO_LONG;
+	if (significant * log10((double) base) > PY_INT_MAX_DIGITS + 1)
+		return PYINT_TOO_BIG;
 	big_init(&b);
 	for (; i < len; i++)
 	{
-		int			d = digit_value(s[i]);
-
-		if (d >= base)
-			return false;
-		big_muladd(&b, base, d);
+		big_muladd(&b, base, digit_value(s[i]));
 		ndigits++;
 	}
-	if (ndigits == 0)
-		return false;
+	if (b.n > PY_INT_MAX_DIGITS / 9 + 1)
+		return PYINT_TOO_BIG;
 	if (neg && b.n > 0)
 		appendStringInfoChar(out, '-');
 	big_to_text(&b, out);
-	return true;
+	return PYINT_OK;
 }
 
 /*
@@ -1630,16 +1913,25 @@ init_small_buf(StringInfo buf)
 }
 
 /*
- * construct_int appends the decimal text of SafeConstructor.construct_yaml_int.
+ * construct_int appends the decimal text of SafeConstructor.construct_yaml_int
+ * and returns true, or returns false when json.dumps could not print the
+ * value (recorded with json_fail).  The text is kept in the node: aliases
+ * may ask for it again.
  */
-static void
-construct_int(YNode *n, StringInfo out)
+static bool
+construct_int(YamlReader *r, YNode *n, StringInfo out)
 {
-	char	   *v = strip_underscores(n->value, n->len, false);
+	char	   *v;
 	bool		neg = false;
-	bool		ok;
+	PyIntResult res;
 	StringInfoData digits;
 
+	if (n->int_text != NULL)
+	{
+		appendStringInfoString(out, n->int_text);
+		return true;
+	}
+	v = strip_underscores(n->value, n->len, false);
 	if (v[0] == '\0')
 		node_fail(n, "invalid integer \"\"");
 	if (v[0] == '-')
@@ -1650,14 +1942,14 @@ construct_int(YNode *n, StringInfo out)
 	if (strcmp(v, "0") == 0)
 	{
 		appendStringInfoChar(out, '0');
-		return;
+		return true;
 	}
 	if (strncmp(v, "0b", 2) == 0)
-		ok = py_int(v + 2, 2, &digits) && v[2] != '\0' && !is_py_space(v[2]);
+		res = (v[2] != '\0' && !is_py_space(v[2])) ? py_int(v + 2, 2, &digits) : PYINT_INVALID;
 	else if (strncmp(v, "0x", 2) == 0)
-		ok = py_int(v + 2, 16, &digits) && v[2] != '\0' && !is_py_space(v[2]);
+		res = (v[2] != '\0' && !is_py_space(v[2])) ? py_int(v + 2, 16, &digits) : PYINT_INVALID;
 	else if (v[0] == '0')
-		ok = py_int(v, 8, &digits);
+		res = py_int(v, 8, &digits);
 	else if (strchr(v, ':') != NULL)
 	{
 		/* base 60: each part is a decimal int, most significant first */
@@ -1665,12 +1957,22 @@ construct_int(YNode *n, StringInfo out)
 		char	   *part;
 		char	   *save = NULL;
 		bool		first = true;
+		size_t		firstlen = strcspn(v, ":");
+		size_t		nparts = 0;
+		size_t		k;
 
+		for (k = 0; v[k]; k++)
+			if (v[k] == ':')
+				nparts++;
+		res = PYINT_OK;
+		if (firstlen > PY_INT_MAX_DIGITS)
+			res = PYINT_TOO_LONG;
+		else if (firstlen + nparts * log10(60.0) > PY_INT_MAX_DIGITS + 1)
+			res = PYINT_TOO_BIG;
 		big_init(&b);
-		ok = true;
-		for (part = strtok_r(v, ":", &save); part; part = strtok_r(NULL, ":", &save))
+		for (part = strtok_r(v, ":", &save); part && res == PYINT_OK;
+			 part = strtok_r(NULL, ":", &save))
 		{
-			size_t		k;
 			uint32		pv = 0;
 
 			if (first)
@@ -1678,7 +1980,7 @@ construct_int(YNode *n, StringInfo out)
 				for (k = 0; part[k]; k++)
 				{
 					if (!ISDIGIT(part[k]))
-						ok = false;
+						res = PYINT_INVALID;
 					else
 						big_muladd(&b, 10, part[k] - '0');
 				}
@@ -1688,36 +1990,47 @@ construct_int(YNode *n, StringInfo out)
 			for (k = 0; part[k]; k++)
 			{
 				if (!ISDIGIT(part[k]) || k >= 9)
-					ok = false;
+					res = PYINT_INVALID;
 				else
 					pv = pv * 10 + (part[k] - '0');
 			}
 			if (k == 0)
-				ok = false;
+				res = PYINT_INVALID;
 			big_muladd(&b, 60, pv);
 		}
-		if (ok)
+		if (res == PYINT_OK && b.n > PY_INT_MAX_DIGITS / 9 + 1)
+			res = PYINT_TOO_BIG;
+		if (res == PYINT_OK)
 			big_to_text(&b, &digits);
 	}
 	else
-		ok = py_int(v, 10, &digits);
-	if (!ok)
+		res = py_int(v, 10, &digits);
+	if (res == PYINT_INVALID)
 		node_fail(n, psprintf("invalid integer \"%s\"", n->value));
+	if (res == PYINT_TOO_LONG)
+		node_fail(n, psprintf("invalid integer: it has more than the %d digits Python converts",
+							  PY_INT_MAX_DIGITS));
+	if (res == PYINT_TOO_BIG || digits.len - (digits.data[0] == '-') > PY_INT_MAX_DIGITS)
+	{
+		json_fail(r, n, ERRCODE_INVALID_TEXT_REPRESENTATION,
+				  psprintf("integer of more than %d decimal digits cannot be represented in JSON",
+						   PY_INT_MAX_DIGITS));
+		return false;
+	}
 	/* sign * value: a value that itself carried a sign keeps it */
 	if (neg)
 	{
 		if (digits.data[0] == '-')
-			appendStringInfoString(out, digits.data + 1);
+			n->int_text = pstrdup(digits.data + 1);
 		else if (strcmp(digits.data, "0") == 0)
-			appendStringInfoChar(out, '0');
+			n->int_text = "0";
 		else
-		{
-			appendStringInfoChar(out, '-');
-			appendStringInfoString(out, digits.data);
-		}
+			n->int_text = psprintf("-%s", digits.data);
 	}
 	else
-		appendStringInfoString(out, digits.data);
+		n->int_text = digits.data;
+	appendStringInfoString(out, n->int_text);
+	return true;
 }
 
 /*
@@ -1926,10 +2239,18 @@ key_of(YamlReader *r, YNode *k, YKey *key)
 	}
 	else if (strcmp(tag, TAG_INT) == 0)
 	{
-		construct_int(scalar_node(k), &buf);
-		key->text = buf.data;
-		key->kind = 'n';
-		key->canon = buf.data;
+		if (construct_int(r, scalar_node(k), &buf))
+		{
+			key->text = buf.data;
+			key->kind = 'n';
+			key->canon = buf.data;
+		}
+		else
+		{
+			key->text = "";
+			key->kind = 'x';
+			key->canon = "";
+		}
 	}
 	else if (strcmp(tag, TAG_FLOAT) == 0)
 	{
@@ -1970,13 +2291,22 @@ key_of(YamlReader *r, YNode *k, YKey *key)
 	}
 }
 
+/*
+ * ykey_cmp orders keys by equality class and canonical text, then by
+ * position.  A mapping can have a million keys: the sort checks for
+ * interrupts now and then (pg_qsort allocates nothing, so an error may
+ * leave it).
+ */
 static int
 ykey_cmp(const void *a, const void *b)
 {
 	const YKey *ka = a;
 	const YKey *kb = b;
 	int			c;
+	static uint32 calls = 0;
 
+	if ((++calls & 0xFFFF) == 0)
+		CHECK_FOR_INTERRUPTS();
 	if (ka->kind != kb->kind)
 		return ka->kind - kb->kind;
 	if (ka->kind != 'x')
@@ -2007,12 +2337,13 @@ construct_mapping(YamlReader *r, YNode *n, JsonbParseState **st)
 	int			nwin = 0;
 	int			i;
 
-	flatten_mapping(n);
+	flatten_mapping(r, n);
 	npairs = n->nitems / 2;
 	keys = palloc(sizeof(YKey) * Max(npairs, 1));
 	winners = palloc(sizeof(YKey) * Max(npairs, 1));
 	for (i = 0; i < npairs; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		keys[i].index = i;
 		key_of(r, n->items[2 * i], &keys[i]);
 		keys[i].value = n->items[2 * i + 1];
@@ -2041,6 +2372,7 @@ construct_mapping(YamlReader *r, YNode *n, JsonbParseState **st)
 	ypush(r, st, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < nwin; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (st && !r->json_failed)
 		{
 			JsonbValue	k;
@@ -2079,10 +2411,12 @@ construct_pairs(YamlReader *r, YNode *n, JsonbParseState **st, const char *what)
 		if (sub->nitems != 2)
 			node_fail(sub, psprintf("while constructing %s: expected a single mapping item, but found %d items",
 									what, sub->nitems / 2));
+		depth_enter(r, sub->line, sub->column);
 		ypush(r, st, WJB_BEGIN_ARRAY, NULL);
 		construct(r, sub->items[0], st, WJB_ELEM);
 		construct(r, sub->items[1], st, WJB_ELEM);
 		ypush(r, st, WJB_END_ARRAY, NULL);
+		r->depth--;
 	}
 	return ypush(r, st, WJB_END_ARRAY, NULL);
 }
@@ -2100,13 +2434,7 @@ construct(YamlReader *r, YNode *n, JsonbParseState **st, JsonbIteratorToken tok)
 	JsonbValue *res = NULL;
 
 	check_stack_depth();
-	if (++r->built > YAML_MAX_NODES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("YAML document expands to more than %d values", YAML_MAX_NODES),
-				 errdetail("Aliases can repeat a node many times; the expanded document is too large.")));
-	if ((r->built & 0xFFFF) == 0)
-		CHECK_FOR_INTERRUPTS();
+	count_built(r, 1, n->kind == YN_SCALAR ? (int64) n->len : 0);
 	if (n->building)
 	{
 		json_fail(r, n, ERRCODE_INVALID_TEXT_REPRESENTATION,
@@ -2114,6 +2442,8 @@ construct(YamlReader *r, YNode *n, JsonbParseState **st, JsonbIteratorToken tok)
 		return NULL;
 	}
 	n->building = true;
+	if (n->kind != YN_SCALAR)
+		depth_enter(r, n->line, n->column);
 
 	if (strcmp(tag, TAG_MAP) == 0)
 	{
@@ -2150,8 +2480,8 @@ construct(YamlReader *r, YNode *n, JsonbParseState **st, JsonbIteratorToken tok)
 	else if (strcmp(tag, TAG_INT) == 0)
 	{
 		init_small_buf(&buf);
-		construct_int(scalar_node(n), &buf);
-		emit_numeric(r, buf.data, st, tok);
+		if (construct_int(r, scalar_node(n), &buf))
+			emit_numeric(r, buf.data, st, tok);
 	}
 	else if (strcmp(tag, TAG_FLOAT) == 0)
 	{
@@ -2199,6 +2529,8 @@ construct(YamlReader *r, YNode *n, JsonbParseState **st, JsonbIteratorToken tok)
 	else
 		node_fail(n, psprintf("could not determine a constructor for the tag \"%s\"", tag));
 
+	if (n->kind != YN_SCALAR)
+		r->depth--;
 	n->building = false;
 	return res;
 }
@@ -2242,10 +2574,12 @@ noetl_yaml_to_jsonb(const char *text, int len)
 		current_reader = r;
 		r->input = check_pyyaml_rules(r, (const unsigned char *) utf8, &r->input_len);
 		stream_end_position(r);
-		yaml_parser_set_input_string(&r->parser, r->input, r->input_len);
+		yaml_set_input(&r->parser, &r->in, r->input, r->input_len);
 		yaml_parser_set_encoding(&r->parser, YAML_UTF8_ENCODING);
 
 		root = compose_document(r);
+		r->max_built = Max(YAML_MIN_VALUES, YAML_EXPANSION * r->composed);
+		r->max_bytes = Max(YAML_MIN_BYTES, YAML_EXPANSION * (int64) r->input_len);
 		if (r->viol_line > 0)
 			yaml_fail(r->viol_line, r->viol_col, r->viol_msg);
 		yaml_parser_delete(&r->parser);

@@ -5,7 +5,7 @@
 BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
-SELECT plan(40);
+SELECT plan(41);
 
 CREATE ROLE regress_hostile;
 GRANT INSERT ON noetl.event TO regress_hostile;
@@ -160,6 +160,11 @@ SELECT results_eq($$SELECT status::text, available_at <= now() + interval '366 d
                   $$VALUES ('retry'::text, true, true)$$,
                   'a huge delay waits at most a year, and a huge attempt count is not one attempt');
 SELECT lives_ok($$SELECT * FROM noetl.queue$$, 'the queue can be read (no timestamp out of range)');
+SELECT noetl.register(E'metadata: {path: tests/safety/noretry}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    retry: {max_attempts: 3, retry_when: false}\n') \g /dev/null
+SELECT noetl.execute('tests/safety/noretry') AS nr \gset
+SELECT noetl.fail(queue_id, lease_token, 'boom') FROM noetl.lease('w', 10) WHERE execution_id = :nr \g /dev/null
+SELECT results_eq($$SELECT status::text FROM noetl.queue WHERE execution_id = $$ || :nr,
+                  $$VALUES ('dead'::text)$$, 'retry_when: false means never retry');
 
 -- what INSERT-only roles cannot do at all
 SET LOCAL ROLE regress_hostile;
