@@ -179,8 +179,9 @@ RESET ROLE;
 CREATE TEMP TABLE copied (LIKE noetl.event);
 INSERT INTO copied (execution_id, event_id, event_type, status, created_at)
 VALUES (:tok, 42, 'execution_complete', 'completed', '2001-02-03');
-COPY copied TO 'noetl-safety-copy.tsv';
-COPY noetl.event FROM 'noetl-safety-copy.tsv';
+SELECT current_setting('data_directory') || '/noetl-safety-copy.tsv' AS copyfile \gset
+COPY copied TO :'copyfile';
+COPY noetl.event FROM :'copyfile';
 SELECT results_eq($$SELECT event_id, status, created_at FROM noetl.event WHERE execution_id = $$ || :tok || $$ AND event_id = 42$$,
                   $$VALUES (42::bigint, 'completed'::text, '2001-02-03'::timestamptz)$$,
                   'a COPY by the owner stores broker events verbatim and evaluates nothing');
@@ -188,7 +189,7 @@ SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id 
                   $$VALUES ('running'::text)$$, '... the execution is untouched');
 GRANT pg_read_server_files TO regress_hostile;
 SET LOCAL ROLE regress_hostile;
-SELECT throws_ok($$COPY noetl.event FROM 'noetl-safety-copy.tsv'$$, '42501', NULL,
+SELECT throws_ok($$COPY noetl.event FROM '$$ || :'copyfile' || $$'$$, '42501', NULL,
                  'anyone else''s COPY is a stream of events, checked as such');
 RESET ROLE;
 

@@ -343,13 +343,8 @@ workflow:
     next: [p1, p2, p3]
   - {step: p1, tool: fuzz_a, priority: 5, next: [end]}
   - {step: p2, tool: fuzz_a, priority: -3, next: [end]}
-  - {step: p3, tool: fuzz_b, priority: 2147483647, sink: {tool: postgres, table: t}, next: [end]}
+  - {step: p3, tool: fuzz_b, priority: 1000000, sink: {tool: postgres, table: t}, next: [end]}
   - step: end
-"""
-    P["prio_huge"] = """
-metadata: {path: tests/fuzz/prio_huge}
-workflow:
-  - {step: start, tool: fuzz_a, priority: 100000000000000000000}
 """
     P["workbook"] = """
 metadata: {path: tests/fuzz/workbook}
@@ -1705,7 +1700,7 @@ def main():
             path, version = admin.execute("SELECT path, version FROM noetl.register(%s)", (text,)).fetchone()
             fz.paths.append(path)
             fz.versions[path] = version
-            if name not in ("loop", "subpb", "prio_huge"):
+            if name not in ("loop", "subpb"):
                 fz.runnable.append(path)
         except psycopg.Error as e:
             refused.append("%s: %s" % (name, e))

@@ -42,12 +42,16 @@ PORT=${NOETL_VALGRIND_PORT:-$((${PGPORT:-54329} + 1))}
 OUT=${NOETL_VALGRIND_LOGDIR:-$(mktemp -d /tmp/noetl-valgrind.XXXXXX)}
 SUITES=${*:-regress isolation pgtap tap workload}
 # left out for time (seconds under valgrind on the 2-core CI machine):
-# sql/yaml (26: its alias-expansion budget test is one long loop), e2e.sh
+# sql/yaml (26: its alias-expansion budget test is one long loop), sql/playbook
+# (67: its 100,000-key cases; fixtures_register.py drives playbook.c), e2e.sh
 # (62: the client on the same SQL API the others drive), template_fuzz.py
 # (19) and snowflake_concurrency.sh (18: no broker)
-REGRESS_SKIP=${NOETL_VALGRIND_REGRESS_SKIP:-yaml}
+REGRESS_SKIP=${NOETL_VALGRIND_REGRESS_SKIP:-yaml playbook}
 TAP_PROGRAMS=${NOETL_VALGRIND_TAP:-notify.sh lease_expiry.sh broker_concurrency.sh python_worker.sh
-    fixtures_register.py template_differential.py yaml_differential.py}
+    fixtures_register.py template_differential.py yaml_differential.py broker_fuzz.py
+    hostile_search_path.sh dump_restore.sh}
+# the fuzzer, a tenth of its usual run: adversarial input through every path
+export NOETL_FUZZ_OPS=${NOETL_VALGRIND_FUZZ_OPS:-800}
 
 tap=()          # the TAP lines, printed after the plan at the end
 ntests=0
