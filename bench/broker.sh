@@ -39,7 +39,7 @@ SELECT version FROM noetl.register((
 SQL
 
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'rm -rf "$dir"; bench_teardown' EXIT
 # The client names the task it completes (pgbench keeps :step per client),
 # so neither side pays for finding it.
 cat >"$dir/noetl.sql" <<'EOF'
