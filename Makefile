@@ -58,9 +58,14 @@ client/noetl: $(CLIENT_SRCS) client/noetl.h noetl.control
 test/c/%: test/c/%.c test/c/listen.h
 	$(CC) $(CFLAGS) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
 
-install: install-client
+install: install-client remove-old-scripts
 install-client: client/noetl
 	$(INSTALL_PROGRAM) -D client/noetl '$(DESTDIR)$(CLIENT_BINDIR)/noetl'
 
-.PHONY: install-client
+# a script that an earlier build installed and this tree no longer has would
+# still be used by CREATE EXTENSION: install exactly this tree's scripts
+remove-old-scripts:
+	rm -f '$(DESTDIR)$(datadir)/extension/$(EXTENSION)--'*.sql
+
+.PHONY: install-client remove-old-scripts
 endif

@@ -1,4 +1,10 @@
-/* noetl--1.0--1.1.sql: from version 1.0 to 1.1 */
+/*
+ * noetl--1.0--1.1.sql: from version 1.0 to 1.1.
+ *
+ * There is no full script for 1.1: CREATE EXTENSION noetl runs
+ * noetl--1.0.sql and then this one, so a new installation and an updated
+ * one are the same by construction.
+ */
 
 \echo Use "ALTER EXTENSION noetl UPDATE TO '1.1'" to load this file. \quit
 
@@ -12,6 +18,17 @@
  * refused, and they run again once their lease expires (as a retry, so
  * they count an attempt).  Drain workers before updating to avoid that.
  */
+
+/*
+ * Columns no version of the broker ever wrote go: what loops and
+ * sub-playbooks need will come with them, in their own shape.
+ */
+ALTER TABLE noetl.queue DROP COLUMN context;
+ALTER TABLE noetl.step_state DROP COLUMN loop_total, DROP COLUMN loop_done, DROP COLUMN loop_next;
+ALTER TABLE noetl.execution DROP COLUMN parent_step;
+COMMENT ON TABLE noetl.step_state IS
+'per-step state of control steps and of the end step (a join: waiting until every branch is done); a task''s own state is its noetl.queue row';
+
 ALTER TABLE noetl.queue ADD COLUMN lease_token bytea;
 COMMENT ON COLUMN noetl.queue.lease_token IS
 'SHA-256 of the token handed out with the latest lease: reports of the task must carry the token itself';

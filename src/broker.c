@@ -63,7 +63,11 @@
 #include "utils/timestamp.h"
 
 #include "broker.h"
-#include "noetl.h"
+#include "bgworker.h"
+#include "guc.h"
+#include "jtree.h"
+#include "snowflake.h"
+#include "wakeup.h"
 
 PG_FUNCTION_INFO_V1(noetl_event_before);
 PG_FUNCTION_INFO_V1(noetl_event_after);

@@ -28,7 +28,10 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "noetl.h"
+#include "guc.h"
+#include "jtree.h"
+#include "playbook.h"
+#include "yaml_read.h"
 
 PG_FUNCTION_INFO_V1(noetl_parse_playbook);
 

@@ -7,10 +7,12 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "noetl.h"
+#include "guc.h"
 
 int			noetl_shard_id = 0;
 char	   *noetl_database = NULL;

@@ -24,7 +24,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-#include "noetl.h"
+#include "jtree.h"
 
 static JsonbValue *expand_container(JsonbContainer *jc);
 static JsonbValue *push_tree(JsonbParseState **st, JsonbIteratorToken tok,

@@ -19,7 +19,8 @@
 #include "utils/jsonb.h"
 
 #include "broker.h"
-#include "noetl.h"
+#include "guc.h"
+#include "jtree.h"
 
 /*
  * check_event_jsonb refuses the jsonb value d of an event's column when it

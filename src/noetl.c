@@ -16,7 +16,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "noetl.h"
+#include "bgworker.h"
+#include "guc.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 

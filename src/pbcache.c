@@ -29,7 +29,8 @@
 #include "utils/numeric.h"
 
 #include "broker.h"
-#include "noetl.h"
+#include "guc.h"
+#include "jtree.h"
 
 typedef struct PbEntry
 {

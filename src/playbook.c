@@ -34,11 +34,14 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
-#include "noetl.h"
+#include "jtree.h"
+#include "playbook.h"
 #include "template.h"
 
 /* keys that NoETL accepted over time for a step's inputs, lowest priority first */

@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include <math.h>
 
 #include "common/pg_prng.h"
@@ -26,7 +28,7 @@
 #include "utils/numeric.h"
 
 #include "broker.h"
-#include "noetl.h"
+#include "jtree.h"
 
 #define DEFAULT_ATTEMPTS	3
 #define DEFAULT_DELAY		1.0

@@ -66,7 +66,7 @@
 enum
 {
 	Q_QUEUE_ID, Q_EXECUTION_ID, Q_CATALOG_ID, Q_NODE_ID, Q_NODE_NAME, Q_TOOL, Q_ACTION,
-	Q_CONTEXT, Q_RESULT, Q_STATUS, Q_PRIORITY, Q_ATTEMPTS, Q_MAX_ATTEMPTS, Q_AVAILABLE_AT,
+	Q_RESULT, Q_STATUS, Q_PRIORITY, Q_ATTEMPTS, Q_MAX_ATTEMPTS, Q_AVAILABLE_AT,
 	Q_LEASE_UNTIL, Q_WORKER_ID, Q_LAST_HEARTBEAT, Q_CREATED_AT, Q_UPDATED_AT,
 	/* since 1.1 */
 	Q_LEASE_TOKEN,
@@ -75,7 +75,7 @@ enum
 #define Q_FIRST_OPTIONAL Q_LEASE_TOKEN
 static const char *const qcol_names[NQCOLS] = {
 	"queue_id", "execution_id", "catalog_id", "node_id", "node_name", "tool", "action",
-	"context", "result", "status", "priority", "attempts", "max_attempts", "available_at",
+	"result", "status", "priority", "attempts", "max_attempts", "available_at",
 	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at", "lease_token"
 };
 

@@ -21,7 +21,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 
-#include "noetl.h"
+#include "shmem.h"
 
 NoetlSharedState *noetl_shared = NULL;
 

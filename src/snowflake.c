@@ -29,7 +29,9 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "noetl.h"
+#include "guc.h"
+#include "shmem.h"
+#include "snowflake.h"
 
 PG_FUNCTION_INFO_V1(noetl_snowflake_id);
 

@@ -19,7 +19,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "noetl.h"
+#include "guc.h"
+#include "jtree.h"
+#include "shmem.h"
+#include "stmt.h"
 
 PG_FUNCTION_INFO_V1(noetl_status);
 

@@ -40,7 +40,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "noetl.h"
+#include "guc.h"
 #include "template.h"
 
 /* the budget of the rendering in progress, or NULL */

@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include <locale.h>
 #include <math.h>
 #include <wctype.h>
@@ -30,7 +32,6 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "noetl.h"
 #include "template.h"
 
 /* Python 3.11's int_max_str_digits: int(text) converts no more digits */

@@ -42,7 +42,6 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "noetl.h"
 #include "template.h"
 
 PG_FUNCTION_INFO_V1(noetl_render_text);

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include <math.h>
 
 #include "common/hashfn.h"
@@ -34,7 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "noetl.h"
+#include "pynum.h"
 #include "template.h"
 
 /* largest integer result, in decimal digits, that ** may produce */

@@ -27,7 +27,8 @@
 #include "storage/spin.h"
 #include "utils/memutils.h"
 
-#include "noetl.h"
+#include "shmem.h"
+#include "wakeup.h"
 
 typedef enum WakeKind
 {

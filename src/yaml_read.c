@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * yaml.c
+ * yaml_read.c
  *	  YAML text to jsonb, with the semantics of PyYAML's yaml.safe_load.
  *
  * NoETL reads playbooks with PyYAML's safe_load, so a playbook means here
@@ -46,6 +46,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include <math.h>
 #include <yaml.h>
 
@@ -59,7 +61,9 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "noetl.h"
+#include "guc.h"
+#include "pynum.h"
+#include "yaml_read.h"
 
 PG_FUNCTION_INFO_V1(noetl_yaml_to_jsonb_sql);
 

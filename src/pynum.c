@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * pyfmt.c
+ * pynum.c
  *	  Numbers formatted the way Python formats them.
  *
  * NoETL's playbooks are read by PyYAML and rendered by Jinja2, so the text a
@@ -18,7 +18,7 @@
 
 #include "common/shortest_dec.h"
 
-#include "noetl.h"
+#include "pynum.h"
 
 /*
  * shortest_digits splits a finite, nonzero double into its shortest

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * worker.c
+ * bgworker.c
  *	  The broker worker: announcements after commit, lease expiry, delayed
  *	  tasks.
  *
@@ -59,7 +59,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "noetl.h"
+#include "bgworker.h"
+#include "guc.h"
+#include "shmem.h"
+#include "stmt.h"
 
 #define BROKER_RESTART_SECONDS	2
 #define EXPIRE_BATCH			100
