@@ -17,10 +17,13 @@ PGFILEDESC = "noetl - NoETL workflow broker"
 PG_CPPFLAGS = -I$(srcdir)/src -DNOETL_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags yaml-0.1)
 SHLIB_LINK  = $(shell pkg-config --libs yaml-0.1)
 
-REGRESS     := $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --load-extension=noetl
-ISOLATION   := $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --load-extension=noetl
+# tests: pg_regress inputs in test/sql and test/expected, isolation specs in
+# test/specs (test/README.md says what each layer covers)
+REGRESS     := $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=noetl
+ISOLATION   := $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso --load-extension=noetl
+EXTRA_CLEAN = test/results test/output_iso test/regression.diffs test/regression.out
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 

@@ -10,8 +10,8 @@
 # valgrind memcheck, so that every server process is checked.  It runs the
 # suites named (default: all) against it:
 #
-#   regress     pg_regress, the REGRESS tests (sql/) but the slow yaml
-#   isolation   pg_regress, the ISOLATION specs (specs/)
+#   regress     pg_regress, the REGRESS tests (test/sql/) but the slow yaml
+#   isolation   pg_regress, the ISOLATION specs (test/specs/)
 #   pgtap       pg_prove test/pgtap/*.sql
 #   tap         the TAP programs of test/tap that drive the broker worker,
 #               the clients and the template and YAML engines
@@ -204,22 +204,22 @@ ran() {
 }
 
 pgxs=$(dirname "$("$PGBIN/pg_config" --pgxs)")/../..
-regress_tests=$(cd "$SRC/sql" && for f in *.sql; do
+regress_tests=$(cd "$SRC/test/sql" && for f in *.sql; do
     case " $REGRESS_SKIP " in *" ${f%.sql} "*) ;; *) echo "${f%.sql}" ;; esac
 done)
-specs=$(cd "$SRC/specs" && for f in *.spec; do echo "${f%.spec}"; done)
+specs=$(cd "$SRC/test/specs" && for f in *.spec; do echo "${f%.spec}"; done)
 
 # Two lanes at once, one a core: pg_regress works in databases of its own
 # (contrib_regression, isolation_regression), the rest in postgres, where
 # the broker worker is, one suite after another (they lease tasks).
 (
     # shellcheck disable=SC2086
-    has_suite regress && timed regress "$pgxs/src/test/regress/pg_regress" --inputdir="$SRC" \
+    has_suite regress && timed regress "$pgxs/src/test/regress/pg_regress" --inputdir="$SRC/test" \
         --outputdir="$OUT/regress" --bindir="$PGBIN" --load-extension=noetl \
         --dbname=contrib_regression $regress_tests
     # shellcheck disable=SC2086
     has_suite isolation && timed isolation "$pgxs/src/test/isolation/pg_isolation_regress" \
-        --inputdir="$SRC" --outputdir="$OUT/isolation" --bindir="$PGBIN" --load-extension=noetl \
+        --inputdir="$SRC/test" --outputdir="$OUT/isolation" --bindir="$PGBIN" --load-extension=noetl \
         --dbname=isolation_regression $specs
 ) &
 lane=$!
@@ -234,8 +234,8 @@ fi
 has_suite workload && timed workload pg_prove --verbose -d postgres test/valgrind/workload.sql
 wait "$lane"
 
-has_suite regress && ran regress "pg_regress (sql/)" regress
-has_suite isolation && ran isolation "isolation specs (specs/)" regress
+has_suite regress && ran regress "pg_regress (test/sql/)" regress
+has_suite isolation && ran isolation "isolation specs (test/specs/)" regress
 has_suite pgtap && ran pgtap "pgTAP (test/pgtap/)" tap
 if has_suite tap; then
     for t in $TAP_PROGRAMS; do
