@@ -53,6 +53,12 @@ DROP FUNCTION noetl.cancel(bigint);
  * must carry it, so a report is accepted only from the worker that holds
  * the lease.  complete, fail and release report through events, so a
  * worker that prefers plain INSERTs into noetl.event gets the same.
+ *
+ * lease and heartbeat are written in C (state.c, which owns every change
+ * of a task's state): a lease reads the ready index in its order, so its
+ * cost depends on the tasks it takes, not on the backlog or on planner
+ * statistics.  Like the triggers, they act as the owner of the tables with
+ * the search_path pinned, without SECURITY DEFINER.
  */
 CREATE TYPE noetl.task AS (
     queue_id        bigint,
@@ -75,97 +81,16 @@ COMMENT ON TYPE noetl.task IS
 CREATE FUNCTION noetl.lease(worker_id text, max_tasks integer DEFAULT 1,
                             lease_seconds integer DEFAULT 60, tools text[] DEFAULT NULL)
 RETURNS SETOF noetl.task
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_variable
-DECLARE
-    ids    bigint[];
-    tokens text[];
-BEGIN
-    IF lease.worker_id IS NULL OR lease.worker_id OPERATOR(pg_catalog.=) '' THEN
-        RAISE EXCEPTION 'a worker_id is required to lease tasks'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give each worker a name of its own: it is recorded with its leases and reports.';
-    END IF;
-    IF lease.max_tasks IS NULL OR lease.max_tasks OPERATOR(pg_catalog.<) 1
-       OR lease.max_tasks OPERATOR(pg_catalog.>) 1000 THEN
-        RAISE EXCEPTION 'max_tasks must be between 1 and 1000, not %', lease.max_tasks
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF lease.lease_seconds IS NULL OR lease.lease_seconds OPERATOR(pg_catalog.<) 1
-       OR lease.lease_seconds OPERATOR(pg_catalog.>) 86400 THEN
-        RAISE EXCEPTION 'lease_seconds must be between 1 and 86400, not %', lease.lease_seconds
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A worker running longer tasks extends its lease with noetl.heartbeat.';
-    END IF;
-
-    SELECT pg_catalog.array_agg(r.queue_id), pg_catalog.array_agg(pg_catalog.gen_random_uuid()::text)
-      INTO ids, tokens
-      FROM (SELECT q.queue_id
-              FROM noetl.queue q
-             WHERE q.status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::text[])
-               AND q.available_at OPERATOR(pg_catalog.<=) pg_catalog.now()
-               AND (lease.tools IS NULL OR q.tool OPERATOR(pg_catalog.=) ANY (lease.tools))
-             ORDER BY q.priority DESC, q.queue_id
-             LIMIT lease.max_tasks
-               FOR UPDATE SKIP LOCKED) r;
-    IF ids IS NULL THEN
-        RETURN;
-    END IF;
-
-    RETURN QUERY
-    UPDATE noetl.queue q
-       SET status = 'leased',
-           worker_id = lease.worker_id,
-           attempts = q.attempts OPERATOR(pg_catalog.+) 1,
-           lease_until = pg_catalog.clock_timestamp()
-                         OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => lease.lease_seconds),
-           lease_token = pg_catalog.sha256(pg_catalog.convert_to(t.token, 'UTF8')),
-           last_heartbeat = pg_catalog.clock_timestamp(),
-           updated_at = pg_catalog.clock_timestamp()
-      FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(tokens)) AS t(queue_id, token)
-     WHERE q.queue_id OPERATOR(pg_catalog.=) t.queue_id
-    RETURNING q.queue_id, q.execution_id, q.catalog_id, q.node_id, q.node_name, q.tool, q.action,
-              q.priority, q.attempts, q.max_attempts, q.lease_until, t.token;
-END
-$$;
+AS 'MODULE_PATHNAME', 'noetl_lease'
+LANGUAGE C VOLATILE ROWS 10;
 
 COMMENT ON FUNCTION noetl.lease(text, integer, integer, text[]) IS
 'leases up to max_tasks ready tasks (optionally only of the given tools) to a worker for lease_seconds; each comes with the lease_token its reports must carry';
 
 CREATE FUNCTION noetl.heartbeat(queue_id bigint, lease_token text, extend_seconds integer DEFAULT 60)
 RETURNS timestamptz
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_variable
-DECLARE
-    until timestamptz;
-BEGIN
-    IF heartbeat.extend_seconds IS NULL OR heartbeat.extend_seconds OPERATOR(pg_catalog.<) 1
-       OR heartbeat.extend_seconds OPERATOR(pg_catalog.>) 86400 THEN
-        RAISE EXCEPTION 'extend_seconds must be between 1 and 86400, not %', heartbeat.extend_seconds
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    UPDATE noetl.queue q
-       SET lease_until = pg_catalog.clock_timestamp()
-                         OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => heartbeat.extend_seconds),
-           last_heartbeat = pg_catalog.clock_timestamp(),
-           updated_at = pg_catalog.clock_timestamp()
-     WHERE q.queue_id OPERATOR(pg_catalog.=) heartbeat.queue_id
-       AND q.status OPERATOR(pg_catalog.=) 'leased'
-       AND q.lease_token OPERATOR(pg_catalog.=)
-           pg_catalog.sha256(pg_catalog.convert_to(heartbeat.lease_token, 'UTF8'))
-    RETURNING q.lease_until INTO until;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'task % is not leased with this token', heartbeat.queue_id
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'The lease expired, was taken over or ended; stop working on the task.';
-    END IF;
-    RETURN until;
-END
-$$;
+AS 'MODULE_PATHNAME', 'noetl_heartbeat'
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION noetl.heartbeat(bigint, text, integer) IS
 'extends the lease of a task the caller holds (its lease_token); returns the new lease end';

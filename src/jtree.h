@@ -37,5 +37,6 @@ extern int	jt_merge(JsonbValue *base, JsonbValue *over, bool keep_base);
  */
 extern Jsonb *jb_merge(Jsonb *base, Jsonb *over);
 extern bool jb_depth_exceeds(Jsonb *jb, int max);
+extern JsonbValue *jb_get(Jsonb *jb, const char *key);
 
 #endif							/* NOETL_JTREE_H */

@@ -27,7 +27,8 @@
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
-#include "broker.h"
+#include "jtree.h"
+#include "retry.h"
 #include "jtree.h"
 
 #define DEFAULT_ATTEMPTS	3

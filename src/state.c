@@ -1,34 +1,111 @@
 /*-------------------------------------------------------------------------
  *
  * state.c
- *	  Reads and writes of the broker's state tables.
+ *	  The state machine of tasks, executions and steps.
  *
- * The broker's statements off the hot path (rows.c has the hot path), as
- * SQL text prepared once per backend (SPI_prepare + SPI_keepplan) and
- * executed with parameters.  The statements are schema-qualified and run
- * inside the triggers, as the table owner with the search_path pinned
- * (broker.c).  Callers must be connected to SPI; values returned are
- * copied into the caller's memory context.
+ * Every transition of a noetl.queue row, a noetl.execution row or a
+ * noetl.step_state row is written here, and only here:
+ *
+ *	tasks		queued by the broker (state_queue_tasks), leased by a worker
+ *				(noetl.lease), kept by heartbeats (noetl.heartbeat), done
+ *				or dead (state_finish_task), back to retry (state_retry_task),
+ *				released (state_release_task), cancelled with their
+ *				execution (state_cancel_tasks)
+ *	executions	started (state_insert_execution), their pending count,
+ *				status, result and end (state_update_execution)
+ *	steps		recorded once (state_insert_step), and their end
+ *				(state_set_step)
+ *
+ * The hot path (locking a task and its execution, queueing, finishing,
+ * leasing) writes rows directly through rows.c; the rest is SQL prepared
+ * once per backend (stmt.c), every name and operator schema-qualified.
+ * Statuses are enums; their names are written only here.
  *
  * Access paths, all by key: noetl.execution by execution_id (locked FOR NO
- * KEY UPDATE to serialise an execution's events), noetl.queue by
- * (execution_id, node_id), noetl.step_state by (execution_id, step).
- * Nothing here scans noetl.event.
+ * KEY UPDATE to serialise an execution's events), noetl.queue by queue_id
+ * or (execution_id, node_id), noetl.step_state by (execution_id, step);
+ * leases read queue_ready_idx in its order.  Nothing here scans
+ * noetl.event.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "broker.h"
+#include "owner.h"
+#include "rows.h"
+#include "state.h"
 #include "stmt.h"
+#include "token.h"
 
+PG_FUNCTION_INFO_V1(noetl_lease);
+PG_FUNCTION_INFO_V1(noetl_heartbeat);
+
+/* ---------------------------------------------------------------- statuses */
+
+static const char *const task_names[] = {
+	[TASK_QUEUED] = "queued", [TASK_LEASED] = "leased", [TASK_DONE] = "done",
+	[TASK_RETRY] = "retry", [TASK_DEAD] = "dead", [TASK_CANCELLED] = "cancelled"
+};
+static const char *const exec_names[] = {
+	[EXEC_RUNNING] = "running", [EXEC_COMPLETED] = "completed", [EXEC_FAILED] = "failed",
+	[EXEC_CANCELLED] = "cancelled"
+};
+static const char *const step_names[] = {
+	[STEP_WAITING] = "waiting", [STEP_DISPATCHED] = "dispatched",
+	[STEP_COMPLETED] = "completed", [STEP_FAILED] = "failed", [STEP_CANCELLED] = "cancelled"
+};
+
+/* task_status_name names a task status as the tables spell it */
+const char *
+task_status_name(TaskStatus s)
+{
+	return task_names[s];
+}
+
+/* exec_status_name names an execution status as the tables spell it */
+const char *
+exec_status_name(ExecStatus s)
+{
+	return exec_names[s];
+}
+
+/* status_of reads a status column's text as its enum value */
+static int
+status_of(const char *text, const char *const *names, int n, const char *what)
+{
+	int			i;
+
+	for (i = 0; text != NULL && i < n; i++)
+		if (strcmp(names[i], text) == 0)
+			return i;
+	elog(ERROR, "unrecognized %s status \"%s\"", what, text ? text : "(null)");
+	return 0;
+}
+
+#define TASK_STATUS_OF(t) ((TaskStatus) status_of((t), task_names, lengthof(task_names), "task"))
+#define EXEC_STATUS_OF(t) ((ExecStatus) status_of((t), exec_names, lengthof(exec_names), "execution"))
+#define STEP_STATUS_OF(t) ((StepStatus) status_of((t), step_names, lengthof(step_names), "step"))
+
+/* ---------------------------------------------------------------- SQL */
 
 static NoetlStmt s_lock_exec = {
 	"SELECT catalog_id, status, pending, workload, parent_execution_id"
@@ -40,11 +117,27 @@ static NoetlStmt s_insert_exec = {
 	" VALUES ($1, $2, 'running', $3, 0)",
 	3, {INT8OID, INT8OID, JSONBOID}
 };
-static NoetlStmt s_cancel_queue = {
+static NoetlStmt s_update_exec = {
+	"UPDATE noetl.execution SET status = $2, pending = $3,"
+	"       result = COALESCE($4, result), error = COALESCE($5, error),"
+	"       ended_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp() ELSE ended_at END,"
+	"       updated_at = pg_catalog.clock_timestamp()"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1",
+	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
+};
+static NoetlStmt s_cancel_tasks = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
 	"       updated_at = pg_catalog.clock_timestamp()"
 	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
 	"   AND status OPERATOR(pg_catalog.=) ANY ('{queued,leased,retry}'::pg_catalog.text[])",
+	1, {INT8OID}
+};
+static NoetlStmt s_release_task = {
+	"UPDATE noetl.queue SET status = 'queued',"
+	"       attempts = GREATEST(attempts OPERATOR(pg_catalog.-) 1, 0),"
+	"       worker_id = NULL, lease_until = NULL, available_at = pg_catalog.now(),"
+	"       updated_at = pg_catalog.clock_timestamp()"
+	" WHERE queue_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'leased'",
 	1, {INT8OID}
 };
 static NoetlStmt s_insert_step = {
@@ -74,131 +167,74 @@ static NoetlStmt s_result_step = {
 	"   AND status OPERATOR(pg_catalog.=) 'completed'",
 	2, {INT8OID, TEXTOID}
 };
-static NoetlStmt s_release_task = {
-	"UPDATE noetl.queue SET status = 'queued',"
-	"       attempts = GREATEST(attempts OPERATOR(pg_catalog.-) 1, 0),"
-	"       worker_id = NULL, lease_until = NULL, available_at = pg_catalog.now(),"
-	"       updated_at = pg_catalog.clock_timestamp()"
-	" WHERE queue_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'leased'",
-	1, {INT8OID}
-};
-/* the execution row, when an evaluation changed it */
-static NoetlStmt s_update_exec = {
-	"UPDATE noetl.execution SET status = $2, pending = $3,"
-	"       result = COALESCE($4, result), error = COALESCE($5, error),"
-	"       ended_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp() ELSE ended_at END,"
-	"       updated_at = pg_catalog.clock_timestamp()"
-	" WHERE execution_id OPERATOR(pg_catalog.=) $1",
-	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
-};
-
-static NoetlStmt s_resolve_catalog = {
-	"SELECT catalog_id FROM noetl.catalog"
-	" WHERE path OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)"
-	" ORDER BY version DESC LIMIT 1",
-	2, {TEXTOID, INT4OID}
-};
-static NoetlStmt s_catalog = {
-	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
-static Datum
-text_or_null(const char *s, char *null)
-{
-	if (s == NULL)
-	{
-		*null = 'n';
-		return (Datum) 0;
-	}
-	*null = ' ';
-	return CStringGetTextDatum(s);
-}
 
 static Datum
 jsonb_or_null(Jsonb *j, char *null)
 {
-	if (j == NULL)
-	{
-		*null = 'n';
-		return (Datum) 0;
-	}
-	*null = ' ';
-	return JsonbPGetDatum(j);
+	*null = j == NULL ? 'n' : ' ';
+	return j == NULL ? (Datum) 0 : JsonbPGetDatum(j);
 }
 
-/* column i (1-based) of the first result row, copied, or NULL */
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s == NULL ? 'n' : ' ';
+	return s == NULL ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+/* column col (1-based) of the first row of the last result, or NULL */
+static Datum
+spi_value(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
 static Jsonb *
-get_jsonb(int col)
+spi_jsonb(int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	Datum		d = spi_value(col, &isnull);
 
-	if (isnull)
-		return NULL;
-	return DatumGetJsonbPCopy(d);
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
 }
 
 static char *
-get_text(int col)
+spi_text(int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	Datum		d = spi_value(col, &isnull);
 
-	if (isnull)
-		return NULL;
-	return TextDatumGetCString(d);
+	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-static int64
-get_int8(int col, bool *isnull)
-{
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
-
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
-static int32
-get_int4(int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt32(d);
-}
-
-static void
-fill_exec(ExecState *st)
-{
-	bool		isnull;
-	char	   *status;
-
-	st->catalog_id = get_int8(1, &isnull);
-	status = get_text(2);
-	strlcpy(st->status, status, sizeof(st->status));
-	st->pending = get_int4(3);
-	st->workload = get_jsonb(4);
-	st->parent_execution_id = get_int8(5, &isnull);
-	st->has_parent = !isnull;
-}
+/* ---------------------------------------------------------------- executions */
 
 /*
- * state_lock_execution locks an execution's row and reads its state;
- * false if it does not exist.
+ * state_lock_execution locks an execution's row and reads its state; false
+ * if it does not exist.  The caller must be connected to SPI.
  */
 bool
-state_lock_execution(int64 execution_id, ExecState *st)
+state_lock_execution(int64 execution_id, ExecState *ex)
 {
 	Datum		v[1];
+	bool		isnull;
 
 	v[0] = Int64GetDatum(execution_id);
 	if (noetl_spi_exec(&s_lock_exec, v, NULL, SPI_OK_SELECT) == 0)
 		return false;
-	st->execution_id = execution_id;
-	fill_exec(st);
+	ex->execution_id = execution_id;
+	ex->catalog_id = DatumGetInt64(spi_value(1, &isnull));
+	ex->status = EXEC_STATUS_OF(spi_text(2));
+	ex->pending = DatumGetInt32(spi_value(3, &isnull));
+	ex->workload = spi_jsonb(4);
+	ex->parent_execution_id = DatumGetInt64(spi_value(5, &isnull));
+	ex->has_parent = !isnull;
+	if (!ex->has_parent)
+		ex->parent_execution_id = 0;
 	return true;
 }
 
+/* state_insert_execution starts an execution: running, nothing pending */
 void
 state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 {
@@ -210,60 +246,71 @@ state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 	noetl_spi_exec(&s_insert_exec, v, NULL, SPI_OK_INSERT);
 }
 
-/* state_cancel_queue cancels an execution's unfinished tasks; returns how many */
-int
-state_cancel_queue(int64 execution_id)
+/*
+ * state_update_execution writes an execution's status and pending count
+ * and, when given, its result, error and end.
+ */
+void
+state_update_execution(int64 execution_id, ExecStatus status, int32 pending,
+					   Jsonb *result, const char *error, bool ended)
 {
-	Datum		v[1];
+	Datum		v[6];
+	char		n[7] = "      ";
 
 	v[0] = Int64GetDatum(execution_id);
-	return (int) noetl_spi_exec(&s_cancel_queue, v, NULL, SPI_OK_UPDATE);
+	v[1] = CStringGetTextDatum(exec_names[status]);
+	v[2] = Int32GetDatum(pending);
+	v[3] = jsonb_or_null(result, &n[3]);
+	v[4] = text_or_null(error, &n[4]);
+	v[5] = BoolGetDatum(ended);
+	noetl_spi_exec(&s_update_exec, v, n, SPI_OK_UPDATE);
 }
+
+/* ---------------------------------------------------------------- steps */
 
 /*
  * state_insert_step records a step of an execution; false if it was
  * already recorded (a step runs at most once).
  */
 bool
-state_insert_step(int64 execution_id, const char *step, const char *status, Jsonb *args)
+state_insert_step(int64 execution_id, const char *step, StepStatus status, Jsonb *args)
 {
 	Datum		v[4];
 	char		n[5] = "    ";
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(step_names[status]);
 	v[3] = jsonb_or_null(args, &n[3]);
 	return noetl_spi_exec(&s_insert_step, v, n, SPI_OK_INSERT_RETURNING) > 0;
 }
 
+/* state_set_step ends a recorded step, with its result */
 void
-state_set_step(int64 execution_id, const char *step, const char *status, Jsonb *result)
+state_set_step(int64 execution_id, const char *step, StepStatus status, Jsonb *result)
 {
 	Datum		v[4];
 	char		n[5] = "    ";
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
-	v[2] = CStringGetTextDatum(status);
+	v[2] = CStringGetTextDatum(step_names[status]);
 	v[3] = jsonb_or_null(result, &n[3]);
 	noetl_spi_exec(&s_set_step, v, n, SPI_OK_UPDATE);
 }
 
-/* state_get_step reads a step's status (into status[16]) and args */
+/* state_get_step reads a recorded step's status and args; false if none */
 bool
-state_get_step(int64 execution_id, const char *step, char *status, Jsonb **args)
+state_get_step(int64 execution_id, const char *step, StepStatus *status, Jsonb **args)
 {
 	Datum		v[2];
-	char	   *s;
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
 	if (noetl_spi_exec(&s_get_step, v, NULL, SPI_OK_SELECT) == 0)
 		return false;
-	s = get_text(1);
-	strlcpy(status, s, 16);
-	*args = get_jsonb(2);
+	*status = STEP_STATUS_OF(spi_text(1));
+	*args = spi_jsonb(2);
 	return true;
 }
 
@@ -278,72 +325,518 @@ state_step_result(int64 execution_id, const char *step, bool actionable, bool *f
 
 	v[0] = Int64GetDatum(execution_id);
 	v[1] = CStringGetTextDatum(step);
-	*found = noetl_spi_exec(actionable ? &s_result_queue : &s_result_step, v, NULL, SPI_OK_SELECT) > 0;
-	return *found ? get_jsonb(1) : NULL;
+	*found = noetl_spi_exec(actionable ? &s_result_queue : &s_result_step, v, NULL,
+							SPI_OK_SELECT) > 0;
+	return *found ? spi_jsonb(1) : NULL;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+/* read_task fills q from a queue row */
+static void
+read_task(TupleTableSlot *slot, const AttrNumber *qa, TaskState *q)
+{
+	bool		isnull;
+	Datum		d;
+
+	q->tid = slot->tts_tid;
+	q->queue_id = rows_int8(slot, qa[Q_QUEUE_ID], &isnull);
+	q->execution_id = rows_int8(slot, qa[Q_EXECUTION_ID], &isnull);
+	q->node_id = rows_text(slot, qa[Q_NODE_ID]);
+	q->node_name = rows_text(slot, qa[Q_NODE_NAME]);
+	q->status = TASK_STATUS_OF(rows_text(slot, qa[Q_STATUS]));
+	q->worker_id = rows_text(slot, qa[Q_WORKER_ID]);
+	d = slot_getattr(slot, qa[Q_LEASE_UNTIL], &isnull);
+	q->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
+	q->attempts = rows_int4(slot, qa[Q_ATTEMPTS]);
+	q->max_attempts = rows_int4(slot, qa[Q_MAX_ATTEMPTS]);
+	q->tool = rows_text(slot, qa[Q_TOOL]);
+	q->has_token_column = qa[Q_LEASE_TOKEN] != InvalidAttrNumber;
+	q->lease_token = NULL;
+	if (q->has_token_column)
+	{
+		d = slot_getattr(slot, qa[Q_LEASE_TOKEN], &isnull);
+		if (!isnull)
+			q->lease_token = DatumGetByteaPCopy(d);
+	}
+}
+
+/*
+ * state_lock_task locks a task, named by its queue_id (by_id) or else by
+ * execution and node, and its execution (the execution first), and reads
+ * both; false if there is no such task.  nsp is the noetl schema.  Every
+ * int64 is a possible queue_id: none stands for "no task".
+ */
+bool
+state_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id, const char *node_id,
+				ExecState *ex, TaskState *q)
+{
+	Relation	qrel = table_open(rows_relid(nsp, "queue"), RowExclusiveLock);
+	Relation	xrel = table_open(rows_relid(nsp, "execution"), RowExclusiveLock);
+	const AttrNumber *qa = rows_columns(qrel, ROWS_QUEUE);
+	const AttrNumber *xa = rows_columns(xrel, ROWS_EXECUTION);
+	TupleTableSlot *qslot = table_slot_create(qrel, NULL);
+	TupleTableSlot *xslot = table_slot_create(xrel, NULL);
+	Relation	qidx;
+	ScanKeyData keys[2];
+	int			nkeys;
+	bool		isnull;
+	bool		found = true;
+
+	/* what this transaction wrote so far must be visible, and lockable */
+	CommandCounterIncrement();
+	if (by_id)
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		IndexScanDesc scan;
+
+		/* the task's execution (an immutable column), unlocked */
+		qidx = index_open(RelationGetPrimaryKeyIndex(qrel), AccessShareLock);
+		nkeys = 1;
+		rows_key_int8(&keys[0], 1, queue_id);
+		scan = index_beginscan(qrel, qidx, snap, nkeys, 0);
+		index_rescan(scan, keys, nkeys, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, qslot);
+		if (found)
+			execution_id = rows_int8(qslot, qa[Q_EXECUTION_ID], &isnull);
+		index_endscan(scan);
+		UnregisterSnapshot(snap);
+	}
+	else
+	{
+		Assert(node_id != NULL);
+		qidx = index_open(rows_relid(nsp, "queue_node_key"), AccessShareLock);
+		nkeys = 2;
+		rows_key_int8(&keys[0], 1, execution_id);
+		rows_key_text(&keys[1], 2, qidx, node_id);
+	}
+	if (found)
+	{
+		ScanKeyData xkey;
+		Relation	xidx = index_open(RelationGetPrimaryKeyIndex(xrel), AccessShareLock);
+
+		rows_key_int8(&xkey, 1, execution_id);
+		found = rows_find(xrel, xidx, &xkey, 1, xslot, LockWaitBlock);
+		index_close(xidx, NoLock);
+	}
+	if (found)
+		found = rows_find(qrel, qidx, keys, nkeys, qslot, LockWaitBlock);
+	if (found)
+	{
+		ex->execution_id = execution_id;
+		ex->catalog_id = rows_int8(xslot, xa[X_CATALOG_ID], &isnull);
+		ex->status = EXEC_STATUS_OF(rows_text(xslot, xa[X_STATUS]));
+		ex->pending = rows_int4(xslot, xa[X_PENDING]);
+		ex->workload = DatumGetJsonbPCopy(slot_getattr(xslot, xa[X_WORKLOAD], &isnull));
+		ex->parent_execution_id = rows_int8(xslot, xa[X_PARENT_EXECUTION_ID], &isnull);
+		ex->has_parent = !isnull;
+		read_task(qslot, qa, q);
+	}
+	ExecDropSingleTupleTableSlot(qslot);
+	ExecDropSingleTupleTableSlot(xslot);
+	index_close(qidx, NoLock);
+	table_close(xrel, NoLock);
+	table_close(qrel, NoLock);
+	return found;
+}
+
+/*
+ * state_queue_tasks queues tasks of one execution, which the caller has
+ * locked; a step already queued for the execution is not queued again.
+ * queued[i] says whether tasks[i] was.  Returns how many were.
+ */
+int
+state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks, int n,
+				  bool *queued)
+{
+	RowWriter	w;
+	Relation	idx;
+	TupleTableSlot *probe;
+	ScanKeyData keys[2];
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			count = 0;
+	int			i;
+
+	if (n == 0)
+		return 0;
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	idx = index_open(rows_relid(nsp, "queue_node_key"), AccessShareLock);
+	probe = table_slot_create(w.rel, &w.estate->es_tupleTable);
+	for (i = 0; i < n; i++)
+	{
+		TaskSpec   *t = &tasks[i];
+		SnapshotData dirty;
+		IndexScanDesc scan;
+		bool		exists;
+
+		/*
+		 * Is the step queued already (by any transaction: the execution is
+		 * locked, so only a committed one)?  The unique index backs this.
+		 */
+		InitDirtySnapshot(dirty);
+		rows_key_int8(&keys[0], 1, execution_id);
+		rows_key_text(&keys[1], 2, idx, t->node);
+		scan = index_beginscan(w.rel, idx, &dirty, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		exists = index_getnext_slot(scan, ForwardScanDirection, probe);
+		index_endscan(scan);
+		queued[i] = !exists;
+		if (exists)
+			continue;
+
+		rows_new(&w);
+		rows_set(&w, Q_QUEUE_ID, Int64GetDatum(t->queue_id));
+		rows_set(&w, Q_EXECUTION_ID, Int64GetDatum(execution_id));
+		rows_set(&w, Q_CATALOG_ID, Int64GetDatum(catalog_id));
+		rows_set_text(&w, Q_NODE_ID, t->node);
+		rows_set_text(&w, Q_NODE_NAME, t->node);
+		rows_set_text(&w, Q_TOOL, t->tool);
+		rows_set(&w, Q_ACTION, JsonbPGetDatum(t->action));
+		rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
+		rows_set(&w, Q_PRIORITY, Int32GetDatum(t->priority));
+		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(0));
+		rows_set(&w, Q_MAX_ATTEMPTS, Int32GetDatum(t->max_attempts));
+		rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(now));
+		rows_set(&w, Q_CREATED_AT, TimestampTzGetDatum(now));
+		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
+		rows_insert(&w);
+		count++;
+	}
+	index_close(idx, NoLock);
+	rows_close(&w);
+	return count;
+}
+
+/*
+ * state_finish_task ends a task the caller has locked (q, from
+ * state_lock_task in this transaction): done or dead, with its result.
+ * The hash of the lease's token stays: a repeated report of that lease is
+ * recognised as one.
+ */
+void
+state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
+{
+	RowWriter	w;
+
+	Assert(status == TASK_DONE || status == TASK_DEAD);
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
+	rows_set_text(&w, Q_STATUS, task_names[status]);
+	if (result != NULL)
+		rows_set(&w, Q_RESULT, JsonbPGetDatum(result));
+	else
+		rows_set_null(&w, Q_RESULT);
+	rows_set_null(&w, Q_LEASE_UNTIL);
+	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	rows_update(&w);
+	rows_close(&w);
+	q->status = status;
+}
+
+/*
+ * state_retry_task sends a task the caller has locked back to wait until
+ * available_at, leased to nobody.
+ */
+void
+state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at)
+{
+	RowWriter	w;
+
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
+	rows_set_text(&w, Q_STATUS, task_names[TASK_RETRY]);
+	rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(available_at));
+	rows_set_null(&w, Q_WORKER_ID);
+	rows_set_null(&w, Q_LEASE_UNTIL);
+	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	rows_update(&w);
+	rows_close(&w);
+	q->status = TASK_RETRY;
 }
 
 /* state_release_task puts a leased task back in the queue, uncounted */
 void
-state_release_task(int64 queue_id)
+state_release_task(TaskState *q)
 {
 	Datum		v[1];
 
-	v[0] = Int64GetDatum(queue_id);
+	v[0] = Int64GetDatum(q->queue_id);
 	noetl_spi_exec(&s_release_task, v, NULL, SPI_OK_UPDATE);
+	q->status = TASK_QUEUED;
 }
 
-/*
- * state_update_execution writes an execution's status, pending count and,
- * when given, its result, error and end.
- */
-void
-state_update_execution(int64 execution_id, const char *status, int32 pending,
-					   Jsonb *result, const char *error, bool ended)
+/* state_cancel_tasks cancels an execution's unfinished tasks; returns how many */
+int
+state_cancel_tasks(int64 execution_id)
 {
-	Datum		v[6];
-	char		n[7] = "      ";
+	Datum		v[1];
 
 	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(status);
-	v[2] = Int32GetDatum(pending);
-	v[3] = jsonb_or_null(result, &n[3]);
-	v[4] = text_or_null(error, &n[4]);
-	v[5] = BoolGetDatum(ended);
-	noetl_spi_exec(&s_update_exec, v, n, SPI_OK_UPDATE);
+	return (int) noetl_spi_exec(&s_cancel_tasks, v, NULL, SPI_OK_UPDATE);
 }
 
+/* ---------------------------------------------------------------- leases */
+
 /*
- * state_resolve_catalog finds the catalog_id of a path (and version, or
- * the latest); 0 if there is none.
+ * new_token draws a lease token, a random UUID (version 4) in its text
+ * form, into buf (37 bytes), and its SHA-256 into hash.
  */
-int64
-state_resolve_catalog(const char *path, int32 version, bool has_version)
+static void
+new_token(char *buf, bytea **hash)
 {
-	Datum		v[2];
-	char		n[3] = "  ";
+	uint8		b[16];
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+	int			k = 0;
+
+	if (!pg_strong_random(b, sizeof(b)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random lease token")));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			buf[k++] = '-';
+		buf[k++] = hex[b[i] >> 4];
+		buf[k++] = hex[b[i] & 15];
+	}
+	buf[k] = '\0';
+	*hash = lease_token_hash(buf, k);
+}
+
+/* check_seconds refuses a number of seconds outside 1 .. 86400 */
+static void
+check_seconds(const char *name, bool isnull, int32 v)
+{
+	if (isnull || v < 1 || v > 86400)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 isnull ? errmsg("%s must be between 1 and 86400, not NULL", name) :
+				 errmsg("%s must be between 1 and 86400, not %d", name, v),
+				 errhint("A worker running longer tasks extends its lease with noetl.heartbeat.")));
+}
+
+/* tool_wanted says whether tool is one of the worker's tools (any if none) */
+static bool
+tool_wanted(const char *tool, Datum *tools, bool *tnulls, int ntools, bool all)
+{
+	int			i;
+
+	if (all)
+		return true;
+	for (i = 0; i < ntools; i++)
+		if (!tnulls[i] && strcmp(TextDatumGetCString(tools[i]), tool) == 0)
+			return true;
+	return false;
+}
+
+/* lease_ready says whether a queue row can be leased now by this worker */
+static bool
+lease_ready(TupleTableSlot *slot, const AttrNumber *qa, TimestampTz now,
+			Datum *tools, bool *tnulls, int ntools, bool all)
+{
 	bool		isnull;
+	TaskStatus	s = TASK_STATUS_OF(rows_text(slot, qa[Q_STATUS]));
+	Datum		at = slot_getattr(slot, qa[Q_AVAILABLE_AT], &isnull);
 
-	v[0] = CStringGetTextDatum(path);
-	v[1] = Int32GetDatum(version);
-	if (!has_version)
-		n[1] = 'n';
-	if (noetl_spi_exec(&s_resolve_catalog, v, n, SPI_OK_SELECT) == 0)
-		return 0;
-	return get_int8(1, &isnull);
+	return (s == TASK_QUEUED || s == TASK_RETRY) &&
+		!isnull && DatumGetTimestampTz(at) <= now &&
+		tool_wanted(rows_text(slot, qa[Q_TOOL]), tools, tnulls, ntools, all);
 }
 
 /*
- * state_catalog_payload reads a catalog entry; NULL if it does not exist.
+ * noetl.lease(worker_id text, max_tasks int, lease_seconds int,
+ *			   tools text[]) returns setof noetl.task
+ *
+ * Leases up to max_tasks ready tasks to a worker: it reads queue_ready_idx
+ * in its order (highest priority first, then oldest), so its cost depends
+ * on the tasks it takes and not on the backlog or on statistics; skips a
+ * row another transaction has locked (SKIP LOCKED); checks the row's
+ * latest version, then marks it leased to the worker until now +
+ * lease_seconds, one attempt more, with a new token, whose SHA-256 it
+ * keeps and which it returns with the task.
  */
-Jsonb *
-state_catalog_payload(int64 catalog_id, char **path, int32 *version)
+Datum
+noetl_lease(PG_FUNCTION_ARGS)
 {
-	Datum		v[1];
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *worker;
+	int32		max_tasks = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	int32		lease_seconds = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	bool		all_tools = PG_ARGISNULL(3);
+	Datum	   *tools = NULL;
+	bool	   *tnulls = NULL;
+	int			ntools = 0;
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Relation	qrel;
+	Relation	idx;
+	const AttrNumber *qa;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TupleTableSlot *found;
+	TupleTableSlot *locked;
+	RowWriter	w;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			count = 0;
+	OwnerSave	save;
 
-	v[0] = Int64GetDatum(catalog_id);
-	if (noetl_spi_exec(&s_catalog, v, NULL, SPI_OK_SELECT) == 0)
-		return NULL;
-	*path = get_text(1);
-	*version = get_int4(2);
-	return get_jsonb(3);
+	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a worker_id is required to lease tasks"),
+				 errhint("Give each worker a name of its own: it is recorded with its leases and reports.")));
+	worker = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1) || max_tasks < 1 || max_tasks > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 PG_ARGISNULL(1) ? errmsg("max_tasks must be between 1 and 1000, not NULL") :
+				 errmsg("max_tasks must be between 1 and 1000, not %d", max_tasks)));
+	check_seconds("lease_seconds", PG_ARGISNULL(2), lease_seconds);
+	if (!all_tools)
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
+						  &tools, &tnulls, &ntools);
+
+	InitMaterializedSRF(fcinfo, 0);
+	qrel = table_open(rows_relid(nsp, "queue"), RowExclusiveLock);
+	owner_enter(qrel->rd_rel->relowner, &save);
+	qa = rows_columns(qrel, ROWS_QUEUE);
+	if (qa[Q_LEASE_TOKEN] == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the noetl schema of this database predates lease tokens"),
+				 errhint("Run ALTER EXTENSION noetl UPDATE.")));
+	idx = index_open(rows_relid(nsp, "queue_ready_idx"), AccessShareLock);
+	rows_open(&w, qrel, ROWS_QUEUE, false);
+	found = table_slot_create(qrel, &w.estate->es_tupleTable);
+	locked = table_slot_create(qrel, &w.estate->es_tupleTable);
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = index_beginscan(qrel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (count < max_tasks && index_getnext_slot(scan, ForwardScanDirection, found))
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+		char		token[37];
+		bytea	   *hash;
+		TimestampTz until;
+		TaskState	q;
+		Datum		values[12];
+		bool		nulls[12];
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!lease_ready(found, qa, now, tools, tnulls, ntools, all_tools))
+			continue;
+		res = table_tuple_lock(qrel, &found->tts_tid, snap, locked,
+							   GetCurrentCommandId(false), LockTupleNoKeyExclusive,
+							   LockWaitSkip, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (res != TM_Ok)
+			continue;			/* another worker has it, or it is gone */
+		if (!lease_ready(locked, qa, now, tools, tnulls, ntools, all_tools))
+			continue;			/* taken, finished or delayed meanwhile */
+		read_task(locked, qa, &q);
+		new_token(token, &hash);
+		until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) lease_seconds * 1000);
+		rows_fetch(&w, &locked->tts_tid, Q_QUEUE_ID, q.queue_id);
+		rows_set_text(&w, Q_STATUS, task_names[TASK_LEASED]);
+		rows_set_text(&w, Q_WORKER_ID, worker);
+		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(q.attempts + 1));
+		rows_set(&w, Q_LEASE_UNTIL, TimestampTzGetDatum(until));
+		rows_set(&w, Q_LEASE_TOKEN, PointerGetDatum(hash));
+		rows_set(&w, Q_LAST_HEARTBEAT, TimestampTzGetDatum(GetCurrentTimestamp()));
+		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+		rows_update(&w);
+
+		memset(nulls, false, sizeof(nulls));
+		values[0] = Int64GetDatum(q.queue_id);
+		values[1] = Int64GetDatum(q.execution_id);
+		values[2] = slot_getattr(locked, qa[Q_CATALOG_ID], &isnull);
+		values[3] = CStringGetTextDatum(q.node_id);
+		values[4] = CStringGetTextDatum(q.node_name);
+		values[5] = CStringGetTextDatum(q.tool);
+		values[6] = slot_getattr(locked, qa[Q_ACTION], &isnull);
+		values[7] = slot_getattr(locked, qa[Q_PRIORITY], &isnull);
+		values[8] = Int32GetDatum(q.attempts + 1);
+		values[9] = Int32GetDatum(q.max_attempts);
+		values[10] = TimestampTzGetDatum(until);
+		values[11] = CStringGetTextDatum(token);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		count++;
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	rows_close(&w);
+	index_close(idx, NoLock);
+	table_close(qrel, NoLock);
+	rows_done();
+	owner_leave(&save);
+	return (Datum) 0;
+}
+
+/*
+ * noetl.heartbeat(queue_id bigint, lease_token text, extend_seconds int)
+ * returns timestamptz
+ *
+ * Extends the lease the token belongs to, to now + extend_seconds, and
+ * returns its new end; the task must be leased with that token (55000,
+ * naming nobody, otherwise).
+ */
+Datum
+noetl_heartbeat(PG_FUNCTION_ARGS)
+{
+	int64		queue_id = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	int32		extend = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Relation	qrel;
+	Relation	idx;
+	const AttrNumber *qa;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	RowWriter	w;
+	TaskState	q;
+	bool		held = false;
+	TimestampTz until = 0;
+	OwnerSave	save;
+
+	check_seconds("extend_seconds", PG_ARGISNULL(2), extend);
+	qrel = table_open(rows_relid(nsp, "queue"), RowExclusiveLock);
+	owner_enter(qrel->rd_rel->relowner, &save);
+	qa = rows_columns(qrel, ROWS_QUEUE);
+	idx = index_open(RelationGetPrimaryKeyIndex(qrel), AccessShareLock);
+	rows_open(&w, qrel, ROWS_QUEUE, false);
+	slot = table_slot_create(qrel, &w.estate->es_tupleTable);
+	CommandCounterIncrement();
+	rows_key_int8(&key, 1, queue_id);
+	if (!PG_ARGISNULL(0) && rows_find(qrel, idx, &key, 1, slot, LockWaitBlock))
+	{
+		read_task(slot, qa, &q);
+		held = q.status == TASK_LEASED && !PG_ARGISNULL(1) &&
+			lease_token_matches(VARDATA_ANY(PG_GETARG_TEXT_PP(1)),
+								VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)), q.lease_token);
+	}
+	if (held)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		until = TimestampTzPlusMilliseconds(now, (int64) extend * 1000);
+		rows_fetch(&w, &q.tid, Q_QUEUE_ID, q.queue_id);
+		rows_set(&w, Q_LEASE_UNTIL, TimestampTzGetDatum(until));
+		rows_set(&w, Q_LAST_HEARTBEAT, TimestampTzGetDatum(now));
+		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
+		rows_update(&w);
+	}
+	rows_close(&w);
+	index_close(idx, NoLock);
+	table_close(qrel, NoLock);
+	rows_done();
+	owner_leave(&save);
+	if (!held)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("task %lld is not leased with this token", (long long) queue_id),
+				 errhint("The lease expired, was taken over or ended; stop working on the task.")));
+	PG_RETURN_TIMESTAMPTZ(until);
 }

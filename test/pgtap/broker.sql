@@ -19,7 +19,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(81);
+SELECT plan(82);
 
 SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
        noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
@@ -264,12 +264,20 @@ RESET ROLE;
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :pc || $$ AND status = 'queued'$$,
               ARRAY['eval_flag'], 'its start queued the first task, and nothing else happened');
 
--- the broker forms queue rows itself, so it refuses a table it does not know
+-- the broker forms queue rows itself: a column it does not know is left
+-- NULL or given its default, as an INSERT would; one that could be neither
+-- stops the broker with a clear error
 SAVEPOINT extra_column;
-ALTER TABLE noetl.queue ADD COLUMN extra integer;
+ALTER TABLE noetl.queue ADD COLUMN extra_null integer, ADD COLUMN extra_default text DEFAULT 'made ' || 'here';
+SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS xc \gset
+SELECT results_eq($$SELECT extra_null, extra_default FROM noetl.queue WHERE execution_id = $$ || :xc,
+                  $$VALUES (NULL::integer, 'made here'::text)$$,
+                  'columns the library does not know get NULL, or their default');
+ALTER TABLE noetl.queue ADD COLUMN extra_required integer NOT NULL DEFAULT 0;
+ALTER TABLE noetl.queue ALTER COLUMN extra_required DROP DEFAULT;
 SELECT throws_ok($$SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook')$$, '0A000',
-                 'column "extra" of table "queue" is unknown to the noetl library',
-                 'a column the library does not know stops the broker, with a clear error');
+                 'column "extra_required" of table "queue" is unknown to the noetl library and has neither a default nor NULLs',
+                 'a column that can be neither NULL nor defaulted stops the broker, with a clear error');
 ROLLBACK TO SAVEPOINT extra_column;
 
 -- a worker that stops gives its task back: queued again, the attempt uncounted

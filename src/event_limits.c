@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * limits.c
+ * event_limits.c
  *	  Bounds on what events may carry.
  *
  * Every event is evaluated in the transaction that inserts it, and what it
@@ -18,7 +18,7 @@
 #include "access/detoast.h"
 #include "utils/jsonb.h"
 
-#include "broker.h"
+#include "event_limits.h"
 #include "guc.h"
 #include "jtree.h"
 

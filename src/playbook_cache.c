@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * pbcache.c
+ * playbook_cache.c
  *	  Registered playbooks, parsed once per backend.
  *
  * A catalog version never changes after registration, so a playbook read
@@ -28,9 +28,13 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "broker.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+
 #include "guc.h"
 #include "jtree.h"
+#include "playbook_cache.h"
+#include "stmt.h"
 
 typedef struct PbEntry
 {
@@ -166,6 +170,58 @@ load_next(BPlaybook *pb, BStep *s, JsonbValue *obj)
 	}
 }
 
+/* ---------------------------------------------------------------- catalog */
+
+static NoetlStmt s_resolve = {
+	"SELECT catalog_id FROM noetl.catalog"
+	" WHERE path OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)"
+	" ORDER BY version DESC LIMIT 1",
+	2, {TEXTOID, INT4OID}
+};
+static NoetlStmt s_catalog = {
+	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+/*
+ * pb_resolve finds the catalog_id of a path (and version, or the latest);
+ * 0 if there is none.  The caller must be connected to SPI.
+ */
+int64
+pb_resolve(const char *path, int32 version, bool has_version)
+{
+	Datum		v[2];
+	char		n[3] = "  ";
+	bool		isnull;
+
+	v[0] = CStringGetTextDatum(path);
+	v[1] = Int32GetDatum(version);
+	if (!has_version)
+		n[1] = 'n';
+	if (noetl_spi_exec(&s_resolve, v, n, SPI_OK_SELECT) == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* catalog_payload reads a catalog entry; NULL if it does not exist */
+static Jsonb *
+catalog_payload(int64 catalog_id, char **path, int32 *version)
+{
+	Datum		v[1];
+	bool		isnull;
+	HeapTuple	t;
+	TupleDesc	d;
+
+	v[0] = Int64GetDatum(catalog_id);
+	if (noetl_spi_exec(&s_catalog, v, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	*path = TextDatumGetCString(SPI_getbinval(t, d, 1, &isnull));
+	*version = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	return DatumGetJsonbPCopy(SPI_getbinval(t, d, 3, &isnull));
+}
+
 /*
  * load_playbook reads a catalog row and builds its BPlaybook in a context of
  * its own.
@@ -183,7 +239,7 @@ load_playbook(int64 catalog_id)
 	JsonbValue *workflow;
 	int			i;
 
-	payload = state_catalog_payload(catalog_id, &path, &version);
+	payload = catalog_payload(catalog_id, &path, &version);
 	if (payload == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),

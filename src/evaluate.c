@@ -1,0 +1,930 @@
+/*-------------------------------------------------------------------------
+ *
+ * evaluate.c
+ *	  Evaluating an event: the AFTER INSERT trigger on noetl.event.
+ *
+ * An admitted event (admit.c) changes its execution's state here, in the
+ * inserting transaction, with the execution's row locked:
+ *
+ *	execution_start		creates the execution and dispatches from "start"
+ *	action_completed	marks the task done, stores its result, and fires
+ *						every "next" entry whose condition holds
+ *	action_error		retries the task later, or fails the step and the
+ *						execution and cancels the rest
+ *	action_released		puts a leased task back in the queue
+ *	execution_cancel	cancels the execution's unfinished tasks
+ *
+ * Dispatching a step: a control step (no tool) completes at once and its
+ * own "next" is evaluated in the same call; an actionable step has its
+ * fields rendered and becomes a noetl.queue row.  Each step runs at most
+ * once per execution (the queue's unique (execution_id, node_id) and
+ * step_state's key enforce it).  The "end" step is a join: arrivals only
+ * mark it waiting, and it runs once nothing else is outstanding.
+ *
+ * Completion is a count: noetl.execution.pending holds the tasks queued,
+ * leased or waiting to retry.  When it reaches zero with nothing failed,
+ * "end" runs (if it was reached) and the execution completes with the end
+ * step's rendered "result:".
+ *
+ * Errors in the playbook's logic become recorded failures: a condition
+ * that raises counts as false and leaves a "warning" event; a task whose
+ * fields cannot be rendered fails its step and the execution.  Templates
+ * are evaluated in a subtransaction each (protected_eval).
+ *
+ * The data path reads top to bottom: the evaluation decides (dispatch,
+ * handlers), flush() writes what it decided through the state machine
+ * (state.c) and the event log (event.c), and records for the broker
+ * worker what to announce once the transaction commits (wakeup.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "admit.h"
+#include "event.h"
+#include "jtree.h"
+#include "owner.h"
+#include "playbook_cache.h"
+#include "rows.h"
+#include "snowflake.h"
+#include "state.h"
+#include "template.h"
+#include "wakeup.h"
+
+PG_FUNCTION_INFO_V1(noetl_event_after);
+
+/* the event being evaluated, and what the evaluation decided */
+typedef struct Run
+{
+	MemoryContext cxt;
+	Relation	event_rel;		/* the trigger's relation: noetl.event */
+	ExecState	ex;
+	BPlaybook  *pb;
+	int64		event_id;		/* the triggering event */
+	Jsonb	   *exec_result;
+	char	   *exec_error;
+	bool		ended;
+	TVal	   *result;			/* "result" in templates */
+	TVal	   *ctx;			/* the lazy template context */
+	int32		orig_pending;	/* the execution row as last written */
+	ExecStatus	orig_status;
+	/* writes, buffered until flush() */
+	Oid			nsp;			/* the noetl schema */
+	TaskState	fin_task;		/* the task that finished, as locked */
+	bool		fin;			/* it is to be written */
+	TaskStatus	fin_status;		/* done, dead or retry */
+	Jsonb	   *fin_result;
+	TimestampTz fin_at;			/* retry: when it is due */
+	TaskSpec   *tasks;			/* tasks to queue */
+	int			ntasks;
+	int			captasks;
+	BEvent	   *events;			/* broker events */
+	int			nevents;
+	int			capevents;
+	/* step results already read, for repeated template lookups */
+	int			nseen;
+	const char *seen_names[16];
+	TVal	   *seen_values[16];
+} Run;
+
+/*
+ * unwrap removes NoETL's result envelope {id, status, data} (any subset
+ * with status and data): the step's result is the data.
+ */
+static Jsonb *
+unwrap(Jsonb *result)
+{
+	JsonbValue	k;
+	JsonbValue *data;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (result == NULL || !JB_ROOT_IS_OBJECT(result))
+		return result;
+	k.type = jbvString;
+	k.val.string.val = "status";
+	k.val.string.len = 6;
+	if (findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k) == NULL)
+		return result;
+	k.val.string.val = "data";
+	k.val.string.len = 4;
+	data = findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k);
+	if (data == NULL)
+		return result;
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		if (!((v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0) ||
+			  (v.val.string.len == 6 && memcmp(v.val.string.val, "status", 6) == 0) ||
+			  (v.val.string.len == 4 && memcmp(v.val.string.val, "data", 4) == 0) ||
+			  (v.val.string.len == 4 && memcmp(v.val.string.val, "meta", 4) == 0)))
+			return result;
+	}
+	return JsonbValueToJsonb(data);
+}
+
+/* ---------------------------------------------------------------- context */
+
+/*
+ * step_result returns the result of finished step idx (None when it has
+ * none), or NULL if the step has not finished.  Results read from the
+ * state tables are kept for the rest of the evaluation.
+ */
+static TVal *
+step_result(Run *run, int idx)
+{
+	const char *name = run->pb->steps[idx].name;
+	TVal	   *v;
+	Jsonb	   *res;
+	bool		found;
+	int			i;
+	MemoryContext old;
+
+	for (i = 0; i < run->nseen; i++)
+		if (run->seen_names[i] == name)
+			return run->seen_values[i];
+	/* kept for the whole evaluation, beyond the rendering that asks */
+	old = MemoryContextSwitchTo(run->cxt);
+	res = state_step_result(run->ex.execution_id, name, run->pb->steps[idx].tool != NULL, &found);
+	v = !found ? NULL : res ? tv_from_jsonb(res) : tv_none();
+	MemoryContextSwitchTo(old);
+	if (!found)
+		return NULL;
+	if (run->nseen < lengthof(run->seen_names))
+	{
+		run->seen_names[run->nseen] = name;
+		run->seen_values[run->nseen++] = v;
+	}
+	return v;
+}
+
+/*
+ * know_result records the result of the step that just finished: its queue
+ * row is written only at flush(), so lookups must not read it.
+ */
+static void
+know_result(Run *run, int idx, Jsonb *result)
+{
+	run->nseen = 1;
+	run->seen_names[0] = run->pb->steps[idx].name;
+	run->seen_values[0] = result ? tv_from_jsonb(result) : tv_none();
+}
+
+/*
+ * context_lookup resolves a name of the template context: workload,
+ * execution_id, result, and the result of each finished step.
+ */
+static TVal *
+context_lookup(void *arg, const char *key, int len)
+{
+	Run		   *run = (Run *) arg;
+	int			idx;
+
+	if (len == 8 && memcmp(key, "workload", 8) == 0)
+		return tv_from_jsonb(run->ex.workload);
+	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
+		return tv_int(run->ex.execution_id);
+	if (len == 6 && memcmp(key, "result", 6) == 0)
+		return run->result;
+	idx = pb_step_index(run->pb, key, len);
+	return idx < 0 ? NULL : step_result(run, idx);
+}
+
+static TVal *
+make_context(Run *run)
+{
+	TVal	   *d = tv_dict_new();
+
+	d->u.dict.lookup = context_lookup;
+	d->u.dict.lookup_arg = run;
+	return d;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static BEvent *
+emit(Run *run, const char *type, const char *step, const char *node_type,
+	 const char *status, Jsonb *result, Jsonb *meta, const char *error, int64 queue_id)
+{
+	BEvent	   *ev;
+
+	if (run->nevents == run->capevents)
+	{
+		run->capevents = run->capevents ? run->capevents * 2 : 8;
+		run->events = run->events ? repalloc(run->events, sizeof(BEvent) * run->capevents)
+			: palloc(sizeof(BEvent) * run->capevents);
+	}
+	ev = &run->events[run->nevents++];
+	memset(ev, 0, sizeof(BEvent));
+	ev->event_id = noetl_next_id();
+	ev->event_type = type;
+	ev->node_name = step;
+	ev->node_type = node_type;
+	ev->status = status;
+	ev->result = result;
+	ev->meta = meta;
+	ev->error = error;
+	ev->queue_id = queue_id;
+	return ev;
+}
+
+/*
+ * flush writes what the evaluation decided so far: the task that finished,
+ * the tasks dispatched, the broker's events (a step_started only if its
+ * task was queued) and the execution row.  A dispatched step that another
+ * event had already queued is not queued again: the execution's pending
+ * count is then lower than assumed, and flush returns true.
+ */
+static bool
+flush(Run *run)
+{
+	bool		changed = run->ex.pending != run->orig_pending ||
+		run->ex.status != run->orig_status ||
+		run->exec_result != NULL || run->exec_error != NULL || run->ended;
+	bool	   *queued = NULL;
+	int			nqueued = 0;
+	int			ntasks = run->ntasks;
+	BEvent	  **evs;
+	int			nevs = 0;
+	int			i;
+
+	if (!run->fin && run->ntasks == 0 && run->nevents == 0 && !changed)
+		return false;
+	if (run->fin && run->fin_status == TASK_RETRY)
+	{
+		state_retry_task(run->nsp, &run->fin_task, run->fin_at);
+		wake_record_due(run->fin_at);
+	}
+	else if (run->fin)
+		state_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result);
+	if (ntasks > 0)
+	{
+		queued = palloc(sizeof(bool) * ntasks);
+		nqueued = state_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id,
+									run->tasks, ntasks, queued);
+		for (i = 0; i < ntasks; i++)
+			if (queued[i])
+				wake_record_ready(run->tasks[i].queue_id);
+	}
+	evs = palloc(sizeof(BEvent *) * Max(run->nevents, 1));
+	for (i = 0; i < run->nevents; i++)
+	{
+		BEvent	   *e = &run->events[i];
+
+		if (e->if_queued)
+		{
+			int			k;
+
+			for (k = 0; k < ntasks; k++)
+				if (run->tasks[k].queue_id == e->queue_id)
+					break;
+			if (k < ntasks && !queued[k])
+				continue;
+		}
+		evs[nevs++] = e;
+	}
+	event_append(run->event_rel, run->ex.execution_id, run->ex.catalog_id,
+				 run->ex.has_parent ? run->ex.parent_execution_id : 0, run->event_id, evs, nevs);
+	rows_done();
+
+	run->ex.pending -= ntasks - nqueued;
+	if (changed || nqueued < ntasks)
+		state_update_execution(run->ex.execution_id, run->ex.status, run->ex.pending,
+							   run->exec_result, run->exec_error, run->ended);
+	run->orig_pending = run->ex.pending;
+	run->orig_status = run->ex.status;
+	run->exec_result = NULL;
+	run->exec_error = NULL;
+	run->ended = false;
+	run->fin = false;
+	run->fin_at = 0;
+	run->nevents = 0;
+	run->ntasks = 0;
+	return nqueued < ntasks;
+}
+
+/* finish_task buffers the update of the task that the event reports */
+static void
+finish_task(Run *run, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz at)
+{
+	run->fin_task = *q;
+	run->fin = true;
+	run->fin_status = status;
+	run->fin_result = result;
+	run->fin_at = at;
+}
+
+static Jsonb *
+meta_of(const char *key, const char *value)
+{
+	JsonbValue *o = jt_object();
+
+	jt_set(o, key, jt_string(value));
+	return jt_to_jsonb(o);
+}
+
+/*
+ * Template evaluation is protected as PL/pgSQL protects an exception
+ * block: in an internal subtransaction, so that an error raised anywhere
+ * inside it (including in the SPI reads of step results that templates
+ * trigger) is rolled back cleanly and the evaluation goes on.  What is
+ * caught is an error of the template: a data exception (class 22: type
+ * errors, undefined values, out-of-range numbers, ...) or a limit it ran
+ * into (class 54: noetl.template_max_steps and the other budgets, stack
+ * depth).  Everything else (cancellation, lock and serialisation failures,
+ * out of memory, internal errors) is thrown on to abort the event.
+ */
+typedef struct Protected
+{
+	Run		   *run;
+	Jsonb	   *tpl;			/* render: the template value */
+	const char *cond;			/* truthy: the condition and its context */
+	int			len;
+	TVal	   *ctx;
+	Jsonb	   *out;
+	bool		value;
+} Protected;
+
+static bool
+template_error(int sqlerrcode)
+{
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * protected_eval evaluates p (a render when p->tpl is set, else a
+ * condition) in a subtransaction; a template error leaves its message in
+ * *err, allocated in the evaluation's context.
+ */
+static void
+protected_eval(Protected *p, char **err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	*err = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (p->tpl != NULL)
+			p->out = tpl_render_jsonb(p->tpl, p->ctx, p->run->pb->templates);
+		else
+			p->value = tpl_truthy(p->cond, p->len, p->ctx, p->run->pb->templates);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!template_error(ed->sqlerrcode))
+			ReThrowError(ed);
+		*err = ed->message;
+		p->out = NULL;
+		p->value = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * render renders a template value; a template error leaves NULL and its
+ * message in *err (other errors propagate).
+ */
+static Jsonb *
+render(Run *run, Jsonb *tpl, char **err)
+{
+	Protected	p;
+
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.tpl = tpl;
+	p.ctx = run->ctx;
+	protected_eval(&p, err);
+	return p.out;
+}
+
+/*
+ * truthy evaluates a condition in ctx; a template error makes it false,
+ * with its message in *err.
+ */
+static bool
+truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
+{
+	Protected	p;
+
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.cond = cond;
+	p.len = len;
+	p.ctx = ctx;
+	protected_eval(&p, err);
+	return p.value;
+}
+
+/* ---------------------------------------------------------------- failure */
+
+/*
+ * fail_execution fails a step and its execution, cancelling the rest.
+ */
+static void
+fail_execution(Run *run, const char *step, const char *error)
+{
+	if (run->ex.status != EXEC_RUNNING)
+		return;
+	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
+	/* what was decided before the failure is written, then cancelled */
+	(void) flush(run);
+	if (state_cancel_tasks(run->ex.execution_id) > 0)
+		wake_record_cancel(run->ex.execution_id);
+	run->ex.pending = 0;
+	run->ex.status = EXEC_FAILED;
+	run->exec_error = pstrdup(error);
+	run->ended = true;
+	emit(run, "execution_failed", NULL, NULL, "failed", NULL, NULL, error, 0);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(Run *run, int idx, Jsonb *args);
+
+/*
+ * enqueue renders an actionable step into a task and queues it; extra args
+ * (from a "next" entry) are laid over the step's own.  Returns false if the
+ * step could not be rendered (the execution has then failed).
+ */
+static bool
+enqueue(Run *run, int idx, Jsonb *extra_args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	Jsonb	   *rendered = NULL;
+	char	   *err = NULL;
+	TaskSpec   *task;
+	JsonbValue *t;
+	int			i;
+
+	rendered = render(run, s->task, &err);
+	if (err != NULL)
+	{
+		fail_execution(run, s->name, psprintf("step \"%s\": %s", s->name, err));
+		return false;
+	}
+	t = jt_from_jsonb(rendered);
+	if (extra_args != NULL)
+	{
+		JsonbValue *a = jt_get(t, "args");
+
+		jt_set(t, "args", jt_from_jsonb(jb_merge(a ? jt_to_jsonb(a) : NULL, extra_args)));
+	}
+	if (s->keep != NULL)
+	{
+		JsonbValue *k = jt_from_jsonb(s->keep);
+
+		for (i = 0; i < k->val.object.nPairs; i++)
+		{
+			JsonbPair  *p = &k->val.object.pairs[i];
+
+			jt_set(t, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
+		}
+	}
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].node == s->name)
+			return true;		/* already dispatched by this evaluation */
+	if (run->ntasks == run->captasks)
+	{
+		run->captasks = run->captasks ? run->captasks * 2 : 4;
+		run->tasks = run->tasks ? repalloc(run->tasks, sizeof(TaskSpec) * run->captasks)
+			: palloc(sizeof(TaskSpec) * run->captasks);
+	}
+	task = &run->tasks[run->ntasks++];
+	task->queue_id = noetl_next_id();
+	task->node = s->name;
+	task->tool = s->tool;
+	task->action = jt_to_jsonb(t);
+	task->priority = s->priority;
+	task->max_attempts = s->retry.max_attempts;
+	run->ex.pending++;
+	emit(run, "step_started", s->name, s->tool, "started", NULL, NULL, NULL,
+		 task->queue_id)->if_queued = true;
+	return true;
+}
+
+/*
+ * evaluate_next fires every "next" entry of step idx whose condition holds.
+ */
+static void
+evaluate_next(Run *run, int idx)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	int			i;
+
+	check_stack_depth();
+	for (i = 0; i < s->nnext; i++)
+	{
+		BNext	   *n = &s->next[i];
+		bool		fire = n->when_const == 1;
+		Jsonb	   *args = NULL;
+		char	   *err = NULL;
+
+		if (run->ex.status != EXEC_RUNNING)
+			return;
+		if (n->when_const < 0)
+		{
+			fire = truthy(run, n->when, n->when_len, run->ctx, &err);
+			if (err != NULL)
+			{
+				/* a condition that cannot be evaluated is false, with a warning */
+				emit(run, "warning", s->name, NULL, "warning", NULL,
+					 meta_of("where", psprintf("next[%d].when", i)),
+					 psprintf("condition of next[%d] of step \"%s\" counts as false: %s",
+							  i, s->name, err), 0);
+				fire = false;
+			}
+		}
+		if (!fire)
+			continue;
+		if (n->args != NULL)
+		{
+			args = render(run, n->args, &err);
+			if (err != NULL)
+			{
+				fail_execution(run, run->pb->steps[n->target].name,
+							   psprintf("args of next[%d] of step \"%s\": %s", i, s->name, err));
+				return;
+			}
+		}
+		dispatch(run, n->target, args);
+	}
+}
+
+/*
+ * dispatch runs step idx: the end step waits for the join, a control step
+ * completes at once, an actionable step is queued.
+ */
+static void
+dispatch(Run *run, int idx, Jsonb *args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+
+	CHECK_FOR_INTERRUPTS();
+	if (run->ex.status != EXEC_RUNNING)
+		return;
+	if (idx == run->pb->end)
+	{
+		(void) state_insert_step(run->ex.execution_id, s->name, STEP_WAITING, args);
+		return;
+	}
+	if (s->tool == NULL)
+	{
+		if (!state_insert_step(run->ex.execution_id, s->name, STEP_COMPLETED, args))
+			return;
+		emit(run, "step_completed", s->name, "control", "completed", NULL, NULL, NULL, 0);
+		evaluate_next(run, idx);
+		return;
+	}
+	(void) enqueue(run, idx, args);
+}
+
+/*
+ * finish runs the end step once nothing else is outstanding, completes the
+ * execution when all work is done, and writes the execution row if it
+ * changed.
+ */
+static void
+finish(Run *run)
+{
+	BPlaybook  *pb = run->pb;
+
+	if (run->ex.status == EXEC_RUNNING && run->ex.pending == 0)
+	{
+		StepStatus	status;
+		Jsonb	   *args = NULL;
+		bool		reached = pb->end >= 0 &&
+			state_get_step(run->ex.execution_id, pb->steps[pb->end].name, &status, &args);
+		BStep	   *end = pb->end >= 0 ? &pb->steps[pb->end] : NULL;
+
+		if (reached && status == STEP_WAITING)
+		{
+			/* the join: every branch is done, the end step runs now */
+			if (end->tool != NULL)
+			{
+				state_set_step(run->ex.execution_id, end->name, STEP_DISPATCHED, NULL);
+				(void) enqueue(run, pb->end, args);
+			}
+			else
+			{
+				state_set_step(run->ex.execution_id, end->name, STEP_COMPLETED, NULL);
+				emit(run, "step_completed", end->name, "control", "completed", NULL, NULL, NULL, 0);
+			}
+		}
+		if (run->ex.status == EXEC_RUNNING && run->ex.pending == 0)
+		{
+			Jsonb	   *result = NULL;
+			char	   *err = NULL;
+
+			if (reached && end->result != NULL)
+			{
+				result = render(run, end->result, &err);
+			}
+			else if (reached && end->tool != NULL)
+			{
+				TVal	   *r = step_result(run, pb->end);
+
+				result = r == NULL || r->kind == TV_NONE ? NULL : tv_to_jsonb(r);
+			}
+			if (err != NULL)
+				fail_execution(run, end->name, psprintf("result of step \"%s\": %s", end->name, err));
+			else
+			{
+				run->ex.status = EXEC_COMPLETED;
+				run->exec_result = result;
+				run->ended = true;
+				emit(run, "execution_complete", NULL, NULL, "completed", result, NULL, NULL, 0);
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static void
+on_start(Run *run, EventRow *row)
+{
+	JsonbValue *w = jb_get(event_jsonb(row, C_CONTEXT), "workload");
+	Jsonb	   *given = NULL;
+
+	if (w != NULL && w->type == jbvBinary && JsonContainerIsObject(w->val.binary.data))
+		given = JsonbValueToJsonb(w);
+	/* the workload given is laid over the playbook's, key by key */
+	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
+	run->ex.status = EXEC_RUNNING;
+	run->ex.pending = 0;
+	run->orig_status = EXEC_RUNNING;
+	run->orig_pending = 0;
+	state_insert_execution(run->ex.execution_id, run->ex.catalog_id, run->ex.workload);
+	dispatch(run, run->pb->start, NULL);
+	finish(run);
+}
+
+static int
+step_of_task(Run *run, TaskState *q)
+{
+	int			idx = pb_step_index(run->pb, q->node_name, strlen(q->node_name));
+
+	if (idx < 0)
+		elog(ERROR, "task %lld names step \"%s\", which playbook \"%s\" does not have",
+			 (long long) q->queue_id, q->node_name, run->pb->path);
+	return idx;
+}
+
+static void
+on_completed(Run *run, TaskState *q, EventRow *row)
+{
+	Jsonb	   *result = unwrap(event_jsonb(row, C_RESULT));
+	int			idx = step_of_task(run, q);
+
+	if (q->status != TASK_LEASED)
+		return;					/* finished meanwhile: nothing to do */
+	finish_task(run, q, TASK_DONE, result, 0);
+	run->ex.pending--;
+	know_result(run, idx, result);
+	emit(run, "step_completed", q->node_name, q->tool, "completed", result, NULL, NULL, q->queue_id);
+	run->result = result ? tv_from_jsonb(result) : tv_none();
+	evaluate_next(run, idx);
+	finish(run);
+}
+
+/*
+ * retry_context is what retry_when and stop_when see: the error, the
+ * result and its keys (status_code, ...), the attempt, and the workload.
+ */
+static TVal *
+retry_context(Run *run, const char *error, Jsonb *result, int attempt)
+{
+	TVal	   *d = tv_dict_new();
+	TVal	   *r = result ? tv_from_jsonb(result) : tv_none();
+
+	if (r->kind == TV_DICT)
+	{
+		int			i;
+
+		tv_materialize(r);
+		for (i = 0; i < r->u.dict.n; i++)
+			tv_dict_set(d, r->u.dict.keys[i], r->u.dict.vals[i]);
+	}
+	tv_dict_set(d, tv_cstr("result"), r);
+	tv_dict_set(d, tv_cstr("error"), error ? tv_cstr(error) : tv_none());
+	tv_dict_set(d, tv_cstr("attempt"), tv_int(attempt));
+	tv_dict_set(d, tv_cstr("workload"), tv_from_jsonb(run->ex.workload));
+	tv_dict_set(d, tv_cstr("execution_id"), tv_int(run->ex.execution_id));
+	return d;
+}
+
+static bool
+retry_condition(Run *run, BStep *s, const char *cond, TVal *ctx, bool *ok)
+{
+	bool		value = false;
+	char	   *err = NULL;
+
+	value = truthy(run, cond, strlen(cond), ctx, &err);
+	*ok = err == NULL;
+	if (err != NULL)
+		emit(run, "warning", s->name, NULL, "warning", NULL, meta_of("where", "retry"),
+			 psprintf("retry condition of step \"%s\" counts as false: %s", s->name, err), 0);
+	return value;
+}
+
+static void
+on_error(Run *run, TaskState *q, EventRow *row)
+{
+	Jsonb	   *result = unwrap(event_jsonb(row, C_RESULT));
+	char	   *error = event_text(row, C_ERROR);
+	int			idx = step_of_task(run, q);
+	BStep	   *s = &run->pb->steps[idx];
+	int			attempt = Max(q->attempts, 1);
+	bool		retry = attempt < s->retry.max_attempts;
+	bool		ok;
+
+	if (q->status != TASK_LEASED)
+		return;
+	if (error == NULL)
+		error = pstrdup("task failed");
+	if (retry && (s->retry.retry_when || s->retry.stop_when))
+	{
+		TVal	   *ctx = retry_context(run, error, result, attempt);
+
+		if (s->retry.retry_when)
+			retry = retry_condition(run, s, s->retry.retry_when, ctx, &ok);
+		if (retry && s->retry.stop_when && retry_condition(run, s, s->retry.stop_when, ctx, &ok))
+			retry = false;
+	}
+	if (retry)
+	{
+		double		delay = retry_delay(&s->retry, attempt);
+		TimestampTz at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) (delay * 1000));
+		JsonbValue *meta = jt_object();
+		JsonbValue	num;
+
+		finish_task(run, q, TASK_RETRY, NULL, at);
+		num.type = jbvNumeric;
+		num.val.numeric = int64_to_numeric(attempt);
+		jt_set(meta, "attempt", &num);
+		num.val.numeric = int64_to_numeric(s->retry.max_attempts);
+		jt_set(meta, "max_attempts", &num);
+		num.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(delay)));
+		jt_set(meta, "delay", &num);
+		jt_set(meta, "available_at", jt_string(timestamptz_to_str(at)));
+		emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error, q->queue_id);
+		return;
+	}
+	finish_task(run, q, TASK_DEAD, result, 0);
+	run->ex.pending--;
+	fail_execution(run, s->name, error);
+	finish(run);
+}
+
+/*
+ * on_release gives a leased task back to the queue, as if it had not been
+ * leased: the attempt does not count.
+ */
+static void
+on_release(Run *run, TaskState *q)
+{
+	if (q->status != TASK_LEASED)
+		return;
+	state_release_task(q);
+	wake_record_ready(q->queue_id);
+	(void) run;
+}
+
+static void
+on_cancel(Run *run)
+{
+	if (run->ex.status != EXEC_RUNNING)
+		return;
+	(void) state_cancel_tasks(run->ex.execution_id);
+	wake_record_cancel(run->ex.execution_id);
+	run->ex.pending = 0;
+	run->ex.status = EXEC_CANCELLED;
+	run->ended = true;
+	emit(run, "execution_cancelled", NULL, NULL, "cancelled", NULL, NULL, NULL, 0);
+	finish(run);
+}
+
+/* ---------------------------------------------------------------- AFTER */
+
+/*
+ * Datum noetl_event_after() returns trigger
+ */
+Datum
+noetl_event_after(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	EventRow	row;
+	const EvType *et;
+	char	   *type;
+	Run			run;
+	MemoryContext old;
+	TaskState	q;
+	OwnerSave	save;
+
+	event_check_trigger(fcinfo, false);
+	if (noetl_broker_inserting || admit_restoring(td->tg_relation->rd_rel->relowner))
+		return PointerGetDatum(NULL);
+
+	memset(&run, 0, sizeof(run));
+	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl evaluation",
+									ALLOCSET_DEFAULT_SIZES);
+	run.event_rel = td->tg_relation;
+	run.nsp = RelationGetNamespace(td->tg_relation);
+	owner_enter(td->tg_relation->rd_rel->relowner, &save);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(run.cxt);
+
+	event_read(&row, td->tg_relation, td->tg_trigtuple);
+	type = event_text(&row, C_EVENT_TYPE);
+	et = event_type_of(type);
+	if (et == NULL || !event_evaluated(et->kind))
+		goto done;
+	if (!row.nulls[C_STATUS])
+		goto done;				/* admitted as ignored */
+	run.event_id = event_int8(&row, C_EVENT_ID);
+	run.ex.execution_id = event_int8(&row, C_EXECUTION_ID);
+	run.ex.catalog_id = event_int8(&row, C_CATALOG_ID);
+	run.pb = pb_get(run.ex.catalog_id);
+	run.ctx = make_context(&run);
+	run.result = tv_none();
+
+	if (et->kind == EV_START)
+	{
+		on_start(&run, &row);
+		goto done;
+	}
+	if (et->kind == EV_CANCEL)
+	{
+		if (!state_lock_execution(run.ex.execution_id, &run.ex))
+			elog(ERROR, "execution %lld disappeared", (long long) run.ex.execution_id);
+	}
+	else if (!admit_recall(run.event_id, &run.ex, &q) &&
+			 !state_lock_task(run.nsp, true, event_int8(&row, C_QUEUE_ID), 0, NULL, &run.ex, &q))
+		elog(ERROR, "task %lld disappeared", (long long) event_int8(&row, C_QUEUE_ID));
+	run.orig_pending = run.ex.pending;
+	run.orig_status = run.ex.status;
+	if (et->kind == EV_CANCEL)
+	{
+		on_cancel(&run);
+		goto done;
+	}
+	if (run.ex.status != EXEC_RUNNING)
+		goto done;
+	if (et->kind == EV_COMPLETED)
+		on_completed(&run, &q, &row);
+	else if (et->kind == EV_RELEASE)
+		on_release(&run, &q);
+	else
+		on_error(&run, &q, &row);
+
+done:
+	/*
+	 * Write what the evaluation decided.  If a dispatched step turned out
+	 * to be queued already, fewer tasks are outstanding than assumed, and
+	 * the execution may be finished after all.
+	 */
+	while (run.pb != NULL && flush(&run))
+	{
+		if (run.ex.status != EXEC_RUNNING || run.ex.pending != 0)
+			break;
+		finish(&run);
+	}
+	admit_forget();
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	owner_leave(&save);
+	MemoryContextDelete(run.cxt);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * playbook_cache.h
+ *	  Registered playbooks, parsed once per backend, as the broker runs them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NOETL_PLAYBOOK_CACHE_H
+#define NOETL_PLAYBOOK_CACHE_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "retry.h"
+#include "template.h"
+
+typedef struct BNext
+{
+	int			target;			/* index of the target step */
+	const char *when;			/* condition text, NULL = always */
+	int			when_len;
+	int			when_const;		/* -1: evaluate, 0/1: a boolean constant */
+	Jsonb	   *args;			/* args passed to the target, or NULL */
+} BNext;
+
+typedef struct BStep
+{
+	char	   *name;
+	char	   *tool;			/* NULL for a control step */
+	Jsonb	   *task;			/* the step, as the task a worker receives */
+	Jsonb	   *keep;			/* fields passed to the worker unrendered
+								 * (sink), or NULL */
+	Jsonb	   *args;			/* the step's args, or NULL */
+	Jsonb	   *result;			/* the end step's result: mapping, or NULL */
+	BNext	   *next;
+	int			nnext;
+	BRetry		retry;
+	int			priority;
+	bool		loop;			/* uses loop: (not runnable yet) */
+	bool		subplaybook;	/* tool: playbook (not runnable yet) */
+} BStep;
+
+typedef struct BPlaybook
+{
+	int64		catalog_id;
+	char	   *path;
+	int			version;
+	Jsonb	   *workload;		/* the playbook's workload: */
+	BStep	   *steps;
+	int			nsteps;
+	int			start;			/* index of "start" */
+	int			end;			/* index of "end", -1 if there is none */
+	char	  **sorted_names;	/* for lookups by name */
+	int		   *sorted_index;
+	TplCache   *templates;		/* the playbook's parsed templates */
+	MemoryContext cxt;
+} BPlaybook;
+
+extern BPlaybook *pb_get(int64 catalog_id);
+extern int64 pb_resolve(const char *path, int32 version, bool has_version);
+extern int	pb_step_index(BPlaybook *pb, const char *name, int len);
+extern void pb_check_runnable(BPlaybook *pb);
+
+#endif							/* NOETL_PLAYBOOK_CACHE_H */

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.h
+ *	  The state machine of tasks, executions and steps.
+ *
+ *	task		queued -> leased -> done | retry (-> leased ...) | dead,
+ *				and cancelled from queued, leased or retry
+ *	execution	running -> completed | failed | cancelled
+ *	step		waiting (the end step, a join) -> dispatched -> completed,
+ *				and completed at once for a control step
+ *
+ * state.c owns every transition, whether it writes the row directly
+ * (rows.c) or in SQL; statuses are enums here and text only in the tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NOETL_STATE_H
+#define NOETL_STATE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/itemptr.h"
+#include "utils/jsonb.h"
+
+typedef enum TaskStatus
+{
+	TASK_QUEUED, TASK_LEASED, TASK_DONE, TASK_RETRY, TASK_DEAD, TASK_CANCELLED
+} TaskStatus;
+
+typedef enum ExecStatus
+{
+	EXEC_RUNNING, EXEC_COMPLETED, EXEC_FAILED, EXEC_CANCELLED
+} ExecStatus;
+
+typedef enum StepStatus
+{
+	STEP_WAITING, STEP_DISPATCHED, STEP_COMPLETED, STEP_FAILED, STEP_CANCELLED
+} StepStatus;
+
+extern const char *task_status_name(TaskStatus s);
+extern const char *exec_status_name(ExecStatus s);
+
+/* an execution, as its row says */
+typedef struct ExecState
+{
+	int64		execution_id;
+	int64		catalog_id;
+	ExecStatus	status;
+	int32		pending;		/* outstanding tasks */
+	Jsonb	   *workload;
+	int64		parent_execution_id;
+	bool		has_parent;
+} ExecState;
+
+/* a task, as its queue row says (and where it was locked) */
+typedef struct TaskState
+{
+	ItemPointerData tid;
+	int64		queue_id;
+	int64		execution_id;
+	char	   *node_id;
+	char	   *node_name;
+	TaskStatus	status;
+	char	   *worker_id;		/* NULL when not leased */
+	TimestampTz lease_until;	/* 0 when not leased */
+	int32		attempts;
+	int32		max_attempts;
+	char	   *tool;
+	bool		has_token_column;	/* the schema has queue.lease_token (1.1) */
+	bytea	   *lease_token;	/* SHA-256 of the latest lease's token, or NULL */
+} TaskState;
+
+/* a task to queue */
+typedef struct TaskSpec
+{
+	int64		queue_id;
+	const char *node;
+	const char *tool;
+	Jsonb	   *action;
+	int32		priority;
+	int32		max_attempts;
+} TaskSpec;
+
+/* executions */
+extern bool state_lock_execution(int64 execution_id, ExecState *ex);
+extern void state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload);
+extern void state_update_execution(int64 execution_id, ExecStatus status, int32 pending,
+								   Jsonb *result, const char *error, bool ended);
+
+/* steps: the control steps and the end step's join */
+extern bool state_insert_step(int64 execution_id, const char *step, StepStatus status,
+							  Jsonb *args);
+extern void state_set_step(int64 execution_id, const char *step, StepStatus status,
+						   Jsonb *result);
+extern bool state_get_step(int64 execution_id, const char *step, StepStatus *status,
+						   Jsonb **args);
+extern Jsonb *state_step_result(int64 execution_id, const char *step, bool actionable,
+								bool *found);
+
+/* tasks */
+extern bool state_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id,
+							const char *node_id, ExecState *ex, TaskState *q);
+extern int	state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks,
+							  int n, bool *queued);
+extern void state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result);
+extern void state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at);
+extern void state_release_task(TaskState *q);
+extern int	state_cancel_tasks(int64 execution_id);
+
+#endif							/* NOETL_STATE_H */
