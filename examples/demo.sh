@@ -4,7 +4,7 @@
 # On a fresh Debian 12 machine, as root: installs what it needs, builds and
 # installs noetl, starts a throwaway PostgreSQL 15 cluster with noetl
 # preloaded, registers examples/, starts a worker, runs NoETL's
-# control_flow_workbook to completion, prints the execution's timeline, and
+# workbook_branches to completion, prints the execution's timeline, and
 # stops everything it started.  Exits 0 when the execution completed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +47,9 @@ echo "== noetl worker (in the background; its log: $CLUSTER_DIR/worker.log)"
 "$NOETL" worker --id demo-worker --jobs 2 2>"$CLUSTER_DIR/worker.log" &
 worker=$!
 
-echo "== noetl run tests/fixtures/playbooks/control_flow_workbook --wait"
+echo "== noetl run examples/workbook_branches --wait"
 set +e
-"$NOETL" run tests/fixtures/playbooks/control_flow_workbook --wait | tee "$CLUSTER_DIR/run.log"
+"$NOETL" run examples/workbook_branches --wait | tee "$CLUSTER_DIR/run.log"
 rc=${PIPESTATUS[0]}
 set -e
 eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$CLUSTER_DIR/run.log")
@@ -59,5 +59,5 @@ echo "== noetl status $eid"
 
 echo "== the worker's log"
 cat "$CLUSTER_DIR/worker.log"
-[ "$rc" = 0 ] && echo "== the demo ran control_flow_workbook to completion" || echo "== the execution did not complete"
+[ "$rc" = 0 ] && echo "== the demo ran workbook_branches to completion" || echo "== the execution did not complete"
 exit "$rc"

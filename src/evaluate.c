@@ -106,34 +106,27 @@ typedef struct Run
 static Jsonb *
 unwrap(Jsonb *result)
 {
-	JsonbValue	k;
+	static const char *const envelope[] = {"id", "status", "data", "meta"};
 	JsonbValue *data;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	if (result == NULL || !JB_ROOT_IS_OBJECT(result))
-		return result;
-	k.type = jbvString;
-	k.val.string.val = "status";
-	k.val.string.len = 6;
-	if (findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k) == NULL)
-		return result;
-	k.val.string.val = "data";
-	k.val.string.len = 4;
-	data = findJsonbValueFromContainer(&result->root, JB_FOBJECT, &k);
-	if (data == NULL)
+	if (jb_get(result, "status") == NULL || (data = jb_get(result, "data")) == NULL)
 		return result;
 	it = JsonbIteratorInit(&result->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		int			i;
+
 		if (tok != WJB_KEY)
 			continue;
-		if (!((v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0) ||
-			  (v.val.string.len == 6 && memcmp(v.val.string.val, "status", 6) == 0) ||
-			  (v.val.string.len == 4 && memcmp(v.val.string.val, "data", 4) == 0) ||
-			  (v.val.string.len == 4 && memcmp(v.val.string.val, "meta", 4) == 0)))
-			return result;
+		for (i = 0; i < lengthof(envelope); i++)
+			if (v.val.string.len == strlen(envelope[i]) &&
+				memcmp(v.val.string.val, envelope[i], v.val.string.len) == 0)
+				break;
+		if (i == lengthof(envelope))
+			return result;		/* a key of its own: not an envelope */
 	}
 	return JsonbValueToJsonb(data);
 }

@@ -3,7 +3,8 @@
 # Sourced by .ci/run, the demo and the benchmarks.  As root, the server runs
 # as the "postgres" system user (initdb and postgres refuse root).  The
 # cluster listens on a unix socket only, in its own directory, on its own
-# port, with noetl and pg_cron preloaded (CLUSTER_PRELOAD sets the list).
+# port, with noetl and pg_cron preloaded (CLUSTER_PRELOAD sets the list;
+# set and empty, nothing is preloaded).
 #
 #   cluster_start            sets PGDATA, PGHOST, PGPORT, PGUSER, PGDATABASE
 #   cluster_restart          restarts it (after installing a new noetl.so)
@@ -33,7 +34,7 @@ cluster_start() {
         -E UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log" 2>&1 \
         || { cat "$CLUSTER_DIR/initdb.log"; return 1; }
     conf="$PGDATA/postgresql.conf"
-    local preload=${CLUSTER_PRELOAD:-pg_cron,noetl}
+    local preload=${CLUSTER_PRELOAD-pg_cron,noetl}
     cat >>"$conf" <<CONF
 listen_addresses = ''
 port = $PGPORT

@@ -1,101 +1,107 @@
--- The broker: NoETL's fixture playbooks run with a SQL worker and canned
--- results; the completion rule; retries as the retry fixtures document them;
--- refusals of bad events; template failures recorded as failures.
+-- The broker, on this project's own playbooks (examples/ and
+-- test/playbooks/), with a worker written in SQL and canned results:
+-- branches and the join, both DSL spellings, start and end steps that are
+-- tasks, retry timelines, loops and sub-playbooks refused; refusals of bad
+-- events; the lease holder's reports; cancellation; template failures
+-- recorded as failures; columns the library does not know; the seed
+-- failure.  test/pgtap/fixtures.sql runs NoETL's own playbooks.
 \set ON_ERROR_STOP 1
-\set fixtures `echo "${NOETL_SHARED:-../shared}/noetl-fixtures"`
-\set cfw `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/control_flow_workbook/control_flow_workbook.yaml"`
-\set cfwb `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-b/control_flow_workbook/control_flow_workbook.yaml"`
-\set swa `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/test_start_with_action.yaml"`
-\set ewa `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/test_end_with_action.yaml"`
-\set pyretry `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/retry_test/python_retry_exception.yaml"`
-\set httpretry `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/retry_test/http_retry_status_code.yaml"`
-\set httpstop `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-b/retry_test/http_retry_with_stop.yaml"`
-\set pgretry `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/retry_test/postgres_retry_connection.yaml"`
-\set simpleretry `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/retry_test/retry_simple_config.yaml"`
-\set iter `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-b/iterator_save_test.yaml"`
-\set comp `cat "${NOETL_SHARED:-../shared}/noetl-fixtures/era-c/playbook_composition/playbook_composition.yaml"`
+\set branches `cat examples/workbook_branches.yaml`
+\set branches_type `cat test/playbooks/branches_type.yaml`
+\set start_task `cat test/playbooks/start_task.yaml`
+\set end_task `cat test/playbooks/end_task.yaml`
+\set retry_backoff `cat test/playbooks/retry_backoff.yaml`
+\set retry_status `cat test/playbooks/retry_status.yaml`
+\set retry_stop `cat test/playbooks/retry_stop.yaml`
+\set retry_forms `cat test/playbooks/retry_forms.yaml`
+\set loop `cat test/playbooks/loop.yaml`
+\set subplaybook `cat test/playbooks/subplaybook.yaml`
 \unset ON_ERROR_STOP
 BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(82);
+SELECT plan(81);
 
-SELECT noetl.register(:'cfw'), noetl.register(:'cfwb'), noetl.register(:'swa'), noetl.register(:'ewa'),
-       noetl.register(:'pyretry'), noetl.register(:'httpretry'), noetl.register(:'httpstop'),
-       noetl.register(:'pgretry'), noetl.register(:'simpleretry'), noetl.register(:'iter'),
-       noetl.register(:'comp') \g /dev/null
+SELECT noetl.register(:'branches'), noetl.register(:'branches_type'), noetl.register(:'start_task'),
+       noetl.register(:'end_task'), noetl.register(:'retry_backoff'), noetl.register(:'retry_status'),
+       noetl.register(:'retry_stop'), noetl.register(:'retry_forms'), noetl.register(:'loop'),
+       noetl.register(:'subplaybook') \g /dev/null
 
--- control_flow_workbook, hot branch (era c): two tasks in parallel, then the join
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS hot \gset
-SELECT is((SELECT action -> 'args' FROM noetl.queue WHERE execution_id = :hot AND node_id = 'eval_flag'),
-          '{"temperature_c": 30}', 'the workbook task is queued with its args rendered (a number stays a number)');
-SELECT is((SELECT action ->> 'tool' FROM noetl.queue WHERE execution_id = :hot AND node_id = 'eval_flag'),
+-- workbook_branches, the express lane: two tasks in parallel, then the join
+SELECT noetl.execute('examples/workbook_branches') AS hot \gset
+SELECT is((SELECT action -> 'args' FROM noetl.queue WHERE execution_id = :hot AND node_id = 'classify'),
+          '{"total": 250, "express_from": 100}', 'the workbook task is queued with its args rendered (numbers stay numbers)');
+SELECT is((SELECT action ->> 'tool' FROM noetl.queue WHERE execution_id = :hot AND node_id = 'classify'),
           'python', 'tool: workbook resolves to the workbook entry''s tool');
-SELECT is(pg_temp.work(:hot, '{"eval_flag": {"is_hot": true, "message": "hot"}}'), 3, 'three tasks ran on the hot branch');
+SELECT is(pg_temp.work(:hot, '{"classify": {"express": true, "lane": "express"},
+                               "reserve_stock": {"reserved": "A-1001"}, "book_courier": {"courier": "bike"}}'), 3,
+          'three tasks ran on the express lane');
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :hot,
-              ARRAY['eval_flag', 'hot_task_a', 'hot_task_b'], 'hot branch: eval_flag, hot_task_a, hot_task_b');
-SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :hot,
-                  $$VALUES ('completed'::text, 0)$$, 'hot branch: the execution completes');
+              ARRAY['classify', 'reserve_stock', 'book_courier'], 'express lane: classify, reserve_stock, book_courier');
+SELECT results_eq($$SELECT status::text, pending, result FROM noetl.execution WHERE execution_id = $$ || :hot,
+                  $$VALUES ('completed'::text, 0, '{"lane": "express", "queued": null, "courier": "bike", "reserved": "A-1001"}'::jsonb)$$,
+                  'express lane: the execution completes with the end step''s rendered result');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :hot AND event_type = 'execution_complete'),
-          1, 'hot branch: exactly one execution_complete');
+          1, 'express lane: exactly one execution_complete');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :hot AND event_type = 'step_completed' AND node_name = 'end'),
-          1, 'hot branch: end ran once, after both branches');
-SELECT ok((SELECT max(event_id) FILTER (WHERE node_name IN ('hot_task_a', 'hot_task_b') AND event_type = 'step_completed')
+          1, 'express lane: end ran once, after both branches');
+SELECT ok((SELECT max(event_id) FILTER (WHERE node_name IN ('reserve_stock', 'book_courier') AND event_type = 'step_completed')
                 < min(event_id) FILTER (WHERE node_name = 'end')
-             FROM noetl.event WHERE execution_id = :hot), 'hot branch: end is a join');
+             FROM noetl.event WHERE execution_id = :hot), 'express lane: end is a join');
 
--- the cold branch, which NoETL's own broker never finished
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook', '{"temperature_c": 10}') AS cold \gset
-SELECT is((SELECT action -> 'args' ->> 'temperature_c' FROM noetl.queue WHERE execution_id = :cold),
-          '10', 'the workload given to execute overrides the playbook''s');
-SELECT is(pg_temp.work(:cold, '{"eval_flag": {"is_hot": false, "message": "cold"}}'), 2, 'two tasks ran on the cold branch');
+-- the standard lane
+SELECT noetl.execute('examples/workbook_branches', '{"order": {"id": "B-7", "total": 20}}') AS cold \gset
+SELECT is((SELECT action -> 'args' ->> 'total' FROM noetl.queue WHERE execution_id = :cold),
+          '20', 'the workload given to execute overrides the playbook''s, key by key');
+SELECT is((SELECT action -> 'args' ->> 'express_from' FROM noetl.queue WHERE execution_id = :cold),
+          '100', '... and keeps the playbook''s other keys');
+SELECT is(pg_temp.work(:cold, '{"classify": {"express": false, "lane": "standard"}, "queue_order": {"queued": "B-7"}}'), 2,
+          'two tasks ran on the standard lane');
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :cold,
-              ARRAY['eval_flag', 'cold_task'], 'cold branch: eval_flag, cold_task');
-SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :cold,
-                  $$VALUES ('completed'::text)$$, 'cold branch: the execution completes');
-SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :cold AND event_type = 'execution_complete'),
-          1, 'cold branch: exactly one execution_complete');
+              ARRAY['classify', 'queue_order'], 'standard lane: classify, queue_order');
+SELECT results_eq($$SELECT status::text, result ->> 'queued' FROM noetl.execution WHERE execution_id = $$ || :cold,
+                  $$VALUES ('completed'::text, 'B-7'::text)$$, 'standard lane: the execution completes');
 
--- the same playbook in NoETL's older DSL (type:, no router)
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS hotb \gset
-SELECT is(pg_temp.work(:hotb, '{"eval_flag": {"is_hot": true}}'), 3, 'era b: three tasks on the hot branch');
-SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :hotb,
-                  $$VALUES ('completed'::text)$$, 'era b: completes');
+-- the same control flow in NoETL's older spelling (type:, with:, {when, then})
+SELECT noetl.execute('tests/playbooks/branches_type') AS typ \gset
+SELECT is((SELECT action -> 'args' FROM noetl.queue WHERE execution_id = :typ AND node_id = 'check'),
+          '{"reading": 30}', 'with: is read as args');
+SELECT is(pg_temp.work(:typ, '{"check": {"high": true}}'), 3, 'the older spelling: three tasks on the high branch');
+SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :typ,
+                  $$VALUES ('completed'::text)$$, 'the older spelling completes');
 
 -- a raw INSERT of execution_start does what execute does
 INSERT INTO noetl.event (event_type, context)
-VALUES ('execution_start', '{"path": "tests/fixtures/playbooks/control_flow_workbook", "workload": {"temperature_c": 99}}');
-SELECT is((SELECT e.workload ->> 'temperature_c' FROM noetl.execution e ORDER BY execution_id DESC LIMIT 1),
+VALUES ('execution_start', '{"path": "examples/workbook_branches", "workload": {"express_from": 99}}');
+SELECT is((SELECT e.workload ->> 'express_from' FROM noetl.execution e ORDER BY execution_id DESC LIMIT 1),
           '99', 'a raw INSERT of execution_start starts an execution');
 
--- test_start_with_action: start itself is a task
-SELECT noetl.execute('tests/control-flow/start_with_action') AS swa \gset
+-- start itself is a task
+SELECT noetl.execute('tests/playbooks/start_task') AS swa \gset
 SELECT is((SELECT node_id FROM noetl.queue WHERE execution_id = :swa), 'start', 'an actionable start step is queued');
 SELECT is((SELECT action -> 'args' -> 'input_data' FROM noetl.queue WHERE execution_id = :swa AND node_id = 'start'),
-          '{"test_value": "hello"}', 'start''s args see the workload');
-SELECT is(pg_temp.work(:swa, '{"start": {"status": "success", "data": {"executed": true}},
-                               "process": {"status": "success", "data": {"processed": true}}}'), 2,
-          'start and process ran');
-SELECT is((SELECT action -> 'args' -> 'from_start' FROM noetl.queue WHERE execution_id = :swa AND node_id = 'process'),
-          'true', 'process received start''s result (start.data.executed)');
+          '{"text": "hello"}', 'start''s args see the workload');
+SELECT is(pg_temp.work(:swa, '{"start": {"upper": "HELLO"}, "shout": {"said": "HELLO"}}'), 2,
+          'start and shout ran');
+SELECT is((SELECT action -> 'args' ->> 'text' FROM noetl.queue WHERE execution_id = :swa AND node_id = 'shout'),
+          'HELLO', 'shout received start''s result, its envelope unwrapped');
 SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :swa,
-                  $$VALUES ('completed'::text)$$, 'test_start_with_action completes');
+                  $$VALUES ('completed'::text)$$, 'start_task completes');
 
--- test_end_with_action: end is a task that runs after the join, with args from next
-SELECT noetl.execute('tests/control-flow/end_with_action') AS ewa \gset
-SELECT is(pg_temp.work(:ewa, '{"process_data": {"status": "success", "data": {"records_processed": 100, "temp_table": "t1"}},
-                               "end": {"status": "completed", "data": {"cleaned_up": true}}}'), 2,
-          'process_data and end ran');
-SELECT is((SELECT action -> 'args' -> 'input_data' FROM noetl.queue WHERE execution_id = :ewa AND node_id = 'end'),
-          '{"temp_table": "t1", "cleanup_required": true}', 'the end task got the args of the next entry');
+-- end is a task that runs after the join, with args from next
+SELECT noetl.execute('tests/playbooks/end_task') AS ewa \gset
+SELECT is(pg_temp.work(:ewa, '{"load": {"rows": 100, "table": "t1"}, "end": {"dropped": "t1"}}'), 2,
+          'load and end ran');
+SELECT is((SELECT action -> 'args' FROM noetl.queue WHERE execution_id = :ewa AND node_id = 'end'),
+          '{"drop": true, "table": "t1"}', 'the end task got the args of the next entry');
 SELECT results_eq($$SELECT status::text, result FROM noetl.execution WHERE execution_id = $$ || :ewa,
-                  $$VALUES ('completed'::text, '{"status": "completed", "data": {"cleaned_up": true}}'::jsonb)$$,
-                  'test_end_with_action completes with the end task''s result');
+                  $$VALUES ('completed'::text, '{"dropped": "t1"}'::jsonb)$$,
+                  'end_task completes with the end task''s result');
 
--- python_retry_exception: max_attempts 5, initial_delay 0.2, backoff 1.5, max_delay 2.0, retry when error
-SELECT noetl.execute('tests/retry/python_exception') AS py \gset
-SELECT is(pg_temp.work(:py, '{"start": {"__fail": "Random failure (value: 12)"}}'), 1, 'attempt 1 fails');
+-- retried on any error: five attempts, 0.2 s growing 1.5 times, at most 2 s
+SELECT noetl.execute('tests/playbooks/retry_backoff') AS py \gset
+SELECT is(pg_temp.work(:py, '{"start": {"__fail": "ValueError: 12"}}'), 1, 'attempt 1 fails');
 SELECT results_eq($$SELECT status::text, attempts FROM noetl.queue WHERE execution_id = $$ || :py,
                   $$VALUES ('retry'::text, 1)$$, 'the task waits to retry');
 SELECT ok((SELECT available_at > now() + interval '150 ms' AND available_at < now() + interval '400 ms'
@@ -112,11 +118,11 @@ SELECT is(pg_temp.work(:py, '{"start": {"value": 81}}'), 1, 'attempt 5 succeeds'
 SELECT results_eq($$SELECT (meta ->> 'attempt')::int, (meta ->> 'delay')::float8 FROM noetl.event
                      WHERE execution_id = $$ || :py || $$ AND event_type = 'step_retry' ORDER BY event_id$$,
                   $$VALUES (1, 0.2::float8), (2, 0.3::float8), (3, 0.45::float8), (4, 0.675::float8)$$,
-                  'python_retry_exception: retries after 0.2, 0.3, 0.45 and 0.675 s');
+                  'retries after 0.2, 0.3, 0.45 and 0.675 s');
 SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :py,
-                  $$VALUES ('completed'::text)$$, 'python_retry_exception completes on the fifth attempt');
+                  $$VALUES ('completed'::text)$$, 'the execution completes on the fifth attempt');
 
-SELECT noetl.execute('tests/retry/python_exception') AS py2 \gset
+SELECT noetl.execute('tests/playbooks/retry_backoff') AS py2 \gset
 SELECT pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
        pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
        pg_temp.work(:py2, '{"start": {"__fail": "boom"}}'), pg_temp.due(:py2),
@@ -130,56 +136,46 @@ SELECT results_eq($$SELECT event_type FROM noetl.event WHERE execution_id = $$ |
                   $$ AND event_type IN ('step_failed', 'execution_failed') ORDER BY event_id$$,
                   ARRAY['step_failed', 'execution_failed'], 'step_failed then execution_failed');
 
--- http_retry_status_code: retried only for 5xx, delays 0.5 and 1.0, dead at the third
-SELECT noetl.execute('tests/retry/http_status_code') AS h1 \gset
+-- retried only for 5xx, 0.5 s then 1 s, dead at the third
+SELECT noetl.execute('tests/playbooks/retry_status') AS h1 \gset
 SELECT pg_temp.work(:h1, '{"start": {"__fail": "HTTP 503", "result": {"status_code": 503}}}'), pg_temp.due(:h1),
        pg_temp.work(:h1, '{"start": {"__fail": "HTTP 502", "result": {"status_code": 502}}}'), pg_temp.due(:h1),
        pg_temp.work(:h1, '{"start": {"__fail": "HTTP 500", "result": {"status_code": 500}}}') \g /dev/null
 SELECT results_eq($$SELECT (meta ->> 'delay')::float8 FROM noetl.event WHERE execution_id = $$ || :h1 ||
                   $$ AND event_type = 'step_retry' ORDER BY event_id$$,
-                  $$VALUES (0.5::float8), (1.0::float8)$$, 'http_retry_status_code: retries after 0.5 and 1.0 s');
+                  $$VALUES (0.5::float8), (1.0::float8)$$, 'retry_when on the status: retries after 0.5 and 1.0 s');
 SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :h1,
-                  $$VALUES ('failed'::text)$$, 'http_retry_status_code: three 5xx fail the execution');
-SELECT noetl.execute('tests/retry/http_status_code') AS h2 \gset
+                  $$VALUES ('failed'::text)$$, 'three 5xx fail the execution');
+SELECT noetl.execute('tests/playbooks/retry_status') AS h2 \gset
 SELECT pg_temp.work(:h2, '{"start": {"__fail": "HTTP 404", "result": {"status_code": 404}}}') \g /dev/null
 SELECT results_eq($$SELECT q.status::text, q.attempts, e.status::text FROM noetl.queue q JOIN noetl.execution e USING (execution_id)
                      WHERE execution_id = $$ || :h2,
-                  $$VALUES ('dead'::text, 1, 'failed'::text)$$, 'http_retry_status_code: a 404 is not retried');
+                  $$VALUES ('dead'::text, 1, 'failed'::text)$$, 'a 404 is not retried');
 
--- http_retry_with_stop (era b): stop_when status_code == 200 stops retrying
-SELECT noetl.execute('tests/retry/http_stop_condition') AS hs \gset
+-- stop_when ends the retries
+SELECT noetl.execute('tests/playbooks/retry_stop') AS hs \gset
 SELECT pg_temp.work(:hs, '{"start": {"__fail": "HTTP 500", "result": {"status_code": 500}}}'), pg_temp.due(:hs),
        pg_temp.work(:hs, '{"start": {"__fail": "bad body", "result": {"status_code": 200}}}') \g /dev/null
 SELECT results_eq($$SELECT count(*)::int FROM noetl.event WHERE execution_id = $$ || :hs || $$ AND event_type = 'step_retry'$$,
-                  $$VALUES (1)$$, 'http_retry_with_stop: a 500 is retried once');
+                  $$VALUES (1)$$, 'a 500 is retried once');
 SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :hs,
-                  $$VALUES ('failed'::text)$$, 'http_retry_with_stop: stop_when ends the retries');
+                  $$VALUES ('failed'::text)$$, 'stop_when ends the retries');
 
--- postgres_retry_connection: retry when error, delays 1.0 and 2.0
-SELECT noetl.execute('tests/retry/postgres_connection') AS pgr \gset
-SELECT pg_temp.work(:pgr, '{"start": {"__fail": "connection refused"}}'), pg_temp.due(:pgr),
-       pg_temp.work(:pgr, '{"start": {"__fail": "connection refused"}}'), pg_temp.due(:pgr),
-       pg_temp.work(:pgr, '{"start": {"rows": []}}') \g /dev/null
-SELECT results_eq($$SELECT (meta ->> 'delay')::float8 FROM noetl.event WHERE execution_id = $$ || :pgr ||
-                  $$ AND event_type = 'step_retry' ORDER BY event_id$$,
-                  $$VALUES (1.0::float8), (2.0::float8)$$, 'postgres_retry_connection: retries after 1.0 and 2.0 s');
-SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :pgr,
-                  $$VALUES ('completed'::text)$$, 'postgres_retry_connection completes on the third attempt');
-
--- retry_simple_config: retry: true is 3 attempts, retry: 5 is 5, jitter keeps delays within bounds
-SELECT noetl.execute('tests/retry/simple_config') AS sc \gset
-SELECT is((SELECT max_attempts FROM noetl.queue WHERE execution_id = :sc AND node_id = 'boolean_retry'), 3, 'retry: true means 3 attempts');
-SELECT pg_temp.work(:sc, '{"full_config_retry": {"__fail": "HTTP 503", "result": {"status_code": 503}}}') \g /dev/null
-SELECT is((SELECT max_attempts FROM noetl.queue WHERE execution_id = :sc AND node_id = 'integer_retry'), 5, 'retry: 5 means 5 attempts');
+-- retry: true is 3 attempts, retry: 5 is 5, jitter keeps the delay within bounds
+SELECT noetl.execute('tests/playbooks/retry_forms') AS sc \gset
+SELECT is((SELECT max_attempts FROM noetl.queue WHERE execution_id = :sc AND node_id = 'flag'), 3, 'retry: true means 3 attempts');
+SELECT is((SELECT max_attempts FROM noetl.queue WHERE execution_id = :sc AND node_id = 'count'), 5, 'retry: 5 means 5 attempts');
+SELECT pg_temp.work(:sc, '{"with_jitter": {"__fail": "no"}}') \g /dev/null
 SELECT ok((SELECT (meta ->> 'delay')::float8 BETWEEN 0.25 AND 0.5 FROM noetl.event
             WHERE execution_id = :sc AND event_type = 'step_retry'), 'with jitter the first delay is between 0.25 and 0.5 s');
 
 -- loops and sub-playbooks register but do not run yet
-SELECT throws_ok($$SELECT noetl.execute('tests/iterator_save_test')$$, '0A000',
-                 'playbook "tests/iterator_save_test" cannot run: step "process_items" uses a loop',
+SELECT throws_ok($$SELECT noetl.execute('tests/playbooks/loop')$$, '0A000',
+                 'playbook "tests/playbooks/loop" cannot run: step "start" uses a loop',
                  'a playbook with a loop is refused with 0A000');
-SELECT throws_ok($$SELECT noetl.execute('tests/fixtures/playbooks/playbook_composition/playbook_composition')$$, '0A000',
-                 NULL, 'a playbook with a sub-playbook (and a loop) is refused with 0A000');
+SELECT throws_ok($$SELECT noetl.execute('tests/playbooks/subplaybook')$$, '0A000',
+                 'playbook "tests/playbooks/subplaybook" cannot run: step "start" starts a sub-playbook',
+                 'a playbook with a sub-playbook is refused with 0A000');
 
 -- bad events are refused, and change nothing
 SELECT throws_ok($$SELECT noetl.execute('no/such/playbook')$$, '42704',
@@ -198,7 +194,7 @@ SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_id, event_type) 
                  '23502', 'an event needs an event_type', 'an event without a type');
 
 -- only the lease holder completes a leased task; duplicates and late reports are ignored
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS lh \gset
+SELECT noetl.execute('examples/workbook_branches') AS lh \gset
 SELECT queue_id AS lhq, lease_token AS lht FROM noetl.lease('holder', 10) WHERE execution_id = :lh \gset
 SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, 'not-the-token', '{}')$$, '55000',
                  'task ' || :lhq || ' is not leased with this token',
@@ -206,7 +202,7 @@ SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, 'not-the-token', '{}'
 SELECT throws_ok($$SELECT noetl.complete($$ || :lhq || $$, NULL, '{}')$$, '55000',
                  'a report of task ' || :lhq || ' needs the lease_token of its lease',
                  'a report without a token is refused');
-SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, '$$ || :'lht' || $$', '{"status": "success", "data": {"is_hot": true}}')$$,
+SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, '$$ || :'lht' || $$', '{"status": "success", "data": {"express": true}}')$$,
                 'the holder completes it');
 SELECT lives_ok($$SELECT noetl.complete($$ || :lhq || $$, '$$ || :'lht' || $$', '{}')$$, 'a duplicate completion is accepted ...');
 SELECT results_eq($$SELECT status::text FROM noetl.event WHERE queue_id = $$ || :lhq || $$ AND event_type = 'action_completed' ORDER BY event_id$$,
@@ -218,7 +214,7 @@ SELECT is((SELECT worker_id FROM noetl.event WHERE queue_id = :lhq AND event_typ
 
 -- cancel: queued tasks are cancelled, later reports ignored
 SELECT noetl.cancel(:lh) \g /dev/null
-SELECT results_eq($$SELECT DISTINCT status::text FROM noetl.queue WHERE execution_id = $$ || :lh || $$ AND node_id <> 'eval_flag'$$,
+SELECT results_eq($$SELECT DISTINCT status::text FROM noetl.queue WHERE execution_id = $$ || :lh || $$ AND node_id <> 'classify'$$,
                   $$VALUES ('cancelled'::text)$$, 'cancel cancels the queued tasks');
 SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :lh,
                   $$VALUES ('cancelled'::text, 0)$$, 'the execution is cancelled');
@@ -238,9 +234,9 @@ SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = :bt AND no
           'neither branch was queued');
 
 -- two branches reported by one INSERT, by node: the join still runs once
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS mr \gset
-SELECT noetl.complete(queue_id, lease_token, '{"status": "success", "data": {"is_hot": true}}')
-  FROM noetl.lease('w', 100) WHERE execution_id = :mr AND node_id = 'eval_flag' \g /dev/null
+SELECT noetl.execute('examples/workbook_branches') AS mr \gset
+SELECT noetl.complete(queue_id, lease_token, '{"status": "success", "data": {"express": true}}')
+  FROM noetl.lease('w', 100) WHERE execution_id = :mr AND node_id = 'classify' \g /dev/null
 CREATE TEMP TABLE mr_leases AS SELECT * FROM noetl.lease('w', 100) WHERE execution_id = :mr;
 INSERT INTO noetl.event (execution_id, event_type, node_id, lease_token, result)
 SELECT :mr, 'action_completed', node_id, lease_token, jsonb_build_object(node_id, 1) FROM mr_leases;
@@ -255,33 +251,33 @@ CREATE ROLE regress_noetl_client;
 GRANT INSERT ON noetl.event TO regress_noetl_client;
 GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer) TO regress_noetl_client;
 SET LOCAL ROLE regress_noetl_client;
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS pc \gset
+SELECT noetl.execute('examples/workbook_branches') AS pc \gset
 SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type, node_id, result)
-                  VALUES ($$ || :pc || $$, 'action_completed', 'eval_flag', '{"is_hot": true}')$$,
+                  VALUES ($$ || :pc || $$, 'action_completed', 'classify', '{"express": true}')$$,
                  '55000', NULL, 'a role with INSERT on noetl.event cannot report a task without its lease');
 SELECT throws_ok($$SELECT count(*) FROM noetl.queue$$, '42501', NULL, '... and cannot read the queue itself');
 RESET ROLE;
 SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :pc || $$ AND status = 'queued'$$,
-              ARRAY['eval_flag'], 'its start queued the first task, and nothing else happened');
+              ARRAY['classify'], 'its start queued the first task, and nothing else happened');
 
 -- the broker forms queue rows itself: a column it does not know is left
 -- NULL or given its default, as an INSERT would; one that could be neither
 -- stops the broker with a clear error
 SAVEPOINT extra_column;
 ALTER TABLE noetl.queue ADD COLUMN extra_null integer, ADD COLUMN extra_default text DEFAULT 'made ' || 'here';
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS xc \gset
+SELECT noetl.execute('examples/workbook_branches') AS xc \gset
 SELECT results_eq($$SELECT extra_null, extra_default FROM noetl.queue WHERE execution_id = $$ || :xc,
                   $$VALUES (NULL::integer, 'made here'::text)$$,
                   'columns the library does not know get NULL, or their default');
 ALTER TABLE noetl.queue ADD COLUMN extra_required integer NOT NULL DEFAULT 0;
 ALTER TABLE noetl.queue ALTER COLUMN extra_required DROP DEFAULT;
-SELECT throws_ok($$SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook')$$, '0A000',
+SELECT throws_ok($$SELECT noetl.execute('examples/workbook_branches')$$, '0A000',
                  'column "extra_required" of table "queue" is unknown to the noetl library and has neither a default nor NULLs',
                  'a column that can be neither NULL nor defaulted stops the broker, with a clear error');
 ROLLBACK TO SAVEPOINT extra_column;
 
 -- a worker that stops gives its task back: queued again, the attempt uncounted
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS rl \gset
+SELECT noetl.execute('examples/workbook_branches') AS rl \gset
 SELECT queue_id AS rlq, lease_token AS rlt FROM noetl.lease('quitter', 100) WHERE execution_id = :rl \gset
 SELECT throws_ok($$SELECT noetl.release($$ || :rlq || $$, 'someone-else')$$, '55000', NULL,
                  'only the worker holding a task releases it');
@@ -294,7 +290,7 @@ SELECT results_eq($$SELECT coalesce(status, '') FROM noetl.event WHERE queue_id 
 
 -- the seed failure: an event and its consequences are one transaction
 SAVEPOINT before_start;
-SELECT noetl.execute('tests/fixtures/playbooks/control_flow_workbook') AS rolled \gset
+SELECT noetl.execute('examples/workbook_branches') AS rolled \gset
 ROLLBACK TO SAVEPOINT before_start;
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :rolled)
           + (SELECT count(*)::int FROM noetl.execution WHERE execution_id = :rolled)

@@ -61,13 +61,15 @@ ok $? "noetl register examples/*.yaml ($(wc -l <"$tmp/register.out") playbooks)"
 start_worker e2e-a --jobs 2 --poll 1
 worker_a=$worker
 
-run hot tests/fixtures/playbooks/control_flow_workbook
-ok $([ "$rc" = 0 ] && grep -q "completed" "$tmp/hot.out"; echo $?) "control_flow_workbook completes on the hot branch (exit 0)"
-ok $([ "$(q "SELECT string_agg(node_id, ',' ORDER BY node_id) FROM noetl.queue WHERE execution_id = $eid AND status = 'done'")" = "eval_flag,hot_task_a,hot_task_b" ]; echo $?) \
-   "... having run eval_flag, hot_task_a and hot_task_b"
-run cold tests/fixtures/playbooks/control_flow_workbook --workload '{"temperature_c": 10}'
-ok $([ "$rc" = 0 ] && [ "$(q "SELECT string_agg(node_id, ',' ORDER BY node_id) FROM noetl.queue WHERE execution_id = $eid")" = "cold_task,eval_flag" ]; echo $?) \
-   "control_flow_workbook completes on the cold branch (cold_task)"
+run hot examples/workbook_branches
+ok $([ "$rc" = 0 ] && grep -q "completed" "$tmp/hot.out"; echo $?) "workbook_branches completes on the express lane (exit 0)"
+ok $([ "$(q "SELECT string_agg(node_id, ',' ORDER BY node_id) FROM noetl.queue WHERE execution_id = $eid AND status = 'done'")" = "book_courier,classify,reserve_stock" ] \
+     && [ "$(result)" = '{"lane": "express", "queued": null, "courier": "bike", "reserved": "A-1001"}' ]; echo $?) \
+   "... having run classify, then reserve_stock and book_courier in parallel: $(result)"
+run cold examples/workbook_branches --workload '{"order": {"id": "B-7", "total": 20}}'
+ok $([ "$rc" = 0 ] && [ "$(q "SELECT string_agg(node_id, ',' ORDER BY node_id) FROM noetl.queue WHERE execution_id = $eid")" = "classify,queue_order" ] \
+     && [ "$(q "SELECT result->>'queued' FROM noetl.execution WHERE execution_id = ${eid:-0}")" = B-7 ]; echo $?) \
+   "workbook_branches completes on the standard lane (queue_order)"
 run par examples/parallel_branches
 ok $([ "$rc" = 0 ] && [ "$(result)" = '{"evens": [4, 2, 6], "total": 31, "largest": 9}' ]; echo $?) \
    "parallel_branches: three tasks at once, joined at end: $(result)"

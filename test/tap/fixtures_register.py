@@ -45,6 +45,7 @@ def shape_problems(payload):
 
 def main():
     tap = Tap()
+    tap.require_fixtures()
     conn = connect()
     files = sorted(glob.glob(os.path.join(FIXTURES, "**", "*.yaml"), recursive=True))
     tap.ok(len(files) >= 60, "found the fixture corpus (%d files)" % len(files))

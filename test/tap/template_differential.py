@@ -32,7 +32,7 @@ import jinja2
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from noetltest import FIXTURES, REPO, Tap, connect  # noqa: E402
+from noetltest import FIXTURES, FIXTURES_MISSING, REPO, Tap, connect, have_fixtures, under_ci  # noqa: E402
 
 REFUSALS = (
     "noetl templates do not call methods",
@@ -325,8 +325,15 @@ def main():
             return "refused", jv, nv
         return "disagree", "%s %r" % (jk, jv), "%s %r" % (nk, nv)
 
-    cases = fixture_cases()
-    tap.ok(len(cases) >= 100, "found the fixture templates (%d)" % len(cases))
+    if have_fixtures():
+        cases = fixture_cases()
+        tap.ok(len(cases) >= 100, "found the fixture templates (%d)" % len(cases))
+    elif under_ci():
+        cases = []
+        tap.ok(False, "the NoETL fixture corpus is in NOETL_FIXTURES (CI=true needs it)", FIXTURES_MISSING)
+    else:
+        cases = []
+        tap.skip("the fixture templates", FIXTURES_MISSING)
     cases += hand_cases()
     stored = {}
     refused_fixtures = 0

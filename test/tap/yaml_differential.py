@@ -26,7 +26,7 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from noetltest import FIXTURES, REPO, Tap, connect  # noqa: E402
+from noetltest import FIXTURES, FIXTURES_MISSING, REPO, Tap, connect, have_fixtures, under_ci  # noqa: E402
 
 
 def iso(o):
@@ -127,7 +127,9 @@ def main():
     for f in sorted(glob.glob(os.path.join(FIXTURES, "**", "*.yaml"), recursive=True)):
         with open(f, encoding="utf-8") as fh:
             cases.append(("fixture: " + os.path.relpath(f, FIXTURES), fh.read()))
-    if len(cases) < 60:
+    if not have_fixtures() and not under_ci():
+        tap.skip("the fixture playbooks", FIXTURES_MISSING)
+    elif len(cases) < 60:
         tap.ok(False, "fixtures found in %s" % FIXTURES, "only %d" % len(cases))
     cases += corpus()
 
