@@ -67,6 +67,8 @@ SELECT set_eq($$SELECT c.relname::text FROM pg_extension e,
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'noetl'), false, 'noetl is not relocatable');
 SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
             WHERE e.extname = 'noetl'), 'noetl', 'noetl lives in schema noetl');
+-- the settings exist once the library is loaded (preloaded, or at its first use)
+LOAD 'noetl';
 SELECT ok(current_setting('noetl.shard_id') IS NOT NULL, 'noetl.shard_id is defined');
 
 SELECT ok((SELECT reloptions FROM pg_class WHERE oid = 'noetl.queue'::regclass)
