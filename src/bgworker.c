@@ -63,6 +63,7 @@
 #include "guc.h"
 #include "shmem.h"
 #include "stmt.h"
+#include "subxact.h"
 
 #define BROKER_RESTART_SECONDS	2
 #define EXPIRE_BATCH			100
@@ -253,11 +254,16 @@ static NoetlStmt report = {
 	3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 };
 
+/* report_expiry inserts one report of an expired lease (args: its key) */
+static void
+report_expiry(void *arg)
+{
+	(void) noetl_spi_exec(&report, (Datum *) arg, NULL, SPI_OK_INSERT);
+}
+
 static int
 expire_leases(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	int64		ids[EXPIRE_BATCH];
 	int32		attempts[EXPIRE_BATCH];
 	TimestampTz untils[EXPIRE_BATCH];
@@ -288,38 +294,24 @@ expire_leases(void)
 		for (i = 0; i < n; i++)
 		{
 			Datum		args[3];
+			ErrorData  *ed;
 
 			CHECK_FOR_INTERRUPTS();
 			args[0] = Int64GetDatum(ids[i]);
 			args[1] = Int32GetDatum(attempts[i]);
 			args[2] = TimestampTzGetDatum(untils[i]);
-			BeginInternalSubTransaction(NULL);
-			PG_TRY();
-			{
-				(void) noetl_spi_exec(&report, args, NULL, SPI_OK_INSERT);
-				ReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
+			ed = subxact_run(report_expiry, args);
+			if (ed == NULL)
 				done++;
-			}
-			PG_CATCH();
+			else if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(ed);
+			else
 			{
-				ErrorData  *ed;
-
-				MemoryContextSwitchTo(cxt);
-				ed = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-				if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED)
-					ReThrowError(ed);
 				ereport(WARNING,
 						(errmsg("noetl broker could not expire the lease of task %lld: %s",
 								(long long) ids[i], ed->message)));
 				FreeErrorData(ed);
 			}
-			PG_END_TRY();
 		}
 		if (n < EXPIRE_BATCH)
 			break;

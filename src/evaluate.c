@@ -49,7 +49,6 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "admit.h"
@@ -60,6 +59,7 @@
 #include "rows.h"
 #include "snowflake.h"
 #include "state.h"
+#include "subxact.h"
 #include "template.h"
 #include "wakeup.h"
 
@@ -361,6 +361,18 @@ template_error(int sqlerrcode)
 	return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 }
 
+/* protected_body is what protected_eval runs in its subtransaction */
+static void
+protected_body(void *arg)
+{
+	Protected  *p = (Protected *) arg;
+
+	if (p->tpl != NULL)
+		p->out = tpl_render_jsonb(p->tpl, p->ctx, p->run->pb->templates);
+	else
+		p->value = tpl_truthy(p->cond, p->len, p->ctx, p->run->pb->templates);
+}
+
 /*
  * protected_eval evaluates p (a render when p->tpl is set, else a
  * condition) in a subtransaction; a template error leaves its message in
@@ -369,39 +381,16 @@ template_error(int sqlerrcode)
 static void
 protected_eval(Protected *p, char **err)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *ed = subxact_run(protected_body, p);
 
 	*err = NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (p->tpl != NULL)
-			p->out = tpl_render_jsonb(p->tpl, p->ctx, p->run->pb->templates);
-		else
-			p->value = tpl_truthy(p->cond, p->len, p->ctx, p->run->pb->templates);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (!template_error(ed->sqlerrcode))
-			ReThrowError(ed);
-		*err = ed->message;
-		p->out = NULL;
-		p->value = false;
-	}
-	PG_END_TRY();
+	if (ed == NULL)
+		return;
+	if (!template_error(ed->sqlerrcode))
+		ReThrowError(ed);
+	*err = ed->message;
+	p->out = NULL;
+	p->value = false;
 }
 
 /*

@@ -74,20 +74,6 @@ static const char *const step_names[] = {
 	[STEP_COMPLETED] = "completed", [STEP_FAILED] = "failed", [STEP_CANCELLED] = "cancelled"
 };
 
-/* task_status_name names a task status as the tables spell it */
-const char *
-task_status_name(TaskStatus s)
-{
-	return task_names[s];
-}
-
-/* exec_status_name names an execution status as the tables spell it */
-const char *
-exec_status_name(ExecStatus s)
-{
-	return exec_names[s];
-}
-
 /* status_of reads a status column's text as its enum value */
 static int
 status_of(const char *text, const char *const *names, int n, const char *what)
@@ -508,21 +494,25 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 }
 
 /*
- * state_finish_task ends a task the caller has locked (q, from
- * state_lock_task in this transaction): done or dead, with its result.
- * The hash of the lease's token stays: a repeated report of that lease is
- * recognised as one.
+ * write_end writes the end of a lease of a task the caller has locked (q,
+ * from state_lock_task in this transaction): done or dead with its result,
+ * or retry at available_at with no worker.  The hash of the lease's token
+ * stays: a repeated report of that lease is recognised as one.
  */
-void
-state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
+static void
+write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz available_at)
 {
 	RowWriter	w;
 
-	Assert(status == TASK_DONE || status == TASK_DEAD);
 	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
 	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
 	rows_set_text(&w, Q_STATUS, task_names[status]);
-	if (result != NULL)
+	if (status == TASK_RETRY)
+	{
+		rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(available_at));
+		rows_set_null(&w, Q_WORKER_ID);
+	}
+	else if (result != NULL)
 		rows_set(&w, Q_RESULT, JsonbPGetDatum(result));
 	else
 		rows_set_null(&w, Q_RESULT);
@@ -533,6 +523,14 @@ state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
 	q->status = status;
 }
 
+/* state_finish_task ends a task the caller has locked: done or dead */
+void
+state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
+{
+	Assert(status == TASK_DONE || status == TASK_DEAD);
+	write_end(nsp, q, status, result, 0);
+}
+
 /*
  * state_retry_task sends a task the caller has locked back to wait until
  * available_at, leased to nobody.
@@ -540,18 +538,7 @@ state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
 void
 state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at)
 {
-	RowWriter	w;
-
-	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
-	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
-	rows_set_text(&w, Q_STATUS, task_names[TASK_RETRY]);
-	rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(available_at));
-	rows_set_null(&w, Q_WORKER_ID);
-	rows_set_null(&w, Q_LEASE_UNTIL);
-	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
-	rows_update(&w);
-	rows_close(&w);
-	q->status = TASK_RETRY;
+	write_end(nsp, q, TASK_RETRY, NULL, available_at);
 }
 
 /* state_release_task puts a leased task back in the queue, uncounted */

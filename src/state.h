@@ -38,9 +38,6 @@ typedef enum StepStatus
 	STEP_WAITING, STEP_DISPATCHED, STEP_COMPLETED, STEP_FAILED, STEP_CANCELLED
 } StepStatus;
 
-extern const char *task_status_name(TaskStatus s);
-extern const char *exec_status_name(ExecStatus s);
-
 /* an execution, as its row says */
 typedef struct ExecState
 {
