@@ -36,6 +36,11 @@
  * (state.c) and the event log (event.c), and records for the broker
  * worker what to announce once the transaction commits (wakeup.c).
  *
+ * It is one file of about 900 lines because the evaluation is one
+ * recursion around one Run (dispatch, evaluate_next, finish and the
+ * handlers call one another); splitting it would only move the Run's
+ * insides into a header.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
