@@ -309,11 +309,13 @@ finish(PGconn *c, Slot *s)
 	char		duration[32];
 	const char *params[4];
 	PGresult   *r;
+	bool		own_report;
 	bool		sent = true;
 
 	initPQExpBuffer(&json);
-	if (!s->timed_out && !PQExpBufferDataBroken(s->out) && s->out.len > 0 &&
-		json_is_valid(s->out.data, s->out.len))
+	own_report = !s->timed_out && !PQExpBufferDataBroken(s->out) && s->out.len > 0 &&
+		json_is_valid(s->out.data, s->out.len);
+	if (own_report)
 		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
 	else
 		failure_report(s, &json);
@@ -329,9 +331,14 @@ finish(PGconn *c, Slot *s)
 	params[3] = duration;
 	r = PQexecParams(c, report_sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+	{
 		pg_log_info("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
 					s->task.node_id, strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "done" : "failed",
 					duration);
+		/* what it printed, unless that was its stack trace */
+		if (own_report && s->err.len > 0 && !PQExpBufferDataBroken(s->err))
+			pg_log_info("task %s printed:\n%s", s->task.queue_id, s->err.data);
+	}
 	else if (PQstatus(c) != CONNECTION_OK)
 		sent = false;
 	else

@@ -5,9 +5,9 @@
 # broker worker running): options that are refused (exit status 2, a
 # message naming the option, nothing started), the application_name of
 # each connection in pg_stat_activity and one a --dsn gives, a worker whose
-# descriptors are all above FD_SETSIZE, and the task fields the lease
-# statement flattens (bind parameters, query parameters) or that the worker
-# checks (an HTTP body nested too deep to pass on as JSON).
+# descriptors are all above FD_SETSIZE, the task fields the lease statement
+# flattens (bind parameters, query parameters) or that the worker checks
+# (an HTTP body nested too deep to pass on as JSON), and what a task prints.
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 NOETL="$SRC/client/noetl"
@@ -56,7 +56,7 @@ refused() {  # refused MESSAGE ARGS...: noetl ARGS exits 2 at once, saying MESSA
     ok $([ "$status" = 2 ] && grep -qF -- "$msg" "$tmp/refused.out"; echo $?) \
        "noetl $* is refused: $(head -1 "$tmp/refused.out")"
 }
-echo "1..29"
+echo "1..30"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -156,6 +156,13 @@ workflow:
     tool: http
     method: GET
     url: "{{ workload.base_url }}/deep?n=100000"
+    next: [talk]
+  - step: talk
+    tool: python
+    code: |
+      def main():
+          print("said by the task")
+          return {}
     next: [end]
   - step: end
     result:
@@ -163,7 +170,7 @@ workflow:
       query: "{{ query.data }}"
       deep: "{{ deep.data | length }}"
 YAML
-start_worker client-fields --tools postgres,http --poll 1
+start_worker client-fields --poll 1
 run fields tests/client/fields --workload "{\"base_url\": \"http://127.0.0.1:$port\"}"
 ok $([ "$rc" = 0 ]; echo $?) "a playbook of awkward fields completes"
 ok $([ "$(q "SELECT result -> 'bind' FROM noetl.execution WHERE execution_id = ${eid:-0}")" = \
@@ -175,6 +182,7 @@ ok $([ "$(q "SELECT result -> 'query' FROM noetl.execution WHERE execution_id = 
 ok $([ "$(q "SELECT result ->> 'deep' FROM noetl.execution WHERE execution_id = ${eid:-0}")" = 200000 ]; echo $?) \
    "an HTTP body nested 100,000 deep is passed on as text, not as JSON"
 ok $(kill -0 "$worker" 2>/dev/null; echo $?) "... and the worker is still running"
+ok $(grep -q "said by the task" "$tmp/client-fields.log"; echo $?) "what a python task prints goes to the worker's log"
 stop_worker
 [ "$failed" = 0 ] || tail -n 20 "$tmp"/*.log
 exit $((failed > 0))
