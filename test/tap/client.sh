@@ -9,46 +9,9 @@
 # flattens (bind parameters, query parameters) or that the worker checks
 # (an HTTP body nested too deep to pass on as JSON), and what a task prints.
 set -u
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-NOETL="$SRC/client/noetl"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-n=0; failed=0
-ok() {  # ok STATUS DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
-wait_for() {  # wait_for SQL [SECONDS]: polls until SQL returns t
-    local i
-    for i in $(seq 1 $((${2:-15} * 10))); do
-        [ "$(q "$1" 2>/dev/null)" = t ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-start_worker() {  # start_worker ID ARGS...: its pid in $worker
-    local id=$1; shift
-    "$NOETL" worker --id "$id" "$@" 2>>"$tmp/$id.log" &
-    worker=$!
-    pids+=("$worker")
-}
+# shellcheck source=../lib/client_tap.sh
+. "$(dirname "$0")/../lib/client_tap.sh"
 stop_worker() { kill -TERM "$worker"; wait "$worker"; }
-run() {  # run NAME PATH [ARGS]: noetl run --wait; exit status in $rc, result in $result
-    local name=$1; shift
-    timeout 60 "$NOETL" run "$@" --wait >"$tmp/$name.out" 2>&1
-    rc=$?
-    eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$tmp/$name.out")
-    result=$(q "SELECT result FROM noetl.execution WHERE execution_id = ${eid:-0}")
-}
 refused() {  # refused MESSAGE ARGS...: noetl ARGS exits 2 at once, saying MESSAGE
     local msg=$1; shift
     timeout 5 "$NOETL" "$@" >"$tmp/refused.out" 2>&1
@@ -97,8 +60,8 @@ wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'no
 ok $? "a running worker shows in pg_stat_activity as \"noetl worker client-pg\""
 run whoami tests/client/whoami
 qid=$(q "SELECT queue_id FROM noetl.queue WHERE execution_id = ${eid:-0} AND node_id = 'whoami'")
-ok $([ "$rc" = 0 ] && [ "$result" = "{\"name\": \"noetl task $qid\"}" ]; echo $?) \
-   "a postgres task's connection is \"noetl task QUEUE_ID\": $result"
+ok $([ "$rc" = 0 ] && [ "$(result)" = "{\"name\": \"noetl task $qid\"}" ]; echo $?) \
+   "a postgres task's connection is \"noetl task QUEUE_ID\": $(result)"
 "$NOETL" run examples/hello --wait >"$tmp/waiting.out" 2>&1 &
 waiting=$!
 pids+=("$waiting")
@@ -125,7 +88,7 @@ ok $? "--dsn takes a URI"
 worker=$!
 pids+=("$worker")
 run fds examples/postgres
-ok $([ "$rc" = 0 ] && [ "$result" = '{"evens": [2, 4], "label": "squares", "sum_of_squares": 55}' ]; echo $?) \
+ok $([ "$rc" = 0 ] && [ "$(result)" = '{"evens": [2, 4], "label": "squares", "sum_of_squares": 55}' ]; echo $?) \
    "a worker with 1100 descriptors open runs a postgres and a python task"
 ok $(kill -0 "$worker" 2>/dev/null; echo $?) "... and is still running"
 stop_worker
