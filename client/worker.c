@@ -927,5 +927,8 @@ cmd_worker(int argc, char **argv)
 	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)
 		PQfinish(conn);
+	pg_free(fds);
+	pg_free(slots);
+	pg_free(application_name);
 	return 0;
 }
