@@ -65,11 +65,14 @@ test/c/%: test/c/%.c test/c/listen.h
 install: install-client remove-old-scripts
 install-client:
 	$(MAKE) -C client install
+uninstall: uninstall-client
+uninstall-client:
+	$(MAKE) -C client uninstall
 
 # a script that an earlier build installed and this tree no longer has would
 # still be used by CREATE EXTENSION: install exactly this tree's scripts
 remove-old-scripts:
 	rm -f '$(DESTDIR)$(datadir)/extension/$(EXTENSION)--'*.sql
 
-.PHONY: client clean-client install-client remove-old-scripts
+.PHONY: client clean-client install-client uninstall-client remove-old-scripts
 endif
