@@ -40,35 +40,39 @@ else
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Programs built with the library: the noetl client (libpq, libcurl) and
-# the LISTEN clients of the tests (test/tap/notify.sh) and bench/notify.sh.
-# libpq comes with postgresql-server-dev-15; libcurl with libcurl4-openssl-dev.
-# The client installs into CLIENT_BINDIR, on the PATH.
-CLIENT_BINDIR ?= /usr/local/bin
-CLIENT_SRCS    = $(sort $(wildcard client/*.c))
+# Programs built with the library: the noetl program, and the LISTEN
+# clients of the tests (test/tap/notify.sh) and bench/notify.sh.  libpq
+# comes with postgresql-server-dev-15; libcurl with libcurl4-openssl-dev.
+# The noetl program is a PGXS PROGRAM with a makefile of its own
+# (client/Makefile: PGXS builds one PROGRAM or MODULE_big per makefile),
+# which installs it into CLIENT_BINDIR (/usr/local/bin), on the PATH.
 LIBPQ_CFLAGS   = -I$(shell $(PG_CONFIG) --includedir)
 LIBPQ_LIBS     = -L$(shell $(PG_CONFIG) --libdir) -lpq
 TEST_PROGRAMS  = test/c/notify_test test/c/notify_bench
 
-all: client/noetl $(TEST_PROGRAMS)
-EXTRA_CLEAN += client/noetl $(TEST_PROGRAMS)
+all: client $(TEST_PROGRAMS)
+EXTRA_CLEAN += $(TEST_PROGRAMS)
 
-client/noetl: $(CLIENT_SRCS) client/noetl.h noetl.control
-	$(CC) $(CFLAGS) -DNOETL_VERSION='"$(EXTVERSION)"' $(LIBPQ_CFLAGS) \
-		$(shell pkg-config --cflags libcurl) -o $@ $(CLIENT_SRCS) \
-		$(LIBPQ_LIBS) $(shell pkg-config --libs libcurl)
+client:
+	$(MAKE) -C client
+clean: clean-client
+clean-client:
+	$(MAKE) -C client clean
 
 test/c/%: test/c/%.c test/c/listen.h
 	$(CC) $(CFLAGS) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
 
 install: install-client remove-old-scripts
-install-client: client/noetl
-	$(INSTALL_PROGRAM) -D client/noetl '$(DESTDIR)$(CLIENT_BINDIR)/noetl'
+install-client:
+	$(MAKE) -C client install
+uninstall: uninstall-client
+uninstall-client:
+	$(MAKE) -C client uninstall
 
 # a script that an earlier build installed and this tree no longer has would
 # still be used by CREATE EXTENSION: install exactly this tree's scripts
 remove-old-scripts:
 	rm -f '$(DESTDIR)$(datadir)/extension/$(EXTENSION)--'*.sql
 
-.PHONY: install-client remove-old-scripts
+.PHONY: client clean-client install-client uninstall-client remove-old-scripts
 endif

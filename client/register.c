@@ -1,58 +1,100 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * register.c
  *	  noetl register FILE...: store playbooks in the catalog.
+ *
+ * Each file ("-": standard input) is stored as the next version of its
+ * playbook's path; a file the server refuses is reported with the
+ * server's message, and the exit status is then 1.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
-#include "noetl.h"
+#include "common/logging.h"
+#include "getopt_long.h"
+#include "pqexpbuffer.h"
 
+#include "commands.h"
+#include "db.h"
+
+/* usage prints how to call noetl register */
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: noetl register FILE...\n");
+}
+
+/* read_file appends a file's contents ("-": standard input) to buf */
+static bool
+read_file(const char *path, PQExpBuffer buf)
+{
+	FILE	   *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char		chunk[8192];
+	size_t		n;
+	bool		ok;
+
+	if (f == NULL)
+		return false;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryPQExpBuffer(buf, chunk, n);
+	ok = !ferror(f);
+	if (f != stdin)
+	{
+		int			save_errno = errno;
+
+		fclose(f);
+		errno = save_errno;
+	}
+	return ok;
+}
+
+/* cmd_register is noetl register */
 int
 cmd_register(int argc, char **argv)
 {
-	PGconn	   *c;
+	static const struct option long_options[] = {
+		{NULL, 0, NULL, 0}
+	};
+	PGconn	   *conn;
 	int			failed = 0;
 	int			i;
 
-	if (argc < 2)
+	if (getopt_long(argc, argv, "", long_options, NULL) != -1 || optind >= argc)
 	{
-		fprintf(stderr, "usage: %s register FILE...\n", progname);
+		usage(stderr);
 		return 2;
 	}
-	if ((c = connect_db()) == NULL)
-		return 2;
-	for (i = 1; i < argc; i++)
+	conn = db_connect(NULL, "noetl register", false);
+	for (i = optind; i < argc; i++)
 	{
-		char	   *text = read_file(argv[i], NULL);
+		PQExpBufferData text;
 		const char *params[1];
 		PGresult   *r;
 
-		if (text == NULL)
+		initPQExpBuffer(&text);
+		if (!read_file(argv[i], &text))
 		{
-			fprintf(stderr, "%s: could not read \"%s\": %s\n", progname, argv[i], strerror(errno));
+			pg_log_error("could not read file \"%s\": %m", argv[i]);
 			failed++;
-			continue;
 		}
-		params[0] = text;
-		r = PQexecParams(c, "SELECT path, version FROM noetl.register($1)", 1, NULL, params,
-						 NULL, NULL, 0);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		else if (PQExpBufferDataBroken(text))
 		{
-			const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-			const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
-
-			fprintf(stderr, "%s: %s: %s\n", progname, argv[i], msg ? msg : PQerrorMessage(c));
-			if (detail)
-				fprintf(stderr, "%s: %s\n", progname, detail);
+			pg_log_error("out of memory");
 			failed++;
 		}
 		else
-			printf("%s version %s (%s)\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), argv[i]);
-		PQclear(r);
-		free(text);
+		{
+			params[0] = text.data;
+			r = db_exec(conn, argv[i], "SELECT path, version FROM noetl.register($1)", 1, params);
+			if (r == NULL)
+				failed++;
+			else
+				printf("%s version %s (%s)\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), argv[i]);
+			PQclear(r);
+		}
+		termPQExpBuffer(&text);
 	}
-	PQfinish(c);
+	PQfinish(conn);
 	return failed > 0 ? 1 : 0;
 }

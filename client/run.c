@@ -1,4 +1,5 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * run.c
  *	  noetl run PATH [--workload JSON] [--version N] [--wait]
  *
@@ -7,14 +8,21 @@
  * place (steps done / dispatched, the steps running, the time elapsed);
  * otherwise a line per step event.  Then it prints the outcome and the
  * result, and exits 0 if the execution completed, 1 if it failed or was
- * cancelled.
+ * cancelled; 2 if it could not start or follow it.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
+
+#include <limits.h>
 #include <unistd.h>
 
-#include "noetl.h"
+#include "common/logging.h"
+#include "fe_utils/option_utils.h"
+#include "getopt_long.h"
+
+#include "commands.h"
+#include "db.h"
 
 #define POLL_SECONDS 0.1
 
@@ -44,6 +52,7 @@ static const char *events_sql =
 "                        'execution_complete', 'execution_failed', 'execution_cancelled')"
 " ORDER BY e.event_id";
 
+/* follow shows an execution's progress until it ends; returns the exit status */
 static int
 follow(PGconn *c, const char *eid)
 {
@@ -54,7 +63,7 @@ follow(PGconn *c, const char *eid)
 	for (;;)
 	{
 		const char *params[2] = {eid, last_event};
-		PGresult   *r = exec_params(c, progress_sql, 1, params);
+		PGresult   *r = db_exec(c, NULL, progress_sql, 1, params);
 		const char *status;
 
 		if (r == NULL)
@@ -62,7 +71,7 @@ follow(PGconn *c, const char *eid)
 		if (PQntuples(r) == 0)
 		{
 			PQclear(r);
-			fprintf(stderr, "%s: execution %s does not exist\n", progname, eid);
+			pg_log_error("execution %s does not exist", eid);
 			return 2;
 		}
 		status = PQgetvalue(r, 0, 0);
@@ -81,7 +90,7 @@ follow(PGconn *c, const char *eid)
 		}
 		else
 		{
-			PGresult   *ev = exec_params(c, events_sql, 2, params);
+			PGresult   *ev = db_exec(c, NULL, events_sql, 2, params);
 			int			i;
 
 			if (ev == NULL)
@@ -118,66 +127,84 @@ follow(PGconn *c, const char *eid)
 	}
 }
 
+/* usage prints how to call noetl run */
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: noetl run PATH [--workload JSON] [--version N] [--wait]\n");
+}
+
+/* cmd_run is noetl run */
 int
 cmd_run(int argc, char **argv)
 {
-	const char *path = NULL;
+	static const struct option long_options[] = {
+		{"workload", required_argument, NULL, 'w'},
+		{"version", required_argument, NULL, 'v'},
+		{"wait", no_argument, NULL, 'W'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *path;
 	const char *workload = NULL;
-	const char *version = NULL;
+	char		version[16];
 	bool		wait = false;
-	const char *params[3];
+	const char *params[3] = {NULL, NULL, NULL};
 	PGconn	   *c;
 	PGresult   *r;
 	char	   *eid;
 	int			rc;
-	int			i;
+	int			opt;
+	int			n;
 
-	for (i = 1; i < argc; i++)
+	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
 	{
-		if (strcmp(argv[i], "--wait") == 0)
-			wait = true;
-		else if (strcmp(argv[i], "--workload") == 0 && i + 1 < argc)
-			workload = argv[++i];
-		else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc)
-			version = argv[++i];
-		else if (argv[i][0] != '-' && path == NULL)
-			path = argv[i];
-		else
+		switch (opt)
 		{
-			fprintf(stderr, "usage: %s run PATH [--workload JSON] [--version N] [--wait]\n",
-					progname);
-			return 2;
+			case 'w':
+				workload = optarg;
+				break;
+			case 'v':
+				if (!option_parse_int(optarg, "--version", 1, INT_MAX, &n))
+					return 2;
+				snprintf(version, sizeof(version), "%d", n);
+				params[2] = version;
+				break;
+			case 'W':
+				wait = true;
+				break;
+			default:
+				usage(stderr);
+				return 2;
 		}
 	}
-	if (path == NULL)
+	if (optind != argc - 1)
 	{
-		fprintf(stderr, "usage: %s run PATH [--workload JSON] [--version N] [--wait]\n", progname);
+		usage(stderr);
 		return 2;
 	}
-	if ((c = connect_db()) == NULL)
-		return 2;
+	path = argv[optind];
+	c = db_connect(NULL, "noetl run", false);
 	params[0] = path;
 	params[1] = workload;
-	params[2] = version;
-	r = exec_params(c, "SELECT noetl.execute($1, coalesce($2::jsonb, '{}'), $3::int)", 3, params);
+	r = db_exec(c, NULL, "SELECT noetl.execute($1, coalesce($2::jsonb, '{}'), $3::int)", 3, params);
 	if (r == NULL)
 	{
 		PQfinish(c);
 		return 2;
 	}
-	eid = strdup(PQgetvalue(r, 0, 0));
+	eid = pg_strdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	if (!wait)
 	{
 		printf("%s\n", eid);
 		PQfinish(c);
-		free(eid);
+		pg_free(eid);
 		return 0;
 	}
 	printf("execution %s of %s started\n", eid, path);
 	fflush(stdout);
 	rc = follow(c, eid);
 	PQfinish(c);
-	free(eid);
+	pg_free(eid);
 	return rc;
 }

@@ -1,13 +1,18 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * status.c
  *	  noetl status [EXECUTION_ID]: recent executions, or one execution's
  *	  timeline.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
-#include "noetl.h"
+#include "common/logging.h"
+#include "getopt_long.h"
+
+#include "commands.h"
+#include "db.h"
 
 static const char *recent_sql =
 "SELECT x.execution_id, c.path || ' v' || c.version, x.status,"
@@ -29,10 +34,11 @@ static const char *timeline_sql =
 "  FROM noetl.event e JOIN noetl.execution x USING (execution_id)"
 " WHERE e.execution_id = $1 ORDER BY e.event_id";
 
+/* recent lists the latest executions */
 static int
 recent(PGconn *c)
 {
-	PGresult   *r = exec_params(c, recent_sql, 0, NULL);
+	PGresult   *r = db_exec(c, NULL, recent_sql, 0, NULL);
 	int			i;
 
 	if (r == NULL)
@@ -47,18 +53,19 @@ recent(PGconn *c)
 	return 0;
 }
 
+/* one prints an execution and its timeline */
 static int
 one(PGconn *c, const char *eid)
 {
 	const char *params[1] = {eid};
-	PGresult   *r = exec_params(c, one_sql, 1, params);
+	PGresult   *r = db_exec(c, NULL, one_sql, 1, params);
 	int			i;
 
 	if (r == NULL)
 		return 2;
 	if (PQntuples(r) == 0)
 	{
-		fprintf(stderr, "%s: execution %s does not exist\n", progname, eid);
+		pg_log_error("execution %s does not exist", eid);
 		PQclear(r);
 		return 1;
 	}
@@ -73,7 +80,7 @@ one(PGconn *c, const char *eid)
 		printf("result: %s\n", PQgetvalue(r, 0, 6));
 	PQclear(r);
 
-	r = exec_params(c, timeline_sql, 1, params);
+	r = db_exec(c, NULL, timeline_sql, 1, params);
 	if (r == NULL)
 		return 2;
 	printf("\n%9s  %-19s %-20s %-10s %-16s %s\n", "seconds", "event", "step", "status", "worker", "error");
@@ -84,20 +91,23 @@ one(PGconn *c, const char *eid)
 	return 0;
 }
 
+/* cmd_status is noetl status */
 int
 cmd_status(int argc, char **argv)
 {
+	static const struct option long_options[] = {
+		{NULL, 0, NULL, 0}
+	};
 	PGconn	   *c;
 	int			rc;
 
-	if (argc > 2)
+	if (getopt_long(argc, argv, "", long_options, NULL) != -1 || argc - optind > 1)
 	{
-		fprintf(stderr, "usage: %s status [EXECUTION_ID]\n", progname);
+		fprintf(stderr, "usage: noetl status [EXECUTION_ID]\n");
 		return 2;
 	}
-	if ((c = connect_db()) == NULL)
-		return 2;
-	rc = argc == 2 ? one(c, argv[1]) : recent(c);
+	c = db_connect(NULL, "noetl status", false);
+	rc = optind < argc ? one(c, argv[optind]) : recent(c);
 	PQfinish(c);
 	return rc;
 }

@@ -1,4 +1,5 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * tool_http.c
  *	  The http tool, with libcurl.
  *
@@ -10,33 +11,37 @@
  * when empty).  A 5xx response is an error, with that result, so the
  * step's retry policy applies; a response of any other status is a result.
  * Redirects are not followed.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
+
 #include <strings.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "noetl.h"
+#include "json.h"
+#include "tool.h"
 
+/* what came back */
 typedef struct Response
 {
-	Buf			body;
-	Buf			headers;		/* ", \"name\": \"value\"" for each header */
+	PQExpBufferData body;
+	PQExpBufferData headers;	/* "\"name\": \"value\"", comma-separated */
 	int			nheaders;
 } Response;
 
+/* on_body is libcurl's write callback: it keeps the body */
 static size_t
 on_body(char *data, size_t size, size_t n, void *arg)
 {
 	Response   *r = arg;
 
-	buf_add(&r->body, data, size * n);
+	appendBinaryPQExpBuffer(&r->body, data, size * n);
 	return size * n;
 }
 
+/* on_header is libcurl's header callback: it keeps the last block's headers */
 static size_t
 on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -49,8 +54,7 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	/* a status line starts a new block (after 1xx): forget the old one */
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
 	{
-		r->headers.len = 0;
-		r->headers.data[0] = '\0';
+		resetPQExpBuffer(&r->headers);
 		r->nheaders = 0;
 		return len;
 	}
@@ -62,33 +66,36 @@ on_header(char *data, size_t size, size_t n, void *arg)
 	while (vend > vstart && (data[vend - 1] == '\r' || data[vend - 1] == '\n' ||
 							 data[vend - 1] == ' '))
 		vend--;
-	buf_puts(&r->headers, r->nheaders++ > 0 ? ", " : "");
-	buf_json_string(&r->headers, data, (size_t) (colon - data));
-	buf_puts(&r->headers, ": ");
-	buf_json_string(&r->headers, data + vstart, vend - vstart);
+	if (r->nheaders++ > 0)
+		appendPQExpBufferStr(&r->headers, ", ");
+	json_append_string(&r->headers, data, (size_t) (colon - data));
+	appendPQExpBufferStr(&r->headers, ": ");
+	json_append_string(&r->headers, data + vstart, vend - vstart);
 	return len;
 }
 
+/* has_header says whether the task gives a header of that name */
 static bool
-has_header(Task *t, const char *name)
+has_header(const Task *t, const char *name)
 {
 	int			i;
 
-	for (i = 0; i < t->nheaders; i++)
-		if (strcasecmp(t->headers[i].key, name) == 0)
+	for (i = 0; i < t->headers.n; i++)
+		if (strcasecmp(t->headers.keys[i], name) == 0)
 			return true;
 	return false;
 }
 
+/* tool_http runs an http task, for at most timeout seconds */
 void
-tool_http(Task *t, double timeout)
+tool_http(const Task *t, double timeout)
 {
 	CURL	   *h;
 	CURLcode	rc;
 	struct curl_slist *hdrs = NULL;
 	Response	resp;
-	Buf			url;
-	Buf			out;
+	PQExpBufferData url;
+	PQExpBufferData out;
 	char		errbuf[CURL_ERROR_SIZE] = "";
 	long		status = 0;
 	bool		query = strcmp(t->method, "GET") == 0 || strcmp(t->method, "HEAD") == 0 ||
@@ -96,36 +103,35 @@ tool_http(Task *t, double timeout)
 	int			i;
 
 	if (t->url == NULL || *t->url == '\0')
-		report_failure("an http task needs a url (or endpoint)", NULL);
+		tool_report_failure("an http task needs a url (or endpoint)", NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (h = curl_easy_init()) == NULL)
-		report_failure("could not initialise libcurl", NULL);
+		tool_report_failure("could not initialise libcurl", NULL);
 
-	buf_init(&url);
-	buf_puts(&url, t->url);
+	initPQExpBuffer(&url);
+	appendPQExpBufferStr(&url, t->url);
 	if (query)
-		for (i = 0; i < t->nparams; i++)
+		for (i = 0; i < t->query.n; i++)
 		{
-			char	   *k = curl_easy_escape(h, t->params[i].key, 0);
-			char	   *v = curl_easy_escape(h, t->params[i].value, 0);
+			char	   *k = curl_easy_escape(h, t->query.keys[i], 0);
+			char	   *v = curl_easy_escape(h, t->query.values[i], 0);
 
-			buf_printf(&url, "%s%s=%s", i == 0 && strchr(t->url, '?') == NULL ? "?" : "&", k, v);
+			appendPQExpBuffer(&url, "%s%s=%s",
+							  i == 0 && strchr(t->url, '?') == NULL ? "?" : "&", k, v);
 			curl_free(k);
 			curl_free(v);
 		}
-	for (i = 0; i < t->nheaders; i++)
+	for (i = 0; i < t->headers.n; i++)
 	{
-		Buf			line;
+		char	   *line = psprintf("%s: %s", t->headers.keys[i], t->headers.values[i]);
 
-		buf_init(&line);
-		buf_printf(&line, "%s: %s", t->headers[i].key, t->headers[i].value);
-		hdrs = curl_slist_append(hdrs, line.data);
-		buf_free(&line);
+		hdrs = curl_slist_append(hdrs, line);
+		pg_free(line);
 	}
 	if (!query && t->args != NULL && !has_header(t, "Content-Type"))
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 
-	buf_init(&resp.body);
-	buf_init(&resp.headers);
+	initPQExpBuffer(&resp.body);
+	initPQExpBuffer(&resp.headers);
 	resp.nheaders = 0;
 	curl_easy_setopt(h, CURLOPT_URL, url.data);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, t->method);
@@ -146,35 +152,28 @@ tool_http(Task *t, double timeout)
 
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK)
-	{
-		Buf			msg;
-
-		buf_init(&msg);
-		buf_printf(&msg, "%s %s: %s", t->method, url.data, *errbuf ? errbuf : curl_easy_strerror(rc));
-		report_failure(msg.data, NULL);
-	}
+		tool_report_failure(psprintf("%s %s: %s", t->method, url.data,
+									 *errbuf ? errbuf : curl_easy_strerror(rc)), NULL);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 
-	buf_init(&out);
-	buf_printf(&out, "{\"ok\": %s, ", status >= 500 ? "false" : "true");
+	initPQExpBuffer(&out);
+	appendPQExpBuffer(&out, "{\"ok\": %s, ", status >= 500 ? "false" : "true");
 	if (status >= 500)
 	{
-		Buf			msg;
+		char	   *msg = psprintf("HTTP %ld from %s %s", status, t->method, url.data);
 
-		buf_init(&msg);
-		buf_printf(&msg, "HTTP %ld from %s %s", status, t->method, url.data);
-		buf_puts(&out, "\"error\": ");
-		buf_json_string(&out, msg.data, msg.len);
-		buf_puts(&out, ", ");
+		appendPQExpBufferStr(&out, "\"error\": ");
+		json_append_string(&out, msg, strlen(msg));
+		appendPQExpBufferStr(&out, ", ");
 	}
-	buf_printf(&out, "\"result\": {\"status_code\": %ld, \"headers\": {%s}, \"data\": ",
-			   status, resp.headers.data);
+	appendPQExpBuffer(&out, "\"result\": {\"status_code\": %ld, \"headers\": {%s}, \"data\": ",
+					  status, resp.headers.data);
 	if (resp.body.len == 0)
-		buf_puts(&out, "null");
-	else if (json_valid(resp.body.data, resp.body.len))
-		buf_add(&out, resp.body.data, resp.body.len);
+		appendPQExpBufferStr(&out, "null");
+	else if (json_is_valid(resp.body.data, resp.body.len))
+		appendBinaryPQExpBuffer(&out, resp.body.data, resp.body.len);
 	else
-		buf_json_string(&out, resp.body.data, resp.body.len);
-	buf_puts(&out, "}}");
-	report(&out);
+		json_append_string(&out, resp.body.data, resp.body.len);
+	appendPQExpBufferStr(&out, "}}");
+	tool_report(&out);
 }

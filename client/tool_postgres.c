@@ -1,4 +1,5 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * tool_postgres.c
  *	  The postgres tool, with libpq.
  *
@@ -8,44 +9,39 @@
  * resolved by this worker.  With params (a list; the step's args), the
  * command is one statement whose $1..$n are bound to them: the values
  * never become SQL text, so nothing in them can be executed.  Without, the
- * command may hold several statements; the result describes the last: {"command": "SELECT 2", "row_count": 2,
- * "rows": [{column: value}, ...]} ("rows" only for statements that return
- * rows).  Values keep their JSON types: numbers, booleans, json and jsonb
- * as such, everything else as text.  An error is the server's message.
+ * command may hold several statements.  The result describes the last:
+ * {"command": "SELECT 2", "row_count": 2, "rows": [{column: value}, ...]}
+ * ("rows" only for statements that return rows).  Values keep their JSON
+ * types: numbers, booleans, json and jsonb as such, everything else as
+ * text.  An error is the server's message.  The connection's
+ * application_name is "noetl task QUEUE_ID" unless its dsn names one.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
 
-#include "noetl.h"
+#include "catalog/pg_type_d.h"
 
-/* type OIDs (catalog/pg_type_d.h) */
-#define BOOLOID		16
-#define INT8OID		20
-#define INT2OID		21
-#define INT4OID		23
-#define OIDOID		26
-#define FLOAT4OID	700
-#define FLOAT8OID	701
-#define NUMERICOID	1700
-#define JSONOID		114
-#define JSONBOID	3802
+#include "db.h"
+#include "json.h"
+#include "tool.h"
 
+/* append_value appends a column's value as JSON */
 static void
-value(Buf *b, PGresult *r, int row, int col)
+append_value(PQExpBuffer buf, PGresult *r, int row, int col)
 {
 	const char *v = PQgetvalue(r, row, col);
 	size_t		len = (size_t) PQgetlength(r, row, col);
 
 	if (PQgetisnull(r, row, col))
 	{
-		buf_puts(b, "null");
+		appendPQExpBufferStr(buf, "null");
 		return;
 	}
 	switch (PQftype(r, col))
 	{
 		case BOOLOID:
-			buf_puts(b, strcmp(v, "t") == 0 ? "true" : "false");
+			appendPQExpBufferStr(buf, strcmp(v, "t") == 0 ? "true" : "false");
 			return;
 		case INT2OID:
 		case INT4OID:
@@ -57,46 +53,64 @@ value(Buf *b, PGresult *r, int row, int col)
 		case JSONOID:
 		case JSONBOID:
 			/* NaN and Infinity are not JSON: they stay text */
-			if (json_valid(v, len))
+			if (json_is_valid(v, len))
 			{
-				buf_add(b, v, len);
+				appendBinaryPQExpBuffer(buf, v, len);
 				return;
 			}
 			break;
 		default:
 			break;
 	}
-	buf_json_string(b, v, len);
+	json_append_string(buf, v, len);
 }
 
-void
-tool_postgres(Task *t, double timeout)
+/* append_rows appends a result's rows as a JSON array of objects */
+static void
+append_rows(PQExpBuffer buf, PGresult *r)
 {
-	PGconn	   *c;
-	PGresult   *r;
-	PGresult   *last = NULL;
-	Buf			out;
 	int			i;
 	int			k;
 
-	(void) timeout;				/* the worker enforces it */
-	if (t->command == NULL || *t->command == '\0')
-		report_failure("a postgres task needs a command (or query, or sql)", NULL);
-	c = PQconnectdb(t->dsn ? t->dsn : (opt_dsn ? opt_dsn : ""));
-	if (PQstatus(c) != CONNECTION_OK)
+	appendPQExpBufferChar(buf, '[');
+	for (i = 0; i < PQntuples(r); i++)
 	{
-		Buf			msg;
-
-		buf_init(&msg);
-		buf_printf(&msg, "could not connect: %s", PQerrorMessage(c));
-		report_failure(msg.data, NULL);
+		appendPQExpBufferStr(buf, i > 0 ? ", {" : "{");
+		for (k = 0; k < PQnfields(r); k++)
+		{
+			appendPQExpBufferStr(buf, k > 0 ? ", " : "");
+			json_append_string(buf, PQfname(r, k), strlen(PQfname(r, k)));
+			appendPQExpBufferStr(buf, ": ");
+			append_value(buf, r, i, k);
+		}
+		appendPQExpBufferChar(buf, '}');
 	}
-	if (t->nbind >= 0 ?
-		!PQsendQueryParams(c, t->command, t->nbind, NULL, (const char *const *) t->bind,
-						   NULL, NULL, 0) :
-		!PQsendQuery(c, t->command))
-		report_failure(PQerrorMessage(c), NULL);
-	while ((r = PQgetResult(c)) != NULL)
+	appendPQExpBufferChar(buf, ']');
+}
+
+/* tool_postgres runs a postgres task (the worker enforces timeout) */
+void
+tool_postgres(const Task *t, double timeout)
+{
+	PGconn	   *conn;
+	PGresult   *r;
+	PGresult   *last = NULL;
+	PQExpBufferData out;
+	char	   *application_name;
+	const char *status;
+
+	if (t->command == NULL || *t->command == '\0')
+		tool_report_failure("a postgres task needs a command (or query, or sql)", NULL);
+	application_name = psprintf("noetl task %s", t->queue_id);
+	conn = db_connect(t->dsn, application_name, true);
+	if (PQstatus(conn) != CONNECTION_OK)
+		tool_report_failure(psprintf("could not connect: %s", PQerrorMessage(conn)), NULL);
+	if (t->has_bind ?
+		!PQsendQueryParams(conn, t->command, t->bind.n, NULL,
+						   (const char *const *) t->bind.values, NULL, NULL, 0) :
+		!PQsendQuery(conn, t->command))
+		tool_report_failure(PQerrorMessage(conn), NULL);
+	while ((r = PQgetResult(conn)) != NULL)
 	{
 		ExecStatusType st = PQresultStatus(r);
 
@@ -105,36 +119,25 @@ tool_postgres(Task *t, double timeout)
 			const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 			const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 
-			report_failure(msg ? msg : PQerrorMessage(c), detail);
+			tool_report_failure(msg ? msg : PQerrorMessage(conn), detail);
 		}
 		if (last)
 			PQclear(last);
 		last = r;
 	}
-	buf_init(&out);
-	buf_puts(&out, "{\"ok\": true, \"result\": {\"command\": ");
-	buf_json_string(&out, last ? PQcmdStatus(last) : "", last ? strlen(PQcmdStatus(last)) : 0);
+	status = last ? PQcmdStatus(last) : "";
+	initPQExpBuffer(&out);
+	appendPQExpBufferStr(&out, "{\"ok\": true, \"result\": {\"command\": ");
+	json_append_string(&out, status, strlen(status));
 	if (last && PQresultStatus(last) == PGRES_TUPLES_OK)
 	{
-		buf_printf(&out, ", \"row_count\": %d, \"rows\": [", PQntuples(last));
-		for (i = 0; i < PQntuples(last); i++)
-		{
-			buf_puts(&out, i > 0 ? ", {" : "{");
-			for (k = 0; k < PQnfields(last); k++)
-			{
-				buf_puts(&out, k > 0 ? ", " : "");
-				buf_json_string(&out, PQfname(last, k), strlen(PQfname(last, k)));
-				buf_puts(&out, ": ");
-				value(&out, last, i, k);
-			}
-			buf_puts(&out, "}");
-		}
-		buf_puts(&out, "]");
+		appendPQExpBuffer(&out, ", \"row_count\": %d, \"rows\": ", PQntuples(last));
+		append_rows(&out, last);
 	}
 	else
-		buf_printf(&out, ", \"row_count\": %s",
-				   last && *PQcmdTuples(last) ? PQcmdTuples(last) : "0");
-	buf_puts(&out, "}}");
-	PQfinish(c);
-	report(&out);
+		appendPQExpBuffer(&out, ", \"row_count\": %s",
+						  last && *PQcmdTuples(last) ? PQcmdTuples(last) : "0");
+	appendPQExpBufferStr(&out, "}}");
+	PQfinish(conn);
+	tool_report(&out);
 }

@@ -1,4 +1,5 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * tool_python.c
  *	  The python tool: the task's code defines main(), which runs in a
  *	  python3 process; its return value is the step's result.
@@ -13,14 +14,15 @@
  *
  * The task reaches python3 on standard input (a deleted temporary file, so
  * its size is not limited); the report comes back on standard output.
+ *
+ *-------------------------------------------------------------------------
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "postgres_fe.h"
+
 #include <unistd.h>
 
-#include "noetl.h"
+#include "json.h"
+#include "tool.h"
 
 static const char *wrapper =
 "import asyncio, inspect, json, sys, traceback\n"
@@ -61,37 +63,39 @@ static const char *wrapper =
 "    out.flush()\n"
 "_noetl_run()\n";
 
+/* tool_python runs a python task in python3 (the worker enforces timeout) */
 void
-tool_python(Task *t, double timeout)
+tool_python(const Task *task, double timeout)
 {
 	char		path[] = "/tmp/noetl-task-XXXXXX";
 	int			fd = mkstemp(path);
-	Buf			b;
+	PQExpBufferData buf;
 	size_t		done = 0;
 
-	(void) timeout;				/* the worker enforces it */
 	if (fd < 0)
-		report_failure("could not create a temporary file for the task", strerror(errno));
+		tool_report_failure("could not create a temporary file for the task", strerror(errno));
 	unlink(path);
-	buf_init(&b);
-	buf_puts(&b, "{\"step\": ");
-	buf_json_string(&b, t->node_id, strlen(t->node_id));
-	buf_puts(&b, ", \"code\": ");
-	buf_json_string(&b, t->code ? t->code : "", t->code ? strlen(t->code) : 0);
-	buf_puts(&b, ", \"args\": ");
-	buf_puts(&b, t->args ? t->args : "{}");
-	buf_puts(&b, "}");
-	while (done < b.len)
+	initPQExpBuffer(&buf);
+	appendPQExpBufferStr(&buf, "{\"step\": ");
+	json_append_string(&buf, task->node_id, strlen(task->node_id));
+	appendPQExpBufferStr(&buf, ", \"code\": ");
+	json_append_string(&buf, task->code ? task->code : "", task->code ? strlen(task->code) : 0);
+	appendPQExpBufferStr(&buf, ", \"args\": ");
+	appendPQExpBufferStr(&buf, task->args ? task->args : "{}");
+	appendPQExpBufferChar(&buf, '}');
+	if (PQExpBufferDataBroken(buf))
+		tool_report_failure("out of memory", NULL);
+	while (done < buf.len)
 	{
-		ssize_t		n = write(fd, b.data + done, b.len - done);
+		ssize_t		n = write(fd, buf.data + done, buf.len - done);
 
 		if (n <= 0)
-			report_failure("could not write the task for python3", strerror(errno));
+			tool_report_failure("could not write the task for python3", strerror(errno));
 		done += (size_t) n;
 	}
 	if (lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, STDIN_FILENO) < 0)
-		report_failure("could not pass the task to python3", strerror(errno));
+		tool_report_failure("could not pass the task to python3", strerror(errno));
 	close(fd);
 	execlp("python3", "python3", "-c", wrapper, (char *) NULL);
-	report_failure("could not run python3", strerror(errno));
+	tool_report_failure("could not run python3", strerror(errno));
 }

@@ -1,4 +1,5 @@
-/*
+/*-------------------------------------------------------------------------
+ *
  * worker.c
  *	  noetl worker: the reference worker.
  *
@@ -11,34 +12,56 @@
  * hints.  It leases only tasks of the tools it runs.  Each task runs in a
  * child process of its own (python3 for python tasks; a forked copy of the
  * worker for http and postgres) that writes a JSON report on its standard
- * output; up to --jobs run at once.  The worker reports what happens as
- * events: action_started when a task starts, then action_completed or
- * action_error with the result, the error, the stack trace and the
- * duration.  It heartbeats every third of the lease, and drops a task whose
- * lease it lost (expired and taken over, or cancelled): a cancellation
- * notice makes it check at once.  A task that outlives its timeout (the
- * task's own, else --task-timeout) is killed and reported failed.
+ * output (tool.h); up to --jobs run at once.  The worker reports what
+ * happens as events: action_started when a task starts, then
+ * action_completed or action_error with the result, the error, the stack
+ * trace and the duration.  It heartbeats every third of the lease, and
+ * drops a task whose lease it lost (expired and taken over, or cancelled):
+ * a cancellation notice makes it check at once.  A task that outlives its
+ * timeout (the task's own, else --task-timeout) is killed and reported
+ * failed.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
  * --grace seconds, or at a second signal, it kills them and releases their
  * tasks (action_released) for other workers, then exits 0.  If the worker
  * itself is killed, its children die with it, and the broker expires its
  * leases.
+ *
+ * It waits with poll(), on the wake-up pipe of its signal handler, the
+ * server's socket and its children's pipes, so that any number of jobs can
+ * be watched.  Its connection's application_name is "noetl worker ID".
+ *
+ *-------------------------------------------------------------------------
  */
-#include <errno.h>
+#include "postgres_fe.h"
+
 #include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <sys/select.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "noetl.h"
+#include "common/logging.h"
+#include "fe_utils/option_utils.h"
+#include "getopt_long.h"
+#include "pqexpbuffer.h"
 
+#include "commands.h"
+#include "db.h"
+#include "json.h"
+#include "task.h"
+#include "tool.h"
+
+/* the most jobs, as noetl.lease leases at most 1000 tasks at once */
+#define MAX_JOBS 1000
+/* the longest lease noetl.lease gives */
+#define MAX_LEASE_SECONDS 86400
+
+/* a task being run, and its child */
 typedef struct Slot
 {
 	bool		busy;
@@ -46,8 +69,8 @@ typedef struct Slot
 	pid_t		pid;			/* 0 once reaped */
 	int			out_fd;			/* -1 once read to the end */
 	int			err_fd;
-	Buf			out;
-	Buf			err;
+	PQExpBufferData out;		/* what the child wrote: its report */
+	PQExpBufferData err;		/* and what else it printed */
 	double		started;
 	double		deadline;
 	double		next_heartbeat;
@@ -56,7 +79,7 @@ typedef struct Slot
 	bool		lost;			/* no longer ours: nothing to report */
 } Slot;
 
-static const char *opt_tools = "python,http,postgres";
+static const char *opt_tools = NULL;
 static int	opt_jobs = 2;
 static char *opt_id = NULL;
 static int	opt_lease = 60;
@@ -69,21 +92,17 @@ static int	wake_pipe[2] = {-1, -1};
 static char queue_channel[64] = "noetl_queue";
 static char cancel_channel[64] = "noetl_cancel";
 
-static void
-logmsg(const char *fmt,...) __attribute__((format(printf, 1, 2)));
-
-static void
-logmsg(const char *fmt,...)
+/* now_seconds is the time on a monotonic clock */
+static double
+now_seconds(void)
 {
-	va_list		ap;
+	struct timespec ts;
 
-	fprintf(stderr, "noetl worker %s: ", opt_id);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* on_signal counts stop requests and wakes the loop */
 static void
 on_signal(int sig)
 {
@@ -100,53 +119,14 @@ on_signal(int sig)
 
 /* ---------------------------------------------------------------- children */
 
-static void
-write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(3);
-		data += n;
-		len -= (size_t) n;
-	}
-}
-
-/* report writes a tool's report (a child's last act) */
-void
-report(Buf *json)
-{
-	write_all(STDOUT_FILENO, json->data, json->len);
-	_exit(0);
-}
-
-void
-report_failure(const char *error, const char *stack_trace)
-{
-	Buf			b;
-
-	buf_init(&b);
-	buf_puts(&b, "{\"ok\": false, \"error\": ");
-	buf_json_string(&b, error, strlen(error));
-	if (stack_trace)
-	{
-		buf_puts(&b, ", \"stack_trace\": ");
-		buf_json_string(&b, stack_trace, strlen(stack_trace));
-	}
-	buf_puts(&b, "}");
-	report(&b);
-}
-
+/* task_timeout is how long a task may run */
 static double
-task_timeout(Task *t)
+task_timeout(const Task *t)
 {
 	return t->timeout > 0 ? t->timeout : opt_task_timeout;
 }
 
+/* start_child forks the child that runs a slot's task */
 static bool
 start_child(Slot *s)
 {
@@ -154,16 +134,23 @@ start_child(Slot *s)
 	int			err[2];
 	pid_t		pid;
 
-	if (pipe(out) < 0 || pipe(err) < 0)
+	if (pipe(out) < 0)
 	{
-		logmsg("could not create pipes: %s", strerror(errno));
+		pg_log_warning("could not create a pipe: %m");
+		return false;
+	}
+	if (pipe(err) < 0)
+	{
+		pg_log_warning("could not create a pipe: %m");
+		close(out[0]);
+		close(out[1]);
 		return false;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 	{
-		logmsg("could not fork: %s", strerror(errno));
+		pg_log_warning("could not fork: %m");
 		close(out[0]);
 		close(out[1]);
 		close(err[0]);
@@ -172,7 +159,6 @@ start_child(Slot *s)
 	}
 	if (pid == 0)
 	{
-		Task	   *t = &s->task;
 		sigset_t	none;
 
 		/* the task dies with the worker, and its own children with it */
@@ -192,13 +178,7 @@ start_child(Slot *s)
 		close(err[1]);
 		close(wake_pipe[0]);
 		close(wake_pipe[1]);
-		if (strcmp(t->tool, "python") == 0)
-			tool_python(t, task_timeout(t));
-		if (strcmp(t->tool, "http") == 0)
-			tool_http(t, task_timeout(t));
-		if (strcmp(t->tool, "postgres") == 0)
-			tool_postgres(t, task_timeout(t));
-		report_failure("this worker does not run this tool", t->tool);
+		tool_run(&s->task, task_timeout(&s->task));
 	}
 	close(out[1]);
 	close(err[1]);
@@ -207,8 +187,6 @@ start_child(Slot *s)
 	s->pid = pid;
 	s->out_fd = out[0];
 	s->err_fd = err[0];
-	buf_init(&s->out);
-	buf_init(&s->err);
 	s->started = now_seconds();
 	s->deadline = s->started + task_timeout(&s->task);
 	s->next_heartbeat = s->started + opt_lease / 3.0;
@@ -217,6 +195,7 @@ start_child(Slot *s)
 	return true;
 }
 
+/* kill_child kills a slot's child and what it started */
 static void
 kill_child(Slot *s)
 {
@@ -224,9 +203,9 @@ kill_child(Slot *s)
 		kill(-s->pid, SIGKILL);
 }
 
-/* reads what a child wrote; closes the pipe at its end */
+/* drain reads what a child wrote; closes the pipe at its end */
 static void
-drain(int *fd, Buf *b)
+drain(int *fd, PQExpBuffer buf)
 {
 	char		chunk[8192];
 
@@ -235,7 +214,7 @@ drain(int *fd, Buf *b)
 		ssize_t		n = read(*fd, chunk, sizeof(chunk));
 
 		if (n > 0)
-			buf_add(b, chunk, (size_t) n);
+			appendBinaryPQExpBuffer(buf, chunk, (size_t) n);
 		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		else
@@ -246,6 +225,7 @@ drain(int *fd, Buf *b)
 	}
 }
 
+/* reap collects the children that exited */
 static void
 reap(Slot *slots)
 {
@@ -269,13 +249,15 @@ reap(Slot *slots)
  * role needs EXECUTE on it, and no privilege on the tables.
  */
 static const char *report_sql =
-"SELECT noetl.report($1, $2,"
-"        CASE WHEN (r ->> 'ok')::boolean THEN 'action_completed' ELSE 'action_error' END,"
-"        r -> 'result',"
-"        CASE WHEN (r ->> 'ok')::boolean THEN NULL ELSE coalesce(r ->> 'error', 'task failed') END,"
-"        r ->> 'stack_trace', $4::float8)"
-"   FROM (SELECT $3::jsonb AS r) s";
+"SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"
+"                    r -> 'result',"
+"                    CASE WHEN NOT ok THEN coalesce(r ->> 'error', 'task failed') END,"
+"                    r ->> 'stack_trace', $4::float8),"
+"       ok"
+"  FROM (SELECT r, coalesce((r ->> 'ok')::boolean, false) AS ok"
+"          FROM (SELECT $3::jsonb AS r) j) s";
 
+/* event reports an event of a slot's task that carries nothing else */
 static bool
 event(PGconn *c, const char *type, Slot *s)
 {
@@ -285,10 +267,35 @@ event(PGconn *c, const char *type, Slot *s)
 	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
-		logmsg("could not report %s of task %s: %s", type, s->task.queue_id,
-			   PQresultErrorMessage(r));
+		pg_log_warning("could not report %s of task %s: %s", type, s->task.queue_id,
+					   PQresultErrorMessage(r));
 	PQclear(r);
 	return ok;
+}
+
+/*
+ * failure_report writes the report of a child that wrote none of its own:
+ * what happened, with what it printed as the stack trace.
+ */
+static void
+failure_report(Slot *s, PQExpBuffer json)
+{
+	char	   *msg;
+
+	if (s->timed_out)
+		msg = psprintf("timed out after %g s", task_timeout(&s->task));
+	else if (WIFSIGNALED(s->wstatus))
+		msg = psprintf("the %s task was killed by signal %d", s->task.tool,
+					   WTERMSIG(s->wstatus));
+	else
+		msg = psprintf("the %s task exited with status %d without a report", s->task.tool,
+					   WEXITSTATUS(s->wstatus));
+	appendPQExpBufferStr(json, "{\"ok\": false, \"error\": ");
+	json_append_string(json, msg, strlen(msg));
+	appendPQExpBufferStr(json, ", \"stack_trace\": ");
+	json_append_string(json, s->err.data, s->err.len);
+	appendPQExpBufferChar(json, '}');
+	pg_free(msg);
 }
 
 /*
@@ -298,57 +305,51 @@ event(PGconn *c, const char *type, Slot *s)
 static bool
 finish(PGconn *c, Slot *s)
 {
-	Buf			report_json;
+	PQExpBufferData json;
 	char		duration[32];
 	const char *params[4];
 	PGresult   *r;
-	bool		ok;
+	bool		own_report;
 	bool		sent = true;
 
-	buf_init(&report_json);
-	if (!s->timed_out && s->out.len > 0 && json_valid(s->out.data, s->out.len))
-		buf_add(&report_json, s->out.data, s->out.len);
+	initPQExpBuffer(&json);
+	own_report = !s->timed_out && !PQExpBufferDataBroken(s->out) && s->out.len > 0 &&
+		json_is_valid(s->out.data, s->out.len);
+	if (own_report)
+		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
 	else
+		failure_report(s, &json);
+	if (PQExpBufferDataBroken(json))
 	{
-		/* no report of its own: say what happened, with what it printed */
-		Buf			msg;
-
-		buf_init(&msg);
-		if (s->timed_out)
-			buf_printf(&msg, "timed out after %g s", task_timeout(&s->task));
-		else if (WIFSIGNALED(s->wstatus))
-			buf_printf(&msg, "the %s task was killed by signal %d", s->task.tool,
-					   WTERMSIG(s->wstatus));
-		else
-			buf_printf(&msg, "the %s task exited with status %d without a report", s->task.tool,
-					   WEXITSTATUS(s->wstatus));
-		buf_puts(&report_json, "{\"ok\": false, \"error\": ");
-		buf_json_string(&report_json, msg.data, msg.len);
-		buf_puts(&report_json, ", \"stack_trace\": ");
-		buf_json_string(&report_json, s->err.data, s->err.len);
-		buf_puts(&report_json, "}");
-		buf_free(&msg);
+		pg_log_error("out of memory");
+		exit(2);
 	}
 	snprintf(duration, sizeof(duration), "%.6f", now_seconds() - s->started);
 	params[0] = s->task.queue_id;
 	params[1] = s->task.lease_token;
-	params[2] = report_json.data;
+	params[2] = json.data;
 	params[3] = duration;
 	r = PQexecParams(c, report_sql, 4, NULL, params, NULL, NULL, 0);
-	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-	if (ok)
-		logmsg("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
-			   s->task.node_id, strstr(report_json.data, "\"ok\": true") ? "done" : "failed",
-			   duration);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+	{
+		pg_log_info("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
+					s->task.node_id, strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "done" : "failed",
+					duration);
+		/* what it printed, unless that was its stack trace */
+		if (own_report && s->err.len > 0 && !PQExpBufferDataBroken(s->err))
+			pg_log_info("task %s printed:\n%s", s->task.queue_id, s->err.data);
+	}
 	else if (PQstatus(c) != CONNECTION_OK)
 		sent = false;
 	else
-		logmsg("could not report task %s: %s", s->task.queue_id, PQresultErrorMessage(r));
+		pg_log_warning("could not report task %s: %s", s->task.queue_id,
+					   PQresultErrorMessage(r));
 	PQclear(r);
-	buf_free(&report_json);
+	termPQExpBuffer(&json);
 	return sent;
 }
 
+/* free_slot frees what a slot holds, and empties it */
 static void
 free_slot(Slot *s)
 {
@@ -356,8 +357,8 @@ free_slot(Slot *s)
 		close(s->out_fd);
 	if (s->err_fd >= 0)
 		close(s->err_fd);
-	buf_free(&s->out);
-	buf_free(&s->err);
+	termPQExpBuffer(&s->out);
+	termPQExpBuffer(&s->err);
 	task_free(&s->task);
 	s->busy = false;
 }
@@ -380,7 +381,8 @@ heartbeat(PGconn *c, Slot *s)
 
 		if (state != NULL && strcmp(state, "55000") != 0)
 		{
-			logmsg("heartbeat of task %s failed: %s", s->task.queue_id, PQresultErrorMessage(r));
+			pg_log_warning("heartbeat of task %s failed: %s", s->task.queue_id,
+						   PQresultErrorMessage(r));
 			held = true;		/* try again later */
 		}
 	}
@@ -393,16 +395,19 @@ heartbeat(PGconn *c, Slot *s)
 
 /* ---------------------------------------------------------------- connection */
 
+/* connect_and_listen connects and LISTENs on the channels; NULL on failure */
 static PGconn *
-connect_and_listen(void)
+connect_and_listen(const char *application_name)
 {
-	PGconn	   *c = PQconnectdb(opt_dsn ? opt_dsn : "");
+	PGconn	   *c = db_connect(NULL, application_name, true);
 	PGresult   *r;
-	Buf			sql;
+	char	   *q;
+	char	   *k;
+	char	   *sql;
 
 	if (PQstatus(c) != CONNECTION_OK)
 	{
-		logmsg("could not connect: %s", PQerrorMessage(c));
+		pg_log_warning("could not connect: %s", PQerrorMessage(c));
 		PQfinish(c);
 		return NULL;
 	}
@@ -410,24 +415,20 @@ connect_and_listen(void)
 			   "       coalesce(current_setting('noetl.cancel_channel', true), 'noetl_cancel')");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
-		snprintf(queue_channel, sizeof(queue_channel), "%s", PQgetvalue(r, 0, 0));
-		snprintf(cancel_channel, sizeof(cancel_channel), "%s", PQgetvalue(r, 0, 1));
+		strlcpy(queue_channel, PQgetvalue(r, 0, 0), sizeof(queue_channel));
+		strlcpy(cancel_channel, PQgetvalue(r, 0, 1), sizeof(cancel_channel));
 	}
 	PQclear(r);
-	buf_init(&sql);
-	{
-		char	   *q = PQescapeIdentifier(c, queue_channel, strlen(queue_channel));
-		char	   *k = PQescapeIdentifier(c, cancel_channel, strlen(cancel_channel));
-
-		buf_printf(&sql, "LISTEN %s; LISTEN %s", q, k);
-		PQfreemem(q);
-		PQfreemem(k);
-	}
-	r = PQexec(c, sql.data);
-	buf_free(&sql);
+	q = PQescapeIdentifier(c, queue_channel, strlen(queue_channel));
+	k = PQescapeIdentifier(c, cancel_channel, strlen(cancel_channel));
+	sql = psprintf("LISTEN %s; LISTEN %s", q, k);
+	PQfreemem(q);
+	PQfreemem(k);
+	r = PQexec(c, sql);
+	pg_free(sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 	{
-		logmsg("could not LISTEN: %s", PQerrorMessage(c));
+		pg_log_warning("could not LISTEN: %s", PQerrorMessage(c));
 		PQclear(r);
 		PQfinish(c);
 		return NULL;
@@ -436,7 +437,7 @@ connect_and_listen(void)
 	return c;
 }
 
-/* does a comma-separated list of execution ids (or "*") name eid? */
+/* names_execution: does a comma-separated list of ids (or "*") name eid? */
 static bool
 names_execution(const char *list, const char *eid)
 {
@@ -455,17 +456,6 @@ names_execution(const char *list, const char *eid)
 }
 
 /* ---------------------------------------------------------------- the loop */
-
-/* watch adds fd (unless closed, -1) to the set select waits on */
-static void
-watch(int fd, fd_set *set, int *maxfd)
-{
-	if (fd < 0)
-		return;
-	FD_SET(fd, set);
-	if (fd > *maxfd)
-		*maxfd = fd;
-}
 
 /*
  * take_notifications handles what arrived on the channels.  libpq keeps
@@ -498,69 +488,353 @@ take_notifications(PGconn *c, Slot *slots, bool *need_lease)
 	}
 }
 
-static void
-usage_worker(void)
+/*
+ * collect reports the tasks whose children are done (unless disconnected:
+ * then they are reported after reconnecting) and frees their slots;
+ * returns how many slots are still busy.
+ */
+static int
+collect(PGconn *conn, Slot *slots)
 {
-	fprintf(stderr, "usage: %s worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
-			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
-			"                    [--grace SECONDS]\n", progname);
+	int			busy = 0;
+	int			i;
+
+	reap(slots);
+	for (i = 0; i < opt_jobs; i++)
+	{
+		Slot	   *s = &slots[i];
+		bool		done;
+
+		if (!s->busy)
+			continue;
+		done = s->pid == 0 && s->out_fd < 0 && s->err_fd < 0;
+		if (done && s->lost)
+			pg_log_info("task %s was taken away (cancelled, or its lease lost)",
+						s->task.queue_id);
+		if (done && (s->lost || (conn != NULL && finish(conn, s))))
+			free_slot(s);
+		else
+			busy++;
+	}
+	return busy;
 }
 
+/* release_all kills the children and gives their tasks back */
+static void
+release_all(PGconn *conn, Slot *slots)
+{
+	int			i;
+
+	for (i = 0; i < opt_jobs; i++)
+	{
+		Slot	   *s = &slots[i];
+
+		if (!s->busy)
+			continue;
+		kill_child(s);
+		if (conn != NULL && !s->lost && event(conn, "action_released", s))
+			pg_log_info("task %s released", s->task.queue_id);
+		if (s->pid > 0)
+			waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+		free_slot(s);
+	}
+}
+
+/* lease leases tasks for the free slots and starts them; returns how many */
+static int
+lease(PGconn *conn, Slot *slots, int want)
+{
+	Task	   *tasks = NULL;
+	int			n = task_lease(conn, opt_id, want, opt_lease, opt_tools, &tasks);
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < opt_jobs && k < n; i++)
+	{
+		Slot	   *s = &slots[i];
+
+		if (s->busy)
+			continue;
+		s->task = tasks[k++];
+		s->busy = true;
+		initPQExpBuffer(&s->out);
+		initPQExpBuffer(&s->err);
+		pg_log_info("task %s (%s, step %s of execution %s, attempt %d) leased",
+					s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
+					s->task.attempts);
+		(void) event(conn, "action_started", s);
+		if (!start_child(s))
+		{
+			/* reported as a task that exited with status 127 */
+			s->pid = 0;
+			s->wstatus = 127 << 8;
+			s->out_fd = s->err_fd = -1;
+			s->started = now_seconds();
+		}
+	}
+	pg_free(tasks);
+	return n;
+}
+
+/*
+ * tend kills the children that ran out of time, and heartbeats; returns
+ * how long the loop may sleep: until the next of these, or until "until".
+ */
+static double
+tend(PGconn *conn, Slot *slots, double until)
+{
+	double		now = now_seconds();
+	double		timeout = until - now;
+	int			i;
+
+	for (i = 0; i < opt_jobs; i++)
+	{
+		Slot	   *s = &slots[i];
+
+		if (!s->busy || s->pid == 0)
+			continue;
+		if (now >= s->deadline && !s->timed_out)
+		{
+			pg_log_info("task %s timed out after %g s", s->task.queue_id,
+						task_timeout(&s->task));
+			s->timed_out = true;
+			kill_child(s);
+		}
+		if (conn != NULL && now >= s->next_heartbeat && !s->lost && !heartbeat(conn, s))
+		{
+			s->lost = true;
+			kill_child(s);
+		}
+		if (s->deadline - now < timeout)
+			timeout = s->deadline - now;
+		if (s->next_heartbeat - now < timeout)
+			timeout = s->next_heartbeat - now;
+	}
+	return timeout;
+}
+
+/* watch adds fd (unless closed, -1) to what poll waits on; returns its index */
+static int
+watch(struct pollfd *fds, int *nfds, int fd)
+{
+	if (fd < 0)
+		return -1;
+	fds[*nfds].fd = fd;
+	fds[*nfds].events = POLLIN;
+	fds[*nfds].revents = 0;
+	return (*nfds)++;
+}
+
+/*
+ * wait_for_input waits up to timeout seconds for the server, a child or a
+ * signal, then takes what the children wrote and what the server sent (a
+ * connection found broken is mended at the top of the loop).  fds has
+ * room for the pipes of every slot, the wake-up pipe and the socket.
+ */
+static void
+wait_for_input(PGconn *conn, Slot *slots, struct pollfd *fds, double timeout)
+{
+	int			nfds = 0;
+	int			sock = -1;
+	int			ms;
+	int			i;
+
+	(void) watch(fds, &nfds, wake_pipe[0]);
+	if (conn != NULL)
+		sock = watch(fds, &nfds, PQsocket(conn));
+	for (i = 0; i < opt_jobs; i++)
+	{
+		if (!slots[i].busy)
+			continue;
+		(void) watch(fds, &nfds, slots[i].out_fd);
+		(void) watch(fds, &nfds, slots[i].err_fd);
+	}
+	ms = timeout <= 0 ? 0 : timeout >= INT_MAX / 1000.0 ? INT_MAX : (int) ceil(timeout * 1000);
+	if (poll(fds, nfds, ms) < 0 && errno != EINTR)
+	{
+		pg_log_error("could not wait for input: %m");
+		exit(2);
+	}
+	if (fds[0].revents != 0)
+	{
+		char		junk[64];
+
+		while (read(wake_pipe[0], junk, sizeof(junk)) > 0)
+			;
+	}
+	for (i = 0; i < opt_jobs; i++)
+	{
+		if (!slots[i].busy)
+			continue;
+		drain(&slots[i].out_fd, &slots[i].out);
+		drain(&slots[i].err_fd, &slots[i].err);
+	}
+	if (sock >= 0 && fds[sock].revents != 0)
+		(void) PQconsumeInput(conn);
+}
+
+/* ---------------------------------------------------------------- options */
+
+/* usage prints how to call noetl worker */
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
+			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
+			"                    [--grace SECONDS]\n");
+}
+
+/*
+ * option_parse_seconds reads a number of seconds, more than 0 (or at least
+ * 0 with zero_ok), for option optname; as option_parse_int does, it logs
+ * what is wrong and returns false.
+ */
+static bool
+option_parse_seconds(const char *arg, const char *optname, bool zero_ok, double *result)
+{
+	char	   *end;
+	double		v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(v))
+	{
+		pg_log_error("invalid value \"%s\" for option %s", arg, optname);
+		return false;
+	}
+	if (zero_ok && v < 0)
+	{
+		pg_log_error("%s must be at least 0", optname);
+		return false;
+	}
+	if (!zero_ok && v <= 0)
+	{
+		pg_log_error("%s must be greater than 0", optname);
+		return false;
+	}
+	*result = v;
+	return true;
+}
+
+/* option_parse_tools checks a --tools list: tools of this worker, comma-separated */
+static bool
+option_parse_tools(const char *arg)
+{
+	const char *p = arg;
+
+	for (;;)
+	{
+		size_t		len = strcspn(p, ",");
+
+		if (!tool_exists(p, len))
+		{
+			pg_log_error("invalid value \"%s\" for option --tools", arg);
+			pg_log_error_hint("The tools are %s.", tool_names);
+			return false;
+		}
+		if (p[len] == '\0')
+			return true;
+		p += len + 1;
+	}
+}
+
+/* parse_options reads noetl worker's options; false (logged) if wrong */
+static bool
+parse_options(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{"tools", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"id", required_argument, NULL, 'i'},
+		{"lease-seconds", required_argument, NULL, 'l'},
+		{"poll", required_argument, NULL, 'p'},
+		{"task-timeout", required_argument, NULL, 'T'},
+		{"grace", required_argument, NULL, 'g'},
+		{NULL, 0, NULL, 0}
+	};
+	int			opt;
+	bool		ok = true;
+
+	opt_tools = tool_names;
+	while (ok && (opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
+	{
+		switch (opt)
+		{
+			case 't':
+				ok = option_parse_tools(optarg);
+				opt_tools = optarg;
+				break;
+			case 'j':
+				ok = option_parse_int(optarg, "--jobs", 1, MAX_JOBS, &opt_jobs);
+				break;
+			case 'i':
+				if (*optarg == '\0')
+				{
+					pg_log_error("invalid value \"\" for option --id");
+					ok = false;
+				}
+				opt_id = optarg;
+				break;
+			case 'l':
+				ok = option_parse_int(optarg, "--lease-seconds", 1, MAX_LEASE_SECONDS,
+									  &opt_lease);
+				break;
+			case 'p':
+				ok = option_parse_seconds(optarg, "--poll", false, &opt_poll);
+				break;
+			case 'T':
+				ok = option_parse_seconds(optarg, "--task-timeout", false, &opt_task_timeout);
+				break;
+			case 'g':
+				ok = option_parse_seconds(optarg, "--grace", true, &opt_grace);
+				break;
+			default:
+				usage(stderr);
+				return false;
+		}
+	}
+	if (ok && optind < argc)
+	{
+		pg_log_error("too many command-line arguments (first is \"%s\")", argv[optind]);
+		usage(stderr);
+		return false;
+	}
+	return ok;
+}
+
+/* ---------------------------------------------------------------- noetl worker */
+
+/* cmd_worker is noetl worker */
 int
 cmd_worker(int argc, char **argv)
 {
 	PGconn	   *conn = NULL;
 	Slot	   *slots;
+	struct pollfd *fds;
+	char	   *application_name;
 	bool		need_lease = true;
 	double		next_poll = 0;
 	double		stop_at = 0;
 	double		backoff = 0.5;
 	struct sigaction sa;
-	int			i;
 
-	for (i = 1; i < argc; i++)
-	{
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(argv[i], "--tools") == 0 && v)
-			opt_tools = v;
-		else if (strcmp(argv[i], "--jobs") == 0 && v)
-			opt_jobs = atoi(v);
-		else if (strcmp(argv[i], "--id") == 0 && v)
-			opt_id = strdup(v);
-		else if (strcmp(argv[i], "--lease-seconds") == 0 && v)
-			opt_lease = atoi(v);
-		else if (strcmp(argv[i], "--poll") == 0 && v)
-			opt_poll = atof(v);
-		else if (strcmp(argv[i], "--task-timeout") == 0 && v)
-			opt_task_timeout = atof(v);
-		else if (strcmp(argv[i], "--grace") == 0 && v)
-			opt_grace = atof(v);
-		else
-		{
-			usage_worker();
-			return 2;
-		}
-		i++;
-	}
-	if (opt_jobs < 1 || opt_lease < 1 || opt_poll <= 0 || opt_task_timeout <= 0 || opt_grace < 0)
-	{
-		usage_worker();
+	if (!parse_options(argc, argv))
 		return 2;
-	}
 	if (opt_id == NULL)
 	{
 		char		host[256] = "worker";
-		Buf			b;
 
 		gethostname(host, sizeof(host) - 1);
-		buf_init(&b);
-		buf_printf(&b, "%s-%d", host, (int) getpid());
-		opt_id = b.data;
+		opt_id = psprintf("%s-%d", host, (int) getpid());
 	}
+	application_name = psprintf("noetl worker %s", opt_id);
 
 	if (pipe(wake_pipe) < 0)
-		die("could not create a pipe: %s", strerror(errno));
+	{
+		pg_log_error("could not create a pipe: %m");
+		return 2;
+	}
 	fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
 	fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);
 	fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC);
@@ -574,26 +848,26 @@ cmd_worker(int argc, char **argv)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	slots = calloc((size_t) opt_jobs, sizeof(Slot));
-	logmsg("started: tools %s, %d jobs, leases of %d s", opt_tools, opt_jobs, opt_lease);
+	slots = pg_malloc0(sizeof(Slot) * opt_jobs);
+	fds = pg_malloc(sizeof(struct pollfd) * (2 + 2 * opt_jobs));
+	pg_log_info("worker %s started: tools %s, %d jobs, leases of %d s", opt_id, opt_tools,
+				opt_jobs, opt_lease);
 
 	for (;;)
 	{
 		double		now = now_seconds();
+		double		until;
 		double		timeout;
-		int			busy = 0;
-		int			maxfd;
-		fd_set		in;
-		struct timeval tv;
+		int			busy;
 
 		if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 		{
 			if (conn != NULL)
 			{
-				logmsg("lost the connection; reconnecting");
+				pg_log_warning("lost the connection; reconnecting");
 				PQfinish(conn);
 			}
-			conn = connect_and_listen();
+			conn = connect_and_listen(application_name);
 			if (conn != NULL)
 			{
 				need_lease = true;
@@ -601,49 +875,19 @@ cmd_worker(int argc, char **argv)
 			}
 		}
 
-		reap(slots);
-		for (i = 0; i < opt_jobs; i++)
-		{
-			Slot	   *s = &slots[i];
-
-			if (!s->busy)
-				continue;
-			if (s->pid == 0 && s->out_fd < 0 && s->err_fd < 0)
-			{
-				if (s->lost)
-					logmsg("task %s was taken away (cancelled, or its lease lost)", s->task.queue_id);
-				else if (conn == NULL || !finish(conn, s))
-					continue;	/* report after reconnecting */
-				free_slot(s);
-				continue;
-			}
-			busy++;
-		}
+		busy = collect(conn, slots);
 
 		/* stopping: let tasks finish, then release what is left */
 		if (stop_requests > 0 && stop_at == 0)
 		{
 			stop_at = now + opt_grace;
-			logmsg("stopping: no more leases; %d task(s) running", busy);
+			pg_log_info("stopping: no more leases; %d task(s) running", busy);
 		}
 		if (stop_requests > 0 && busy == 0)
 			break;
 		if (stop_requests > 1 || (stop_at > 0 && now >= stop_at))
 		{
-			for (i = 0; i < opt_jobs; i++)
-			{
-				Slot	   *s = &slots[i];
-
-				if (!s->busy)
-					continue;
-				kill_child(s);
-				if (conn != NULL && !s->lost && event(conn, "action_released", s))
-					logmsg("task %s released", s->task.queue_id);
-				if (s->pid > 0)
-					waitpid(s->pid, NULL, 0);
-				s->pid = 0;
-				free_slot(s);
-			}
+			release_all(conn, slots);
 			break;
 		}
 
@@ -651,69 +895,23 @@ cmd_worker(int argc, char **argv)
 			take_notifications(conn, slots, &need_lease);
 
 		/* lease, when told, on the timer, and after connecting */
-		if (conn != NULL && stop_requests == 0 && busy < opt_jobs && (need_lease || now >= next_poll))
+		if (conn != NULL && stop_requests == 0 && busy < opt_jobs &&
+			(need_lease || now >= next_poll))
 		{
-			Task	   *tasks = NULL;
 			int			want = opt_jobs - busy;
-			int			n = task_lease(conn, opt_id, want, opt_lease, opt_tools, &tasks);
-			int			k = 0;
+			int			n = lease(conn, slots, want);
 
-			for (i = 0; i < opt_jobs && k < n; i++)
-				if (!slots[i].busy)
-				{
-					Slot	   *s = &slots[i];
-
-					s->task = tasks[k++];
-					s->busy = true;
-					logmsg("task %s (%s, step %s of execution %s, attempt %d) leased",
-						   s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
-						   s->task.attempts);
-					(void) event(conn, "action_started", s);
-					if (!start_child(s))
-					{
-						/* reported as a task that exited with status 127 */
-						s->pid = 0;
-						s->wstatus = 127 << 8;
-						s->out_fd = s->err_fd = -1;
-						buf_init(&s->out);
-						buf_init(&s->err);
-						s->started = now_seconds();
-					}
-				}
-			free(tasks);
 			need_lease = n > 0 && n == want;
 			next_poll = now + opt_poll;
 			if (n > 0)
 				continue;
 		}
 
-		/* heartbeats, timeouts */
-		now = now_seconds();
-		timeout = conn == NULL ? backoff : next_poll - now;
-		for (i = 0; i < opt_jobs; i++)
-		{
-			Slot	   *s = &slots[i];
-
-			if (!s->busy || s->pid == 0)
-				continue;
-			if (now >= s->deadline && !s->timed_out)
-			{
-				logmsg("task %s timed out after %g s", s->task.queue_id, task_timeout(&s->task));
-				s->timed_out = true;
-				kill_child(s);
-			}
-			if (conn != NULL && now >= s->next_heartbeat && !s->lost && !heartbeat(conn, s))
-			{
-				s->lost = true;
-				kill_child(s);
-			}
-			if (s->deadline - now < timeout)
-				timeout = s->deadline - now;
-			if (s->next_heartbeat - now < timeout)
-				timeout = s->next_heartbeat - now;
-		}
-		if (stop_at > 0 && stop_at - now < timeout)
-			timeout = stop_at - now;
+		/* sleep until the next lease, reconnection or kill at the latest */
+		until = conn == NULL ? now + backoff : next_poll;
+		if (stop_at > 0 && stop_at < until)
+			until = stop_at;
+		timeout = tend(conn, slots, until);
 		if (conn != NULL)
 		{
 			/* statements above may have brought notifications */
@@ -721,52 +919,16 @@ cmd_worker(int argc, char **argv)
 			if (need_lease && busy < opt_jobs && stop_requests == 0)
 				continue;
 		}
-		if (timeout < 0)
-			timeout = 0;
 		if (conn == NULL)
 			backoff = backoff * 2 > 5 ? 5 : backoff * 2;
 
-		/* wait for the server, a child, or a signal */
-		FD_ZERO(&in);
-		maxfd = -1;
-		watch(wake_pipe[0], &in, &maxfd);
-		if (conn != NULL)
-			watch(PQsocket(conn), &in, &maxfd);
-		for (i = 0; i < opt_jobs; i++)
-		{
-			Slot	   *s = &slots[i];
-
-			if (!s->busy)
-				continue;
-			watch(s->out_fd, &in, &maxfd);
-			watch(s->err_fd, &in, &maxfd);
-		}
-		tv.tv_sec = (long) timeout;
-		tv.tv_usec = (long) ((timeout - (double) tv.tv_sec) * 1e6);
-		if (select(maxfd + 1, &in, NULL, NULL, &tv) < 0 && errno != EINTR)
-			die("select failed: %s", strerror(errno));
-
-		if (FD_ISSET(wake_pipe[0], &in))
-		{
-			char		junk[64];
-
-			while (read(wake_pipe[0], junk, sizeof(junk)) > 0)
-				;
-		}
-		for (i = 0; i < opt_jobs; i++)
-		{
-			Slot	   *s = &slots[i];
-
-			if (!s->busy)
-				continue;
-			drain(&s->out_fd, &s->out);
-			drain(&s->err_fd, &s->err);
-		}
-		if (conn != NULL && FD_ISSET(PQsocket(conn), &in) && !PQconsumeInput(conn))
-			continue;			/* the connection is gone: reconnect */
+		wait_for_input(conn, slots, fds, timeout);
 	}
-	logmsg("stopped");
+	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)
 		PQfinish(conn);
+	pg_free(fds);
+	pg_free(slots);
+	pg_free(application_name);
 	return 0;
 }

@@ -9,6 +9,8 @@ serves until killed:
     GET  /items?limit=N   {"items": [...]} (the first N of three items)
     POST /echo            {"received": <the JSON body>, "x_example": <X-Example header>}
     GET  /flaky/KEY       503 for the first two requests with KEY, then 200 {"calls": n}
+    GET  /query           {"query": {name: value}, "x_example": <X-Example header>}
+    GET  /deep?n=N        an array nested N deep (JSON, but deeper than a worker takes as such)
 """
 import json
 import sys
@@ -40,6 +42,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(503, {"error": "try again", "calls": calls[key]})
             else:
                 self.reply(200, {"calls": calls[key]})
+        elif url.path == "/query":
+            query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            self.reply(200, {"query": query, "x_example": self.headers.get("X-Example")})
+        elif url.path == "/deep":
+            n = int(parse_qs(url.query).get("n", ["1"])[0])
+            data = ("[" * n + "]" * n).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self.reply(404, {"error": "no such path"})
 

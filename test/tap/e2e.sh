@@ -9,45 +9,8 @@
 # SIGKILL mid-task whose task finishes on a second worker once the lease
 # expires, and a worker that is never leased tools it does not run.
 set -u
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-NOETL="$SRC/client/noetl"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-n=0; failed=0
-ok() {  # ok STATUS DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
-wait_for() {  # wait_for SQL [SECONDS]: polls until SQL returns t
-    local i
-    for i in $(seq 1 $((${2:-15} * 10))); do
-        [ "$(q "$1" 2>/dev/null)" = t ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-start_worker() {  # start_worker ID ARGS...: its pid in $worker
-    local id=$1; shift
-    "$NOETL" worker --id "$id" "$@" 2>>"$tmp/$id.log" &
-    worker=$!
-    pids+=("$worker")
-}
-run() {  # run NAME PATH [ARGS]: noetl run --wait; output in $tmp/NAME.out, exit status in $rc
-    local name=$1; shift
-    timeout 60 "$NOETL" run "$@" --wait >"$tmp/$name.out" 2>&1
-    rc=$?
-    eid=$(sed -n 's/^execution \([0-9]*\) of .* started$/\1/p' "$tmp/$name.out")
-}
-result() { q "SELECT result FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
+# shellcheck source=../lib/client_tap.sh
+. "$(dirname "$0")/../lib/client_tap.sh"
 echo "1..28"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * db.c
+ *	  Connecting to the database, and running a statement that reports
+ *	  its own failure.
+ *
+ * Connections come from a connection string or URI (--dsn, or a postgres
+ * task's dsn), else from the PG* environment variables, as for any libpq
+ * program.  Each says what it is in application_name unless the
+ * connection string names one: "noetl run", "noetl worker ID", ...
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres_fe.h"
+
+#include "common/logging.h"
+
+#include "db.h"
+
+static const char *default_dsn = NULL;
+
+/* db_set_default_dsn sets what db_connect uses when given no dsn (--dsn) */
+void
+db_set_default_dsn(const char *dsn)
+{
+	default_dsn = dsn;
+}
+
+/*
+ * db_connect connects with dsn (NULL: the default), application_name as
+ * its fallback.  On failure it logs libpq's message and exits 2, or, with
+ * fail_ok, returns the failed connection for the caller to report.
+ */
+PGconn *
+db_connect(const char *dsn, const char *application_name, bool fail_ok)
+{
+	const char *keywords[] = {"dbname", "fallback_application_name", NULL};
+	const char *values[] = {dsn ? dsn : default_dsn, application_name, NULL};
+	PGconn	   *conn = PQconnectdbParams(keywords, values, true);
+
+	if (PQstatus(conn) != CONNECTION_OK && !fail_ok)
+	{
+		pg_log_error("%s", PQerrorMessage(conn));
+		exit(2);
+	}
+	return conn;
+}
+
+/*
+ * db_exec runs a statement with text parameters; on failure it logs the
+ * server's message, after "context: " unless context is NULL, and returns
+ * NULL.
+ */
+PGresult *
+db_exec(PGconn *conn, const char *context, const char *sql, int nparams,
+		const char *const *params)
+{
+	PGresult   *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+	{
+		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+
+		pg_log_error("%s%s%s", context ? context : "", context ? ": " : "",
+					 msg ? msg : PQerrorMessage(conn));
+		if (detail)
+			pg_log_error_detail("%s", detail);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}

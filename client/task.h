@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * task.h
+ *	  A leased task, with the fields its tool needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CLIENT_TASK_H
+#define CLIENT_TASK_H
+
+#include "libpq-fe.h"
+
+#include "json.h"
+
+typedef struct Task
+{
+	char	   *queue_id;
+	char	   *execution_id;
+	char	   *node_id;
+	char	   *tool;
+	int			attempts;
+	char	   *lease_token;	/* what reports of this lease must carry */
+	double		timeout;		/* seconds, 0 = the worker's default */
+	char	   *args;			/* the args when an object, JSON; else NULL */
+	char	   *code;			/* python */
+	char	   *method;			/* http */
+	char	   *url;
+	JsonFlat	headers;
+	JsonFlat	query;			/* the args object's members, as text */
+	char	   *command;		/* postgres */
+	char	   *dsn;
+	bool		has_bind;		/* the args are a list: bind parameters */
+	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
+} Task;
+
+extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_seconds,
+					   const char *tools, Task **tasks);
+extern void task_free(Task *task);
+
+#endif							/* CLIENT_TASK_H */
