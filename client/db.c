@@ -7,7 +7,11 @@
  * Connections come from a connection string or URI (--dsn, or a postgres
  * task's dsn), else from the PG* environment variables, as for any libpq
  * program.  Each says what it is in application_name unless the
- * connection string names one: "noetl run", "noetl worker ID", ...
+ * connection string names one: "noetl run", "noetl worker ID", ...  The
+ * program's own connections look up names in pg_catalog only (its SQL
+ * names noetl's objects in full), so that nothing another role planted
+ * where the search_path looks runs as the program's role; a postgres
+ * task's connection keeps its settings, the task's SQL being the user's.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,16 +32,20 @@ db_set_default_dsn(const char *dsn)
 
 /*
  * db_connect connects with dsn (NULL: the default), application_name as
- * its fallback.  On failure it logs libpq's message and exits 2, or, with
- * fail_ok, returns the failed connection for the caller to report.
+ * its fallback; with own (the program's own connections), the search_path
+ * is pinned to pg_catalog.  On failure it logs libpq's message and exits
+ * 2, or, with fail_ok, returns the failed connection for the caller to
+ * report.
  */
 PGconn *
-db_connect(const char *dsn, const char *application_name, bool fail_ok)
+db_connect(const char *dsn, const char *application_name, bool fail_ok, bool own)
 {
 	const char *keywords[] = {"dbname", "fallback_application_name", NULL};
 	const char *values[] = {dsn ? dsn : default_dsn, application_name, NULL};
 	PGconn	   *conn = PQconnectdbParams(keywords, values, true);
 
+	if (PQstatus(conn) == CONNECTION_OK && own)
+		PQclear(PQexec(conn, "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)"));
 	if (PQstatus(conn) != CONNECTION_OK && !fail_ok)
 	{
 		pg_log_error("%s", PQerrorMessage(conn));

@@ -12,7 +12,7 @@
 #include "libpq-fe.h"
 
 extern void db_set_default_dsn(const char *dsn);
-extern PGconn *db_connect(const char *dsn, const char *application_name, bool fail_ok);
+extern PGconn *db_connect(const char *dsn, const char *application_name, bool fail_ok, bool own);
 extern PGresult *db_exec(PGconn *conn, const char *context, const char *sql,
 						 int nparams, const char *const *params);
 

@@ -65,7 +65,7 @@ cmd_register(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	conn = db_connect(NULL, "noetl register", false);
+	conn = db_connect(NULL, "noetl register", false, true);
 	for (i = optind; i < argc; i++)
 	{
 		PQExpBufferData text;

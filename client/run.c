@@ -183,7 +183,7 @@ cmd_run(int argc, char **argv)
 		return 2;
 	}
 	path = argv[optind];
-	c = db_connect(NULL, "noetl run", false);
+	c = db_connect(NULL, "noetl run", false, true);
 	params[0] = path;
 	params[1] = workload;
 	r = db_exec(c, NULL, "SELECT noetl.execute($1, coalesce($2::jsonb, '{}'), $3::int)", 3, params);

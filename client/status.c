@@ -106,7 +106,7 @@ cmd_status(int argc, char **argv)
 		fprintf(stderr, "usage: noetl status [EXECUTION_ID]\n");
 		return 2;
 	}
-	c = db_connect(NULL, "noetl status", false);
+	c = db_connect(NULL, "noetl status", false, true);
 	rc = optind < argc ? one(c, argv[optind]) : recent(c);
 	PQfinish(c);
 	return rc;

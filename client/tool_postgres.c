@@ -102,7 +102,7 @@ tool_postgres(const Task *t, double timeout)
 	if (t->command == NULL || *t->command == '\0')
 		tool_report_failure("a postgres task needs a command (or query, or sql)", NULL);
 	application_name = psprintf("noetl task %s", t->queue_id);
-	conn = db_connect(t->dsn, application_name, true);
+	conn = db_connect(t->dsn, application_name, true, false);
 	if (PQstatus(conn) != CONNECTION_OK)
 		tool_report_failure(psprintf("could not connect: %s", PQerrorMessage(conn)), NULL);
 	if (t->has_bind ?

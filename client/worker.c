@@ -399,7 +399,7 @@ heartbeat(PGconn *c, Slot *s)
 static PGconn *
 connect_and_listen(const char *application_name)
 {
-	PGconn	   *c = db_connect(NULL, application_name, true);
+	PGconn	   *c = db_connect(NULL, application_name, true, true);
 	PGresult   *r;
 	char	   *q;
 	char	   *k;
