@@ -5,7 +5,7 @@
  *
  * _PG_init only delegates: settings (guc.c) are defined whenever the
  * library is loaded; shared memory (shmem.c) and the broker worker
- * (worker.c) only when it is preloaded through shared_preload_libraries.
+ * (bgworker.c) only when it is preloaded through shared_preload_libraries.
  * Without preloading the SQL API still works; what needs shared memory
  * falls back or reports its absence (noetl.status()).
  *

@@ -12,7 +12,7 @@
  * The delay before attempt n+1, after n failed attempts, is
  * initial_delay * backoff_multiplier^(n-1), at most max_delay; with jitter
  * it is drawn uniformly from [delay/2, delay].  Whether an error is
- * retried at all is decided by the broker (broker.c), which evaluates
+ * retried at all is decided by the broker (evaluate.c), which evaluates
  * retry_when and stop_when against the error.
  *
  *-------------------------------------------------------------------------
