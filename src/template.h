@@ -46,6 +46,8 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "pynum.h"
+
 /* ---------------------------------------------------------------- values */
 
 typedef enum TVKind
@@ -333,6 +335,7 @@ extern TVal *tv_none(void);
 extern TVal *tv_bool(bool b);
 extern TVal *tv_int(int64 i);
 extern TVal *tv_big(Numeric n);
+extern TVal *tv_from_py_int(const PyIntText *t);
 extern TVal *tv_float(double f);
 extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
@@ -363,7 +366,6 @@ extern Jsonb *tv_to_jsonb(TVal *v);
 extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
 extern int	py_strlen(const char *p, int len);
 extern const char *py_char_at(const char *p, int len, int index, int *clen);
-extern bool py_isspace(pg_wchar c);
 extern TVal *tv_iter_items(TVal *v, int *n);
 
 /* raised by value operations: a Python exception of the given kind */

@@ -34,9 +34,6 @@
 
 #include "template.h"
 
-/* Python 3.11's int_max_str_digits: int(text) converts no more digits */
-#define PY_INT_MAX_DIGITS 4300
-
 /* filter numbers, in the order of filter_names in tpl_parse.c */
 enum
 {
@@ -229,9 +226,9 @@ in_chars(pg_wchar w, TVal *chars)
 	return false;
 }
 
-/* py_strip is str.strip(chars) */
+/* str_strip is str.strip(chars) */
 static TVal *
-py_strip(TVal *s, TVal *chars)
+str_strip(TVal *s, TVal *chars)
 {
 	int			start = 0;
 	int			end = s->u.s.len;
@@ -262,11 +259,11 @@ py_strip(TVal *s, TVal *chars)
 }
 
 /*
- * py_replace is str.replace(old, new, count).  Occurrences are found with
+ * str_replace is str.replace(old, new, count).  Occurrences are found with
  * memmem, so the work is linear in the text and in what is written.
  */
 static TVal *
-py_replace(TVal *s, TVal *old, TVal *new, int64 count)
+str_replace(TVal *s, TVal *old, TVal *new, int64 count)
 {
 	StringInfoData buf;
 	int			i = 0;
@@ -319,175 +316,27 @@ py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 /* ------------------------------------------------------------ numbers */
 
 /*
- * parse_py_int parses text as Python's int(text, base) does; returns NULL
- * where Python raises ValueError.
+ * text_to_int is Python's int(text, base); NULL where it raises ValueError.
  */
 static TVal *
-parse_py_int(const char *p, int len, int base)
+text_to_int(const char *p, int len, int base)
 {
-	int			i = 0;
-	bool		neg = false;
-	StringInfoData digits;
-	bool		last_us = true;
-	int			ndig = 0;
+	PyIntText	t;
 
-	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
-		len--;
-	while (i < len && py_isspace((unsigned char) p[i]))
-		i++;
-	if (i < len && (p[i] == '+' || p[i] == '-'))
-		neg = p[i++] == '-';
-	if (base == 0 || base == 16 || base == 8 || base == 2)
-	{
-		if (i + 1 < len && p[i] == '0')
-		{
-			char		c = p[i + 1] | 0x20;
-			int			b = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 0;
-
-			if (b != 0 && (base == 0 || base == b))
-			{
-				base = b;
-				i += 2;
-				last_us = false;	/* "0x_1" is allowed */
-			}
-		}
-		if (base == 0)
-		{
-			/* base 0 without prefix: decimal, no leading zeros */
-			base = 10;
-			if (i < len && p[i] == '0')
-			{
-				int			k;
-
-				for (k = i; k < len; k++)
-					if (p[k] != '0' && p[k] != '_')
-						return NULL;
-			}
-		}
-	}
-	if (base < 2 || base > 36)
-		tv_fail("int() base must be >= 2 and <= 36, or 0");
-	tv_buf_init(&digits, len);
-	for (; i < len; i++)
-	{
-		int			d;
-		char		c = p[i];
-
-		if (c == '_')
-		{
-			if (last_us || i + 1 >= len)
-				return NULL;
-			last_us = true;
-			continue;
-		}
-		d = (c >= '0' && c <= '9') ? c - '0' :
-			((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? (c | 0x20) - 'a' + 10 : 99;
-		if (d >= base)
-			return NULL;
-		appendStringInfoChar(&digits, c);
-		ndig++;
-		last_us = false;
-	}
-	if (ndig == 0)
-		return NULL;
-	/* Python 3.11 converts at most 4300 digits, except in bases 2, 4, 8... */
-	if (ndig > PY_INT_MAX_DIGITS && (base & (base - 1)) != 0)
-		return NULL;
 	tpl_charge_bytes(len);
-	{
-		/* accumulate in numeric to allow any size */
-		Datum		acc = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
-		Datum		b = DirectFunctionCall1(int8_numeric, Int64GetDatum(base));
-		uint64		small = 0;
-		bool		fits = true;
-		int			k;
-
-		for (k = 0; k < digits.len; k++)
-		{
-			char		c = digits.data[k];
-			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
-
-			if (fits && small <= (PG_UINT64_MAX - d) / base)
-				small = small * base + d;
-			else
-				fits = false;
-		}
-		if (fits && small <= (uint64) PG_INT64_MAX)
-			return tv_int(neg ? -(int64) small : (int64) small);
-		for (k = 0; k < digits.len; k++)
-		{
-			char		c = digits.data[k];
-			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
-
-			/* each step costs the size of the value so far */
-			tpl_charge_bytes(VARSIZE_ANY(DatumGetPointer(acc)));
-			acc = DirectFunctionCall2(numeric_mul, acc, b);
-			acc = DirectFunctionCall2(numeric_add, acc,
-									  DirectFunctionCall1(int8_numeric, Int64GetDatum(d)));
-		}
-		if (neg)
-			acc = DirectFunctionCall1(numeric_uminus, acc);
-		return tv_big(DatumGetNumeric(acc));
-	}
+	if (py_int_parse(p, len, base, &t) != PYINT_OK)
+		return NULL;
+	return tv_from_py_int(&t);
 }
 
 /*
- * parse_py_float parses text as Python's float(text); false where Python
- * raises ValueError.
+ * text_to_float is Python's float(text); false where it raises ValueError.
  */
 static bool
-parse_py_float(const char *p, int len, double *out)
+text_to_float(const char *p, int len, double *out)
 {
-	StringInfoData buf;
-	int			i = 0;
-	char	   *end;
-	const char *body;
-	bool		prev_digit = false;
-
 	tpl_charge_bytes(len);
-	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
-		len--;
-	while (i < len && py_isspace((unsigned char) p[i]))
-		i++;
-	tv_buf_init(&buf, len);
-	for (; i < len; i++)
-	{
-		char		c = p[i];
-
-		if (c == '_')
-		{
-			/* underscores only between digits */
-			if (!prev_digit || i + 1 >= len || !(p[i + 1] >= '0' && p[i + 1] <= '9'))
-				return false;
-			continue;
-		}
-		prev_digit = c >= '0' && c <= '9';
-		appendStringInfoChar(&buf, c);
-	}
-	body = buf.data;
-	if (*body == '+' || *body == '-')
-		body++;
-	if (pg_strcasecmp(body, "inf") == 0 || pg_strcasecmp(body, "infinity") == 0)
-	{
-		*out = buf.data[0] == '-' ? -get_float8_infinity() : get_float8_infinity();
-		return true;
-	}
-	if (pg_strcasecmp(body, "nan") == 0)
-	{
-		*out = get_float8_nan();
-		return true;
-	}
-	for (i = 0; body[i]; i++)
-		if (!((body[i] >= '0' && body[i] <= '9') || body[i] == '.' || body[i] == 'e' ||
-			  body[i] == 'E' || body[i] == '+' || body[i] == '-'))
-			return false;
-	if (buf.len == 0 || !(strchr(body, '0') || strchr(body, '1') || strchr(body, '2') ||
-						  strchr(body, '3') || strchr(body, '4') || strchr(body, '5') ||
-						  strchr(body, '6') || strchr(body, '7') || strchr(body, '8') ||
-						  strchr(body, '9')))
-		return false;
-	*out = strtod(buf.data, &end);
-	return *end == '\0';
+	return py_float_parse(p, len, out);
 }
 
 /* float_to_int is Python's int(float): truncation, errors for inf and nan */
@@ -532,11 +381,11 @@ do_int(TVal *v, TVal *dflt, TVal *base)
 	{
 		if (b != 0 && (b < 2 || b > 36))
 			tv_fail("int() base must be >= 2 and <= 36, or 0");
-		r = parse_py_int(v->u.s.p, v->u.s.len, (int) b);
+		r = text_to_int(v->u.s.p, v->u.s.len, (int) b);
 		if (r != NULL)
 			return r;
 		/* "42.23"|int is 42 */
-		if (parse_py_float(v->u.s.p, v->u.s.len, &d))
+		if (text_to_float(v->u.s.p, v->u.s.len, &d))
 		{
 			r = float_to_int(d, &verr);
 			if (!verr)
@@ -568,7 +417,7 @@ do_float(TVal *v, TVal *dflt)
 	if (v->kind == TV_UNDEF)
 		tv_fail("%s", v->u.undef.hint);
 	if (v->kind == TV_STR)
-		return parse_py_float(v->u.s.p, v->u.s.len, &d) ? tv_float(d) : dflt;
+		return text_to_float(v->u.s.p, v->u.s.len, &d) ? tv_float(d) : dflt;
 	if (tv_is_number(v))
 		return tv_float(tv_to_double(v));
 	return dflt;
@@ -1182,7 +1031,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 							p[0] == NULL ? "old" : "new");
 				if (p[2]->kind != TV_NONE)
 					count = as_index(p[2], "");
-				return py_replace(plain_str(v), plain_str(p[0]), plain_str(p[1]), count);
+				return str_replace(plain_str(v), plain_str(p[0]), plain_str(p[1]), count);
 			}
 		case F_JOIN:
 			{
@@ -1222,7 +1071,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				if (p[0]->kind != TV_NONE && p[0]->kind != TV_STR)
 					tv_fail("strip arg must be None or str");
 				s = soft_str(v);
-				return with_markup(py_strip(s, p[0]->kind == TV_STR ? p[0] : NULL), s);
+				return with_markup(str_strip(s, p[0]->kind == TV_STR ? p[0] : NULL), s);
 			}
 		case F_FIRST:
 		case F_LAST:

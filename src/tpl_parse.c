@@ -1141,11 +1141,8 @@ find_single(TTemplate *tpl)
 
 		if (n->kind == TN_TEXT)
 		{
-			int			k;
-
-			for (k = 0; k < n->value->u.s.len; k++)
-				if (!py_isspace((unsigned char) n->value->u.s.p[k]))
-					return;
+			if (py_rstrip_len(n->value->u.s.p, n->value->u.s.len) > 0)
+				return;
 		}
 		else if (n->kind == TN_OUTPUT && expr == NULL)
 			expr = n->a;

@@ -427,20 +427,13 @@ noetl_eval(PG_FUNCTION_ARGS)
 }
 
 /*
- * truthy_text applies NoETL's rule to the text of a value.
+ * truthy_text applies NoETL's rule to the text of a value: true when
+ * str.strip().lower() is "true", "1" or "yes".
  */
 static bool
 truthy_text(const char *s, int len)
 {
-	int			start = 0;
-	int			end = len;
-
-	while (start < end && py_isspace((unsigned char) s[start]))
-		start++;
-	while (end > start && py_isspace((unsigned char) s[end - 1]))
-		end--;
-	len = end - start;
-	s += start;
+	py_strip(&s, &len);
 	return (len == 4 && pg_strncasecmp(s, "true", 4) == 0) ||
 		(len == 1 && s[0] == '1') ||
 		(len == 3 && pg_strncasecmp(s, "yes", 3) == 0);

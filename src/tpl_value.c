@@ -40,10 +40,7 @@
 #include "template.h"
 
 /* largest integer result, in decimal digits, that ** may produce */
-#define MAX_INT_DIGITS 4300
-
-/* Python 3.11's int_max_str_digits: str() of a longer int fails */
-#define PY_INT_MAX_DIGITS 4300
+#define MAX_INT_DIGITS PY_INT_MAX_DIGITS
 
 /* a TVal is one 64-byte chunk: values are many */
 StaticAssertDecl(sizeof(TVal) <= 64, "TVal grew beyond 64 bytes");
@@ -197,6 +194,30 @@ tv_big(Numeric n)
 	v = tv_new(TV_BIG);
 	v->u.big = n;
 	return v;
+}
+
+/*
+ * tv_from_py_int returns the value of an int that py_int_parse read: an
+ * int64 when it fits, else a numeric.  Converting to decimal is quadratic
+ * in the digits, so it is charged before it is done.
+ */
+TVal *
+tv_from_py_int(const PyIntText *t)
+{
+	int64		i;
+	double		ndec;
+	StringInfoData buf;
+
+	if (py_int_to_int64(t, &i))
+		return tv_int(i);
+	ndec = py_int_decimal_digits(t);
+	tpl_charge((int64) (t->ndigits * ndec / 256));
+	tv_buf_init(&buf, (int) ndec + 2);
+	py_int_to_decimal(t, &buf);
+	return tv_big(DatumGetNumeric(DirectFunctionCall3(numeric_in,
+													  CStringGetDatum(buf.data),
+													  ObjectIdGetDatum(InvalidOid),
+													  Int32GetDatum(-1))));
 }
 
 /*
@@ -358,17 +379,6 @@ tv_materialize(TVal *v)
 		v->u.dict.jc = NULL;
 		tpl_owner_leave(&o);
 	}
-}
-
-/*
- * py_isspace is Python's str.isspace for one code point.
- */
-bool
-py_isspace(pg_wchar c)
-{
-	return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 ||
-		c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-		c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 /* py_strlen counts the code points of a UTF-8 string */

@@ -54,7 +54,6 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
@@ -94,9 +93,6 @@ PG_FUNCTION_INFO_V1(noetl_yaml_to_jsonb_sql);
 
 /* block scalars libyaml needs an explicit indentation for (block_tab_fix) */
 #define YAML_MAX_TAB_FIXES	64
-
-/* Python 3.11's int_max_str_digits: int(text) and str(int) refuse more */
-#define PY_INT_MAX_DIGITS	4300
 
 typedef enum YNodeKind
 {
@@ -1689,204 +1685,7 @@ scalar_node(YNode *n)
 						  n->kind == YN_MAPPING ? "mapping" : "sequence"));
 }
 
-/*
- * Arbitrary-precision unsigned integers, enough to turn Python ints written
- * in bases 2, 8, 16 and 60 into decimal text.  Limbs are base 10^9, least
- * significant first.
- */
-typedef struct BigUInt
-{
-	uint32	   *limb;
-	int			n;
-	int			cap;
-} BigUInt;
-
-#define BIG_BASE 1000000000U
-
-static void
-big_init(BigUInt *b)
-{
-	b->cap = 4;
-	b->n = 0;
-	b->limb = palloc(sizeof(uint32) * b->cap);
-}
-
-/* b = b * mul + add */
-static void
-big_muladd(BigUInt *b, uint32 mul, uint32 add)
-{
-	uint64		carry = add;
-	int			i;
-
-	for (i = 0; i < b->n; i++)
-	{
-		uint64		v = (uint64) b->limb[i] * mul + carry;
-
-		b->limb[i] = (uint32) (v % BIG_BASE);
-		carry = v / BIG_BASE;
-	}
-	while (carry > 0)
-	{
-		if (b->n == b->cap)
-		{
-			b->cap *= 2;
-			b->limb = repalloc(b->limb, sizeof(uint32) * b->cap);
-		}
-		b->limb[b->n++] = (uint32) (carry % BIG_BASE);
-		carry /= BIG_BASE;
-	}
-}
-
-static void
-big_to_text(BigUInt *b, StringInfo out)
-{
-	int			i;
-
-	if (b->n == 0)
-	{
-		appendStringInfoChar(out, '0');
-		return;
-	}
-	appendStringInfo(out, "%u", b->limb[b->n - 1]);
-	for (i = b->n - 2; i >= 0; i--)
-		appendStringInfo(out, "%09u", b->limb[i]);
-}
-
-static int
-digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A' + 10;
-	return 99;
-}
-
-static bool
-is_py_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-/* what py_int found */
-typedef enum PyIntResult
-{
-	PYINT_INVALID,				/* Python's int() raises ValueError */
-	PYINT_OK,
-	PYINT_TOO_LONG,				/* more digits than int() converts (base 10) */
-	PYINT_TOO_BIG				/* a value str() would refuse to print */
-} PyIntResult;
-
-/*
- * py_int parses s as Python's int(s, base) would (surrounding whitespace,
- * a sign, a base prefix matching the base) and appends the decimal value to
- * out.  Like Python 3.11, it refuses more than PY_INT_MAX_DIGITS digits in
- * base 10, and values of more decimal digits than str() prints in the
- * others; that also bounds the conversion, which is quadratic.
- */
-static PyIntResult
-py_int(const char *s, int base, StringInfo out)
-{
-	size_t		len = strlen(s);
-	size_t		i = 0;
-	bool		neg = false;
-	BigUInt		b;
-	int			ndigits = 0;
-	size_t		k;
-	size_t		significant = 0;
-	bool		leading = true;
-
-	while (len > 0 && is_py_space(s[len - 1]))
-		len--;
-	while (i < len && is_py_space(s[i]))
-		i++;
-	if (i < len && (s[i] == '+' || s[i] == '-'))
-		neg = s[i++] == '-';
-	if (i + 1 < len && s[i] == '0')
-	{
-		char		p = s[i + 1] | 0x20;
-
-		if ((base == 16 && p == 'x') || (base == 8 && p == 'o') || (base == 2 && p == 'b'))
-			i += 2;
-	}
-	for (k = i; k < len; k++)
-	{
-		if (digit_value(s[k]) >= base)
-			return PYINT_INVALID;
-		if (s[k] != '0')
-			leading = false;
-		if (!leading)
-			significant++;
-	}
-	if (k == i)
-		return PYINT_INVALID;
-	if (base == 10 && len - i > PY_INT_MAX_DIGITS)
-		return PYINT_TOO_LONG;
-	if (significant * log10((double) base) > PY_INT_MAX_DIGITS + 1)
-		return PYINT_TOO_BIG;
-	big_init(&b);
-	for (; i < len; i++)
-	{
-		big_muladd(&b, base, digit_value(s[i]));
-		ndigits++;
-	}
-	if (b.n > PY_INT_MAX_DIGITS / 9 + 1)
-		return PYINT_TOO_BIG;
-	if (neg && b.n > 0)
-		appendStringInfoChar(out, '-');
-	big_to_text(&b, out);
-	return PYINT_OK;
-}
-
-/*
- * py_float parses s as Python's float(s) would, except that infinities and
- * NaN, which JSON cannot hold, are reported through *special.
- */
-static bool
-py_float(const char *s, double *d, bool *special)
-{
-	size_t		len = strlen(s);
-	size_t		i = 0;
-	char	   *buf;
-	char	   *end;
-	size_t		k;
-	const char *body;
-
-	*special = false;
-	while (len > 0 && is_py_space(s[len - 1]))
-		len--;
-	while (i < len && is_py_space(s[i]))
-		i++;
-	buf = pnstrdup(s + i, len - i);
-	body = buf;
-	if (*body == '+' || *body == '-')
-		body++;
-	if (pg_strcasecmp(body, "inf") == 0 || pg_strcasecmp(body, "infinity") == 0 ||
-		pg_strcasecmp(body, "nan") == 0)
-	{
-		*special = true;
-		*d = (pg_strcasecmp(body, "nan") == 0) ? get_float8_nan() :
-			(*buf == '-' ? -get_float8_infinity() : get_float8_infinity());
-		return true;
-	}
-	/* Python accepts digits, one point and an exponent; no hex, no words */
-	for (k = 0; body[k]; k++)
-		if (!(ISDIGIT(body[k]) || body[k] == '.' || body[k] == 'e' ||
-			  body[k] == 'E' || body[k] == '+' || body[k] == '-'))
-			return false;
-	if (*buf == '\0')
-		return false;
-	errno = 0;
-	*d = strtod(buf, &end);
-	if (*end != '\0' || end == buf)
-		return false;
-	if (isinf(*d))
-		*special = true;
-	return true;
-}
-
+/* strip_underscores returns a copy of s without "_", lower-cased if lower */
 static char *
 strip_underscores(const char *s, size_t len, bool lower)
 {
@@ -1916,6 +1715,104 @@ init_small_buf(StringInfo buf)
 	buf->cursor = 0;
 }
 
+/* what construct_int found */
+typedef enum YIntResult
+{
+	YINT_OK,
+	YINT_INVALID,				/* int() raises ValueError */
+	YINT_TOO_LONG,				/* int() refuses the digits (ValueError) */
+	YINT_TOO_BIG				/* json.dumps would refuse to print it */
+} YIntResult;
+
+/*
+ * yaml_int_digits appends the decimal value of int(s, base) to out, as
+ * PyYAML computes a YAML int: s is what follows the sign (and a 0b or 0x
+ * prefix), so a value that itself carries a sign keeps it.  Values that
+ * str() would refuse to print are not computed.
+ */
+static YIntResult
+yaml_int_digits(const char *s, int base, StringInfo out)
+{
+	PyIntText	t;
+
+	switch (py_int_parse(s, strlen(s), base, &t))
+	{
+		case PYINT_OK:
+			break;
+		case PYINT_TOO_LONG:
+			return YINT_TOO_LONG;
+		default:
+			return YINT_INVALID;
+	}
+	if (py_int_decimal_digits(&t) > PY_INT_MAX_DIGITS + 1)
+		return YINT_TOO_BIG;
+	py_int_to_decimal(&t, out);
+	return YINT_OK;
+}
+
+/*
+ * yaml_int_base60 appends the decimal value of a sexagesimal int (after its
+ * sign), as PyYAML computes it: Python's int() of each part between ":",
+ * the parts weighted by powers of 60, the last one by 1.  The parts are
+ * read once to find errors and the size of the value, and once more to
+ * compute it if json.dumps could print it.
+ */
+static YIntResult
+yaml_int_base60(const char *v, StringInfo out)
+{
+	int			nparts = 0;
+	int			maxlen = 0;
+	const char *p;
+	Datum		acc = NumericGetDatum(int64_to_numeric(0));
+	int			pass;
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		for (p = v;; p++)
+		{
+			int			len = strcspn(p, ":");
+			PyIntText	t;
+
+			if ((++nparts & 0x3FF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			switch (py_int_parse(p, len, 10, &t))
+			{
+				case PYINT_OK:
+					break;
+				case PYINT_TOO_LONG:
+					return YINT_TOO_LONG;
+				default:
+					return YINT_INVALID;
+			}
+			maxlen = Max(maxlen, t.ndigits);
+			if (pass == 1)
+			{
+				StringInfoData dec;
+
+				init_small_buf(&dec);
+				py_int_to_decimal(&t, &dec);
+				acc = DirectFunctionCall2(numeric_mul, acc,
+										  NumericGetDatum(int64_to_numeric(60)));
+				acc = DirectFunctionCall2(numeric_add, acc,
+										  DirectFunctionCall3(numeric_in,
+															  CStringGetDatum(dec.data),
+															  ObjectIdGetDatum(InvalidOid),
+															  Int32GetDatum(-1)));
+			}
+			pfree(t.digits);
+			p += len;
+			if (*p == '\0')
+				break;
+		}
+		/* the value has at most this many digits: not computed beyond */
+		if (pass == 0 && maxlen + (nparts - 1) * log10(60.0) > PY_INT_MAX_DIGITS + 1)
+			return YINT_TOO_BIG;
+		nparts = 0;
+	}
+	appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out, acc)));
+	return YINT_OK;
+}
+
 /*
  * construct_int appends the decimal text of SafeConstructor.construct_yaml_int
  * and returns true, or returns false when json.dumps could not print the
@@ -1927,7 +1824,7 @@ construct_int(YamlReader *r, YNode *n, StringInfo out)
 {
 	char	   *v;
 	bool		neg = false;
-	PyIntResult res;
+	YIntResult	res;
 	StringInfoData digits;
 
 	if (n->int_text != NULL)
@@ -1949,72 +1846,21 @@ construct_int(YamlReader *r, YNode *n, StringInfo out)
 		return true;
 	}
 	if (strncmp(v, "0b", 2) == 0)
-		res = (v[2] != '\0' && !is_py_space(v[2])) ? py_int(v + 2, 2, &digits) : PYINT_INVALID;
+		res = yaml_int_digits(v + 2, 2, &digits);
 	else if (strncmp(v, "0x", 2) == 0)
-		res = (v[2] != '\0' && !is_py_space(v[2])) ? py_int(v + 2, 16, &digits) : PYINT_INVALID;
+		res = yaml_int_digits(v + 2, 16, &digits);
 	else if (v[0] == '0')
-		res = py_int(v, 8, &digits);
+		res = yaml_int_digits(v, 8, &digits);
 	else if (strchr(v, ':') != NULL)
-	{
-		/* base 60: each part is a decimal int, most significant first */
-		BigUInt		b;
-		char	   *part;
-		char	   *save = NULL;
-		bool		first = true;
-		size_t		firstlen = strcspn(v, ":");
-		size_t		nparts = 0;
-		size_t		k;
-
-		for (k = 0; v[k]; k++)
-			if (v[k] == ':')
-				nparts++;
-		res = PYINT_OK;
-		if (firstlen > PY_INT_MAX_DIGITS)
-			res = PYINT_TOO_LONG;
-		else if (firstlen + nparts * log10(60.0) > PY_INT_MAX_DIGITS + 1)
-			res = PYINT_TOO_BIG;
-		big_init(&b);
-		for (part = strtok_r(v, ":", &save); part && res == PYINT_OK;
-			 part = strtok_r(NULL, ":", &save))
-		{
-			uint32		pv = 0;
-
-			if (first)
-			{
-				for (k = 0; part[k]; k++)
-				{
-					if (!ISDIGIT(part[k]))
-						res = PYINT_INVALID;
-					else
-						big_muladd(&b, 10, part[k] - '0');
-				}
-				first = false;
-				continue;
-			}
-			for (k = 0; part[k]; k++)
-			{
-				if (!ISDIGIT(part[k]) || k >= 9)
-					res = PYINT_INVALID;
-				else
-					pv = pv * 10 + (part[k] - '0');
-			}
-			if (k == 0)
-				res = PYINT_INVALID;
-			big_muladd(&b, 60, pv);
-		}
-		if (res == PYINT_OK && b.n > PY_INT_MAX_DIGITS / 9 + 1)
-			res = PYINT_TOO_BIG;
-		if (res == PYINT_OK)
-			big_to_text(&b, &digits);
-	}
+		res = yaml_int_base60(v, &digits);
 	else
-		res = py_int(v, 10, &digits);
-	if (res == PYINT_INVALID)
+		res = yaml_int_digits(v, 10, &digits);
+	if (res == YINT_INVALID)
 		node_fail(n, psprintf("invalid integer \"%s\"", n->value));
-	if (res == PYINT_TOO_LONG)
+	if (res == YINT_TOO_LONG)
 		node_fail(n, psprintf("invalid integer: it has more than the %d digits Python converts",
 							  PY_INT_MAX_DIGITS));
-	if (res == PYINT_TOO_BIG || digits.len - (digits.data[0] == '-') > PY_INT_MAX_DIGITS)
+	if (res == YINT_TOO_BIG || digits.len - (digits.data[0] == '-') > PY_INT_MAX_DIGITS)
 	{
 		json_fail(r, n, ERRCODE_INVALID_TEXT_REPRESENTATION,
 				  psprintf("integer of more than %d decimal digits cannot be represented in JSON",
@@ -2046,7 +1892,6 @@ construct_float(YNode *n)
 	char	   *v = strip_underscores(n->value, n->len, true);
 	double		sign = 1.0;
 	double		d = 0.0;
-	bool		special;
 
 	if (v[0] == '\0')
 		node_fail(n, "invalid float \"\"");
@@ -2060,26 +1905,30 @@ construct_float(YNode *n)
 		return get_float8_nan();
 	if (strchr(v, ':') != NULL)
 	{
-		/* digits are summed least significant first, as PyYAML does */
-		List	   *parts = NIL;
-		char	   *part;
-		char	   *save = NULL;
+		/* the parts are summed least significant first, as PyYAML does */
+		const char *end = v + strlen(v);
 		double		base = 1.0;
-		ListCell   *lc;
+		uint32		k = 0;
 
-		for (part = strtok_r(v, ":", &save); part; part = strtok_r(NULL, ":", &save))
-			parts = lcons(part, parts);
-		foreach(lc, parts)
+		for (;;)
 		{
+			const char *start = end;
 			double		p;
 
-			if (!py_float(lfirst(lc), &p, &special))
+			if ((++k & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			while (start > v && start[-1] != ':')
+				start--;
+			if (!py_float_parse(start, end - start, &p))
 				node_fail(n, psprintf("invalid float \"%s\"", n->value));
 			d += p * base;
 			base *= 60;
+			if (start == v)
+				break;
+			end = start - 1;
 		}
 	}
-	else if (!py_float(v, &d, &special))
+	else if (!py_float_parse(v, strlen(v), &d))
 		node_fail(n, psprintf("invalid float \"%s\"", n->value));
 	return sign * d;
 }
