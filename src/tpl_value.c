@@ -36,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "jtree.h"
 #include "pynum.h"
 #include "template.h"
 
@@ -677,15 +678,11 @@ tv_dict_lookup(TVal *d, TVal *key, bool *found)
 	}
 	if (d->u.dict.jc != NULL)
 	{
-		JsonbValue	k;
 		JsonbValue *hit;
 
 		if (key->kind != TV_STR)
 			return NULL;		/* jsonb keys are strings */
-		k.type = jbvString;
-		k.val.string.val = (char *) key->u.s.p;
-		k.val.string.len = key->u.s.len;
-		hit = findJsonbValueFromContainer(d->u.dict.jc, JB_FOBJECT, &k);
+		hit = jb_find(d->u.dict.jc, key->u.s.p, key->u.s.len);
 		if (hit == NULL)
 			return NULL;
 		*found = true;
