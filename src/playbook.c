@@ -41,6 +41,7 @@
 #include "utils/numeric.h"
 
 #include "jtree.h"
+#include "names.h"
 #include "playbook.h"
 #include "template.h"
 
@@ -54,20 +55,12 @@ static const char *const control_tools[] = {
 	"start", "end", "route", "router"
 };
 
-typedef struct StepName
-{
-	char	   *name;
-	int			index;
-} StepName;
-
 typedef struct Playbook
 {
 	JsonbValue *workflow;		/* normalised steps */
-	StepName   *names;			/* step names, sorted */
-	int			nnames;
+	NameIndex	steps;			/* step names */
 	JsonbValue *workbook;		/* normalised workbook entries, or NULL */
-	StepName   *tasks;			/* workbook entry names, sorted */
-	int			ntasks;
+	NameIndex	tasks;			/* workbook entry names */
 } Playbook;
 
 /* bounds of the settings the broker and the workers read */
@@ -109,42 +102,11 @@ pb_error(const char *loc, const char *fmt,...)
 			 errmsg("%s: %s", loc, buf.data)));
 }
 
-static int
-stepname_cmp(const void *a, const void *b)
-{
-	return strcmp(((const StepName *) a)->name, ((const StepName *) b)->name);
-}
-
-/* stepname_index_cmp orders by name, then by position */
-static int
-stepname_index_cmp(const void *a, const void *b)
-{
-	int			c = stepname_cmp(a, b);
-
-	if (c != 0)
-		return c;
-	return ((const StepName *) a)->index - ((const StepName *) b)->index;
-}
-
-/* find_name returns the index recorded for name in a sorted list, or -1 */
-static int
-find_name(StepName *names, int n, const char *name)
-{
-	StepName	key;
-	StepName   *hit;
-
-	if (n == 0)
-		return -1;
-	key.name = (char *) name;
-	hit = bsearch(&key, names, n, sizeof(StepName), stepname_cmp);
-	return hit ? hit->index : -1;
-}
-
 /* find_step returns the index of a step, or -1 */
 static int
 find_step(Playbook *pb, const char *name)
 {
-	return find_name(pb->names, pb->nnames, name);
+	return names_find(&pb->steps, name, strlen(name));
 }
 
 /* noetl_in_list says whether s is one of the n strings of list */
@@ -724,7 +686,7 @@ normalize_task(JsonbValue *obj, const char *loc)
 static JsonbValue *
 find_workbook(Playbook *pb, const char *name)
 {
-	int			i = find_name(pb->tasks, pb->ntasks, name);
+	int			i = names_find(&pb->tasks, name, strlen(name));
 
 	return i < 0 ? NULL : &pb->workbook->val.array.elems[i];
 }
@@ -980,29 +942,22 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			pb_error("workbook", "expected a list of tasks, found %s", jt_type_name(workbook));
 
 		/*
-		 * Entry names, sorted: the first entry whose name an earlier one has
-		 * is refused when the loop below reaches it, so that problems are
+		 * Entry names: the first entry whose name an earlier one has is
+		 * refused when the loop below reaches it, so that problems are
 		 * reported in document order.
 		 */
 		nw = workbook->val.array.nElems;
-		pb.tasks = palloc(sizeof(StepName) * Max(nw, 1));
+		names_init(&pb.tasks, nw);
 		for (i = 0; i < nw; i++)
 		{
 			JsonbValue *nm = jt_get(&workbook->val.array.elems[i], "name");
 
 			CHECK_FOR_INTERRUPTS();
 			if (nm != NULL && nm->type == jbvString && nm->val.string.len > 0)
-			{
-				pb.tasks[pb.ntasks].name = jt_cstring(nm);
-				pb.tasks[pb.ntasks].index = i;
-				pb.ntasks++;
-			}
+				names_add(&pb.tasks, jt_cstring(nm), nm->val.string.len, i);
 		}
-		qsort(pb.tasks, pb.ntasks, sizeof(StepName), stepname_index_cmp);
-		for (i = 1; i < pb.ntasks; i++)
-			if (strcmp(pb.tasks[i - 1].name, pb.tasks[i].name) == 0 &&
-				(twice < 0 || pb.tasks[i].index < twice))
-				twice = pb.tasks[i].index;
+		names_sort(&pb.tasks);
+		twice = names_first_repeat(&pb.tasks, NULL);
 
 		for (i = 0; i < nw; i++)
 		{
@@ -1029,7 +984,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	}
 
 	/* step names: present, strings, unique; "start" among them */
-	pb.names = palloc(sizeof(StepName) * n);
+	names_init(&pb.steps, n);
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *s = &workflow->val.array.elems[i];
@@ -1046,21 +1001,18 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			pb_error(loc, "step name must be a string, not %s", jt_type_name(nm));
 		if (nm->val.string.len == 0)
 			pb_error(loc, "step name must not be empty");
-		pb.names[i].name = jt_cstring(nm);
-		pb.names[i].index = i;
+		names_add(&pb.steps, jt_cstring(nm), nm->val.string.len, i);
 	}
-	qsort(pb.names, n, sizeof(StepName), stepname_cmp);
-	pb.nnames = n;
-	for (i = 1; i < n; i++)
-		if (strcmp(pb.names[i - 1].name, pb.names[i].name) == 0)
-		{
-			int			first = Min(pb.names[i - 1].index, pb.names[i].index);
-			int			second = Max(pb.names[i - 1].index, pb.names[i].index);
+	names_sort(&pb.steps);
+	{
+		int			first;
+		int			twice = names_first_repeat(&pb.steps, &first);
 
-			pb_error(psprintf("workflow[%d]", second),
+		if (twice >= 0)
+			pb_error(psprintf("workflow[%d]", twice),
 					 "step \"%s\" is defined twice (first at workflow[%d])",
-					 pb.names[i].name, first);
-		}
+					 jt_cstring(jt_get(&workflow->val.array.elems[twice], "step")), first);
+	}
 	if (find_step(&pb, "start") < 0)
 		pb_error("workflow", "the workflow has no \"start\" step");
 
