@@ -343,6 +343,7 @@ extern TVal *tv_list(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
 extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
+extern void tv_dict_update(TVal *d, TVal *from);
 extern TVal *tv_from_jsonb_value(JsonbValue *jv);
 extern TVal *tv_from_jsonb(Jsonb *jb);
 extern int	tv_len(TVal *v);

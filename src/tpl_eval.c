@@ -606,9 +606,7 @@ eval(Eval *e, TNode *n)
 					{
 						if (args[0]->kind != TV_DICT)
 							tv_fail("noetl's dict() takes a mapping or keyword arguments");
-						tv_materialize(args[0]);
-						for (i = 0; i < args[0]->u.dict.n; i++)
-							tv_dict_set(d, args[0]->u.dict.keys[i], args[0]->u.dict.vals[i]);
+						tv_dict_update(d, args[0]);
 					}
 					for (i = 0; i < n->nkwargs; i++)
 						tv_dict_set(d, tv_cstr(n->kwnames[i]), kwargs[i]);

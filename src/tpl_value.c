@@ -762,6 +762,21 @@ tv_dict_set(TVal *d, TVal *key, TVal *val)
 }
 
 /*
+ * tv_dict_update lays the pairs of the dict from over the dict d, as
+ * Python's d.update(from) does: a key d has takes from's value and keeps
+ * its place, the others are added in from's order.  Linear: d is hashed.
+ */
+void
+tv_dict_update(TVal *d, TVal *from)
+{
+	int			i;
+
+	tv_materialize(from);
+	for (i = 0; i < from->u.dict.n; i++)
+		tv_dict_set(d, from->u.dict.keys[i], from->u.dict.vals[i]);
+}
+
+/*
  * tv_iter_items returns what "for x in v" iterates over: list elements,
  * dict keys, characters of a string, range members; nothing for Undefined.
  */
