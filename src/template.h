@@ -10,12 +10,18 @@
  *
  *	tpl_lex.c		source text -> tokens (Jinja2's lexer rules)
  *	tpl_parse.c		tokens -> syntax tree (Jinja2's grammar)
- *	tpl_value.c		Python values: conversion from and to jsonb, str(),
- *					repr(), truthiness, equality, ordering, arithmetic
+ *	tpl_value.c		Python values: making them, reading them from jsonb,
+ *					len(), iteration, float(), truthiness
+ *	tpl_dict.c		dicts: hashed lookups, insertion order
+ *	tpl_ops.c		==, ordering, arithmetic
+ *	tpl_output.c	str(), repr(), json.dumps, and values to jsonb
  *	tpl_eval.c		evaluation of expressions and rendering of templates
  *	tpl_filter.c	filters, tests and functions
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
+ *
+ * Numbers and whitespace are Python's (pynum.c), jsonb keys are read with
+ * jtree.c's helpers.
  *
  * Values borrow from the context jsonb: a mapping or list taken from the
  * context stays a pointer into its container until something needs its
@@ -342,34 +348,42 @@ extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
-extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
-extern void tv_dict_update(TVal *d, TVal *from);
+extern Datum tv_num_datum(TVal *v);
+extern void tv_charge_numeric(Datum x, Datum y, bool quadratic);
 extern TVal *tv_from_jsonb_value(JsonbValue *jv);
 extern TVal *tv_from_jsonb(Jsonb *jb);
+extern void tv_materialize(TVal *v);
+extern int	py_strlen(const char *p, int len);
+extern const char *py_char_at(const char *p, int len, int index, int *clen);
 extern int	tv_len(TVal *v);
 extern TVal *tv_list_get(TVal *v, int i);
-extern void tv_materialize(TVal *v);
-extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
-extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
-extern bool tv_truthy(TVal *v);
-extern bool tv_equal(TVal *a, TVal *b);
-extern int	tv_compare(TVal *a, TVal *b, const char *op);
-extern void tv_str_out(StringInfo out, TVal *v);
-extern void tv_repr(StringInfo out, TVal *v);
+extern TVal *tv_iter_items(TVal *v, int *n);
 extern const char *tv_type_name(TVal *v);
 extern bool tv_is_number(TVal *v);
 extern double tv_to_double(TVal *v);
+extern bool tv_truthy(TVal *v);
+
+/* tpl_dict.c */
+extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
+extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
+extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
+extern void tv_dict_update(TVal *d, TVal *from);
+
+/* tpl_ops.c */
+extern bool tv_equal(TVal *a, TVal *b);
+extern int	tv_compare(TVal *a, TVal *b, const char *op);
 extern TVal *tv_arith(TNodeKind op, TVal *a, TVal *b);
 extern TVal *tv_negate(TVal *v, bool negate);
+
+/* tpl_output.c */
+extern void tv_str_out(StringInfo out, TVal *v);
+extern void tv_repr(StringInfo out, TVal *v);
+extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
 extern JsonbValue *tv_to_jsonb_value(TVal *v, JsonbParseState **st,
 									 JsonbIteratorToken tok);
 extern Jsonb *tv_to_jsonb(TVal *v);
-extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
-extern int	py_strlen(const char *p, int len);
-extern const char *py_char_at(const char *p, int len, int index, int *clen);
-extern TVal *tv_iter_items(TVal *v, int *n);
 
-/* raised by value operations: a Python exception of the given kind */
+/* raised by value operations: a Python exception of the given kind (tpl_eval.c) */
 extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 
 /* tpl_eval.c */
