@@ -16,7 +16,9 @@
  *	tpl_ops.c		==, ordering, arithmetic
  *	tpl_output.c	str(), repr(), json.dumps, and values to jsonb
  *	tpl_eval.c		evaluation of expressions and rendering of templates
- *	tpl_filter.c	filters, tests and functions
+ *	tpl_filter.c	filters: argument binding, strings, numbers, tojson
+ *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
+ *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
  *
@@ -361,6 +363,7 @@ extern TVal *tv_iter_items(TVal *v, int *n);
 extern const char *tv_type_name(TVal *v);
 extern bool tv_is_number(TVal *v);
 extern double tv_to_double(TVal *v);
+extern int64 tv_to_index(TVal *v, const char *what);
 extern bool tv_truthy(TVal *v);
 
 /* tpl_dict.c */
@@ -378,6 +381,8 @@ extern TVal *tv_negate(TVal *v, bool negate);
 /* tpl_output.c */
 extern void tv_str_out(StringInfo out, TVal *v);
 extern void tv_repr(StringInfo out, TVal *v);
+extern TVal *tv_soft_str(TVal *v);
+extern TVal *tv_plain_str(TVal *v);
 extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
 extern JsonbValue *tv_to_jsonb_value(TVal *v, JsonbParseState **st,
 									 JsonbIteratorToken tok);
@@ -393,9 +398,21 @@ extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
 
 /* tpl_filter.c */
-typedef struct TEvalState TEvalState;
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
 							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
+extern TVal *tpl_str_lower(TVal *s);
+
+/* tpl_filter_seq.c */
+extern TVal *tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive,
+							 TVal *attribute);
+extern TVal *tpl_filter_unique(TVal *v, TVal *case_sensitive, TVal *attribute);
+extern TVal *tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive,
+								TVal *attribute);
+extern TVal *tpl_filter_sum(TVal *v, TVal *attribute, TVal *start);
+extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
+extern TVal *tpl_filter_first_last(TVal *v, bool last);
+
+/* tpl_tests.c */
 extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 

@@ -230,6 +230,33 @@ tv_repr(StringInfo out, TVal *v)
 	repr_or_str(out, v, true);
 }
 
+/*
+ * tv_soft_str is Jinja2's soft_str: a string stays itself (Markup too),
+ * anything else becomes str() of it.
+ */
+TVal *
+tv_soft_str(TVal *v)
+{
+	StringInfoData buf;
+
+	if (v->kind == TV_STR)
+		return v;
+	tv_buf_init(&buf, 16);
+	tv_str_out(&buf, v);
+	return tv_str(buf.data, buf.len);
+}
+
+/* tv_plain_str is str(): the text of any value, never Markup */
+TVal *
+tv_plain_str(TVal *v)
+{
+	TVal	   *s = tv_soft_str(v);
+
+	if (s->flags & TVF_MARKUP)
+		s = tv_str(s->u.s.p, s->u.s.len);
+	return s;
+}
+
 /* ------------------------------------------------------------ json.dumps */
 
 static void

@@ -602,6 +602,22 @@ tv_to_double(TVal *v)
 }
 
 /*
+ * tv_to_index is Python's operator.index() of an int or bool (not one
+ * beyond 64 bits); anything else is a TypeError, whose message ends with
+ * what.
+ */
+int64
+tv_to_index(TVal *v, const char *what)
+{
+	if (v->kind == TV_INT)
+		return v->u.i;
+	if (v->kind == TV_BOOL)
+		return v->u.b ? 1 : 0;
+	tv_fail("'%s' object cannot be interpreted as an integer%s", tv_type_name(v), what);
+	return 0;
+}
+
+/*
  * tv_truthy is Python's bool().
  */
 bool
