@@ -4,15 +4,16 @@
  *	  What the files of the YAML reader share: the reader's state, the node
  *	  graph, and the functions they call in one another.
  *
- * The reader (yaml_read.h has its one entry point) is five files, in the
+ * The reader (yaml_read.h has its one entry point) is six files, in the
  * order a document goes through them:
  *
  *	yaml_read.c			the entry point, errors, libyaml's input, the bounds
  *	yaml_scan.c			where PyYAML's scanner is stricter than libyaml's
  *	yaml_compose.c		libyaml's events to a node graph, anchors and aliases
  *	yaml_resolve.c		PyYAML's implicit resolvers: the tag of a plain scalar
- *	yaml_construct.c	nodes to values: merge keys, ints, floats, timestamps,
- *						keys compared as Python compares them, jsonb
+ *	yaml_construct.c	nodes to values: merge keys, mappings with keys
+ *						compared as Python compares them, jsonb
+ *	yaml_scalar.c		scalars to values: ints, floats, booleans, timestamps
  *
  *-------------------------------------------------------------------------
  */
@@ -165,5 +166,12 @@ extern bool yaml_scan_timestamp(const char *s, size_t len, bool resolver,
 
 /* yaml_construct.c */
 extern JsonbValue *yaml_construct_document(YamlReader *r, YNode *root);
+
+/* yaml_scalar.c */
+extern void yaml_init_small_buf(StringInfo buf);
+extern bool yaml_construct_int(YamlReader *r, YNode *n, StringInfo out);
+extern double yaml_construct_float(YNode *n);
+extern void yaml_construct_timestamp(YNode *n, StringInfo out);
+extern bool yaml_construct_bool(YNode *n);
 
 #endif							/* NOETL_YAML_PRIVATE_H */
