@@ -37,8 +37,22 @@
 
 #include "pynum.h"
 
-/* limbs of PyBigUInt */
+/*
+ * Nonnegative ints of any size: limbs of base 10^9, least significant
+ * first, enough to turn the digits of an int in any base into decimal.
+ */
+typedef struct PyBigUInt
+{
+	uint32	   *limb;
+	int			n;
+	int			cap;
+} PyBigUInt;
+
 #define BIG_BASE	1000000000U
+
+static void py_big_init(PyBigUInt *b);
+static void py_big_add_digits(PyBigUInt *b, const PyIntText *t);
+static void py_big_to_text(const PyBigUInt *b, StringInfo out);
 
 /* ---------------------------------------------------------------- space */
 
@@ -278,7 +292,7 @@ py_int_to_decimal(const PyIntText *t, StringInfo out)
 }
 
 /* py_big_init makes b zero */
-void
+static void
 py_big_init(PyBigUInt *b)
 {
 	b->cap = 4;
@@ -287,7 +301,7 @@ py_big_init(PyBigUInt *b)
 }
 
 /* py_big_muladd sets b to b * mul + add, both at most 10^9 */
-void
+static void
 py_big_muladd(PyBigUInt *b, uint32 mul, uint32 add)
 {
 	uint64		carry = add;
@@ -317,7 +331,7 @@ py_big_muladd(PyBigUInt *b, uint32 mul, uint32 add)
  * py_big_add_digits sets b to b * base^ndigits + the value of t's digits,
  * taking as many digits at a time as keep the multiplier within 10^9.
  */
-void
+static void
 py_big_add_digits(PyBigUInt *b, const PyIntText *t)
 {
 	int			i = 0;
@@ -339,7 +353,7 @@ py_big_add_digits(PyBigUInt *b, const PyIntText *t)
 }
 
 /* py_big_to_text appends the decimal text of b */
-void
+static void
 py_big_to_text(const PyBigUInt *b, StringInfo out)
 {
 	int			i;

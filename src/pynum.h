@@ -75,24 +75,6 @@ extern double py_int_decimal_digits(const PyIntText *t);
 extern void py_int_to_decimal(const PyIntText *t, StringInfo out);
 
 /*
- * Nonnegative ints of any size, for values assembled piece by piece (YAML's
- * base 60): limbs of base 10^9, least significant first.  py_big_muladd
- * sets b to b * mul + add (mul and add at most 10^9); py_big_add_digits
- * sets b to b * base^ndigits + the value of t's digits (its sign ignored).
- */
-typedef struct PyBigUInt
-{
-	uint32	   *limb;
-	int			n;
-	int			cap;
-} PyBigUInt;
-
-extern void py_big_init(PyBigUInt *b);
-extern void py_big_muladd(PyBigUInt *b, uint32 mul, uint32 add);
-extern void py_big_add_digits(PyBigUInt *b, const PyIntText *t);
-extern void py_big_to_text(const PyBigUInt *b, StringInfo out);
-
-/*
  * float(text): py_float_parse reads text as Python's float() does
  * (whitespace as for int(), a sign, "inf", "infinity" and "nan" in any
  * case, "_" between digits); false where float() raises ValueError.

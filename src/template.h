@@ -333,9 +333,6 @@ extern void tpl_error(const char *source, int line, int col, const char *fmt,...
 			pg_attribute_printf(4, 5) pg_attribute_noreturn();
 extern void tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 			pg_attribute_printf(4, 0) pg_attribute_noreturn();
-extern int	tpl_filter_id(const char *name);
-extern int	tpl_test_id(const char *name);
-extern int	tpl_function_id(const char *name);
 
 /* tpl_value.c */
 extern TVal *tv_undef(const char *hint);
@@ -355,7 +352,6 @@ extern void tv_charge_numeric(Datum x, Datum y, bool quadratic);
 extern TVal *tv_from_jsonb_value(JsonbValue *jv);
 extern TVal *tv_from_jsonb(Jsonb *jb);
 extern void tv_materialize(TVal *v);
-extern int	py_strlen(const char *p, int len);
 extern const char *py_char_at(const char *p, int len, int index, int *clen);
 extern int	tv_len(TVal *v);
 extern TVal *tv_list_get(TVal *v, int i);
@@ -384,8 +380,6 @@ extern void tv_repr(StringInfo out, TVal *v);
 extern TVal *tv_soft_str(TVal *v);
 extern TVal *tv_plain_str(TVal *v);
 extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
-extern JsonbValue *tv_to_jsonb_value(TVal *v, JsonbParseState **st,
-									 JsonbIteratorToken tok);
 extern Jsonb *tv_to_jsonb(TVal *v);
 
 /* raised by value operations: a Python exception of the given kind (tpl_eval.c) */
@@ -394,7 +388,6 @@ extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_
 /* tpl_eval.c */
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
-extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
 
 /* tpl_filter.c */
@@ -419,8 +412,6 @@ extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs)
 /* tpl_sql.c */
 typedef struct TplCache TplCache;
 extern TplCache *tplcache_create(MemoryContext parent, int max);
-extern TTemplate *tplcache_get(TplCache *c, const char *src, int len, bool expression);
-extern TTemplate *tpl_cached(const char *src, int len, bool expression);
 extern Jsonb *tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache);
 extern bool tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache);
 extern void tpl_check_playbook_template(const char *src, int len,

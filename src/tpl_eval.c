@@ -228,7 +228,7 @@ object_repr(TVal *obj)
 /*
  * tpl_getattr is Jinja2's environment.getattr (the "." operator).
  */
-TVal *
+static TVal *
 tpl_getattr(TVal *obj, const char *name, int namelen)
 {
 	TVal	   *v;

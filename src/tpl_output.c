@@ -527,7 +527,7 @@ push_key(JsonbParseState **st, TVal *k)
  * what pushJsonbValue returned for v's last token.  Undefined becomes
  * null; containers read from jsonb are copied without being expanded.
  */
-JsonbValue *
+static JsonbValue *
 tv_to_jsonb_value(TVal *v, JsonbParseState **st, JsonbIteratorToken tok)
 {
 	JsonbValue	jv;

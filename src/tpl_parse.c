@@ -129,19 +129,19 @@ lookup(const char *name, const char *const *names, int n)
 	return -1;
 }
 
-int
+static int
 tpl_filter_id(const char *name)
 {
 	return lookup(name, filter_names, lengthof(filter_names));
 }
 
-int
+static int
 tpl_test_id(const char *name)
 {
 	return lookup(name, test_names, lengthof(test_names));
 }
 
-int
+static int
 tpl_function_id(const char *name)
 {
 	return lookup(name, function_names, lengthof(function_names));

@@ -95,7 +95,7 @@ tplcache_create(MemoryContext parent, int max)
  * into it, such as its constants) stays valid until the next call; for an
  * unbounded one, as long as the cache.
  */
-TTemplate *
+static TTemplate *
 tplcache_get(TplCache *c, const char *src, int len, bool expression)
 {
 	uint32		h = hash_bytes((const unsigned char *) src, len) ^ (expression ? 0x9e3779b9 : 0);
@@ -145,7 +145,7 @@ tplcache_get(TplCache *c, const char *src, int len, bool expression)
 /*
  * tpl_cached looks a template up in the cache of the SQL functions.
  */
-TTemplate *
+static TTemplate *
 tpl_cached(const char *src, int len, bool expression)
 {
 	return tplcache_get(sql_templates(), src, len, expression);

@@ -374,7 +374,7 @@ tv_materialize(TVal *v)
 }
 
 /* py_strlen counts the code points of a UTF-8 string */
-int
+static int
 py_strlen(const char *p, int len)
 {
 	int			n = 0;
