@@ -106,7 +106,7 @@ find_step(Playbook *pb, const char *name)
 }
 
 /*
- * normalize_when checks a condition: a template string or a boolean.
+ * check_when checks a condition: a template string or a boolean.
  */
 static void
 check_when(JsonbValue *when, const char *loc)

@@ -47,7 +47,7 @@ pb_is_args_alias(const char *k)
 }
 
 /*
- * require_string returns the string value of key in obj, NULL if absent,
+ * pb_optional_string returns the string value of key in obj, NULL if absent,
  * and refuses any other type or an empty string.
  */
 char *
@@ -86,7 +86,7 @@ unify_tool(JsonbValue *obj, const char *loc)
 }
 
 /*
- * unify_args merges the input aliases of obj into "args".  Mappings are
+ * pb_unify_args merges the input aliases of obj into "args".  Mappings are
  * merged, later aliases in args_aliases winning; a single non-mapping value
  * (a template such as "{{ workload }}") is kept as it is.
  */
@@ -379,7 +379,7 @@ check_step_settings(JsonbValue *obj, const char *loc)
 }
 
 /*
- * normalize_task normalises the parts every task shares, whether it is a
+ * pb_normalize_task normalises the parts every task shares, whether it is a
  * workflow step or a workbook entry: tool, inputs, sink, retry, loop.
  * Returns the tool, NULL for a control step.
  */

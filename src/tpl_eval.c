@@ -112,6 +112,7 @@ static const char *const generator_methods[] = {
 	"gi_yieldfrom", "send", "throw"
 };
 
+/* in_names says whether name (len bytes) is one of the n names */
 static bool
 in_names(const char *name, int len, const char *const *names, int n)
 {
@@ -219,6 +220,7 @@ python_attribute(TVal *obj, const char *name, int len)
 	return NULL;
 }
 
+/* object_repr names the type of obj as Jinja2's messages do ("dict object") */
 static const char *
 object_repr(TVal *obj)
 {
@@ -416,6 +418,7 @@ contains(TVal *haystack, TVal *needle)
 	return false;
 }
 
+/* compare applies one operator of a comparison chain, as Python does */
 static bool
 compare(TVal *a, TCmpOp op, TVal *b)
 {
@@ -724,6 +727,7 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	MemoryContextDelete(iteration);
 }
 
+/* render_nodes executes statements, appending their text to out */
 static void
 render_nodes(Eval *e, TNode **nodes, int n, StringInfo out)
 {

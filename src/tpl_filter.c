@@ -91,6 +91,7 @@ with_markup(TVal *result, TVal *from)
 static locale_t utf8_locale = (locale_t) 0;
 static bool utf8_locale_tried = false;
 
+/* map_case upper- or lower-cases one code point */
 static pg_wchar
 map_case(pg_wchar c, bool upper)
 {
@@ -113,6 +114,7 @@ map_case(pg_wchar c, bool upper)
 		: (pg_wchar) towlower_l((wint_t) c, utf8_locale);
 }
 
+/* append_wchar appends a code point in UTF-8 */
 static void
 append_wchar(StringInfo out, pg_wchar w)
 {
@@ -122,7 +124,10 @@ append_wchar(StringInfo out, pg_wchar w)
 	appendBinaryStringInfo(out, (char *) u, pg_utf_mblen(u));
 }
 
-/* mode: 'l' lower, 'u' upper, 'c' capitalize, 't' Jinja2's title */
+/*
+ * change_case is str.lower(), str.upper(), str.capitalize() or Jinja2's title
+ * filter, for mode 'l', 'u', 'c' or 't'.
+ */
 static TVal *
 change_case(TVal *s, char mode)
 {
@@ -179,6 +184,10 @@ tpl_str_lower(TVal *s)
 
 /* ------------------------------------------------------------ strings */
 
+/*
+ * in_chars says whether w is one of the characters of chars
+ * (whitespace when chars is NULL), for str.strip(chars)
+ */
 static bool
 in_chars(pg_wchar w, TVal *chars)
 {
@@ -540,6 +549,10 @@ do_round(TVal *v, TVal *precision, TVal *method)
 	}
 }
 
+/*
+ * do_tojson is Jinja2's tojson filter: json.dumps with sorted keys,
+ * with <, >, & and ' escaped, as Markup
+ */
 static TVal *
 do_tojson(TVal *v, TVal *indent)
 {
@@ -586,6 +599,7 @@ do_tojson(TVal *v, TVal *indent)
 	return r;
 }
 
+/* do_abs is Python's abs() */
 static TVal *
 do_abs(TVal *v)
 {

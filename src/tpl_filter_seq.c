@@ -65,6 +65,7 @@ attr_parts(TVal *attribute, int *n)
 	return parts;
 }
 
+/* attr_get follows an attribute path into item, as Jinja2's attrgetter does */
 static TVal *
 attr_get(TVal *item, TVal **parts, int nparts)
 {
@@ -75,6 +76,7 @@ attr_get(TVal *item, TVal **parts, int nparts)
 	return item;
 }
 
+/* ignore_case lower-cases a string key unless case_sensitive */
 static TVal *
 ignore_case(TVal *v, bool case_sensitive)
 {
@@ -91,6 +93,7 @@ typedef struct SortItem
 
 static bool sort_reverse;
 
+/* sort_cmp orders two items by their keys, the other way round for reverse */
 static int
 sort_cmp(const SortItem *a, const SortItem *b)
 {
@@ -103,7 +106,7 @@ sort_cmp(const SortItem *a, const SortItem *b)
 	return c == 2 ? 0 : c;
 }
 
-/* stable merge sort (Python's sort is stable, and so is its reverse) */
+/* merge_sort sorts n items stably, as Python's sort (and its reverse) does */
 static void
 merge_sort(SortItem *a, SortItem *tmp, int n)
 {
@@ -135,6 +138,7 @@ merge_sort(SortItem *a, SortItem *tmp, int n)
 	memcpy(a, tmp, sizeof(SortItem) * n);
 }
 
+/* tpl_filter_sort is Jinja2's sort filter */
 TVal *
 tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
 {
@@ -194,6 +198,10 @@ tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
 	return tv_list(out, n);
 }
 
+/*
+ * tpl_filter_unique is Jinja2's unique filter: a one-shot generator of
+ * the first of each set of equal items (keys hashed, as in Python)
+ */
 TVal *
 tpl_filter_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
 {
@@ -228,6 +236,7 @@ tpl_filter_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
 	return r;
 }
 
+/* tpl_filter_min_max is Jinja2's min filter, or its max filter */
 TVal *
 tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive, TVal *attribute)
 {
@@ -263,6 +272,7 @@ tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive, TVal *attribute)
 	return best;
 }
 
+/* tpl_filter_sum is Jinja2's sum filter: start + each item, with Python's + */
 TVal *
 tpl_filter_sum(TVal *v, TVal *attribute, TVal *start)
 {
@@ -287,6 +297,7 @@ tpl_filter_sum(TVal *v, TVal *attribute, TVal *start)
 	return acc;
 }
 
+/* tpl_filter_join is Jinja2's join filter: str() of each item, joined by d */
 TVal *
 tpl_filter_join(TVal *v, TVal *d, TVal *attribute)
 {
@@ -312,6 +323,7 @@ tpl_filter_join(TVal *v, TVal *d, TVal *attribute)
 	return tv_str(buf.data, buf.len);
 }
 
+/* tpl_filter_first_last is Jinja2's first filter, or its last filter */
 TVal *
 tpl_filter_first_last(TVal *v, bool last)
 {

@@ -81,6 +81,7 @@ pos_of(Lexer *lx, int off, int *line, int *col)
 	*col = c;
 }
 
+/* lex_fail raises a template error at byte offset off */
 static void
 lex_fail(Lexer *lx, int off, const char *msg) pg_attribute_noreturn();
 
@@ -94,6 +95,7 @@ lex_fail(Lexer *lx, int off, const char *msg)
 	tpl_error(lx->orig, line, col, "%s", msg);
 }
 
+/* add_token appends a token that starts at byte offset off */
 static TToken *
 add_token(Lexer *lx, TTokKind kind, int off, const char *text, int len)
 {
@@ -126,13 +128,12 @@ skip_ws(Lexer *lx, int pos)
 }
 
 /*
- * match_float matches Jinja2's float_re at pos; returns its length or 0.
- * (?<!\.)(\d+_)*\d+((\.(\d+_)*\d+)?e[+\-]?(\d+_)*\d+|\.(\d+_)*\d+)
+ * digits_us matches (\d+_)*\d+ at pos, digits with single underscores
+ * between them; returns its length or 0.
  */
 static int
 digits_us(const char *s, int pos, int len)
 {
-	/* (\d+_)*\d+ : digits, single underscores between digit runs */
 	int			p = pos;
 
 	if (p >= len || !ISDIGIT(s[p]))
@@ -151,6 +152,10 @@ digits_us(const char *s, int pos, int len)
 	return p - pos;
 }
 
+/*
+ * match_float matches Jinja2's float_re at pos; returns its length or 0.
+ * (?<!\.)(\d+_)*\d+((\.(\d+_)*\d+)?e[+\-]?(\d+_)*\d+|\.(\d+_)*\d+)
+ */
 static int
 match_float(const char *s, int pos, int len)
 {
@@ -273,10 +278,9 @@ match_int(const char *s, int pos, int len)
 }
 
 /*
- * name_start and name_char say whether byte c can start or continue a name:
- * ASCII identifiers, and any character beyond ASCII (Jinja2 takes Python's
- * identifiers; noetl does not check Unicode categories, but the caller
- * stops a name at whitespace).
+ * name_start says whether byte c can start a name: ASCII identifiers, and
+ * any character beyond ASCII (Jinja2 takes Python's identifiers; noetl does
+ * not check Unicode categories, but the caller stops a name at whitespace).
  */
 static bool
 name_start(unsigned char c)
@@ -284,12 +288,14 @@ name_start(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
 
+/* name_char says whether byte c can continue a name */
 static bool
 name_char(unsigned char c)
 {
 	return name_start(c) || ISDIGIT(c);
 }
 
+/* hexval is the value of a hexadecimal digit, or -1 */
 static int
 hexval(char c)
 {
@@ -427,8 +433,8 @@ static const char *const operators[] = {
 
 /*
  * lex_tag tokenizes the inside of a tag that starts at pos, up to and
- * including its end delimiter; returns the position after it.  end is
- * "}}" or "%}".
+ * including its end delimiter ("}}" if is_var, else "%}"); returns the
+ * position after it.
  */
 static int
 lex_tag(Lexer *lx, int pos, bool is_var)
@@ -574,8 +580,9 @@ lex_tag(Lexer *lx, int pos, bool is_var)
 }
 
 /*
- * raw_end finds "{%[-+]? endraw %}" from pos; returns the offset of its
- * "{%" and sets *after and *strip_before.
+ * find_endraw finds "{%[-+]? endraw %}" from pos; returns the offset of its
+ * "{%", and sets *after to the position after the tag and *strip to
+ * whether its "{%-" strips the whitespace before it.
  */
 static int
 find_endraw(Lexer *lx, int pos, int *after, bool *strip)

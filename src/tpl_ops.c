@@ -30,13 +30,14 @@
 /* largest integer result, in decimal digits, that ** may produce */
 #define MAX_INT_DIGITS PY_INT_MAX_DIGITS
 
+/* is_int says whether v is an int (a bool is one, as in Python) */
 static bool
 is_int(TVal *v)
 {
 	return v->kind == TV_BOOL || v->kind == TV_INT || v->kind == TV_BIG;
 }
 
-/* int64 value of a bool or int */
+/* int_of is the int64 value of a bool or an int within 64 bits */
 static int64
 int_of(TVal *v)
 {
@@ -110,6 +111,7 @@ num_cmp(TVal *a, TVal *b)
 	}
 }
 
+/* str_cmp orders two strings by code point, which is byte order in UTF-8 */
 static int
 str_cmp(TVal *a, TVal *b)
 {
@@ -232,6 +234,7 @@ tv_compare(TVal *a, TVal *b, const char *op)
 
 /* ------------------------------------------------------------ arithmetic */
 
+/* int_result is the value of an integral numeric result */
 static TVal *
 int_result(Datum n)
 {
@@ -314,6 +317,7 @@ float_divmod(double vx, double wx, double *floordiv, double *modv)
 	*modv = mod;
 }
 
+/* seq_repeat is str * int and list * int */
 static TVal *
 seq_repeat(TVal *seq, TVal *count)
 {
@@ -404,6 +408,7 @@ markup_escape(StringInfo out, const char *p, int len)
 	}
 }
 
+/* op_symbol spells an operator as Python's TypeError messages do */
 static const char *
 op_symbol(TNodeKind op)
 {
@@ -428,6 +433,7 @@ op_symbol(TNodeKind op)
 	}
 }
 
+/* unsupported_operands raises Python's TypeError for op on a and b */
 static void
 unsupported_operands(TNodeKind op, TVal *a, TVal *b) pg_attribute_noreturn();
 

@@ -107,6 +107,7 @@ repr_str(StringInfo out, const char *p, int len)
 	appendStringInfoChar(out, quote);
 }
 
+/* append_number appends str() of a bool, an int or a float */
 static void
 append_number(StringInfo out, TVal *v)
 {
@@ -139,6 +140,7 @@ append_number(StringInfo out, TVal *v)
 	}
 }
 
+/* repr_or_str appends repr(v), or str(v) unless repr */
 static void
 repr_or_str(StringInfo out, TVal *v, bool repr)
 {
@@ -259,6 +261,7 @@ tv_plain_str(TVal *v)
 
 /* ------------------------------------------------------------ json.dumps */
 
+/* json_string appends a string as json.dumps writes it (ensure_ascii) */
 static void
 json_string(StringInfo out, const char *p, int len)
 {
@@ -326,6 +329,7 @@ json_string(StringInfo out, const char *p, int len)
 	appendStringInfoChar(out, '"');
 }
 
+/* json_newline starts a new line indented for level (json.dumps(indent=)) */
 static void
 json_newline(StringInfo out, int indent, int level)
 {
@@ -337,7 +341,7 @@ json_newline(StringInfo out, int indent, int level)
 		appendStringInfoChar(out, ' ');
 }
 
-/* json_key_text gives the json.dumps spelling of a dict key */
+/* json_key appends the json.dumps spelling of a dict key */
 static void
 json_key(StringInfo out, TVal *k)
 {

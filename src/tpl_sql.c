@@ -175,7 +175,7 @@ context_value(Jsonb *ctx)
 }
 
 /*
- * Datum noetl.render_text(template text, context jsonb) returns text
+ * noetl_render_text: noetl.render_text(template text, context jsonb) returns text
  */
 Datum
 noetl_render_text(PG_FUNCTION_ARGS)
@@ -387,7 +387,7 @@ sql_templates(void)
 }
 
 /*
- * Datum noetl.render(template jsonb, context jsonb) returns jsonb
+ * noetl_render: noetl.render(template jsonb, context jsonb) returns jsonb
  */
 Datum
 noetl_render(PG_FUNCTION_ARGS)
@@ -399,7 +399,7 @@ noetl_render(PG_FUNCTION_ARGS)
 }
 
 /*
- * Datum noetl.eval(expression text, context jsonb) returns jsonb
+ * noetl_eval: noetl.eval(expression text, context jsonb) returns jsonb
  */
 Datum
 noetl_eval(PG_FUNCTION_ARGS)
@@ -476,7 +476,7 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 }
 
 /*
- * Datum noetl.truthy(condition text, context jsonb) returns boolean
+ * noetl_truthy: noetl.truthy(condition text, context jsonb) returns boolean
  */
 Datum
 noetl_truthy(PG_FUNCTION_ARGS)

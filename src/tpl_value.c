@@ -37,6 +37,7 @@
 /* a TVal is one 64-byte chunk: values are many */
 StaticAssertDecl(sizeof(TVal) <= 64, "TVal grew beyond 64 bytes");
 
+/* tv_new returns a new value of kind, zeroed */
 static TVal *
 tv_new(TVKind kind)
 {
@@ -46,6 +47,7 @@ tv_new(TVKind kind)
 	return v;
 }
 
+/* tv_undef returns Jinja2's Undefined; hint says why, for errors */
 TVal *
 tv_undef(const char *hint)
 {
@@ -55,12 +57,14 @@ tv_undef(const char *hint)
 	return v;
 }
 
+/* tv_none returns None */
 TVal *
 tv_none(void)
 {
 	return tv_new(TV_NONE);
 }
 
+/* tv_bool returns a bool */
 TVal *
 tv_bool(bool b)
 {
@@ -70,6 +74,7 @@ tv_bool(bool b)
 	return v;
 }
 
+/* tv_int returns an int */
 TVal *
 tv_int(int64 i)
 {
@@ -79,6 +84,7 @@ tv_int(int64 i)
 	return v;
 }
 
+/* tv_float returns a float */
 TVal *
 tv_float(double f)
 {
@@ -88,6 +94,7 @@ tv_float(double f)
 	return v;
 }
 
+/* tv_str returns the string of len bytes at p (not copied) */
 TVal *
 tv_str(const char *p, int len)
 {
@@ -98,12 +105,14 @@ tv_str(const char *p, int len)
 	return v;
 }
 
+/* tv_cstr returns the string s (not copied) */
 TVal *
 tv_cstr(const char *s)
 {
 	return tv_str(s, strlen(s));
 }
 
+/* tv_list returns the list of n items (the array is not copied) */
 TVal *
 tv_list(TVal **items, int n)
 {
@@ -114,6 +123,7 @@ tv_list(TVal **items, int n)
 	return v;
 }
 
+/* tv_dict_new returns a new empty dict */
 TVal *
 tv_dict_new(void)
 {
@@ -561,6 +571,7 @@ tv_type_name(TVal *v)
 	return "object";
 }
 
+/* tv_is_number says whether v is a bool, an int or a float */
 bool
 tv_is_number(TVal *v)
 {

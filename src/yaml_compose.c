@@ -32,6 +32,7 @@ next_event(YamlReader *r, yaml_event_t *ev)
 	}
 }
 
+/* anchor_hash hashes an anchor name */
 static uint32
 anchor_hash(const char *s)
 {
@@ -42,6 +43,7 @@ anchor_hash(const char *s)
 	return h;
 }
 
+/* anchor_find returns the anchor called name, or NULL */
 static YAnchor *
 anchor_find(YamlReader *r, const char *name)
 {
@@ -108,6 +110,7 @@ anchor_define(YamlReader *r, const char *name, YNode *n)
 	r->nanchors++;
 }
 
+/* new_node makes a node of kind that starts at mark, counted as composed */
 static YNode *
 new_node(YamlReader *r, YNodeKind kind, yaml_mark_t mark)
 {
@@ -120,6 +123,7 @@ new_node(YamlReader *r, YNodeKind kind, yaml_mark_t mark)
 	return n;
 }
 
+/* node_add appends child to a collection node */
 static void
 node_add(YNode *n, YNode *child)
 {

@@ -162,7 +162,7 @@ flatten_mapping(YamlReader *r, YNode *n)
 }
 
 /*
- * scalar_text gives the text of a node used as a scalar.  Like
+ * scalar_node returns the scalar node that n stands for as a scalar.  Like
  * SafeConstructor.construct_scalar, a mapping with a "=" key stands for the
  * value of that key.
  */
@@ -212,6 +212,7 @@ emit_string(YamlReader *r, YNode *n, const char *s, size_t len,
 	pushJsonbValue(st, tok, &v);
 }
 
+/* emit_numeric adds a number given as its decimal text */
 static void
 emit_numeric(YamlReader *r, const char *text, JsonbParseState **st,
 			 JsonbIteratorToken tok)
@@ -228,6 +229,7 @@ emit_numeric(YamlReader *r, const char *text, JsonbParseState **st,
 	pushJsonbValue(st, tok, &v);
 }
 
+/* emit_simple adds null, or the boolean b */
 static void
 emit_simple(YamlReader *r, enum jbvType type, bool b, JsonbParseState **st,
 			JsonbIteratorToken tok)
@@ -365,6 +367,7 @@ ykey_cmp(const void *a, const void *b)
 	return ka->index - kb->index;
 }
 
+/* ykey_pos_cmp orders keys by their position in the mapping */
 static int
 ykey_pos_cmp(const void *a, const void *b)
 {

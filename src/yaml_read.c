@@ -108,6 +108,7 @@ yaml_fail(int line, int column, const char *msg)
 					line, column, msg)));
 }
 
+/* yaml_node_fail raises the error msg at node n */
 void
 yaml_node_fail(YNode *n, const char *msg)
 {
@@ -393,7 +394,7 @@ noetl_yaml_to_jsonb(const char *text, int len)
 }
 
 /*
- * noetl.yaml_to_jsonb(text) returns jsonb
+ * noetl_yaml_to_jsonb_sql: noetl.yaml_to_jsonb(text) returns jsonb
  */
 Datum
 noetl_yaml_to_jsonb_sql(PG_FUNCTION_ARGS)

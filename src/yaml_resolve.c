@@ -19,6 +19,10 @@
  * Python's "$" also matches before a final newline, so a value may end in
  * one "\n" that the pattern does not see.
  */
+
+#define ISDIGIT(c) ((c) >= '0' && (c) <= '9')
+
+/* yaml_match_len returns the length of s that a pattern must match */
 size_t
 yaml_match_len(const char *s, size_t len)
 {
@@ -27,9 +31,7 @@ yaml_match_len(const char *s, size_t len)
 	return len;
 }
 
-#define ISDIGIT(c) ((c) >= '0' && (c) <= '9')
-
-/* digits matches [0-9_]* or [first][0-9_]*; returns characters consumed */
+/* scan_digits_us matches [0-9_]* at i; returns its length */
 static size_t
 scan_digits_us(const char *s, size_t i, size_t len)
 {
@@ -40,7 +42,7 @@ scan_digits_us(const char *s, size_t i, size_t len)
 	return j - i;
 }
 
-/* sexagesimal tail (?::[0-5]?[0-9])+ ; returns consumed length or 0 */
+/* scan_sexagesimal matches the tail (?::[0-5]?[0-9])+ at i; returns its length or 0 */
 static size_t
 scan_sexagesimal(const char *s, size_t i, size_t len)
 {
@@ -63,6 +65,10 @@ scan_sexagesimal(const char *s, size_t i, size_t len)
 	return groups > 0 ? j - i : 0;
 }
 
+/*
+ * is_bool_text matches the booleans: yes, no, true, false, on, off, in
+ * lower case, capitalised or upper case
+ */
 static bool
 is_bool_text(const char *s, size_t len)
 {
@@ -79,6 +85,7 @@ is_bool_text(const char *s, size_t len)
 	return false;
 }
 
+/* is_null_text matches "", ~, null, Null and NULL */
 static bool
 is_null_text(const char *s, size_t len)
 {
@@ -88,7 +95,7 @@ is_null_text(const char *s, size_t len)
 					  memcmp(s, "NULL", 4) == 0));
 }
 
-/* optional [eE][-+][0-9]+ at i; returns consumed length */
+/* scan_exponent matches an optional [eE][-+][0-9]+ at i; returns its length */
 static size_t
 scan_exponent(const char *s, size_t i, size_t len)
 {
@@ -105,6 +112,7 @@ scan_exponent(const char *s, size_t i, size_t len)
 	return 0;
 }
 
+/* is_float_text matches the float pattern: a dot is needed, or .inf or .nan */
 static bool
 is_float_text(const char *s, size_t len)
 {
@@ -163,6 +171,7 @@ is_float_text(const char *s, size_t len)
 	return false;
 }
 
+/* is_int_text matches the int pattern: bases 2, 8, 10, 16 and 60 */
 static bool
 is_int_text(const char *s, size_t len)
 {
@@ -207,7 +216,7 @@ is_int_text(const char *s, size_t len)
 	return i == len;
 }
 
-/* 1 or 2 digits at i; returns consumed length */
+/* scan_1_2_digits matches one or two digits at i; returns their number */
 static size_t
 scan_1_2_digits(const char *s, size_t i, size_t len)
 {
@@ -216,6 +225,7 @@ scan_1_2_digits(const char *s, size_t i, size_t len)
 	return 0;
 }
 
+/* digits_value is the value of n decimal digits */
 static int
 digits_value(const char *s, size_t n)
 {
@@ -228,9 +238,10 @@ digits_value(const char *s, size_t n)
 }
 
 /*
- * yaml_scan_timestamp matches the constructor's timestamp pattern; with
- * strict_date it requires the two-digit month and day that the resolver
- * demands of a date without a time.  Returns false if it does not match.
+ * yaml_scan_timestamp matches the constructor's timestamp pattern, filling
+ * *ts; for the resolver it requires the two-digit month and day the
+ * resolver demands of a date without a time.  Returns false if it does not
+ * match.
  */
 bool
 yaml_scan_timestamp(const char *s, size_t len, bool resolver, YTimestamp *ts)

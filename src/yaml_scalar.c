@@ -272,6 +272,7 @@ yaml_construct_float(YNode *n)
 	return sign * d;
 }
 
+/* is_leap says whether y is a leap year of the Gregorian calendar */
 static bool
 is_leap(int y)
 {

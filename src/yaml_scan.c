@@ -48,6 +48,7 @@ typedef struct TokRange
 	char		style;			/* 'p' plain, 'q' quoted, 'b' block */
 } TokRange;
 
+/* pos_before says whether position (l1, c1) comes before (l2, c2) */
 static bool
 pos_before(int l1, int c1, int l2, int c2)
 {
