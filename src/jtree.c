@@ -167,13 +167,7 @@ push_tree(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
 	if (tok == WJB_DONE)
 	{
 		/* a scalar at the root is stored as a one-element raw array */
-		JsonbValue	arr;
-
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(st, WJB_BEGIN_ARRAY, &arr);
+		jb_begin_scalar_root(st);
 		pushJsonbValue(st, WJB_ELEM, v);
 		return pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
@@ -449,6 +443,23 @@ jt_merge(JsonbValue *base, JsonbValue *over, bool keep_base)
 	}
 	pfree(sorted);
 	return first;
+}
+
+/*
+ * jb_begin_scalar_root starts a jsonb datum whose root is a scalar: jsonb
+ * keeps it in a one-element "raw scalar" array, so the scalar follows as
+ * WJB_ELEM and WJB_END_ARRAY ends it.
+ */
+void
+jb_begin_scalar_root(JsonbParseState **st)
+{
+	JsonbValue	arr;
+
+	arr.type = jbvArray;
+	arr.val.array.rawScalar = true;
+	arr.val.array.nElems = 1;
+	arr.val.array.elems = NULL;
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, &arr);
 }
 
 /*

@@ -77,6 +77,13 @@ extern bool jb_get_int32(Jsonb *jb, const char *key, int32 *out);
 extern Jsonb *jb_get_object(Jsonb *jb, const char *key);
 
 /*
+ * jb_begin_scalar_root starts building a jsonb datum whose root is a
+ * scalar (jsonb stores it in a one-element "raw scalar" array): push the
+ * scalar with WJB_ELEM, then WJB_END_ARRAY.
+ */
+extern void jb_begin_scalar_root(JsonbParseState **st);
+
+/*
  * jb_depth_exceeds says whether jb nests arrays and objects deeper than max
  * (a scalar is depth 0, {} and [] depth 1), in one interruptible pass
  * without recursion.

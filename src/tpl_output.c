@@ -24,6 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "jtree.h"
 #include "template.h"
 
 /* ------------------------------------------------------------ str / repr */
@@ -643,13 +644,8 @@ tv_to_jsonb(TVal *v)
 	}
 	if (v->kind != TV_LIST && v->kind != TV_DICT && v->kind != TV_RANGE)
 	{
-		JsonbValue	arr;
 
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+		jb_begin_scalar_root(&st);
 		tv_to_jsonb_value(v, &st, WJB_ELEM);
 		return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL));
 	}

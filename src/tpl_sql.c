@@ -42,6 +42,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "jtree.h"
 #include "template.h"
 
 PG_FUNCTION_INFO_V1(noetl_render_text);
@@ -336,7 +337,6 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 		if (JB_ROOT_IS_SCALAR(t))
 		{
 			JsonbValue	scalar;
-			JsonbValue	arr;
 
 			(void) JsonbExtractScalar(&t->root, &scalar);
 			if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
@@ -348,11 +348,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 			}
 			if (single == NULL)
 			{
-				arr.type = jbvArray;
-				arr.val.array.rawScalar = true;
-				arr.val.array.nElems = 1;
-				arr.val.array.elems = NULL;
-				pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+				jb_begin_scalar_root(&st);
 				render_jsonb(cache, &scalar, ctx, &st, WJB_ELEM, scratch);
 				res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 			}

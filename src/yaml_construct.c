@@ -26,6 +26,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "jtree.h"
 #include "pynum.h"
 #include "yaml_private.h"
 
@@ -609,13 +610,7 @@ yaml_construct_document(YamlReader *r, YNode *root)
 		 strcmp(root->tag, TAG_OMAP) != 0 && strcmp(root->tag, TAG_PAIRS) != 0))
 	{
 		/* a scalar document is wrapped the way jsonb stores scalars */
-		JsonbValue	arr;
-
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+		jb_begin_scalar_root(&st);
 		construct(r, root, &st, WJB_ELEM);
 		return ypush(r, &st, WJB_END_ARRAY, NULL);
 	}

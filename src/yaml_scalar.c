@@ -63,6 +63,17 @@ typedef enum YIntResult
 	YINT_TOO_BIG				/* json.dumps would refuse to print it */
 } YIntResult;
 
+/* read_int is py_int_parse, its outcome told as construct_int tells it */
+static YIntResult
+read_int(const char *s, int len, int base, PyIntText *t)
+{
+	PyIntStatus st = py_int_parse(s, len, base, t);
+
+	if (st == PYINT_OK)
+		return YINT_OK;
+	return st == PYINT_TOO_LONG ? YINT_TOO_LONG : YINT_INVALID;
+}
+
 /*
  * yaml_int_digits appends the decimal value of int(s, base) to out, as
  * PyYAML computes a YAML int: s is what follows the sign (and a 0b or 0x
@@ -73,16 +84,10 @@ static YIntResult
 yaml_int_digits(const char *s, int base, StringInfo out)
 {
 	PyIntText	t;
+	YIntResult	res = read_int(s, strlen(s), base, &t);
 
-	switch (py_int_parse(s, strlen(s), base, &t))
-	{
-		case PYINT_OK:
-			break;
-		case PYINT_TOO_LONG:
-			return YINT_TOO_LONG;
-		default:
-			return YINT_INVALID;
-	}
+	if (res != YINT_OK)
+		return res;
 	if (py_int_decimal_digits(&t) > PY_INT_MAX_DIGITS + 1)
 		return YINT_TOO_BIG;
 	py_int_to_decimal(&t, out);
@@ -111,18 +116,13 @@ yaml_int_base60(const char *v, StringInfo out)
 		{
 			int			len = strcspn(p, ":");
 			PyIntText	t;
+			YIntResult	res;
 
 			if ((++nparts & 0x3FF) == 0)
 				CHECK_FOR_INTERRUPTS();
-			switch (py_int_parse(p, len, 10, &t))
-			{
-				case PYINT_OK:
-					break;
-				case PYINT_TOO_LONG:
-					return YINT_TOO_LONG;
-				default:
-					return YINT_INVALID;
-			}
+			res = read_int(p, len, 10, &t);
+			if (res != YINT_OK)
+				return res;
 			maxlen = Max(maxlen, t.ndigits);
 			if (pass == 1)
 			{
