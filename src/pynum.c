@@ -264,17 +264,26 @@ py_int_to_int64(const PyIntText *t, int64 *out)
 }
 
 /*
- * py_int_decimal_digits estimates the decimal digits of t's value from its
- * significant digits: the estimate is at most one digit too high.
+ * py_int_digit_bounds bounds the decimal digits of t's value before it is
+ * computed: there are more than *lo and at most *hi of them.
  */
-double
-py_int_decimal_digits(const PyIntText *t)
+void
+py_int_digit_bounds(const PyIntText *t, double *lo, double *hi)
 {
 	int			i = 0;
+	int			significant;
 
 	while (i < t->ndigits && t->digits[i] == '0')
 		i++;
-	return (t->ndigits - i) * log10((double) t->base);
+	significant = t->ndigits - i;
+	if (significant == 0)
+	{
+		*lo = 0;
+		*hi = 1;
+		return;
+	}
+	*lo = (significant - 1) * log10((double) t->base);
+	*hi = significant * log10((double) t->base) + 1;
 }
 
 /* py_int_to_decimal appends the decimal text of t's value */

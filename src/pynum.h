@@ -65,13 +65,13 @@ extern PyIntStatus py_int_parse(const char *s, int len, int base, PyIntText *out
 
 /*
  * The value of what py_int_parse read: py_int_to_int64 gives it when it
- * fits an int64; py_int_decimal_digits estimates (from above, within one)
- * the decimal digits it has, before it is computed; py_int_to_decimal
- * appends its decimal text, in time quadratic in the digits (it lets
- * interrupts through).
+ * fits an int64; py_int_digit_bounds bounds its decimal digits before it
+ * is computed (more than *lo, at most *hi); py_int_to_decimal appends its
+ * decimal text, in time quadratic in the digits (it lets interrupts
+ * through).
  */
 extern bool py_int_to_int64(const PyIntText *t, int64 *out);
-extern double py_int_decimal_digits(const PyIntText *t);
+extern void py_int_digit_bounds(const PyIntText *t, double *lo, double *hi);
 extern void py_int_to_decimal(const PyIntText *t, StringInfo out);
 
 /*

@@ -207,14 +207,15 @@ TVal *
 tv_from_py_int(const PyIntText *t)
 {
 	int64		i;
-	double		ndec;
+	double		lo;
+	double		hi;
 	StringInfoData buf;
 
 	if (py_int_to_int64(t, &i))
 		return tv_int(i);
-	ndec = py_int_decimal_digits(t);
-	tpl_charge((int64) (t->ndigits * ndec / 256));
-	tv_buf_init(&buf, (int) ndec + 2);
+	py_int_digit_bounds(t, &lo, &hi);
+	tpl_charge((int64) (t->ndigits * hi / 256));
+	tv_buf_init(&buf, (int) hi + 1);
 	py_int_to_decimal(t, &buf);
 	return tv_big(DatumGetNumeric(DirectFunctionCall3(numeric_in,
 													  CStringGetDatum(buf.data),

@@ -85,10 +85,13 @@ yaml_int_digits(const char *s, int base, StringInfo out)
 {
 	PyIntText	t;
 	YIntResult	res = read_int(s, strlen(s), base, &t);
+	double		lo;
+	double		hi;
 
 	if (res != YINT_OK)
 		return res;
-	if (py_int_decimal_digits(&t) > PY_INT_MAX_DIGITS + 1)
+	py_int_digit_bounds(&t, &lo, &hi);
+	if (lo >= PY_INT_MAX_DIGITS)
 		return YINT_TOO_BIG;
 	py_int_to_decimal(&t, out);
 	return YINT_OK;
@@ -98,20 +101,28 @@ yaml_int_digits(const char *s, int base, StringInfo out)
  * yaml_int_base60 appends the decimal value of a sexagesimal int (after its
  * sign), as PyYAML computes it: Python's int() of each part between ":",
  * the parts weighted by powers of 60, the last one by 1.  The parts are
- * read once to find errors and the size of the value, and once more to
- * compute it if json.dumps could print it.
+ * read once to find errors and to bound the size of the value, and once
+ * more to compute it, unless it surely has more digits than json.dumps
+ * prints (or, when negative parts might cancel the others out, so many
+ * that computing it would take long: then it is refused too, where PyYAML
+ * would compute it).
  */
 static YIntResult
 yaml_int_base60(const char *v, StringInfo out)
 {
+	const double w60 = log10(60.0);
 	int			nparts = 0;
-	int			maxlen = 0;
+	bool		negative = false;
+	int			first = -1;		/* the first part that is not zero */
+	double		lo_first = 0;	/* its lower bound, without its weight */
+	double		hi_max = 0;		/* the largest upper bound of a part, idem */
 	const char *p;
 	Datum		acc = NumericGetDatum(int64_to_numeric(0));
 	int			pass;
 
 	for (pass = 0; pass < 2; pass++)
 	{
+		nparts = 0;
 		for (p = v;; p++)
 		{
 			int			len = strcspn(p, ":");
@@ -123,7 +134,21 @@ yaml_int_base60(const char *v, StringInfo out)
 			res = read_int(p, len, 10, &t);
 			if (res != YINT_OK)
 				return res;
-			maxlen = Max(maxlen, t.ndigits);
+			if (pass == 0 && (int) strspn(t.digits, "0") < t.ndigits)
+			{
+				double		lo;
+				double		hi;
+
+				/* part i weighs 60^(n - 1 - i): n is added once known */
+				py_int_digit_bounds(&t, &lo, &hi);
+				if (first < 0)
+				{
+					first = nparts - 1;
+					lo_first = lo - first * w60;
+				}
+				hi_max = Max(hi_max, hi - (nparts - 1) * w60);
+				negative |= t.neg;
+			}
 			if (pass == 1)
 			{
 				StringInfoData dec;
@@ -143,10 +168,21 @@ yaml_int_base60(const char *v, StringInfo out)
 			if (*p == '\0')
 				break;
 		}
-		/* the value has at most this many digits: not computed beyond */
-		if (pass == 0 && maxlen + (nparts - 1) * log10(60.0) > PY_INT_MAX_DIGITS + 1)
-			return YINT_TOO_BIG;
-		nparts = 0;
+		if (pass == 0)
+		{
+			double		weight = (nparts - 1) * w60;
+
+			if (first < 0)
+			{
+				/* every part is zero */
+				appendStringInfoChar(out, '0');
+				return YINT_OK;
+			}
+			if (!negative && lo_first + weight >= PY_INT_MAX_DIGITS)
+				return YINT_TOO_BIG;
+			if (hi_max + weight + log10((double) nparts) > 2 * PY_INT_MAX_DIGITS + 16)
+				return YINT_TOO_BIG;
+		}
 	}
 	appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out, acc)));
 	return YINT_OK;
