@@ -308,7 +308,7 @@ key_of(YamlReader *r, YNode *k, YKey *key)
 
 		if (!isfinite(d))
 			yaml_json_fail(r, k, ERRCODE_INVALID_TEXT_REPRESENTATION,
-					  psprintf("float \"%s\" cannot be represented in JSON", scalar_node(k)->value));
+					  psprintf("float \"%s\" cannot be represented in JSON", yaml_value_text(scalar_node(k))));
 		py_float_repr(&buf, d);
 		key->text = buf.data;
 		if (!isfinite(d))
@@ -540,7 +540,7 @@ construct(YamlReader *r, YNode *n, JsonbParseState **st, JsonbIteratorToken tok)
 
 		if (!isfinite(d))
 			yaml_json_fail(r, n, ERRCODE_INVALID_TEXT_REPRESENTATION,
-					  psprintf("float \"%s\" cannot be represented in JSON", scalar_node(n)->value));
+					  psprintf("float \"%s\" cannot be represented in JSON", yaml_value_text(scalar_node(n))));
 		else
 		{
 			yaml_init_small_buf(&buf);

@@ -142,6 +142,7 @@ extern void yaml_fail(int line, int column, const char *msg) pg_attribute_noretu
 extern void yaml_node_fail(YNode *n, const char *msg) pg_attribute_noreturn();
 extern void yaml_parser_fail(YamlReader *r) pg_attribute_noreturn();
 extern void yaml_json_fail(YamlReader *r, YNode *n, int errcode, const char *msg);
+extern const char *yaml_value_text(YNode *n);
 extern ErrorData *yaml_catch_interrupt(void);
 extern void yaml_set_input(yaml_parser_t *parser, YamlInput *in,
 						   const unsigned char *text, size_t len);

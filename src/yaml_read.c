@@ -76,6 +76,9 @@ PG_FUNCTION_INFO_V1(noetl_yaml_to_jsonb_sql);
 #define YAML_MIN_VALUES		1000000
 #define YAML_MIN_BYTES		(64 * 1024 * 1024)
 
+/* how much of a scalar an error message quotes */
+#define YAML_ERROR_VALUE	200
+
 /* the reader in use, so that error reports can consult it */
 static YamlReader *current_reader = NULL;
 
@@ -113,6 +116,23 @@ void
 yaml_node_fail(YNode *n, const char *msg)
 {
 	yaml_fail(n->line, n->column, msg);
+}
+
+/*
+ * yaml_value_text returns the text of scalar node n for an error message:
+ * at most YAML_ERROR_VALUE bytes of it (cut at a character), then "...".
+ */
+const char *
+yaml_value_text(YNode *n)
+{
+	size_t		len = n->len;
+
+	if (len <= YAML_ERROR_VALUE)
+		return n->value;
+	len = YAML_ERROR_VALUE;
+	while (len > 0 && (n->value[len] & 0xC0) == 0x80)
+		len--;
+	return psprintf("%.*s...", (int) len, n->value);
 }
 
 /*

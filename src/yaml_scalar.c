@@ -231,7 +231,7 @@ yaml_construct_int(YamlReader *r, YNode *n, StringInfo out)
 	else
 		res = yaml_int_digits(v, 10, &digits);
 	if (res == YINT_INVALID)
-		yaml_node_fail(n, psprintf("invalid integer \"%s\"", n->value));
+		yaml_node_fail(n, psprintf("invalid integer \"%s\"", yaml_value_text(n)));
 	if (res == YINT_TOO_LONG)
 		yaml_node_fail(n, psprintf("invalid integer: it has more than the %d digits Python converts",
 							  PY_INT_MAX_DIGITS));
@@ -295,7 +295,7 @@ yaml_construct_float(YNode *n)
 			while (start > v && start[-1] != ':')
 				start--;
 			if (!py_float_parse(start, end - start, &p))
-				yaml_node_fail(n, psprintf("invalid float \"%s\"", n->value));
+				yaml_node_fail(n, psprintf("invalid float \"%s\"", yaml_value_text(n)));
 			d += p * base;
 			base *= 60;
 			if (start == v)
@@ -304,7 +304,7 @@ yaml_construct_float(YNode *n)
 		}
 	}
 	else if (!py_float_parse(v, strlen(v), &d))
-		yaml_node_fail(n, psprintf("invalid float \"%s\"", n->value));
+		yaml_node_fail(n, psprintf("invalid float \"%s\"", yaml_value_text(n)));
 	return sign * d;
 }
 
@@ -327,17 +327,17 @@ yaml_construct_timestamp(YNode *n, StringInfo out)
 	int			dim;
 
 	if (!yaml_scan_timestamp(n->value, yaml_match_len(n->value, n->len), false, &ts))
-		yaml_node_fail(n, psprintf("invalid timestamp \"%s\"", n->value));
+		yaml_node_fail(n, psprintf("invalid timestamp \"%s\"", yaml_value_text(n)));
 	if (ts.year < 1 || ts.month < 1 || ts.month > 12)
-		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", n->value));
+		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", yaml_value_text(n)));
 	dim = mdays[ts.month - 1] + (ts.month == 2 && is_leap(ts.year) ? 1 : 0);
 	if (ts.day < 1 || ts.day > dim)
-		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", n->value));
+		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", yaml_value_text(n)));
 	appendStringInfo(out, "%04d-%02d-%02d", ts.year, ts.month, ts.day);
 	if (!ts.has_time)
 		return;
 	if (ts.hour > 23 || ts.minute > 59 || ts.second > 59)
-		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", n->value));
+		yaml_node_fail(n, psprintf("timestamp \"%s\" is out of range", yaml_value_text(n)));
 	appendStringInfo(out, "T%02d:%02d:%02d", ts.hour, ts.minute, ts.second);
 	if (ts.micro != 0)
 		appendStringInfo(out, ".%06d", ts.micro);
@@ -346,7 +346,7 @@ yaml_construct_timestamp(YNode *n, StringInfo out)
 		int			minutes = ts.tz_utc ? 0 : ts.tz_hour * 60 + ts.tz_minute;
 
 		if (minutes >= 24 * 60)
-			yaml_node_fail(n, psprintf("timestamp \"%s\" has an out-of-range time zone", n->value));
+			yaml_node_fail(n, psprintf("timestamp \"%s\" has an out-of-range time zone", yaml_value_text(n)));
 		if (ts.tz_sign < 0 && minutes > 0)
 			appendStringInfo(out, "-%02d:%02d", minutes / 60, minutes % 60);
 		else
@@ -369,5 +369,5 @@ yaml_construct_bool(YNode *n)
 		return true;
 	if (strcmp(low, "no") == 0 || strcmp(low, "false") == 0 || strcmp(low, "off") == 0)
 		return false;
-	yaml_node_fail(n, psprintf("invalid boolean \"%s\"", n->value));
+	yaml_node_fail(n, psprintf("invalid boolean \"%s\"", yaml_value_text(n)));
 }
