@@ -4,8 +4,8 @@
  *	  An index of (name, position) pairs: sorted once, searched by binary
  *	  search (see names.h).
  *
- * Playbook normalisation finds steps and workbook tasks by name, and so
- * does the broker when it follows a transition; both use this index.
+ * Playbook normalisation finds steps and workbook tasks by name through
+ * it; any lookup of a playbook's parts by name should.
  *
  *-------------------------------------------------------------------------
  */
