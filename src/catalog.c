@@ -66,20 +66,21 @@ json_open(JsonDoc *doc, JsonbIteratorToken tok)
 	doc->res = pushJsonbValue(&doc->parse, tok, NULL);
 }
 
-/* json_object_start, json_array_start: semantic actions for "{" and "[" */
+/* json_object_start is the semantic action for "{" */
 static void
 json_object_start(void *state)
 {
 	json_open((JsonDoc *) state, WJB_BEGIN_OBJECT);
 }
 
+/* json_array_start is the semantic action for "[" */
 static void
 json_array_start(void *state)
 {
 	json_open((JsonDoc *) state, WJB_BEGIN_ARRAY);
 }
 
-/* json_object_end, json_array_end: semantic actions for "}" and "]" */
+/* json_object_end is the semantic action for "}" */
 static void
 json_object_end(void *state)
 {
@@ -89,6 +90,7 @@ json_object_end(void *state)
 	doc->res = pushJsonbValue(&doc->parse, WJB_END_OBJECT, NULL);
 }
 
+/* json_array_end is the semantic action for "]" */
 static void
 json_array_end(void *state)
 {
@@ -224,7 +226,7 @@ noetl_read_document(text *t)
 }
 
 /*
- * noetl.parse_playbook(content text) returns jsonb
+ * noetl_parse_playbook: noetl.parse_playbook(content text) returns jsonb
  *
  * Parses, validates and normalises a playbook without storing it; returns
  * the payload noetl.register() would store.

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * jtree.c
- *	  Small in-memory JSON trees built from JsonbValue.
+ *	  Small in-memory JSON trees built from JsonbValue, and the helpers for
+ *	  jsonb datums: reading keys, merging objects, measuring depth.
  *
  * Playbook normalisation rewrites documents: it renames keys, moves values
  * and builds new objects.  Doing that on serialised jsonb would mean one
@@ -17,12 +18,19 @@
  * key is a linear scan, which suits the few lookups normalisation makes
  * per object.
  *
+ * The same operations on serialised jsonb, for code that reads a datum
+ * rather than editing it: jb_find and jb_get read one key (binary search in
+ * the container), jb_merge lays one object over another in one pass, and
+ * jb_depth_exceeds measures nesting without recursion.  Whoever merges
+ * objects, trees or datums, goes through jt_merge or jb_merge.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 
 #include "jtree.h"
 
@@ -159,13 +167,7 @@ push_tree(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
 	if (tok == WJB_DONE)
 	{
 		/* a scalar at the root is stored as a one-element raw array */
-		JsonbValue	arr;
-
-		arr.type = jbvArray;
-		arr.val.array.rawScalar = true;
-		arr.val.array.nElems = 1;
-		arr.val.array.elems = NULL;
-		pushJsonbValue(st, WJB_BEGIN_ARRAY, &arr);
+		jb_begin_scalar_root(st);
 		pushJsonbValue(st, WJB_ELEM, v);
 		return pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
@@ -444,6 +446,23 @@ jt_merge(JsonbValue *base, JsonbValue *over, bool keep_base)
 }
 
 /*
+ * jb_begin_scalar_root starts a jsonb datum whose root is a scalar: jsonb
+ * keeps it in a one-element "raw scalar" array, so the scalar follows as
+ * WJB_ELEM and WJB_END_ARRAY ends it.
+ */
+void
+jb_begin_scalar_root(JsonbParseState **st)
+{
+	JsonbValue	arr;
+
+	arr.type = jbvArray;
+	arr.val.array.rawScalar = true;
+	arr.val.array.nElems = 1;
+	arr.val.array.elems = NULL;
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, &arr);
+}
+
+/*
  * jb_merge returns the object base with the keys of the object over laid
  * over it (over's value wins).  If either is not an object, the result is
  * over, or base when over is NULL.  pushJsonbValue keeps the last of
@@ -478,6 +497,77 @@ jb_merge(Jsonb *base, Jsonb *over)
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/*
+ * jb_find returns the value of key (keylen bytes) in the container jc, or
+ * NULL when jc is not an object or has no such key.  Containers come back
+ * as jbvBinary values pointing into jc.
+ */
+JsonbValue *
+jb_find(JsonbContainer *jc, const char *key, int keylen)
+{
+	JsonbValue	k;
+
+	if (jc == NULL || !JsonContainerIsObject(jc))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = keylen;
+	return findJsonbValueFromContainer(jc, JB_FOBJECT, &k);
+}
+
+/* jb_get returns the value of key in the jsonb datum jb (NULL: none) */
+JsonbValue *
+jb_get(Jsonb *jb, const char *key)
+{
+	if (jb == NULL)
+		return NULL;
+	return jb_find(&jb->root, key, strlen(key));
+}
+
+/* jb_get_bool reads a boolean key of jb; false if absent or not a boolean */
+bool
+jb_get_bool(Jsonb *jb, const char *key, bool *out)
+{
+	JsonbValue *v = jb_get(jb, key);
+
+	if (v == NULL || v->type != jbvBool)
+		return false;
+	*out = v->val.boolean;
+	return true;
+}
+
+/*
+ * jb_get_int32 reads a numeric key of jb as numeric_int4 converts it
+ * (rounded; an error beyond int32); false if absent or not a number.
+ */
+bool
+jb_get_int32(Jsonb *jb, const char *key, int32 *out)
+{
+	JsonbValue *v = jb_get(jb, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	*out = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+											 NumericGetDatum(v->val.numeric)));
+	return true;
+}
+
+/*
+ * jb_get_object returns the value of key in jb as a jsonb datum of its own
+ * if it is an object, else NULL.
+ */
+Jsonb *
+jb_get_object(Jsonb *jb, const char *key)
+{
+	JsonbValue *v = jb_get(jb, key);
+
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		return NULL;
+	return JsonbValueToJsonb(v);
 }
 
 /*

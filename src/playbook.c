@@ -22,67 +22,44 @@
  * Anything that would make the broker guess is refused with SQLSTATE 22023
  * and a message that starts with the location of the problem, in the form
  * workflow[3].next[0] (indexes count from zero).  So is a setting the
- * broker or a worker would take out of range: retries, delays, priorities
- * and timeouts are checked against the bounds in check_ranges below.
+ * broker or a worker would take out of range (playbook_task.c checks
+ * those), and a template that does not parse or leaves noetl's subset.
+ *
+ * This file takes the document as a whole: metadata, step names, the
+ * transitions between steps, the workbook, the templates.  What every task
+ * has (tool, inputs, sink, loop, retry, settings) is normalised by
+ * playbook_task.c.
  *
  * Playbooks can be large (100,000 steps, or a step with 100,000 args), so
  * every pass is linear or n log n in their size and checks for interrupts:
- * names are sorted once and found by binary search, and objects are merged
- * with jt_merge, never key by key.
+ * names are indexed once and found by binary search (names.c), and objects
+ * are merged with jt_merge, never key by key.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/numeric.h"
 
 #include "jtree.h"
+#include "names.h"
 #include "playbook.h"
 #include "template.h"
-
-/* keys that NoETL accepted over time for a step's inputs, lowest priority first */
-static const char *const args_aliases[] = {
-	"data", "payload", "input", "params", "with", "args"
-};
-
-/* tools that make a step a control step */
-static const char *const control_tools[] = {
-	"start", "end", "route", "router"
-};
-
-typedef struct StepName
-{
-	char	   *name;
-	int			index;
-} StepName;
 
 typedef struct Playbook
 {
 	JsonbValue *workflow;		/* normalised steps */
-	StepName   *names;			/* step names, sorted */
-	int			nnames;
+	NameIndex	steps;			/* step names */
 	JsonbValue *workbook;		/* normalised workbook entries, or NULL */
-	StepName   *tasks;			/* workbook entry names, sorted */
-	int			ntasks;
+	NameIndex	tasks;			/* workbook entry names */
 } Playbook;
-
-/* bounds of the settings the broker and the workers read */
-#define MAX_ATTEMPTS		10000
-#define MAX_SECONDS			31536000	/* one year */
-#define MAX_BACKOFF			1000
-#define MAX_PRIORITY		1000000
-
-static void pb_error(const char *loc, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
 /*
  * pb_error raises a validation error whose message starts with loc (unless
  * loc is NULL, for problems with the document as a whole).
  */
-static void
+void
 pb_error(const char *loc, const char *fmt,...)
 {
 	StringInfoData buf;
@@ -109,47 +86,9 @@ pb_error(const char *loc, const char *fmt,...)
 			 errmsg("%s: %s", loc, buf.data)));
 }
 
-static int
-stepname_cmp(const void *a, const void *b)
-{
-	return strcmp(((const StepName *) a)->name, ((const StepName *) b)->name);
-}
-
-/* stepname_index_cmp orders by name, then by position */
-static int
-stepname_index_cmp(const void *a, const void *b)
-{
-	int			c = stepname_cmp(a, b);
-
-	if (c != 0)
-		return c;
-	return ((const StepName *) a)->index - ((const StepName *) b)->index;
-}
-
-/* find_name returns the index recorded for name in a sorted list, or -1 */
-static int
-find_name(StepName *names, int n, const char *name)
-{
-	StepName	key;
-	StepName   *hit;
-
-	if (n == 0)
-		return -1;
-	key.name = (char *) name;
-	hit = bsearch(&key, names, n, sizeof(StepName), stepname_cmp);
-	return hit ? hit->index : -1;
-}
-
-/* find_step returns the index of a step, or -1 */
-static int
-find_step(Playbook *pb, const char *name)
-{
-	return find_name(pb->names, pb->nnames, name);
-}
-
-/* noetl_in_list says whether s is one of the n strings of list */
+/* pb_in_list says whether s is one of the n strings of list */
 bool
-noetl_in_list(const char *s, const char *const *list, int n)
+pb_in_list(const char *s, const char *const *list, int n)
 {
 	int			i;
 
@@ -159,134 +98,15 @@ noetl_in_list(const char *s, const char *const *list, int n)
 	return false;
 }
 
-/*
- * require_string returns the string value of key in obj, NULL if absent,
- * and refuses any other type or an empty string.
- */
-static char *
-optional_string(JsonbValue *obj, const char *key, const char *loc)
+/* find_step returns the index of a step, or -1 */
+static int
+find_step(Playbook *pb, const char *name)
 {
-	JsonbValue *v = jt_get(obj, key);
-
-	if (v == NULL)
-		return NULL;
-	if (v->type != jbvString)
-		pb_error(loc, "\"%s\" must be a string, not %s", key, jt_type_name(v));
-	if (v->val.string.len == 0)
-		pb_error(loc, "\"%s\" must not be empty", key);
-	return jt_cstring(v);
+	return names_find(&pb->steps, name, strlen(name));
 }
 
 /*
- * unify_tool turns "type" into "tool", refusing the two when they disagree.
- * Returns the tool, or NULL for none.
- */
-static char *
-unify_tool(JsonbValue *obj, const char *loc)
-{
-	char	   *tool = optional_string(obj, "tool", loc);
-	char	   *type = optional_string(obj, "type", loc);
-
-	if (tool && type && strcmp(tool, type) != 0)
-		pb_error(loc, "\"tool\" and \"type\" disagree (\"%s\" and \"%s\")", tool, type);
-	if (type)
-	{
-		jt_delete(obj, "type");
-		tool = type;
-		jt_set(obj, "tool", jt_string(tool));
-	}
-	return tool;
-}
-
-/*
- * unify_args merges the input aliases of obj into "args".  Mappings are
- * merged, later aliases in args_aliases winning; a single non-mapping value
- * (a template such as "{{ workload }}") is kept as it is.
- */
-static void
-unify_args(JsonbValue *obj, const char *loc)
-{
-	JsonbValue *merged = NULL;
-	const char *merged_from = NULL;
-	int			i;
-
-	for (i = 0; i < lengthof(args_aliases); i++)
-	{
-		JsonbValue *v = jt_get(obj, args_aliases[i]);
-
-		if (v == NULL)
-			continue;
-		v = jt_copy(v);
-		jt_delete(obj, args_aliases[i]);
-		if (merged == NULL)
-		{
-			merged = v;
-			merged_from = args_aliases[i];
-			continue;
-		}
-		if (merged->type != jbvObject || v->type != jbvObject)
-			pb_error(loc, "cannot merge \"%s\" into \"%s\": both must be mappings",
-					 merged_from, args_aliases[i]);
-		(void) jt_merge(merged, v, false);
-	}
-	if (merged != NULL)
-		jt_set(obj, "args", merged);
-}
-
-/*
- * normalize_sink rewrites a "save:" or "sink:" block into {tool, ...}:
- * "type" becomes "tool", and NoETL's older "storage: postgres" or
- * "storage: {type: postgres, ...}" is lifted into the sink itself.
- */
-static void
-normalize_sink(JsonbValue *obj, const char *loc)
-{
-	JsonbValue *sink = jt_get(obj, "sink");
-	JsonbValue *save = jt_get(obj, "save");
-	JsonbValue *storage;
-	char	   *sloc;
-
-	if (sink && save)
-		pb_error(loc, "a step cannot have both \"sink\" and \"save\"");
-	if (save)
-	{
-		sink = jt_copy(save);
-		jt_delete(obj, "save");
-	}
-	if (sink == NULL)
-		return;
-	sloc = psprintf("%s.sink", loc);
-	if (sink->type != jbvObject)
-		pb_error(sloc, "expected a mapping, found %s", jt_type_name(sink));
-	storage = jt_get(sink, "storage");
-	if (storage && storage->type == jbvString)
-	{
-		if (jt_get(sink, "tool") || jt_get(sink, "type"))
-			pb_error(sloc, "\"storage\" and \"tool\" cannot both be given");
-		jt_set(sink, "tool", storage);
-		jt_delete(sink, "storage");
-	}
-	else if (storage && storage->type == jbvObject)
-	{
-		JsonbValue *st = jt_copy(storage);
-		int			twice;
-
-		jt_delete(sink, "storage");
-		(void) unify_tool(st, psprintf("%s.storage", sloc));
-		twice = jt_merge(sink, st, false);
-		if (twice >= 0)
-			pb_error(sloc, "\"%s\" is given both in the sink and in its \"storage\"",
-					 jt_cstring(&st->val.object.pairs[twice].key));
-	}
-	else if (storage)
-		pb_error(sloc, "\"storage\" must be a string or a mapping, not %s",
-				 jt_type_name(storage));
-	(void) unify_tool(sink, sloc);
-	jt_set(obj, "sink", sink);
-}
-
-/*
- * normalize_when checks a condition: a template string or a boolean.
+ * check_when checks a condition: a template string or a boolean.
  */
 static void
 check_when(JsonbValue *when, const char *loc)
@@ -325,7 +145,7 @@ next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
 
 			if (strcmp(k, "step") != 0 && strcmp(k, "when") != 0 &&
 				strcmp(k, "desc") != 0 &&
-				!noetl_in_list(k, args_aliases, lengthof(args_aliases)))
+				!pb_is_args_alias(k))
 			{
 				if (s == NULL)
 					pb_error(loc, "malformed next entry: expected \"step\", found key \"%s\"", k);
@@ -344,7 +164,7 @@ next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
 			when = jt_copy(jt_get(copy, "when"));
 			check_when(when, loc);
 		}
-		unify_args(copy, loc);
+		pb_unify_args(copy, loc);
 		if (jt_get(copy, "args"))
 			jt_set(out, "args", jt_get(copy, "args"));
 	}
@@ -432,299 +252,12 @@ normalize_next(Playbook *pb, JsonbValue *next, const char *loc)
 }
 
 /*
- * normalize_loop unifies "loop: {collection|in, element|iterator, mode,
- * max_in_flight}" (and the fields of NoETL's older iterator step, passed in
- * the same mapping) into {collection, element, mode, max_in_flight?}.
- */
-static JsonbValue *
-normalize_loop(JsonbValue *raw, const char *loc)
-{
-	JsonbValue *out = jt_object();
-	JsonbValue *collection;
-	JsonbValue *element;
-	JsonbValue *mode;
-	JsonbValue *mif;
-	int			i;
-
-	if (raw->type != jbvObject)
-		pb_error(loc, "expected a mapping, found %s", jt_type_name(raw));
-	for (i = 0; i < raw->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &raw->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-		static const char *const known[] = {
-			"collection", "in", "element", "iterator", "mode", "max_in_flight"
-		};
-
-		if (!noetl_in_list(k, known, lengthof(known)))
-			pb_error(loc, "unrecognized loop setting \"%s\"", k);
-	}
-	collection = jt_get(raw, "collection");
-	if (collection && jt_get(raw, "in"))
-		pb_error(loc, "\"collection\" and \"in\" cannot both be given");
-	if (collection == NULL)
-		collection = jt_get(raw, "in");
-	if (collection == NULL)
-		pb_error(loc, "loop has no \"collection\"");
-	if (collection->type != jbvString && collection->type != jbvArray)
-		pb_error(loc, "\"collection\" must be a template string or a list, not %s",
-				 jt_type_name(collection));
-	element = jt_get(raw, "element");
-	if (element && jt_get(raw, "iterator"))
-		pb_error(loc, "\"element\" and \"iterator\" cannot both be given");
-	if (element == NULL)
-		element = jt_get(raw, "iterator");
-	if (element == NULL)
-		pb_error(loc, "loop has no \"element\"");
-	if (element->type != jbvString || element->val.string.len == 0)
-		pb_error(loc, "\"element\" must be a non-empty string");
-	jt_set(out, "collection", collection);
-	jt_set(out, "element", element);
-
-	mode = jt_get(raw, "mode");
-	if (mode == NULL)
-		jt_set(out, "mode", jt_string("sequential"));
-	else if (jt_is_string(mode, "sequential") || jt_is_string(mode, "parallel"))
-		jt_set(out, "mode", mode);
-	else if (jt_is_string(mode, "async"))
-		jt_set(out, "mode", jt_string("parallel"));
-	else
-		pb_error(loc, "loop mode must be \"sequential\", \"parallel\" or \"async\"");
-
-	mif = jt_get(raw, "max_in_flight");
-	if (mif)
-	{
-		bool		ok = false;
-
-		if (mif->type == jbvNumeric)
-		{
-			char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out,
-																  NumericGetDatum(mif->val.numeric)));
-			char	   *end;
-			long		n = strtol(txt, &end, 10);
-
-			ok = (*end == '\0' && n >= 1 && n <= INT_MAX);
-		}
-		if (!ok)
-			pb_error(loc, "\"max_in_flight\" must be a positive integer");
-		jt_set(out, "max_in_flight", mif);
-	}
-	return out;
-}
-
-/* value_text names a value in a message: a number as written, else its type */
-static const char *
-value_text(JsonbValue *v)
-{
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out,
-												   NumericGetDatum(v->val.numeric)));
-	return jt_type_name(v);
-}
-
-/* numeric_cmp_int compares a number with an integer */
-static int
-numeric_cmp_int(JsonbValue *v, int64 i)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
-											 NumericGetDatum(v->val.numeric),
-											 NumericGetDatum(int64_to_numeric(i))));
-}
-
-/*
- * number_between says whether v is a number from lo to hi; with integral,
- * it must also be written as an integer (3, not 3.0 or 3.7).
- */
-static bool
-number_between(JsonbValue *v, int64 lo, int64 hi, bool integral)
-{
-	if (v->type != jbvNumeric)
-		return false;
-	if (integral &&
-		DatumGetInt32(DirectFunctionCall1(numeric_scale,
-										  NumericGetDatum(v->val.numeric))) != 0)
-		return false;
-	return numeric_cmp_int(v, lo) >= 0 && numeric_cmp_int(v, hi) <= 0;
-}
-
-/* check_integer refuses a value (other than null) that is no integer from lo to hi */
-static void
-check_integer(JsonbValue *v, const char *loc, const char *what, int lo, int hi)
-{
-	if (v != NULL && v->type != jbvNull && !number_between(v, lo, hi, true))
-		pb_error(loc, "%s must be an integer from %d to %d, not %s",
-				 what, lo, hi, value_text(v));
-}
-
-/* check_number refuses a value (other than null) that is no number from lo to hi */
-static void
-check_number(JsonbValue *v, const char *loc, const char *what, int lo, int hi,
-			 const char *unit)
-{
-	if (v != NULL && v->type != jbvNull && !number_between(v, lo, hi, false))
-		pb_error(loc, "%s must be a number%s from %d to %d, not %s",
-				 what, unit, lo, hi, value_text(v));
-}
-
-/* check_type refuses a value (other than null) of neither type t1 nor t2 */
-static void
-check_type(JsonbValue *v, const char *loc, const char *what,
-		   enum jbvType t1, enum jbvType t2, const char *expected)
-{
-	if (v != NULL && v->type != jbvNull && v->type != t1 && v->type != t2)
-		pb_error(loc, "%s must be %s, not %s", what, expected, jt_type_name(v));
-}
-
-/*
- * check_retry checks a retry policy: true/false, a number of attempts, or
- * a mapping of the settings NoETL knows, each within the bounds the broker
- * can act on (null stands for the default).
- */
-static void
-check_retry(JsonbValue *retry, const char *loc)
-{
-	static const char *const known[] = {
-		"max_attempts", "initial_delay", "backoff_multiplier", "max_delay",
-		"jitter", "retry_when", "stop_when", "retry_on", "delay"
-	};
-	static const char *const delays[] = {"initial_delay", "delay", "max_delay"};
-	static const char *const conditions[] = {"retry_when", "stop_when"};
-	int			i;
-
-	if (retry->type == jbvBool || retry->type == jbvNull)
-		return;
-	if (retry->type == jbvNumeric)
-	{
-		check_integer(retry, loc, "the number of attempts", 1, MAX_ATTEMPTS);
-		return;
-	}
-	if (retry->type != jbvObject)
-		pb_error(loc, "retry must be true, false, a number of attempts or a mapping, not %s",
-				 jt_type_name(retry));
-	for (i = 0; i < retry->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &retry->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-
-		if (!noetl_in_list(k, known, lengthof(known)))
-			pb_error(loc, "unrecognized retry setting \"%s\"", k);
-	}
-	check_integer(jt_get(retry, "max_attempts"), loc, "\"max_attempts\"", 1, MAX_ATTEMPTS);
-	for (i = 0; i < lengthof(delays); i++)
-		check_number(jt_get(retry, delays[i]), loc, psprintf("\"%s\"", delays[i]),
-					 0, MAX_SECONDS, " of seconds");
-	check_number(jt_get(retry, "backoff_multiplier"), loc, "\"backoff_multiplier\"",
-				 0, MAX_BACKOFF, "");
-	check_type(jt_get(retry, "jitter"), loc, "\"jitter\"", jbvBool, jbvBool, "a boolean");
-	for (i = 0; i < lengthof(conditions); i++)
-		check_type(jt_get(retry, conditions[i]), loc, psprintf("\"%s\"", conditions[i]),
-				   jbvString, jbvBool, "a string or a boolean");
-}
-
-/*
- * check_step_settings checks the settings of a task that the broker and
- * the workers read as numbers: its priority and its timeout (seconds).
- */
-static void
-check_step_settings(JsonbValue *obj, const char *loc)
-{
-	JsonbValue *timeout = jt_get(obj, "timeout");
-
-	check_integer(jt_get(obj, "priority"), loc, "\"priority\"", -MAX_PRIORITY, MAX_PRIORITY);
-	if (timeout != NULL && timeout->type != jbvNull &&
-		!(number_between(timeout, 0, MAX_SECONDS, false) && numeric_cmp_int(timeout, 0) > 0))
-		pb_error(loc, "\"timeout\" must be a number of seconds greater than 0 and at most %d, not %s",
-				 MAX_SECONDS, value_text(timeout));
-}
-
-/*
- * normalize_task normalises the parts every task shares, whether it is a
- * workflow step or a workbook entry: tool, inputs, sink, retry, loop.
- * Returns the tool, NULL for a control step.
- */
-static char *
-normalize_task(JsonbValue *obj, const char *loc)
-{
-	char	   *tool = unify_tool(obj, loc);
-	JsonbValue *v;
-
-	if (tool && strcmp(tool, "iterator") == 0)
-	{
-		/* NoETL's older loop: the body is under "task:" */
-		JsonbValue *task = jt_get(obj, "task");
-		JsonbValue *loop = jt_object();
-		char	   *tloc = psprintf("%s.task", loc);
-		static const char *const loopkeys[] = {
-			"collection", "in", "element", "iterator", "mode", "max_in_flight"
-		};
-		int			i;
-		int			twice;
-
-		if (jt_get(obj, "loop"))
-			pb_error(loc, "an iterator step cannot also have \"loop\"");
-		if (task == NULL || task->type != jbvObject)
-			pb_error(loc, "iterator step has no \"task\" mapping");
-		/* copy before editing obj: edits move the values jt_get points to */
-		task = jt_copy(task);
-		for (i = 0; i < lengthof(loopkeys); i++)
-		{
-			v = jt_get(obj, loopkeys[i]);
-			if (v)
-			{
-				jt_set(loop, loopkeys[i], jt_copy(v));
-				jt_delete(obj, loopkeys[i]);
-			}
-		}
-		jt_delete(obj, "task");
-		jt_delete(obj, "tool");
-		tool = unify_tool(task, tloc);
-		if (tool == NULL || strcmp(tool, "iterator") == 0)
-			pb_error(tloc, "iterator task must name a tool other than \"iterator\"");
-		/* the task's desc replaces the step's; any other key in both is refused */
-		if (jt_get(task, "desc"))
-			jt_delete(obj, "desc");
-		for (i = 0; i < task->val.object.nPairs; i++)
-		{
-			JsonbValue *k = &task->val.object.pairs[i].key;
-
-			if (jt_is_string(k, "step") || jt_is_string(k, "next"))
-				break;
-		}
-		twice = jt_merge(obj, task, false);
-		if (i < task->val.object.nPairs && (twice < 0 || i < twice))
-			pb_error(tloc, "\"%s\" is not allowed inside an iterator task",
-					 jt_cstring(&task->val.object.pairs[i].key));
-		if (twice >= 0)
-			pb_error(tloc, "\"%s\" is given both in the step and in its task",
-					 jt_cstring(&task->val.object.pairs[twice].key));
-		jt_set(obj, "loop", loop);
-	}
-	if (tool && noetl_in_list(tool, control_tools, lengthof(control_tools)))
-	{
-		jt_delete(obj, "tool");
-		tool = NULL;
-	}
-	unify_args(obj, loc);
-	normalize_sink(obj, loc);
-	v = jt_get(obj, "retry");
-	if (v)
-		check_retry(v, psprintf("%s.retry", loc));
-	check_step_settings(obj, loc);
-	v = jt_get(obj, "loop");
-	if (v)
-		jt_set(obj, "loop", normalize_loop(v, psprintf("%s.loop", loc)));
-	if (tool && strcmp(tool, "playbook") == 0 && optional_string(obj, "path", loc) == NULL)
-		pb_error(loc, "a playbook step needs \"path\"");
-	return tool;
-}
-
-/*
  * find_workbook returns the workbook entry called name, or NULL.
  */
 static JsonbValue *
 find_workbook(Playbook *pb, const char *name)
 {
-	int			i = find_name(pb->tasks, pb->ntasks, name);
+	int			i = names_find(&pb->tasks, name, strlen(name));
 
 	return i < 0 ? NULL : &pb->workbook->val.array.elems[i];
 }
@@ -737,7 +270,7 @@ find_workbook(Playbook *pb, const char *name)
 static void
 resolve_workbook(Playbook *pb, JsonbValue *step, const char *loc)
 {
-	char	   *name = optional_string(step, "name", loc);
+	char	   *name = pb_optional_string(step, "name", loc);
 	JsonbValue *entry;
 	JsonbValue *eargs;
 	JsonbValue *sargs;
@@ -950,8 +483,8 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	meta = jt_get(out, "metadata");
 	if (meta == NULL || meta->type != jbvObject)
 		pb_error("metadata", "playbook has no \"metadata\" mapping");
-	path = optional_string(meta, "path", "metadata");
-	name = optional_string(meta, "name", "metadata");
+	path = pb_optional_string(meta, "path", "metadata");
+	name = pb_optional_string(meta, "name", "metadata");
 	if (path == NULL)
 		path = name;
 	if (path == NULL)
@@ -980,29 +513,22 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			pb_error("workbook", "expected a list of tasks, found %s", jt_type_name(workbook));
 
 		/*
-		 * Entry names, sorted: the first entry whose name an earlier one has
-		 * is refused when the loop below reaches it, so that problems are
+		 * Entry names: the first entry whose name an earlier one has is
+		 * refused when the loop below reaches it, so that problems are
 		 * reported in document order.
 		 */
 		nw = workbook->val.array.nElems;
-		pb.tasks = palloc(sizeof(StepName) * Max(nw, 1));
+		names_init(&pb.tasks, nw);
 		for (i = 0; i < nw; i++)
 		{
 			JsonbValue *nm = jt_get(&workbook->val.array.elems[i], "name");
 
 			CHECK_FOR_INTERRUPTS();
 			if (nm != NULL && nm->type == jbvString && nm->val.string.len > 0)
-			{
-				pb.tasks[pb.ntasks].name = jt_cstring(nm);
-				pb.tasks[pb.ntasks].index = i;
-				pb.ntasks++;
-			}
+				names_add(&pb.tasks, jt_cstring(nm), nm->val.string.len, i);
 		}
-		qsort(pb.tasks, pb.ntasks, sizeof(StepName), stepname_index_cmp);
-		for (i = 1; i < pb.ntasks; i++)
-			if (strcmp(pb.tasks[i - 1].name, pb.tasks[i].name) == 0 &&
-				(twice < 0 || pb.tasks[i].index < twice))
-				twice = pb.tasks[i].index;
+		names_sort(&pb.tasks);
+		twice = names_first_repeat(&pb.tasks, NULL);
 
 		for (i = 0; i < nw; i++)
 		{
@@ -1014,12 +540,12 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			CHECK_FOR_INTERRUPTS();
 			if (e->type != jbvObject)
 				pb_error(loc, "expected a mapping, found %s", jt_type_name(e));
-			ename = optional_string(e, "name", loc);
+			ename = pb_optional_string(e, "name", loc);
 			if (ename == NULL)
 				pb_error(loc, "workbook task has no \"name\"");
 			if (i == twice)
 				pb_error(loc, "workbook task \"%s\" is defined twice", ename);
-			tool = normalize_task(e, loc);
+			tool = pb_normalize_task(e, loc);
 			if (tool == NULL)
 				pb_error(loc, "workbook task \"%s\" has no tool", ename);
 			if (strcmp(tool, "workbook") == 0)
@@ -1029,7 +555,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	}
 
 	/* step names: present, strings, unique; "start" among them */
-	pb.names = palloc(sizeof(StepName) * n);
+	names_init(&pb.steps, n);
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *s = &workflow->val.array.elems[i];
@@ -1046,21 +572,18 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			pb_error(loc, "step name must be a string, not %s", jt_type_name(nm));
 		if (nm->val.string.len == 0)
 			pb_error(loc, "step name must not be empty");
-		pb.names[i].name = jt_cstring(nm);
-		pb.names[i].index = i;
+		names_add(&pb.steps, jt_cstring(nm), nm->val.string.len, i);
 	}
-	qsort(pb.names, n, sizeof(StepName), stepname_cmp);
-	pb.nnames = n;
-	for (i = 1; i < n; i++)
-		if (strcmp(pb.names[i - 1].name, pb.names[i].name) == 0)
-		{
-			int			first = Min(pb.names[i - 1].index, pb.names[i].index);
-			int			second = Max(pb.names[i - 1].index, pb.names[i].index);
+	names_sort(&pb.steps);
+	{
+		int			first;
+		int			twice = names_first_repeat(&pb.steps, &first);
 
-			pb_error(psprintf("workflow[%d]", second),
+		if (twice >= 0)
+			pb_error(psprintf("workflow[%d]", twice),
 					 "step \"%s\" is defined twice (first at workflow[%d])",
-					 pb.names[i].name, first);
-		}
+					 jt_cstring(jt_get(&workflow->val.array.elems[twice], "step")), first);
+	}
 	if (find_step(&pb, "start") < 0)
 		pb_error("workflow", "the workflow has no \"start\" step");
 
@@ -1072,7 +595,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 		JsonbValue *next;
 
 		CHECK_FOR_INTERRUPTS();
-		tool = normalize_task(s, loc);
+		tool = pb_normalize_task(s, loc);
 		if (tool && strcmp(tool, "workbook") == 0)
 			resolve_workbook(&pb, s, loc);
 		next = jt_get(s, "next");

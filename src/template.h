@@ -10,12 +10,20 @@
  *
  *	tpl_lex.c		source text -> tokens (Jinja2's lexer rules)
  *	tpl_parse.c		tokens -> syntax tree (Jinja2's grammar)
- *	tpl_value.c		Python values: conversion from and to jsonb, str(),
- *					repr(), truthiness, equality, ordering, arithmetic
+ *	tpl_value.c		Python values: making them, reading them from jsonb,
+ *					len(), iteration, float(), truthiness
+ *	tpl_dict.c		dicts: hashed lookups, insertion order
+ *	tpl_ops.c		==, ordering, arithmetic
+ *	tpl_output.c	str(), repr(), json.dumps, and values to jsonb
  *	tpl_eval.c		evaluation of expressions and rendering of templates
- *	tpl_filter.c	filters, tests and functions
+ *	tpl_filter.c	filters: argument binding, strings, numbers, tojson
+ *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
+ *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
+ *
+ * Numbers and whitespace are Python's (pynum.c), jsonb keys are read with
+ * jtree.c's helpers.
  *
  * Values borrow from the context jsonb: a mapping or list taken from the
  * context stays a pointer into its container until something needs its
@@ -45,6 +53,8 @@
 #include "miscadmin.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+
+#include "pynum.h"
 
 /* ---------------------------------------------------------------- values */
 
@@ -323,9 +333,6 @@ extern void tpl_error(const char *source, int line, int col, const char *fmt,...
 			pg_attribute_printf(4, 5) pg_attribute_noreturn();
 extern void tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 			pg_attribute_printf(4, 0) pg_attribute_noreturn();
-extern int	tpl_filter_id(const char *name);
-extern int	tpl_test_id(const char *name);
-extern int	tpl_function_id(const char *name);
 
 /* tpl_value.c */
 extern TVal *tv_undef(const char *hint);
@@ -333,60 +340,78 @@ extern TVal *tv_none(void);
 extern TVal *tv_bool(bool b);
 extern TVal *tv_int(int64 i);
 extern TVal *tv_big(Numeric n);
+extern TVal *tv_from_py_int(const PyIntText *t);
 extern TVal *tv_float(double f);
 extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
-extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
+extern Datum tv_num_datum(TVal *v);
+extern void tv_charge_numeric(Datum x, Datum y, bool quadratic);
 extern TVal *tv_from_jsonb_value(JsonbValue *jv);
 extern TVal *tv_from_jsonb(Jsonb *jb);
+extern void tv_materialize(TVal *v);
+extern const char *py_char_at(const char *p, int len, int index, int *clen);
 extern int	tv_len(TVal *v);
 extern TVal *tv_list_get(TVal *v, int i);
-extern void tv_materialize(TVal *v);
-extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
-extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
-extern bool tv_truthy(TVal *v);
-extern bool tv_equal(TVal *a, TVal *b);
-extern int	tv_compare(TVal *a, TVal *b, const char *op);
-extern void tv_str_out(StringInfo out, TVal *v);
-extern void tv_repr(StringInfo out, TVal *v);
+extern TVal *tv_iter_items(TVal *v, int *n);
 extern const char *tv_type_name(TVal *v);
 extern bool tv_is_number(TVal *v);
 extern double tv_to_double(TVal *v);
+extern int64 tv_to_index(TVal *v, const char *what);
+extern bool tv_truthy(TVal *v);
+
+/* tpl_dict.c */
+extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
+extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
+extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
+extern void tv_dict_update(TVal *d, TVal *from);
+
+/* tpl_ops.c */
+extern bool tv_equal(TVal *a, TVal *b);
+extern int	tv_compare(TVal *a, TVal *b, const char *op);
 extern TVal *tv_arith(TNodeKind op, TVal *a, TVal *b);
 extern TVal *tv_negate(TVal *v, bool negate);
-extern JsonbValue *tv_to_jsonb_value(TVal *v, JsonbParseState **st,
-									 JsonbIteratorToken tok);
-extern Jsonb *tv_to_jsonb(TVal *v);
-extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
-extern int	py_strlen(const char *p, int len);
-extern const char *py_char_at(const char *p, int len, int index, int *clen);
-extern bool py_isspace(pg_wchar c);
-extern TVal *tv_iter_items(TVal *v, int *n);
 
-/* raised by value operations: a Python exception of the given kind */
+/* tpl_output.c */
+extern void tv_str_out(StringInfo out, TVal *v);
+extern void tv_repr(StringInfo out, TVal *v);
+extern TVal *tv_soft_str(TVal *v);
+extern TVal *tv_plain_str(TVal *v);
+extern void tv_json_dumps(StringInfo out, TVal *v, int indent, int level);
+extern Jsonb *tv_to_jsonb(TVal *v);
+
+/* raised by value operations: a Python exception of the given kind (tpl_eval.c) */
 extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 
 /* tpl_eval.c */
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
-extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
 
 /* tpl_filter.c */
-typedef struct TEvalState TEvalState;
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
 							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
+extern TVal *tpl_str_lower(TVal *s);
+
+/* tpl_filter_seq.c */
+extern TVal *tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive,
+							 TVal *attribute);
+extern TVal *tpl_filter_unique(TVal *v, TVal *case_sensitive, TVal *attribute);
+extern TVal *tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive,
+								TVal *attribute);
+extern TVal *tpl_filter_sum(TVal *v, TVal *attribute, TVal *start);
+extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
+extern TVal *tpl_filter_first_last(TVal *v, bool last);
+
+/* tpl_tests.c */
 extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 
 /* tpl_sql.c */
 typedef struct TplCache TplCache;
 extern TplCache *tplcache_create(MemoryContext parent, int max);
-extern TTemplate *tplcache_get(TplCache *c, const char *src, int len, bool expression);
-extern TTemplate *tpl_cached(const char *src, int len, bool expression);
 extern Jsonb *tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache);
 extern bool tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache);
 extern void tpl_check_playbook_template(const char *src, int len,

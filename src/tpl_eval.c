@@ -112,6 +112,7 @@ static const char *const generator_methods[] = {
 	"gi_yieldfrom", "send", "throw"
 };
 
+/* in_names says whether name (len bytes) is one of the n names */
 static bool
 in_names(const char *name, int len, const char *const *names, int n)
 {
@@ -219,6 +220,7 @@ python_attribute(TVal *obj, const char *name, int len)
 	return NULL;
 }
 
+/* object_repr names the type of obj as Jinja2's messages do ("dict object") */
 static const char *
 object_repr(TVal *obj)
 {
@@ -228,7 +230,7 @@ object_repr(TVal *obj)
 /*
  * tpl_getattr is Jinja2's environment.getattr (the "." operator).
  */
-TVal *
+static TVal *
 tpl_getattr(TVal *obj, const char *name, int namelen)
 {
 	TVal	   *v;
@@ -416,6 +418,7 @@ contains(TVal *haystack, TVal *needle)
 	return false;
 }
 
+/* compare applies one operator of a comparison chain, as Python does */
 static bool
 compare(TVal *a, TCmpOp op, TVal *b)
 {
@@ -606,9 +609,7 @@ eval(Eval *e, TNode *n)
 					{
 						if (args[0]->kind != TV_DICT)
 							tv_fail("noetl's dict() takes a mapping or keyword arguments");
-						tv_materialize(args[0]);
-						for (i = 0; i < args[0]->u.dict.n; i++)
-							tv_dict_set(d, args[0]->u.dict.keys[i], args[0]->u.dict.vals[i]);
+						tv_dict_update(d, args[0]);
 					}
 					for (i = 0; i < n->nkwargs; i++)
 						tv_dict_set(d, tv_cstr(n->kwnames[i]), kwargs[i]);
@@ -726,6 +727,7 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	MemoryContextDelete(iteration);
 }
 
+/* render_nodes executes statements, appending their text to out */
 static void
 render_nodes(Eval *e, TNode **nodes, int n, StringInfo out)
 {

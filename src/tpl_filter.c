@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * tpl_filter.c
- *	  Filters, tests and functions of the template engine.
+ *	  The filters of the template engine: argument binding, and the filters
+ *	  on strings and numbers (the ones on sequences are in tpl_filter_seq.c).
  *
  * Each filter does what Jinja2 3.1's filter of that name does with the
  * default (non-autoescaping) environment, including its quirks: "int"
@@ -23,19 +24,13 @@
 #include <math.h>
 #include <wctype.h>
 
-#include "access/xact.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/numeric.h"
-#include "utils/timestamp.h"
 
 #include "template.h"
-
-/* Python 3.11's int_max_str_digits: int(text) converts no more digits */
-#define PY_INT_MAX_DIGITS 4300
 
 /* filter numbers, in the order of filter_names in tpl_parse.c */
 enum
@@ -44,17 +39,6 @@ enum
 	F_CAPITALIZE, F_TITLE, F_REPLACE, F_JOIN, F_INT, F_FLOAT, F_STRING,
 	F_TRIM, F_FIRST, F_LAST, F_ABS, F_ROUND, F_LIST, F_SORT, F_UNIQUE,
 	F_MIN, F_MAX, F_SUM
-};
-
-enum
-{
-	T_DEFINED, T_UNDEFINED, T_NONE, T_NUMBER, T_STRING, T_MAPPING,
-	T_SEQUENCE, T_TRUE, T_FALSE
-};
-
-enum
-{
-	FN_RANGE, FN_NOW
 };
 
 /*
@@ -94,32 +78,7 @@ bind(const char *fname, TVal *value, TVal **args, int nargs, char **kwnames,
 	(void) value;
 }
 
-/* soft_str: a string stays itself (Markup too); anything else is str()'d */
-static TVal *
-soft_str(TVal *v)
-{
-	StringInfoData buf;
-
-	if (v->kind == TV_STR)
-		return v;
-	tv_buf_init(&buf, 16);
-	tv_str_out(&buf, v);
-	return tv_str(buf.data, buf.len);
-}
-
-/* plain_str is str(): the text of any value, never Markup */
-static TVal *
-plain_str(TVal *v)
-{
-	TVal	   *s = soft_str(v);
-
-	if (s->flags & TVF_MARKUP)
-	{
-		s = tv_str(s->u.s.p, s->u.s.len);
-	}
-	return s;
-}
-
+/* with_markup gives result the Markup flag of from */
 static TVal *
 with_markup(TVal *result, TVal *from)
 {
@@ -132,6 +91,7 @@ with_markup(TVal *result, TVal *from)
 static locale_t utf8_locale = (locale_t) 0;
 static bool utf8_locale_tried = false;
 
+/* map_case upper- or lower-cases one code point */
 static pg_wchar
 map_case(pg_wchar c, bool upper)
 {
@@ -154,6 +114,7 @@ map_case(pg_wchar c, bool upper)
 		: (pg_wchar) towlower_l((wint_t) c, utf8_locale);
 }
 
+/* append_wchar appends a code point in UTF-8 */
 static void
 append_wchar(StringInfo out, pg_wchar w)
 {
@@ -163,7 +124,10 @@ append_wchar(StringInfo out, pg_wchar w)
 	appendBinaryStringInfo(out, (char *) u, pg_utf_mblen(u));
 }
 
-/* mode: 'l' lower, 'u' upper, 'c' capitalize, 't' Jinja2's title */
+/*
+ * change_case is str.lower(), str.upper(), str.capitalize() or Jinja2's title
+ * filter, for mode 'l', 'u', 'c' or 't'.
+ */
 static TVal *
 change_case(TVal *s, char mode)
 {
@@ -211,8 +175,19 @@ change_case(TVal *s, char mode)
 	return tv_str(buf.data, buf.len);
 }
 
+/* tpl_str_lower is str.lower(), for the filters that ignore case */
+TVal *
+tpl_str_lower(TVal *s)
+{
+	return change_case(s, 'l');
+}
+
 /* ------------------------------------------------------------ strings */
 
+/*
+ * in_chars says whether w is one of the characters of chars
+ * (whitespace when chars is NULL), for str.strip(chars)
+ */
 static bool
 in_chars(pg_wchar w, TVal *chars)
 {
@@ -229,9 +204,9 @@ in_chars(pg_wchar w, TVal *chars)
 	return false;
 }
 
-/* py_strip is str.strip(chars) */
+/* str_strip is str.strip(chars) */
 static TVal *
-py_strip(TVal *s, TVal *chars)
+str_strip(TVal *s, TVal *chars)
 {
 	int			start = 0;
 	int			end = s->u.s.len;
@@ -262,11 +237,11 @@ py_strip(TVal *s, TVal *chars)
 }
 
 /*
- * py_replace is str.replace(old, new, count).  Occurrences are found with
+ * str_replace is str.replace(old, new, count).  Occurrences are found with
  * memmem, so the work is linear in the text and in what is written.
  */
 static TVal *
-py_replace(TVal *s, TVal *old, TVal *new, int64 count)
+str_replace(TVal *s, TVal *old, TVal *new, int64 count)
 {
 	StringInfoData buf;
 	int			i = 0;
@@ -319,175 +294,27 @@ py_replace(TVal *s, TVal *old, TVal *new, int64 count)
 /* ------------------------------------------------------------ numbers */
 
 /*
- * parse_py_int parses text as Python's int(text, base) does; returns NULL
- * where Python raises ValueError.
+ * text_to_int is Python's int(text, base); NULL where it raises ValueError.
  */
 static TVal *
-parse_py_int(const char *p, int len, int base)
+text_to_int(const char *p, int len, int base)
 {
-	int			i = 0;
-	bool		neg = false;
-	StringInfoData digits;
-	bool		last_us = true;
-	int			ndig = 0;
+	PyIntText	t;
 
-	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
-		len--;
-	while (i < len && py_isspace((unsigned char) p[i]))
-		i++;
-	if (i < len && (p[i] == '+' || p[i] == '-'))
-		neg = p[i++] == '-';
-	if (base == 0 || base == 16 || base == 8 || base == 2)
-	{
-		if (i + 1 < len && p[i] == '0')
-		{
-			char		c = p[i + 1] | 0x20;
-			int			b = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 0;
-
-			if (b != 0 && (base == 0 || base == b))
-			{
-				base = b;
-				i += 2;
-				last_us = false;	/* "0x_1" is allowed */
-			}
-		}
-		if (base == 0)
-		{
-			/* base 0 without prefix: decimal, no leading zeros */
-			base = 10;
-			if (i < len && p[i] == '0')
-			{
-				int			k;
-
-				for (k = i; k < len; k++)
-					if (p[k] != '0' && p[k] != '_')
-						return NULL;
-			}
-		}
-	}
-	if (base < 2 || base > 36)
-		tv_fail("int() base must be >= 2 and <= 36, or 0");
-	tv_buf_init(&digits, len);
-	for (; i < len; i++)
-	{
-		int			d;
-		char		c = p[i];
-
-		if (c == '_')
-		{
-			if (last_us || i + 1 >= len)
-				return NULL;
-			last_us = true;
-			continue;
-		}
-		d = (c >= '0' && c <= '9') ? c - '0' :
-			((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? (c | 0x20) - 'a' + 10 : 99;
-		if (d >= base)
-			return NULL;
-		appendStringInfoChar(&digits, c);
-		ndig++;
-		last_us = false;
-	}
-	if (ndig == 0)
-		return NULL;
-	/* Python 3.11 converts at most 4300 digits, except in bases 2, 4, 8... */
-	if (ndig > PY_INT_MAX_DIGITS && (base & (base - 1)) != 0)
-		return NULL;
 	tpl_charge_bytes(len);
-	{
-		/* accumulate in numeric to allow any size */
-		Datum		acc = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
-		Datum		b = DirectFunctionCall1(int8_numeric, Int64GetDatum(base));
-		uint64		small = 0;
-		bool		fits = true;
-		int			k;
-
-		for (k = 0; k < digits.len; k++)
-		{
-			char		c = digits.data[k];
-			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
-
-			if (fits && small <= (PG_UINT64_MAX - d) / base)
-				small = small * base + d;
-			else
-				fits = false;
-		}
-		if (fits && small <= (uint64) PG_INT64_MAX)
-			return tv_int(neg ? -(int64) small : (int64) small);
-		for (k = 0; k < digits.len; k++)
-		{
-			char		c = digits.data[k];
-			int			d = (c >= '0' && c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
-
-			/* each step costs the size of the value so far */
-			tpl_charge_bytes(VARSIZE_ANY(DatumGetPointer(acc)));
-			acc = DirectFunctionCall2(numeric_mul, acc, b);
-			acc = DirectFunctionCall2(numeric_add, acc,
-									  DirectFunctionCall1(int8_numeric, Int64GetDatum(d)));
-		}
-		if (neg)
-			acc = DirectFunctionCall1(numeric_uminus, acc);
-		return tv_big(DatumGetNumeric(acc));
-	}
+	if (py_int_parse(p, len, base, &t) != PYINT_OK)
+		return NULL;
+	return tv_from_py_int(&t);
 }
 
 /*
- * parse_py_float parses text as Python's float(text); false where Python
- * raises ValueError.
+ * text_to_float is Python's float(text); false where it raises ValueError.
  */
 static bool
-parse_py_float(const char *p, int len, double *out)
+text_to_float(const char *p, int len, double *out)
 {
-	StringInfoData buf;
-	int			i = 0;
-	char	   *end;
-	const char *body;
-	bool		prev_digit = false;
-
 	tpl_charge_bytes(len);
-	while (len > 0 && py_isspace((unsigned char) p[len - 1]))
-		len--;
-	while (i < len && py_isspace((unsigned char) p[i]))
-		i++;
-	tv_buf_init(&buf, len);
-	for (; i < len; i++)
-	{
-		char		c = p[i];
-
-		if (c == '_')
-		{
-			/* underscores only between digits */
-			if (!prev_digit || i + 1 >= len || !(p[i + 1] >= '0' && p[i + 1] <= '9'))
-				return false;
-			continue;
-		}
-		prev_digit = c >= '0' && c <= '9';
-		appendStringInfoChar(&buf, c);
-	}
-	body = buf.data;
-	if (*body == '+' || *body == '-')
-		body++;
-	if (pg_strcasecmp(body, "inf") == 0 || pg_strcasecmp(body, "infinity") == 0)
-	{
-		*out = buf.data[0] == '-' ? -get_float8_infinity() : get_float8_infinity();
-		return true;
-	}
-	if (pg_strcasecmp(body, "nan") == 0)
-	{
-		*out = get_float8_nan();
-		return true;
-	}
-	for (i = 0; body[i]; i++)
-		if (!((body[i] >= '0' && body[i] <= '9') || body[i] == '.' || body[i] == 'e' ||
-			  body[i] == 'E' || body[i] == '+' || body[i] == '-'))
-			return false;
-	if (buf.len == 0 || !(strchr(body, '0') || strchr(body, '1') || strchr(body, '2') ||
-						  strchr(body, '3') || strchr(body, '4') || strchr(body, '5') ||
-						  strchr(body, '6') || strchr(body, '7') || strchr(body, '8') ||
-						  strchr(body, '9')))
-		return false;
-	*out = strtod(buf.data, &end);
-	return *end == '\0';
+	return py_float_parse(p, len, out);
 }
 
 /* float_to_int is Python's int(float): truncation, errors for inf and nan */
@@ -532,11 +359,11 @@ do_int(TVal *v, TVal *dflt, TVal *base)
 	{
 		if (b != 0 && (b < 2 || b > 36))
 			tv_fail("int() base must be >= 2 and <= 36, or 0");
-		r = parse_py_int(v->u.s.p, v->u.s.len, (int) b);
+		r = text_to_int(v->u.s.p, v->u.s.len, (int) b);
 		if (r != NULL)
 			return r;
 		/* "42.23"|int is 42 */
-		if (parse_py_float(v->u.s.p, v->u.s.len, &d))
+		if (text_to_float(v->u.s.p, v->u.s.len, &d))
 		{
 			r = float_to_int(d, &verr);
 			if (!verr)
@@ -568,21 +395,10 @@ do_float(TVal *v, TVal *dflt)
 	if (v->kind == TV_UNDEF)
 		tv_fail("%s", v->u.undef.hint);
 	if (v->kind == TV_STR)
-		return parse_py_float(v->u.s.p, v->u.s.len, &d) ? tv_float(d) : dflt;
+		return text_to_float(v->u.s.p, v->u.s.len, &d) ? tv_float(d) : dflt;
 	if (tv_is_number(v))
 		return tv_float(tv_to_double(v));
 	return dflt;
-}
-
-static int64
-as_index(TVal *v, const char *what)
-{
-	if (v->kind == TV_INT)
-		return v->u.i;
-	if (v->kind == TV_BOOL)
-		return v->u.b ? 1 : 0;
-	tv_fail("'%s' object cannot be interpreted as an integer%s", tv_type_name(v), what);
-	return 0;
 }
 
 /*
@@ -691,7 +507,7 @@ do_round(TVal *v, TVal *precision, TVal *method)
 		tv_fail("type Undefined doesn't define __round__ method");
 	if (!tv_is_number(v))
 		tv_fail("type %s doesn't define __round__ method", tv_type_name(v));
-	p = as_index(precision, "");
+	p = tv_to_index(precision, "");
 	if (method->u.s.p[0] == 'c' && method->u.s.len == 6)
 	{
 		/* round(value, precision) */
@@ -733,324 +549,10 @@ do_round(TVal *v, TVal *precision, TVal *method)
 	}
 }
 
-/* ------------------------------------------------------------ sequences */
-
 /*
- * attr_parts splits an attribute path "a.b.0" into parts, digits as ints.
+ * do_tojson is Jinja2's tojson filter: json.dumps with sorted keys,
+ * with <, >, & and ' escaped, as Markup
  */
-static TVal **
-attr_parts(TVal *attribute, int *n)
-{
-	TVal	  **parts;
-	int			cap = 4;
-	int			i = 0;
-	int			start = 0;
-
-	*n = 0;
-	if (attribute == NULL || attribute->kind == TV_NONE)
-		return NULL;
-	parts = palloc(sizeof(TVal *) * cap);
-	if (attribute->kind != TV_STR)
-	{
-		parts[0] = attribute;
-		*n = 1;
-		return parts;
-	}
-	for (i = 0; i <= attribute->u.s.len; i++)
-	{
-		if (i == attribute->u.s.len || attribute->u.s.p[i] == '.')
-		{
-			const char *p = attribute->u.s.p + start;
-			int			l = i - start;
-			bool		digits = l > 0;
-			int			k;
-
-			for (k = 0; k < l; k++)
-				if (p[k] < '0' || p[k] > '9')
-					digits = false;
-			if (*n == cap)
-			{
-				cap *= 2;
-				parts = repalloc(parts, sizeof(TVal *) * cap);
-			}
-			parts[(*n)++] = digits ? tv_int(strtoll(pnstrdup(p, l), NULL, 10)) : tv_str(p, l);
-			start = i + 1;
-		}
-	}
-	return parts;
-}
-
-static TVal *
-attr_get(TVal *item, TVal **parts, int nparts)
-{
-	int			i;
-
-	for (i = 0; i < nparts; i++)
-		item = tpl_getitem(item, parts[i]);
-	return item;
-}
-
-static TVal *
-ignore_case(TVal *v, bool case_sensitive)
-{
-	if (!case_sensitive && v->kind == TV_STR)
-		return change_case(v, 'l');
-	return v;
-}
-
-typedef struct SortItem
-{
-	TVal	   *item;
-	TVal	   *key;
-} SortItem;
-
-static bool sort_reverse;
-
-static int
-sort_cmp(const SortItem *a, const SortItem *b)
-{
-	int			c;
-
-	tpl_charge(1);
-	c = tv_compare(sort_reverse ? b->key : a->key,
-				   sort_reverse ? a->key : b->key, "<");
-
-	return c == 2 ? 0 : c;
-}
-
-/* stable merge sort (Python's sort is stable, and so is its reverse) */
-static void
-merge_sort(SortItem *a, SortItem *tmp, int n)
-{
-	int			mid;
-	int			i;
-	int			j;
-	int			k;
-
-	if (n < 2)
-		return;
-	CHECK_FOR_INTERRUPTS();
-	mid = n / 2;
-	merge_sort(a, tmp, mid);
-	merge_sort(a + mid, tmp, n - mid);
-	i = 0;
-	j = mid;
-	k = 0;
-	while (i < mid && j < n)
-	{
-		if (sort_cmp(&a[j], &a[i]) < 0)
-			tmp[k++] = a[j++];
-		else
-			tmp[k++] = a[i++];
-	}
-	while (i < mid)
-		tmp[k++] = a[i++];
-	while (j < n)
-		tmp[k++] = a[j++];
-	memcpy(a, tmp, sizeof(SortItem) * n);
-}
-
-static TVal *
-do_sort(TVal *v, TVal *reverse, TVal *case_sensitive, TVal *attribute)
-{
-	int			n;
-	TVal	   *items = tv_iter_items(v, &n);
-	SortItem   *arr = palloc(sizeof(SortItem) * Max(n, 1));
-	SortItem   *tmp = palloc(sizeof(SortItem) * Max(n, 1));
-	TVal	  **out = palloc(sizeof(TVal *) * Max(n, 1));
-	bool		cs = tv_truthy(case_sensitive);
-	int			i;
-	int			nattr = 0;
-	TVal	  **attrs = NULL;
-	TVal	 ***paths;
-	int		   *npaths;
-
-	/* attribute may list several paths separated by commas */
-	if (attribute->kind == TV_STR)
-	{
-		int			start = 0;
-
-		attrs = palloc(sizeof(TVal *) * (attribute->u.s.len + 1));
-		for (i = 0; i <= attribute->u.s.len; i++)
-			if (i == attribute->u.s.len || attribute->u.s.p[i] == ',')
-			{
-				attrs[nattr++] = tv_str(attribute->u.s.p + start, i - start);
-				start = i + 1;
-			}
-	}
-	else
-	{
-		attrs = palloc(sizeof(TVal *));
-		attrs[0] = attribute;
-		nattr = 1;
-	}
-	/* the paths are split once, not once per item */
-	paths = palloc(sizeof(TVal **) * nattr);
-	npaths = palloc(sizeof(int) * nattr);
-	for (i = 0; i < nattr; i++)
-		paths[i] = attr_parts(attrs[i], &npaths[i]);
-	for (i = 0; i < n; i++)
-	{
-		TVal	  **key = palloc(sizeof(TVal *) * nattr);
-		int			k;
-
-		for (k = 0; k < nattr; k++)
-		{
-			tpl_charge(1);
-			key[k] = ignore_case(attr_get(items->u.list.items[i], paths[k], npaths[k]), cs);
-		}
-		arr[i].item = items->u.list.items[i];
-		arr[i].key = tv_list(key, nattr);
-	}
-	sort_reverse = tv_truthy(reverse);
-	merge_sort(arr, tmp, n);
-	for (i = 0; i < n; i++)
-		out[i] = arr[i].item;
-	return tv_list(out, n);
-}
-
-static TVal *
-do_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
-{
-	int			n;
-	TVal	   *items = tv_iter_items(v, &n);
-	TVal	  **out = palloc(sizeof(TVal *) * Max(n, 1));
-	TVal	   *seen = tv_dict_new();	/* keys seen, hashed as a set */
-	int			nout = 0;
-	int			np;
-	TVal	  **parts = attr_parts(attribute, &np);
-	bool		cs = tv_truthy(case_sensitive);
-	int			i;
-	TVal	   *r;
-
-	for (i = 0; i < n; i++)
-	{
-		TVal	   *key = ignore_case(attr_get(items->u.list.items[i], parts, np), cs);
-		bool		dup;
-
-		tpl_charge(1);
-		if (key->kind == TV_LIST || key->kind == TV_DICT)
-			tv_fail("unhashable type: '%s'", tv_type_name(key));
-		(void) tv_dict_lookup(seen, key, &dup);
-		if (!dup)
-		{
-			tv_dict_set(seen, key, key);
-			out[nout++] = items->u.list.items[i];
-		}
-	}
-	r = tv_list(out, nout);
-	r->flags |= TVF_GENERATOR;
-	return r;
-}
-
-static TVal *
-do_min_max(TVal *v, bool max, TVal *case_sensitive, TVal *attribute)
-{
-	int			n;
-	TVal	   *items = tv_iter_items(v, &n);
-	int			np;
-	TVal	  **parts = attr_parts(attribute, &np);
-	bool		cs = tv_truthy(case_sensitive);
-	TVal	   *best;
-	TVal	   *bestkey;
-	int			i;
-
-	if (n == 0)
-		return tv_undef("No aggregated item, sequence was empty.");
-	best = items->u.list.items[0];
-	bestkey = ignore_case(attr_get(best, parts, np), cs);
-	for (i = 1; i < n; i++)
-	{
-		TVal	   *item = items->u.list.items[i];
-		TVal	   *key;
-		int			c;
-
-		tpl_charge(1);
-		key = ignore_case(attr_get(item, parts, np), cs);
-		c = tv_compare(key, bestkey, max ? ">" : "<");
-
-		if (c != 2 && (max ? c > 0 : c < 0))
-		{
-			best = item;
-			bestkey = key;
-		}
-	}
-	return best;
-}
-
-static TVal *
-do_sum(TVal *v, TVal *attribute, TVal *start)
-{
-	int			n;
-	TVal	   *items = tv_iter_items(v, &n);
-	int			np;
-	TVal	  **parts = attr_parts(attribute, &np);
-	TVal	   *acc = start;
-	int			i;
-
-	if (start->kind == TV_STR)
-		tv_fail("sum() can't sum strings [use ''.join(seq) instead]");
-	for (i = 0; i < n; i++)
-	{
-		TVal	   *item = attr_get(items->u.list.items[i], parts, np);
-
-		tpl_charge(1);
-		if (item->kind == TV_UNDEF)
-			tv_fail("%s", item->u.undef.hint);
-		acc = tv_arith(TN_ADD, acc, item);
-	}
-	return acc;
-}
-
-static TVal *
-do_join(TVal *v, TVal *d, TVal *attribute)
-{
-	int			n;
-	TVal	   *items = tv_iter_items(v, &n);
-	TVal	   *sep = plain_str(d);
-	int			np;
-	TVal	  **parts = attr_parts(attribute, &np);
-	StringInfoData buf;
-	int			i;
-
-	tv_buf_init(&buf, 64);
-	for (i = 0; i < n; i++)
-	{
-		tpl_charge(1);
-		if (i > 0)
-		{
-			tpl_charge_alloc(sep->u.s.len);
-			appendBinaryStringInfo(&buf, sep->u.s.p, sep->u.s.len);
-		}
-		tv_str_out(&buf, attr_get(items->u.list.items[i], parts, np));
-	}
-	return tv_str(buf.data, buf.len);
-}
-
-static TVal *
-do_first_last(TVal *v, bool last)
-{
-	int			n;
-	TVal	   *items;
-
-	if (last && v->kind == TV_LIST && (v->flags & TVF_GENERATOR))
-		tv_fail("'generator' object is not reversible");
-	if (last && !(v->kind == TV_LIST || v->kind == TV_STR || v->kind == TV_DICT ||
-				  v->kind == TV_RANGE || v->kind == TV_UNDEF))
-		tv_fail("'%s' object is not reversible", tv_type_name(v));
-	items = tv_iter_items(v, &n);
-	if (n == 0)
-		return tv_undef(last ? "No last item, sequence was empty." : "No first item, sequence was empty.");
-	if (last && v->kind == TV_STR)
-	{
-		/* reversed() indexes the string, and Markup indexing keeps Markup */
-		TVal	   *c = items->u.list.items[n - 1];
-
-		return with_markup(tv_str(c->u.s.p, c->u.s.len), v);
-	}
-	return items->u.list.items[last ? n - 1 : 0];
-}
-
 static TVal *
 do_tojson(TVal *v, TVal *indent)
 {
@@ -1064,7 +566,7 @@ do_tojson(TVal *v, TVal *indent)
 	{
 		if (indent->kind != TV_INT && indent->kind != TV_BOOL)
 			tv_fail("noetl's tojson takes an integer indent");
-		ind = (int) Max(as_index(indent, ""), 0);
+		ind = (int) Max(tv_to_index(indent, ""), 0);
 	}
 	tv_buf_init(&json, 64);
 	tv_json_dumps(&json, v, ind, 0);
@@ -1097,6 +599,7 @@ do_tojson(TVal *v, TVal *indent)
 	return r;
 }
 
+/* do_abs is Python's abs() */
 static TVal *
 do_abs(TVal *v)
 {
@@ -1165,7 +668,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				(void) names;
 				if (nargs + nkwargs > 0)
 					tv_fail("do_%s() takes 1 positional argument but %d were given", name, nargs + 1);
-				s = soft_str(v);
+				s = tv_soft_str(v);
 				if (id == F_TITLE)
 					return change_case(s, 't');
 				return with_markup(change_case(s, id == F_LOWER ? 'l' : id == F_UPPER ? 'u' : 'c'), s);
@@ -1181,8 +684,8 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 					tv_fail("do_replace() missing required positional argument '%s'",
 							p[0] == NULL ? "old" : "new");
 				if (p[2]->kind != TV_NONE)
-					count = as_index(p[2], "");
-				return py_replace(plain_str(v), plain_str(p[0]), plain_str(p[1]), count);
+					count = tv_to_index(p[2], "");
+				return str_replace(tv_plain_str(v), tv_plain_str(p[0]), tv_plain_str(p[1]), count);
 			}
 		case F_JOIN:
 			{
@@ -1190,7 +693,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				TVal	   *defs[] = {tv_str("", 0), tv_none()};
 
 				BIND(names, defs);
-				return do_join(v, p[0], p[1]);
+				return tpl_filter_join(v, p[0], p[1]);
 			}
 		case F_INT:
 			{
@@ -1210,8 +713,8 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 			}
 		case F_STRING:
 			if (nargs + nkwargs > 0)
-				tv_fail("soft_str() takes 1 positional argument but %d were given", nargs + 1);
-			return soft_str(v);
+				tv_fail("tv_soft_str() takes 1 positional argument but %d were given", nargs + 1);
+			return tv_soft_str(v);
 		case F_TRIM:
 			{
 				static const char *const names[] = {"chars"};
@@ -1221,14 +724,14 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				BIND(names, defs);
 				if (p[0]->kind != TV_NONE && p[0]->kind != TV_STR)
 					tv_fail("strip arg must be None or str");
-				s = soft_str(v);
-				return with_markup(py_strip(s, p[0]->kind == TV_STR ? p[0] : NULL), s);
+				s = tv_soft_str(v);
+				return with_markup(str_strip(s, p[0]->kind == TV_STR ? p[0] : NULL), s);
 			}
 		case F_FIRST:
 		case F_LAST:
 			if (nargs + nkwargs > 0)
 				tv_fail("do_%s() takes 2 positional arguments but %d were given", name, nargs + 2);
-			return do_first_last(v, id == F_LAST);
+			return tpl_filter_first_last(v, id == F_LAST);
 		case F_ABS:
 			if (nargs + nkwargs > 0)
 				tv_fail("abs() takes exactly one argument (%d given)", nargs + 1);
@@ -1257,7 +760,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				TVal	   *defs[] = {tv_bool(false), tv_bool(false), tv_none()};
 
 				BIND(names, defs);
-				return do_sort(v, p[0], p[1], p[2]);
+				return tpl_filter_sort(v, p[0], p[1], p[2]);
 			}
 		case F_UNIQUE:
 			{
@@ -1265,7 +768,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				TVal	   *defs[] = {tv_bool(false), tv_none()};
 
 				BIND(names, defs);
-				return do_unique(v, p[0], p[1]);
+				return tpl_filter_unique(v, p[0], p[1]);
 			}
 		case F_MIN:
 		case F_MAX:
@@ -1274,7 +777,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				TVal	   *defs[] = {tv_bool(false), tv_none()};
 
 				BIND(names, defs);
-				return do_min_max(v, id == F_MAX, p[0], p[1]);
+				return tpl_filter_min_max(v, id == F_MAX, p[0], p[1]);
 			}
 		case F_SUM:
 			{
@@ -1282,145 +785,11 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				TVal	   *defs[] = {tv_none(), tv_int(0)};
 
 				BIND(names, defs);
-				return do_sum(v, p[0], p[1]);
+				return tpl_filter_sum(v, p[0], p[1]);
 			}
 		default:
 			tv_fail("No filter named '%s' found.", name);
 	}
 #undef BIND
-	return NULL;
-}
-
-/*
- * tpl_apply_test applies test number id to v.
- */
-bool
-tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs)
-{
-	if (nargs > 0)
-		tv_fail("test_%s() takes 1 positional argument but %d were given", name, nargs + 1);
-	switch (id)
-	{
-		case T_DEFINED:
-			return v->kind != TV_UNDEF;
-		case T_UNDEFINED:
-			return v->kind == TV_UNDEF;
-		case T_NONE:
-			return v->kind == TV_NONE;
-		case T_NUMBER:
-			return tv_is_number(v);
-		case T_STRING:
-			return v->kind == TV_STR;
-		case T_MAPPING:
-			return v->kind == TV_DICT;
-		case T_SEQUENCE:
-			return v->kind == TV_STR || v->kind == TV_DICT || v->kind == TV_RANGE ||
-				v->kind == TV_UNDEF || (v->kind == TV_LIST && !(v->flags & TVF_GENERATOR));
-		case T_TRUE:
-			return v->kind == TV_BOOL && v->u.b;
-		case T_FALSE:
-			return v->kind == TV_BOOL && !v->u.b;
-		default:
-			tv_fail("No test named '%s' found.", name);
-	}
-	return false;
-}
-
-/*
- * now_text is the current statement time as datetime.isoformat() writes
- * an aware UTC datetime.
- */
-static TVal *
-now_text(void)
-{
-	TimestampTz ts = GetCurrentStatementStartTimestamp();
-	struct pg_tm tm;
-	fsec_t		fsec;
-	char	   *s;
-
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		tv_fail("timestamp out of range");
-	if (fsec != 0)
-		s = psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year, tm.tm_mon,
-					 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-	else
-		s = psprintf("%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year, tm.tm_mon,
-					 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	return tv_cstr(s);
-}
-
-/*
- * range_count is the number of items of range(start, stop, step), step not
- * zero, computed without overflow.
- */
-static int64
-range_count(int64 start, int64 stop, int64 step)
-{
-	uint64		span;
-
-	if (step > 0 && start < stop)
-	{
-		span = (uint64) stop - (uint64) start - 1;
-		return (int64) Min(span / (uint64) step + 1, (uint64) PG_INT64_MAX);
-	}
-	if (step < 0 && start > stop)
-	{
-		span = (uint64) start - (uint64) stop - 1;
-		return (int64) Min(span / ((uint64) 0 - (uint64) step) + 1, (uint64) PG_INT64_MAX);
-	}
-	return 0;
-}
-
-/*
- * tpl_call_function calls range() or now().
- */
-TVal *
-tpl_call_function(int id, const char *name, TVal **args, int nargs)
-{
-	int			i;
-
-	switch (id)
-	{
-		case FN_RANGE:
-			{
-				int64		v[3];
-				TVal	   *r;
-
-				if (nargs < 1 || nargs > 3)
-					tv_fail("range expected %s 3 arguments, got %d",
-							nargs < 1 ? "at least 1 argument, and at most" : "at most", nargs);
-				for (i = 0; i < nargs; i++)
-				{
-					if (args[i]->kind == TV_BIG)
-						tv_fail("range() arguments beyond 64 bits are not supported");
-					v[i] = as_index(args[i], "");
-				}
-				r = palloc0(sizeof(TVal));
-				r->kind = TV_RANGE;
-				if (nargs == 1)
-				{
-					r->u.range.start = 0;
-					r->u.range.stop = v[0];
-					r->u.range.step = 1;
-				}
-				else
-				{
-					r->u.range.start = v[0];
-					r->u.range.stop = v[1];
-					r->u.range.step = nargs == 3 ? v[2] : 1;
-				}
-				if (r->u.range.step == 0)
-					tv_fail("range() arg 3 must not be zero");
-				tpl_check_range(range_count(r->u.range.start, r->u.range.stop,
-											r->u.range.step));
-				return r;
-			}
-		case FN_NOW:
-			if (nargs != 0)
-				tv_fail("now() takes no arguments");
-			return now_text();
-		default:
-			tv_fail("'%s' is undefined", name);
-	}
 	return NULL;
 }

@@ -12,20 +12,17 @@
  *
  * Inside tags the rules are tried in Jinja2's order: the end delimiter
  * (only while no bracket is open), whitespace, float, integer, name,
- * string, operator.  Numbers and strings are decoded here: integers in
- * bases 2, 8, 10 and 16 with "_" separators, floats as Python literals,
- * strings with Python's unicode-escape rules.
+ * string, operator.  Numbers and strings are decoded here: numbers as
+ * Jinja2 decodes them, with Python's int(text, 0) and float(text) (pynum.c:
+ * so an int literal of more than 4300 decimal digits is refused), strings
+ * with Python's unicode-escape rules.  Whitespace is Python's \s.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
-#include "utils/numeric.h"
 
 #include "template.h"
 
@@ -84,6 +81,7 @@ pos_of(Lexer *lx, int off, int *line, int *col)
 	*col = c;
 }
 
+/* lex_fail raises a template error at byte offset off */
 static void
 lex_fail(Lexer *lx, int off, const char *msg) pg_attribute_noreturn();
 
@@ -97,6 +95,7 @@ lex_fail(Lexer *lx, int off, const char *msg)
 	tpl_error(lx->orig, line, col, "%s", msg);
 }
 
+/* add_token appends a token that starts at byte offset off */
 static TToken *
 add_token(Lexer *lx, TTokKind kind, int off, const char *text, int len)
 {
@@ -117,68 +116,24 @@ add_token(Lexer *lx, TTokKind kind, int off, const char *text, int len)
 	return t;
 }
 
-/* is_py_ws says whether the character at p is whitespace for Python's \s */
-static int
-ws_len(const char *p, int left)
-{
-	unsigned char c = (unsigned char) *p;
-	pg_wchar	w;
-	int			l;
-
-	if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' ||
-		(c >= 0x1c && c <= 0x1f))
-		return 1;
-	if (c < 0x80)
-		return 0;
-	l = pg_utf_mblen((const unsigned char *) p);
-	if (l > left)
-		return 0;
-	w = utf8_to_unicode((const unsigned char *) p);
-	return py_isspace(w) ? l : 0;
-}
-
-/*
- * rstrip_len returns the length of text[0..len) without trailing
- * whitespace (Python's str.rstrip()).
- */
-static int
-rstrip_len(const char *text, int len)
-{
-	int			end = len;
-
-	while (end > 0)
-	{
-		int			start = end - 1;
-		int			w;
-
-		while (start > 0 && (text[start] & 0xC0) == 0x80)
-			start--;
-		w = ws_len(text + start, end - start);
-		if (w == 0 || start + w != end)
-			break;
-		end = start;
-	}
-	return end;
-}
-
+/* skip_ws returns the position after the whitespace at pos (Python's \s*) */
 static int
 skip_ws(Lexer *lx, int pos)
 {
 	int			w;
 
-	while (pos < lx->len && (w = ws_len(lx->src + pos, lx->len - pos)) > 0)
+	while (pos < lx->len && (w = py_space_len(lx->src + pos, lx->len - pos)) > 0)
 		pos += w;
 	return pos;
 }
 
 /*
- * match_float matches Jinja2's float_re at pos; returns its length or 0.
- * (?<!\.)(\d+_)*\d+((\.(\d+_)*\d+)?e[+\-]?(\d+_)*\d+|\.(\d+_)*\d+)
+ * digits_us matches (\d+_)*\d+ at pos, digits with single underscores
+ * between them; returns its length or 0.
  */
 static int
 digits_us(const char *s, int pos, int len)
 {
-	/* (\d+_)*\d+ : digits, single underscores between digit runs */
 	int			p = pos;
 
 	if (p >= len || !ISDIGIT(s[p]))
@@ -197,6 +152,10 @@ digits_us(const char *s, int pos, int len)
 	return p - pos;
 }
 
+/*
+ * match_float matches Jinja2's float_re at pos; returns its length or 0.
+ * (?<!\.)(\d+_)*\d+((\.(\d+_)*\d+)?e[+\-]?(\d+_)*\d+|\.(\d+_)*\d+)
+ */
 static int
 match_float(const char *s, int pos, int len)
 {
@@ -318,70 +277,25 @@ match_int(const char *s, int pos, int len)
 	return p - pos;
 }
 
-/* name characters: ASCII identifiers, and any non-ASCII letter bytes */
+/*
+ * name_start says whether byte c can start a name: ASCII identifiers, and
+ * any character beyond ASCII (Jinja2 takes Python's identifiers; noetl does
+ * not check Unicode categories, but the caller stops a name at whitespace).
+ */
 static bool
 name_start(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
 
+/* name_char says whether byte c can continue a name */
 static bool
 name_char(unsigned char c)
 {
 	return name_start(c) || ISDIGIT(c);
 }
 
-/*
- * int_value converts an integer literal (without "_") to a value.
- */
-static TVal *
-int_value(const char *digits)
-{
-	int			base = 10;
-	const char *p = digits;
-	uint64		v = 0;
-	bool		overflow = false;
-
-	if (p[0] == '0' && p[1] != '\0')
-	{
-		char		c = p[1] | 0x20;
-
-		if (c == 'b')
-			base = 2;
-		else if (c == 'o')
-			base = 8;
-		else if (c == 'x')
-			base = 16;
-		if (base != 10)
-			p += 2;
-	}
-	for (; *p; p++)
-	{
-		int			d = ISDIGIT(*p) ? *p - '0' : (*p | 0x20) - 'a' + 10;
-
-		if (v > (PG_UINT64_MAX - d) / base)
-			overflow = true;
-		v = v * base + d;
-	}
-	if (!overflow && v <= (uint64) PG_INT64_MAX)
-		return tv_int((int64) v);
-	/* beyond int64: compute in numeric */
-	{
-		Datum		acc = DirectFunctionCall1(int8_numeric, Int64GetDatum(0));
-		Datum		b = DirectFunctionCall1(int8_numeric, Int64GetDatum(base));
-
-		for (p = digits + (base == 10 ? 0 : 2); *p; p++)
-		{
-			int			d = ISDIGIT(*p) ? *p - '0' : (*p | 0x20) - 'a' + 10;
-
-			acc = DirectFunctionCall2(numeric_mul, acc, b);
-			acc = DirectFunctionCall2(numeric_add, acc,
-									  DirectFunctionCall1(int8_numeric, Int64GetDatum(d)));
-		}
-		return tv_big(DatumGetNumeric(acc));
-	}
-}
-
+/* hexval is the value of a hexadecimal digit, or -1 */
 static int
 hexval(char c)
 {
@@ -519,8 +433,8 @@ static const char *const operators[] = {
 
 /*
  * lex_tag tokenizes the inside of a tag that starts at pos, up to and
- * including its end delimiter; returns the position after it.  end is
- * "}}" or "%}".
+ * including its end delimiter ("}}" if is_var, else "%}"); returns the
+ * position after it.
  */
 static int
 lex_tag(Lexer *lx, int pos, bool is_var)
@@ -560,7 +474,7 @@ lex_tag(Lexer *lx, int pos, bool is_var)
 				return pos + 2;
 			}
 		}
-		n = ws_len(s + pos, len - pos);
+		n = py_space_len(s + pos, len - pos);
 		if (n > 0)
 		{
 			pos += n;
@@ -569,34 +483,30 @@ lex_tag(Lexer *lx, int pos, bool is_var)
 		c = (unsigned char) s[pos];
 		if ((n = match_float(s, pos, len)) > 0)
 		{
-			char	   *txt = palloc(n + 1);
-			int			k = 0;
-			TToken	   *t;
-			char	   *end;
+			TToken	   *t = add_token(lx, TT_FLOAT, pos, s + pos, n);
 			double		d;
 
-			for (i = 0; i < n; i++)
-				if (s[pos + i] != '_')
-					txt[k++] = s[pos + i];
-			txt[k] = '\0';
-			d = strtod(txt, &end);
-			t = add_token(lx, TT_FLOAT, pos, s + pos, n);
+			/* Jinja2: float(text.replace("_", "")) */
+			if (!py_float_parse(s + pos, n, &d))
+				elog(ERROR, "float literal \"%.*s\" not understood", n, s + pos);
 			t->num = tv_float(d);
 			pos += n;
 			continue;
 		}
 		if ((n = match_int(s, pos, len)) > 0)
 		{
-			char	   *txt = palloc(n + 1);
-			int			k = 0;
-			TToken	   *t;
+			TToken	   *t = add_token(lx, TT_INT, pos, s + pos, n);
+			PyIntText	it;
+			PyIntStatus st;
 
-			for (i = 0; i < n; i++)
-				if (s[pos + i] != '_')
-					txt[k++] = s[pos + i];
-			txt[k] = '\0';
-			t = add_token(lx, TT_INT, pos, s + pos, n);
-			t->num = int_value(txt);
+			/* Jinja2: int(text.replace("_", ""), 0) */
+			st = py_int_parse(s + pos, n, 0, &it);
+			if (st == PYINT_TOO_LONG)
+				lex_fail(lx, pos, psprintf("Exceeds the limit (%d digits) for integer string conversion: value has %d digits; use sys.set_int_max_str_digits() to increase the limit",
+										   PY_INT_MAX_DIGITS, it.ndigits));
+			if (st != PYINT_OK)
+				elog(ERROR, "integer literal \"%.*s\" not understood", n, s + pos);
+			t->num = tv_from_py_int(&it);
 			pos += n;
 			continue;
 		}
@@ -604,7 +514,8 @@ lex_tag(Lexer *lx, int pos, bool is_var)
 		{
 			int			q = pos + 1;
 
-			while (q < len && name_char((unsigned char) s[q]))
+			while (q < len && name_char((unsigned char) s[q]) &&
+				   py_space_len(s + q, len - q) == 0)
 				q++;
 			add_token(lx, TT_NAME, pos, s + pos, q - pos);
 			pos = q;
@@ -669,8 +580,9 @@ lex_tag(Lexer *lx, int pos, bool is_var)
 }
 
 /*
- * raw_end finds "{%[-+]? endraw %}" from pos; returns the offset of its
- * "{%" and sets *after and *strip_before.
+ * find_endraw finds "{%[-+]? endraw %}" from pos; returns the offset of its
+ * "{%", and sets *after to the position after the tag and *strip to
+ * whether its "{%-" strips the whitespace before it.
  */
 static int
 find_endraw(Lexer *lx, int pos, int *after, bool *strip)
@@ -816,7 +728,7 @@ tpl_tokenize(const char *src, int len, int *ntokens)
 			sign = raw_strip ? '-' : 0;
 		datalen = tag - start;
 		if (sign == '-')
-			datalen = rstrip_len(lx.src + start, datalen);
+			datalen = py_rstrip_len(lx.src + start, datalen);
 		if (datalen > 0)
 			add_token(&lx, TT_DATA, start, lx.src + start, datalen);
 
@@ -831,7 +743,7 @@ tpl_tokenize(const char *src, int len, int *ntokens)
 				lex_fail(&lx, tag, "missing end of raw directive");
 			rlen = end - after_raw;
 			if (strip)
-				rlen = rstrip_len(lx.src + after_raw, rlen);
+				rlen = py_rstrip_len(lx.src + after_raw, rlen);
 			if (rlen > 0)
 				add_token(&lx, TT_DATA, after_raw, lx.src + after_raw, rlen);
 			pos = after;

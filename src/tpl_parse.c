@@ -25,6 +25,14 @@
  * too, except inside if/else branches, where Jinja2 only fails when they
  * are reached.
  *
+ * One file of about 1200 lines, on purpose: it is one recursive-descent
+ * grammar whose rules call one another (statements hold expressions, an
+ * expression's filters hold argument lists of expressions), share the
+ * parser's position, its "conditional" depth and a dozen token helpers,
+ * and read best in the order of the table above.  Split, those helpers and
+ * the Parser would become an interface of their own for no reader's
+ * benefit.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -109,6 +117,7 @@ tpl_verror(const char *source, int line, int col, const char *fmt, va_list args)
 					   clip < srclen ? "..." : "")));
 }
 
+/* tpl_error is tpl_verror with its arguments spelled out */
 void
 tpl_error(const char *source, int line, int col, const char *fmt,...)
 {
@@ -118,6 +127,7 @@ tpl_error(const char *source, int line, int col, const char *fmt,...)
 	tpl_verror(source, line, col, fmt, args);
 }
 
+/* lookup returns the index of name in names, or -1 */
 static int
 lookup(const char *name, const char *const *names, int n)
 {
@@ -129,30 +139,35 @@ lookup(const char *name, const char *const *names, int n)
 	return -1;
 }
 
-int
+/* tpl_filter_id returns the number of the filter name, or -1 */
+static int
 tpl_filter_id(const char *name)
 {
 	return lookup(name, filter_names, lengthof(filter_names));
 }
 
-int
+/* tpl_test_id returns the number of the test name, or -1 */
+static int
 tpl_test_id(const char *name)
 {
 	return lookup(name, test_names, lengthof(test_names));
 }
 
-int
+/* tpl_function_id returns the number of the function name, or -1 */
+static int
 tpl_function_id(const char *name)
 {
 	return lookup(name, function_names, lengthof(function_names));
 }
 
+/* cur returns the current token */
 static TToken *
 cur(Parser *p)
 {
 	return &p->toks[p->pos];
 }
 
+/* peek returns the token ahead positions after the current one, or EOF */
 static TToken *
 peek(Parser *p, int ahead)
 {
@@ -161,6 +176,7 @@ peek(Parser *p, int ahead)
 	return &p->toks[i];
 }
 
+/* advance moves to the next token, staying on EOF */
 static void
 advance(Parser *p)
 {
@@ -168,12 +184,14 @@ advance(Parser *p)
 		p->pos++;
 }
 
+/* is_op says whether t is the operator op */
 static bool
 is_op(TToken *t, const char *op)
 {
 	return t->kind == TT_OP && t->len == (int) strlen(op) && memcmp(t->text, op, t->len) == 0;
 }
 
+/* is_name says whether t is the name name */
 static bool
 is_name(TToken *t, const char *name)
 {
@@ -209,6 +227,7 @@ describe(TToken *t)
 	}
 }
 
+/* fail_at raises a template error at token t */
 static void
 fail_at(Parser *p, TToken *t, const char *fmt,...) pg_attribute_printf(3, 4) pg_attribute_noreturn();
 
@@ -221,6 +240,7 @@ fail_at(Parser *p, TToken *t, const char *fmt,...)
 	tpl_verror(p->source, t->line, t->col, fmt, args);
 }
 
+/* unsupported refuses a construct outside noetl's subset, at token t */
 static void
 unsupported(Parser *p, TToken *t, const char *what) pg_attribute_noreturn();
 
@@ -230,6 +250,7 @@ unsupported(Parser *p, TToken *t, const char *what)
 	fail_at(p, t, "%s is not supported by noetl templates", what);
 }
 
+/* expect_op consumes the operator op, or fails as Jinja2 does */
 static void
 expect_op(Parser *p, const char *op)
 {
@@ -240,6 +261,7 @@ expect_op(Parser *p, const char *op)
 	advance(p);
 }
 
+/* new_node makes a node of kind at the position of token t */
 static TNode *
 new_node(TNodeKind kind, TToken *t)
 {
@@ -252,6 +274,7 @@ new_node(TNodeKind kind, TToken *t)
 	return n;
 }
 
+/* add_item appends item to a growing array of nodes */
 static void
 add_item(TNode ***items, int *n, int *cap, TNode *item)
 {
@@ -264,7 +287,7 @@ add_item(TNode ***items, int *n, int *cap, TNode *item)
 	(*items)[(*n)++] = item;
 }
 
-/* is_tuple_end: the token that ends an expression list */
+/* is_expr_end says whether t ends an expression list: a tag's end or ")" */
 static bool
 is_expr_end(TToken *t)
 {
@@ -323,6 +346,7 @@ parse_args(Parser *p, TNode *n)
 	expect_op(p, ")");
 }
 
+/* parse_list parses a list literal: [a, b, ...] */
 static TNode *
 parse_list(Parser *p)
 {
@@ -343,6 +367,7 @@ parse_list(Parser *p)
 	return n;
 }
 
+/* parse_dict parses a dict literal: {k: v, ...} */
 static TNode *
 parse_dict(Parser *p)
 {
@@ -365,6 +390,7 @@ parse_dict(Parser *p)
 	return n;
 }
 
+/* parse_primary parses a name, a literal, a list, a dict or (expr) */
 static TNode *
 parse_primary(Parser *p)
 {
@@ -430,6 +456,7 @@ parse_primary(Parser *p)
 	fail_at(p, t, "unexpected '%s'", describe(t));
 }
 
+/* parse_subscript parses .name, .0 or [expr] after node */
 static TNode *
 parse_subscript(Parser *p, TNode *node)
 {
@@ -474,6 +501,7 @@ parse_subscript(Parser *p, TNode *node)
 	return n;
 }
 
+/* parse_call parses name(args): only functions called by name */
 static TNode *
 parse_call(Parser *p, TNode *node)
 {
@@ -495,6 +523,7 @@ parse_call(Parser *p, TNode *node)
 	return n;
 }
 
+/* parse_postfix parses the subscripts and calls after a primary */
 static TNode *
 parse_postfix(Parser *p, TNode *node)
 {
@@ -540,6 +569,7 @@ dotted_name(Parser *p, bool *dotted)
 	return buf.data;
 }
 
+/* parse_filter parses "| name" or "| name(args)" after node */
 static TNode *
 parse_filter(Parser *p, TNode *node)
 {
@@ -561,6 +591,7 @@ parse_filter(Parser *p, TNode *node)
 	return n;
 }
 
+/* parse_test parses "is [not] name", with its argument, after node */
 static TNode *
 parse_test(Parser *p, TNode *node)
 {
@@ -601,6 +632,7 @@ parse_test(Parser *p, TNode *node)
 	return n;
 }
 
+/* parse_filter_expr parses the filters, tests and calls after node */
 static TNode *
 parse_filter_expr(Parser *p, TNode *node)
 {
@@ -619,6 +651,10 @@ parse_filter_expr(Parser *p, TNode *node)
 	}
 }
 
+/*
+ * parse_unary parses unary (see the grammar above); with_filter lets
+ * filters and tests bind to it
+ */
 static TNode *
 parse_unary(Parser *p, bool with_filter)
 {
@@ -640,6 +676,7 @@ parse_unary(Parser *p, bool with_filter)
 	return n;
 }
 
+/* binary makes the node of a binary operator */
 static TNode *
 binary(TNodeKind kind, TToken *t, TNode *a, TNode *b)
 {
@@ -650,6 +687,7 @@ binary(TNodeKind kind, TToken *t, TNode *a, TNode *b)
 	return n;
 }
 
+/* parse_pow parses pow := unary ("**" unary)* */
 static TNode *
 parse_pow(Parser *p)
 {
@@ -665,6 +703,7 @@ parse_pow(Parser *p)
 	return left;
 }
 
+/* parse_math2 parses math2 := pow (("*"|"/"|"//"|"%") pow)* */
 static TNode *
 parse_math2(Parser *p)
 {
@@ -690,6 +729,7 @@ parse_math2(Parser *p)
 	}
 }
 
+/* parse_concat parses concat := math2 ("~" math2)* */
 static TNode *
 parse_concat(Parser *p)
 {
@@ -710,6 +750,7 @@ parse_concat(Parser *p)
 	return n;
 }
 
+/* parse_math1 parses math1 := concat (("+"|"-") concat)* */
 static TNode *
 parse_math1(Parser *p)
 {
@@ -734,6 +775,7 @@ parse_math1(Parser *p)
 	}
 }
 
+/* parse_compare parses a comparison chain: math1 (op math1)* */
 static TNode *
 parse_compare(Parser *p)
 {
@@ -787,6 +829,7 @@ parse_compare(Parser *p)
 	return n ? n : expr;
 }
 
+/* parse_not parses not := "not" not | compare */
 static TNode *
 parse_not(Parser *p)
 {
@@ -804,6 +847,7 @@ parse_not(Parser *p)
 	return parse_compare(p);
 }
 
+/* parse_and parses and := not ("and" not)* */
 static TNode *
 parse_and(Parser *p)
 {
@@ -819,6 +863,7 @@ parse_and(Parser *p)
 	return left;
 }
 
+/* parse_or parses or := and ("or" and)* */
 static TNode *
 parse_or(Parser *p)
 {
@@ -834,6 +879,7 @@ parse_or(Parser *p)
 	return left;
 }
 
+/* parse_condexpr parses expr := or ["if" or ["else" expr]] */
 static TNode *
 parse_condexpr(Parser *p)
 {
@@ -899,6 +945,10 @@ recheck_unknown(Parser *p, TNode *n)
 		recheck_unknown(p, n->kwargs[i]);
 }
 
+/*
+ * parse_expression parses an expression, with if-else unless
+ * with_condexpr is false
+ */
 static TNode *
 parse_expression(Parser *p, bool with_condexpr)
 {
@@ -934,6 +984,7 @@ parse_tag_expression(Parser *p, bool with_condexpr)
 	return n;
 }
 
+/* expect_block_end consumes the end of a statement tag */
 static void
 expect_block_end(Parser *p)
 {
@@ -944,6 +995,7 @@ expect_block_end(Parser *p)
 	advance(p);
 }
 
+/* parse_if parses {% if %} ... {% elif %} ... {% else %} ... {% endif %} */
 static TNode *
 parse_if(Parser *p, TToken *t)
 {
@@ -989,6 +1041,7 @@ parse_if(Parser *p, TToken *t)
 	}
 }
 
+/* parse_for parses {% for x in seq [if cond] %} ... {% else %} ... {% endfor %} */
 static TNode *
 parse_for(Parser *p, TToken *t)
 {
@@ -1141,11 +1194,8 @@ find_single(TTemplate *tpl)
 
 		if (n->kind == TN_TEXT)
 		{
-			int			k;
-
-			for (k = 0; k < n->value->u.s.len; k++)
-				if (!py_isspace((unsigned char) n->value->u.s.p[k]))
-					return;
+			if (py_rstrip_len(n->value->u.s.p, n->value->u.s.len) > 0)
+				return;
 		}
 		else if (n->kind == TN_OUTPUT && expr == NULL)
 			expr = n->a;

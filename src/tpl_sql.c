@@ -42,6 +42,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "jtree.h"
 #include "template.h"
 
 PG_FUNCTION_INFO_V1(noetl_render_text);
@@ -95,7 +96,7 @@ tplcache_create(MemoryContext parent, int max)
  * into it, such as its constants) stays valid until the next call; for an
  * unbounded one, as long as the cache.
  */
-TTemplate *
+static TTemplate *
 tplcache_get(TplCache *c, const char *src, int len, bool expression)
 {
 	uint32		h = hash_bytes((const unsigned char *) src, len) ^ (expression ? 0x9e3779b9 : 0);
@@ -145,7 +146,7 @@ tplcache_get(TplCache *c, const char *src, int len, bool expression)
 /*
  * tpl_cached looks a template up in the cache of the SQL functions.
  */
-TTemplate *
+static TTemplate *
 tpl_cached(const char *src, int len, bool expression)
 {
 	return tplcache_get(sql_templates(), src, len, expression);
@@ -175,7 +176,7 @@ context_value(Jsonb *ctx)
 }
 
 /*
- * Datum noetl.render_text(template text, context jsonb) returns text
+ * noetl_render_text: noetl.render_text(template text, context jsonb) returns text
  */
 Datum
 noetl_render_text(PG_FUNCTION_ARGS)
@@ -336,7 +337,6 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 		if (JB_ROOT_IS_SCALAR(t))
 		{
 			JsonbValue	scalar;
-			JsonbValue	arr;
 
 			(void) JsonbExtractScalar(&t->root, &scalar);
 			if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
@@ -348,11 +348,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 			}
 			if (single == NULL)
 			{
-				arr.type = jbvArray;
-				arr.val.array.rawScalar = true;
-				arr.val.array.nElems = 1;
-				arr.val.array.elems = NULL;
-				pushJsonbValue(&st, WJB_BEGIN_ARRAY, &arr);
+				jb_begin_scalar_root(&st);
 				render_jsonb(cache, &scalar, ctx, &st, WJB_ELEM, scratch);
 				res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 			}
@@ -387,7 +383,7 @@ sql_templates(void)
 }
 
 /*
- * Datum noetl.render(template jsonb, context jsonb) returns jsonb
+ * noetl_render: noetl.render(template jsonb, context jsonb) returns jsonb
  */
 Datum
 noetl_render(PG_FUNCTION_ARGS)
@@ -399,7 +395,7 @@ noetl_render(PG_FUNCTION_ARGS)
 }
 
 /*
- * Datum noetl.eval(expression text, context jsonb) returns jsonb
+ * noetl_eval: noetl.eval(expression text, context jsonb) returns jsonb
  */
 Datum
 noetl_eval(PG_FUNCTION_ARGS)
@@ -427,20 +423,13 @@ noetl_eval(PG_FUNCTION_ARGS)
 }
 
 /*
- * truthy_text applies NoETL's rule to the text of a value.
+ * truthy_text applies NoETL's rule to the text of a value: true when
+ * str.strip().lower() is "true", "1" or "yes".
  */
 static bool
 truthy_text(const char *s, int len)
 {
-	int			start = 0;
-	int			end = len;
-
-	while (start < end && py_isspace((unsigned char) s[start]))
-		start++;
-	while (end > start && py_isspace((unsigned char) s[end - 1]))
-		end--;
-	len = end - start;
-	s += start;
+	py_strip(&s, &len);
 	return (len == 4 && pg_strncasecmp(s, "true", 4) == 0) ||
 		(len == 1 && s[0] == '1') ||
 		(len == 3 && pg_strncasecmp(s, "yes", 3) == 0);
@@ -483,7 +472,7 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 }
 
 /*
- * Datum noetl.truthy(condition text, context jsonb) returns boolean
+ * noetl_truthy: noetl.truthy(condition text, context jsonb) returns boolean
  */
 Datum
 noetl_truthy(PG_FUNCTION_ARGS)

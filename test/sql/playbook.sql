@@ -70,6 +70,9 @@ SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow: []');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow: {step: start}');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: begin\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n  - step: a\n  - step: a\n');
+-- the first repeated name in document order is reported, with its first step
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow: [{step: start}, {step: z}, {step: b}, {step: z}, {step: b}, {step: z}]\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkbook: [{name: v, tool: python}, {name: w, tool: http}, {name: w, tool: http}, {name: v, tool: http}]\nworkflow: [{step: start}]\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n  - step: ""\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n  - desc: no name\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    next: [{step: a}, {step: hot_pat}]\n  - step: a\n');

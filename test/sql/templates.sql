@@ -107,6 +107,18 @@ SELECT noetl.eval('[99999 in range(100000), 3 in range(0, 10, 3), 4 in range(0, 
 SELECT noetl.render_text('{{ (10 ** 4000 * 10 ** 4000) > 0 }}', '{}');
 SELECT noetl.render_text('{{ 10 ** 4000 * 10 ** 4000 }}', '{}');
 SELECT noetl.render_text('{{ ("1" * 5000) | int }}', '{}');
+-- and int literals of more than 4300 digits are refused, as Jinja2's int()
+-- refuses them; a hexadecimal literal may be longer, but not printed
+SELECT noetl.render_text('{{ ' || repeat('1', 4300) || ' > 1 }}', '{}');
+SELECT noetl.render_text('{{ ' || repeat('1', 4301) || ' > 1 }}', '{}');
+SELECT noetl.render_text('{{ 0x' || repeat('f', 5000) || ' > 1 }}', '{}');
+
+-- whitespace: a condition is stripped as str.strip() strips (U+00A0,
+-- U+2003), and so is the text around a single {{ expr }}, which keeps its type
+SELECT noetl.truthy(E'{{ "\u00a0yes\u2003" }}', '{}') AS nbsp_yes,
+       noetl.truthy(E'\u3000true\u3000', '{}') AS ideographic_true;
+SELECT noetl.render(to_jsonb(E'\u00a0{{ x }}\u2003'::text), '{"x": 3}') AS typed,
+       noetl.render(to_jsonb(E'\u00a0{{ x }}.'::text), '{"x": 3}') AS text;
 
 --
 -- No operation is quadratic: 100,000 keys go through every path well within

@@ -112,3 +112,6 @@ SELECT noetl.yaml_to_jsonb(repeat(keys || E'\n', 20)) IS NULL FROM wide;
 SET statement_timeout = '100ms';
 SELECT noetl.yaml_to_jsonb('a: "' || repeat('x', 100000000) || '"') IS NULL;
 RESET statement_timeout;
+
+-- an error quotes at most 200 bytes of the scalar, cut at a character
+SELECT noetl.yaml_to_jsonb('!!int "' || repeat('é', 150) || '"');
