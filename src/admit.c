@@ -299,18 +299,16 @@ static int32
 expiry_attempt(EventRow *row)
 {
 	Jsonb	   *meta;
-	JsonbValue *v;
+	bool		expired;
+	int32		attempt;
 
 	if (!noetl_in_broker_worker || row->nulls[C_META])
 		return 0;
 	meta = event_jsonb(row, C_META);
-	v = jb_get(meta, "lease_expired");
-	if (v == NULL || v->type != jbvBool || !v->val.boolean)
-		return 0;
-	v = jb_get(meta, "attempt");
-	if (v == NULL || v->type != jbvNumeric)
-		return 0;
-	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	if (jb_get_bool(meta, "lease_expired", &expired) && expired &&
+		jb_get_int32(meta, "attempt", &attempt))
+		return attempt;
+	return 0;
 }
 
 /*

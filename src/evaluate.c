@@ -488,16 +488,7 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 		jt_set(t, "args", jt_from_jsonb(jb_merge(a ? jt_to_jsonb(a) : NULL, extra_args)));
 	}
 	if (s->keep != NULL)
-	{
-		JsonbValue *k = jt_from_jsonb(s->keep);
-
-		for (i = 0; i < k->val.object.nPairs; i++)
-		{
-			JsonbPair  *p = &k->val.object.pairs[i];
-
-			jt_set(t, pnstrdup(p->key.val.string.val, p->key.val.string.len), &p->value);
-		}
-	}
+		(void) jt_merge(t, jt_from_jsonb(s->keep), false);
 	for (i = 0; i < run->ntasks; i++)
 		if (run->tasks[i].node == s->name)
 			return true;		/* already dispatched by this evaluation */
@@ -661,11 +652,8 @@ finish(Run *run)
 static void
 on_start(Run *run, EventRow *row)
 {
-	JsonbValue *w = jb_get(event_jsonb(row, C_CONTEXT), "workload");
-	Jsonb	   *given = NULL;
+	Jsonb	   *given = jb_get_object(event_jsonb(row, C_CONTEXT), "workload");
 
-	if (w != NULL && w->type == jbvBinary && JsonContainerIsObject(w->val.binary.data))
-		given = JsonbValueToJsonb(w);
 	/* the workload given is laid over the playbook's, key by key */
 	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
 	run->ex.status = EXEC_RUNNING;
@@ -716,13 +704,7 @@ retry_context(Run *run, const char *error, Jsonb *result, int attempt)
 	TVal	   *r = result ? tv_from_jsonb(result) : tv_none();
 
 	if (r->kind == TV_DICT)
-	{
-		int			i;
-
-		tv_materialize(r);
-		for (i = 0; i < r->u.dict.n; i++)
-			tv_dict_set(d, r->u.dict.keys[i], r->u.dict.vals[i]);
-	}
+		tv_dict_update(d, r);
 	tv_dict_set(d, tv_cstr("result"), r);
 	tv_dict_set(d, tv_cstr("error"), error ? tv_cstr(error) : tv_none());
 	tv_dict_set(d, tv_cstr("attempt"), tv_int(attempt));

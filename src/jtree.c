@@ -601,20 +601,3 @@ jb_depth_exceeds(Jsonb *jb, int max)
 	}
 	return false;
 }
-
-/*
- * jb_get returns the value of key in the jsonb object jb (a container's
- * value comes as jbvBinary), or NULL if jb is no object or lacks key.
- */
-JsonbValue *
-jb_get(Jsonb *jb, const char *key)
-{
-	JsonbValue	k;
-
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-}

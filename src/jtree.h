@@ -89,6 +89,5 @@ extern void jb_begin_scalar_root(JsonbParseState **st);
  * without recursion.
  */
 extern bool jb_depth_exceeds(Jsonb *jb, int max);
-extern JsonbValue *jb_get(Jsonb *jb, const char *key);
 
 #endif							/* NOETL_JTREE_H */

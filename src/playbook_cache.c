@@ -57,40 +57,13 @@ static const char *const not_task[] = {
 	"next", "sink", "retry", "loop", "result", "desc"
 };
 
-/* orders step indexes by their steps' names */
-static int
-step_name_cmp(const void *a, const void *b, void *arg)
-{
-	BStep	   *steps = (BStep *) arg;
-
-	return strcmp(steps[*(const int *) a].name, steps[*(const int *) b].name);
-}
-
 /*
  * pb_step_index returns the index of the step called name, or -1.
  */
 int
 pb_step_index(BPlaybook *pb, const char *name, int len)
 {
-	int			lo = 0;
-	int			hi = pb->nsteps - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		const char *s = pb->sorted_names[mid];
-		int			c = strncmp(s, name, len);
-
-		if (c == 0 && s[len] != '\0')
-			c = 1;
-		if (c == 0)
-			return pb->sorted_index[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return names_find(&pb->names, name, len);
 }
 
 /*
@@ -260,17 +233,13 @@ load_playbook(int64 catalog_id)
 	workflow = jt_get(doc, "workflow");
 	pb->nsteps = workflow->val.array.nElems;
 	pb->steps = palloc0(sizeof(BStep) * pb->nsteps);
-	pb->sorted_names = palloc(sizeof(char *) * pb->nsteps);
-	pb->sorted_index = palloc(sizeof(int) * pb->nsteps);
+	names_init(&pb->names, pb->nsteps);
 	for (i = 0; i < pb->nsteps; i++)
 	{
 		load_step(&pb->steps[i], &workflow->val.array.elems[i]);
-		pb->sorted_index[i] = i;
+		names_add(&pb->names, pb->steps[i].name, strlen(pb->steps[i].name), i);
 	}
-	/* step indexes sorted by name, for lookups by name */
-	qsort_arg(pb->sorted_index, pb->nsteps, sizeof(int), step_name_cmp, pb->steps);
-	for (i = 0; i < pb->nsteps; i++)
-		pb->sorted_names[i] = pb->steps[pb->sorted_index[i]].name;
+	names_sort(&pb->names);
 	for (i = 0; i < pb->nsteps; i++)
 		load_next(pb, &pb->steps[i], &workflow->val.array.elems[i]);
 	pb->start = pb_step_index(pb, "start", 5);

@@ -12,6 +12,7 @@
 
 #include "utils/jsonb.h"
 
+#include "names.h"
 #include "retry.h"
 #include "template.h"
 
@@ -51,8 +52,7 @@ typedef struct BPlaybook
 	int			nsteps;
 	int			start;			/* index of "start" */
 	int			end;			/* index of "end", -1 if there is none */
-	char	  **sorted_names;	/* for lookups by name */
-	int		   *sorted_index;
+	NameIndex	names;			/* steps by name */
 	TplCache   *templates;		/* the playbook's parsed templates */
 	MemoryContext cxt;
 } BPlaybook;
