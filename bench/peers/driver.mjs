@@ -43,7 +43,7 @@ const CFG = {
     enqueueN: num('ENQUEUE_N', 6000, 300),
     enqueueBatchN: num('ENQUEUE_BATCH_N', 30000, 1000),
     drainN: num('DRAIN_N', 6000, 300),
-    drainBatchN: num('DRAIN_BATCH_N', 20000, 1000),
+    drainBatchN: num('DRAIN_BATCH_N', 40000, 1000),
     chainE: num('CHAIN_E', 1500, 60),          // executions of 3 tasks
     fanE: num('FAN_E', 400, 20),               // executions of 11 tasks
     latencyN: num('LATENCY_N', 400, 40),
@@ -557,7 +557,7 @@ class PgBossSystem {
 }
 
 // graphile-worker's completeJobBatchDelay in the batched drain (ms); see bench/README.md
-const GW_COMPLETE_BATCH_DELAY = Number(process.env.GW_COMPLETE_BATCH_DELAY ?? 0);
+const GW_COMPLETE_BATCH_DELAY = Number(process.env.GW_COMPLETE_BATCH_DELAY ?? 50);
 
 function same(got, want, what) {
     const keys = new Set([...Object.keys(got), ...Object.keys(want)]);
@@ -889,6 +889,14 @@ function report(systems, modes, results, heldRes) {
         stat.held = {};
         for (const n of heldNames) stat.held[n] = { med: g(n, 'with', 'total') / g(n, 'without', 'total') };
     }
+
+    // what the driver itself used: the peers' client libraries do more in
+    // JavaScript than noetl's few statements, and on a small machine the
+    // driver's core is not the server's
+    console.log(`\nDriver CPU, % of one core during the timed phase (median over rounds)\n`);
+    line('mode', names);
+    for (const m of modes) line(m.id, names.map(n => results[m.id]?.[n] ? `${Math.round(median(results[m.id][n].map(r => r.cpu)) * 100)}%` : 'n/a'));
+    for (const c of heldNames.length ? ['without', 'with'] : []) line(`held snapshot ${c}`, names.map(n => heldRes[n] ? `${Math.round(heldRes[n][c].cpu * 100)}%` : 'n/a'));
 
     // ratios: noetl ÷ each peer (throughput), peer ÷ noetl (latency): > 1 means noetl is better
     if (!names.includes('noetl') || names.length < 2) return;
