@@ -32,6 +32,12 @@ demo:
 	bash examples/demo.sh
 .PHONY: demo
 
+# noetl beside graphile-worker and pg-boss (bench/README.md); QUICK=1 runs a
+# smoke test of every mode in a couple of minutes
+bench-peers:
+	QUICK=$(QUICK) bash bench/peers/run.sh
+.PHONY: bench-peers
+
 ifeq ($(wildcard $(PG_CONFIG)),)
 all install installcheck:
 	@echo "PostgreSQL 15 and its development files are missing: 'make demo' or 'bash .ci/run', as root, install them" >&2
