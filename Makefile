@@ -25,6 +25,12 @@ ISOLATION   := $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spe
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso --load-extension=noetl
 EXTRA_CLEAN = test/results test/output_iso test/regression.diffs test/regression.out
 
+# header dependencies: PGXS tracks them only in a PostgreSQL source tree
+# (configure --enable-depend), so the compiler writes them here (src/*.d)
+PG_CFLAGS   = -MMD -MP
+EXTRA_CLEAN += $(OBJS:.o=.d)
+-include $(OBJS:.o=.d)
+
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 
 # make demo installs what it needs, so it must work before anything else is

@@ -785,9 +785,8 @@ on_release(Run *run, TaskState *q)
 {
 	if (q->status != TASK_LEASED)
 		return;
-	state_release_task(q);
+	state_release_task(run->nsp, q);
 	wake_record_ready(q->queue_id);
-	(void) run;
 }
 
 static void

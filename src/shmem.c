@@ -7,9 +7,10 @@
  * last id handed out by noetl.snowflake_id(), as a 64-bit atomic that every
  * backend advances with compare-and-swap, so ids are unique across
  * concurrent sessions without a lock; where the broker worker is (its pid
- * and latch); and the committed work the worker has not yet announced
- * (wakeup.c).  When the library is not preloaded, noetl_shared stays NULL
- * and users of it fall back (snowflake.c) or do without (wakeup.c).
+ * and latch); the committed work the worker has not yet announced
+ * (wakeup.c); and where each queue's ready tasks begin (ready_mark.c).
+ * When the library is not preloaded, noetl_shared stays NULL and users of
+ * it fall back (snowflake.c) or do without (wakeup.c, ready_mark.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +58,7 @@ noetl_shmem_startup(void)
 		memset(noetl_shared, 0, sizeof(NoetlSharedState));
 		pg_atomic_init_u64(&noetl_shared->snowflake_last, 0);
 		SpinLockInit(&noetl_shared->mutex);
+		SpinLockInit(&noetl_shared->ready_mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.h
- *	  Shared memory of the extension: the snowflake counter, where the broker worker is, committed work it has not yet announced.
+ *	  Shared memory of the extension: the snowflake counter, where the
+ *	  broker worker is, committed work it has not yet announced, where each
+ *	  queue's ready tasks begin.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +15,8 @@
 #include "port/atomics.h"
 #include "storage/s_lock.h"
 #include "datatype/timestamp.h"
+
+#include "ready_mark.h"
 
 /* shmem.c: state shared by all backends of the cluster */
 #define NOETL_MAX_CANCELS 64
@@ -39,6 +43,11 @@ typedef struct NoetlSharedState
 	int			ncancelled;
 	bool		cancel_overflow;
 	int64		cancelled[NOETL_MAX_CANCELS];
+
+	/* where the ready tasks of each queue begin (ready_mark.c) */
+	slock_t		ready_mutex;
+	uint64		ready_tick;
+	ReadyMarkSlot ready_marks[NOETL_READY_MARKS];
 } NoetlSharedState;
 
 extern NoetlSharedState *noetl_shared;

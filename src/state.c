@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "owner.h"
+#include "ready_mark.h"
 #include "rows.h"
 #include "state.h"
 #include "stmt.h"
@@ -116,14 +117,6 @@ static NoetlStmt s_cancel_tasks = {
 	"       updated_at = pg_catalog.clock_timestamp()"
 	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
 	"   AND status OPERATOR(pg_catalog.=) ANY ('{queued,leased,retry}'::pg_catalog.text[])",
-	1, {INT8OID}
-};
-static NoetlStmt s_release_task = {
-	"UPDATE noetl.queue SET status = 'queued',"
-	"       attempts = GREATEST(attempts OPERATOR(pg_catalog.-) 1, 0),"
-	"       worker_id = NULL, lease_until = NULL, available_at = pg_catalog.now(),"
-	"       updated_at = pg_catalog.clock_timestamp()"
-	" WHERE queue_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'leased'",
 	1, {INT8OID}
 };
 static NoetlStmt s_insert_step = {
@@ -336,6 +329,7 @@ read_task(TupleTableSlot *slot, const AttrNumber *qa, TaskState *q)
 	q->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
 	q->attempts = rows_int4(slot, qa[Q_ATTEMPTS]);
 	q->max_attempts = rows_int4(slot, qa[Q_MAX_ATTEMPTS]);
+	q->priority = rows_int4(slot, qa[Q_PRIORITY]);
 	q->tool = rows_text(slot, qa[Q_TOOL]);
 	q->has_token_column = qa[Q_LEASE_TOKEN] != InvalidAttrNumber;
 	q->lease_token = NULL;
@@ -486,6 +480,7 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		rows_set(&w, Q_CREATED_AT, TimestampTzGetDatum(now));
 		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
 		rows_insert(&w);
+		ready_mark_lower(w.rel, t->priority, t->queue_id);
 		count++;
 	}
 	index_close(idx, NoLock);
@@ -519,6 +514,8 @@ write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz a
 	rows_set_null(&w, Q_LEASE_UNTIL);
 	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
 	rows_update(&w);
+	if (status == TASK_RETRY)
+		ready_mark_lower(w.rel, q->priority, q->queue_id);
 	rows_close(&w);
 	q->status = status;
 }
@@ -541,15 +538,28 @@ state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at)
 	write_end(nsp, q, TASK_RETRY, NULL, available_at);
 }
 
-/* state_release_task puts a leased task back in the queue, uncounted */
+/*
+ * state_release_task puts a task the caller has locked (q, leased) back in
+ * the queue, ready now, leased to nobody, the attempt uncounted.
+ */
 void
-state_release_task(TaskState *q)
+state_release_task(Oid nsp, TaskState *q)
 {
-	Datum		v[1];
+	RowWriter	w;
 
-	v[0] = Int64GetDatum(q->queue_id);
-	noetl_spi_exec(&s_release_task, v, NULL, SPI_OK_UPDATE);
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
+	rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
+	rows_set(&w, Q_ATTEMPTS, Int32GetDatum(Max(q->attempts - 1, 0)));
+	rows_set_null(&w, Q_WORKER_ID);
+	rows_set_null(&w, Q_LEASE_UNTIL);
+	rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	rows_update(&w);
+	ready_mark_lower(w.rel, q->priority, q->queue_id);
+	rows_close(&w);
 	q->status = TASK_QUEUED;
+	q->attempts = Max(q->attempts - 1, 0);
 }
 
 /* state_cancel_tasks cancels an execution's unfinished tasks; returns how many */
@@ -558,8 +568,21 @@ state_cancel_tasks(int64 execution_id)
 {
 	Datum		v[1];
 
+	volatile int n = 0;
+
+	/* cancelling makes nothing ready: the queue's mark holds (ready_mark.c) */
 	v[0] = Int64GetDatum(execution_id);
-	return (int) noetl_spi_exec(&s_cancel_tasks, v, NULL, SPI_OK_UPDATE);
+	ready_mark_trust_writes(true);
+	PG_TRY();
+	{
+		n = (int) noetl_spi_exec(&s_cancel_tasks, v, NULL, SPI_OK_UPDATE);
+	}
+	PG_FINALLY();
+	{
+		ready_mark_trust_writes(false);
+	}
+	PG_END_TRY();
+	return n;
 }
 
 /* ---------------------------------------------------------------- leases */
@@ -605,6 +628,12 @@ check_seconds(const char *name, bool isnull, int32 v)
 				 errhint("A worker running longer tasks extends its lease with noetl.heartbeat.")));
 }
 
+/*
+ * A lease that read this many index entries more than it took asks for the
+ * queue's mark to be raised (ready_mark.c).
+ */
+#define LEASE_STEP_OVER 32
+
 /* tool_wanted says whether tool is one of the worker's tools (any if none) */
 static bool
 tool_wanted(const char *tool, Datum *tools, bool *tnulls, int ntools, bool all)
@@ -638,12 +667,13 @@ lease_ready(TupleTableSlot *slot, const AttrNumber *qa, TimestampTz now,
  *			   tools text[]) returns setof noetl.task
  *
  * Leases up to max_tasks ready tasks to a worker: it reads queue_ready_idx
- * in its order (highest priority first, then oldest), so its cost depends
- * on the tasks it takes and not on the backlog or on statistics; skips a
- * row another transaction has locked (SKIP LOCKED); checks the row's
- * latest version, then marks it leased to the worker until now +
- * lease_seconds, one attempt more, with a new token, whose SHA-256 it
- * keeps and which it returns with the task.
+ * in its order (highest priority first, then oldest), from the queue's
+ * mark (ready_mark.c) on, so its cost depends on the tasks it takes and not
+ * on the backlog, the statistics or the entries vacuum could not yet
+ * remove; skips a row another transaction has locked (SKIP LOCKED);
+ * checks the row's latest version, then marks it leased to the worker
+ * until now + lease_seconds, one attempt more, with a new token, whose
+ * SHA-256 it keeps and which it returns with the task.
  */
 Datum
 noetl_lease(PG_FUNCTION_ARGS)
@@ -661,7 +691,9 @@ noetl_lease(PG_FUNCTION_ARGS)
 	Relation	idx;
 	const AttrNumber *qa;
 	Snapshot	snap;
-	IndexScanDesc scan;
+	ReadyScan	rs;
+	ReadyKey	mark;
+	bool		has_mark;
 	TupleTableSlot *found;
 	TupleTableSlot *locked;
 	RowWriter	w;
@@ -698,11 +730,11 @@ noetl_lease(PG_FUNCTION_ARGS)
 	rows_open(&w, qrel, ROWS_QUEUE, false);
 	found = table_slot_create(qrel, &w.estate->es_tupleTable);
 	locked = table_slot_create(qrel, &w.estate->es_tupleTable);
+	has_mark = ready_mark_get(qrel, idx, qa, &mark);
 	CommandCounterIncrement();
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = index_beginscan(qrel, idx, snap, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	while (count < max_tasks && index_getnext_slot(scan, ForwardScanDirection, found))
+	ready_scan_begin(&rs, qrel, idx, snap, has_mark, &mark);
+	while (count < max_tasks && ready_scan_next(&rs, found))
 	{
 		TM_FailureData tmfd;
 		TM_Result	res;
@@ -753,7 +785,9 @@ noetl_lease(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		count++;
 	}
-	index_endscan(scan);
+	ready_scan_end(&rs);
+	if (rs.visited > count + LEASE_STEP_OVER)
+		ready_mark_want_raise(qrel);
 	UnregisterSnapshot(snap);
 	rows_close(&w);
 	index_close(idx, NoLock);

@@ -63,6 +63,7 @@ typedef struct TaskState
 	TimestampTz lease_until;	/* 0 when not leased */
 	int32		attempts;
 	int32		max_attempts;
+	int32		priority;
 	char	   *tool;
 	bool		has_token_column;	/* the schema has queue.lease_token (1.1) */
 	bytea	   *lease_token;	/* SHA-256 of the latest lease's token, or NULL */
@@ -102,7 +103,7 @@ extern int	state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, Task
 							  int n, bool *queued);
 extern void state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result);
 extern void state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at);
-extern void state_release_task(TaskState *q);
+extern void state_release_task(Oid nsp, TaskState *q);
 extern int	state_cancel_tasks(int64 execution_id);
 
 #endif							/* NOETL_STATE_H */
