@@ -63,7 +63,7 @@ LIBPQ_LIBS     = -L$(shell $(PG_CONFIG) --libdir) -lpq
 TEST_PROGRAMS  = test/c/notify_test test/c/notify_bench
 
 all: client $(TEST_PROGRAMS)
-EXTRA_CLEAN += $(TEST_PROGRAMS)
+EXTRA_CLEAN += $(TEST_PROGRAMS) $(TEST_PROGRAMS:=.d)
 
 client:
 	$(MAKE) -C client

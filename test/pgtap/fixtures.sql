@@ -112,7 +112,7 @@ SELECT noetl.execute('tests/retry/python_exception') AS py \gset
 SELECT is(pg_temp.work(:py, '{"start": {"__fail": "Random failure (value: 12)"}}'), 1, 'attempt 1 fails');
 SELECT results_eq($$SELECT status::text, attempts FROM noetl.queue WHERE execution_id = $$ || :py,
                   $$VALUES ('retry'::text, 1)$$, 'the task waits to retry');
-SELECT ok((SELECT available_at > now() + interval '150 ms' AND available_at < now() + interval '400 ms'
+SELECT ok((SELECT available_at - updated_at > interval '100 ms' AND available_at - updated_at <= interval '200 ms'
              FROM noetl.queue WHERE execution_id = :py), 'the first retry is due after initial_delay (0.2 s)');
 SELECT is(pg_temp.work(:py, '{}'), 0, 'a delayed task is not leased before it is due');
 SELECT pg_temp.due(:py) \g /dev/null

@@ -4,7 +4,7 @@
 BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
-SELECT plan(27);
+SELECT plan(30);
 
 -- a queue with history: many finished tasks, a few ready ones
 INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action, status)
@@ -73,6 +73,36 @@ SELECT throws_ok($$SELECT * FROM noetl.lease('w', 1001)$$, '22023', NULL, 'max_t
 SELECT throws_ok($$SELECT * FROM noetl.lease('w', 1, 0)$$, '22023', NULL, 'lease_seconds is at least 1');
 SELECT throws_ok($$SELECT noetl.report(30002, 'x', 'execution_complete')$$, '22023', NULL,
                  'noetl.report takes only reports of tasks');
+
+-- a lease costs the same at 100 ready tasks as at 100,000: index entries
+-- read (visible or not) and shared buffers touched by one lease, after a
+-- lease that takes nothing has brought the caches up to date
+CREATE FUNCTION pg_temp.lease_cost(OUT entries bigint, OUT buffers int) LANGUAGE plpgsql AS $$
+DECLARE
+    before bigint;
+    plan jsonb;
+BEGIN
+    PERFORM count(*) FROM noetl.lease('cost', 1, 60, ARRAY['no-such-tool']);
+    before := pg_stat_get_xact_tuples_returned('noetl.queue_ready_idx'::regclass);
+    EXECUTE $q$EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM noetl.lease('cost', 1, 60, ARRAY['backlog'])$q$ INTO plan;
+    entries := pg_stat_get_xact_tuples_returned('noetl.queue_ready_idx'::regclass) - before;
+    buffers := (plan -> 0 -> 'Plan' ->> 'Shared Hit Blocks')::int + (plan -> 0 -> 'Plan' ->> 'Shared Read Blocks')::int;
+END $$;
+INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action)
+SELECT 100000 + g, 3, 1, 'b' || g, 'b' || g, 'backlog', '{}' FROM generate_series(1, 100) g;
+SELECT * FROM pg_temp.lease_cost() \gset small_
+INSERT INTO noetl.queue (queue_id, execution_id, catalog_id, node_id, node_name, tool, action)
+SELECT 100000 + g, 3, 1, 'b' || g, 'b' || g, 'backlog', '{}' FROM generate_series(101, 100000) g;
+ANALYZE noetl.queue;
+SELECT * FROM pg_temp.lease_cost() \gset large_
+SELECT ok(:large_entries <= :small_entries + 1,
+          format('one lease reads %s index entries at 100 ready tasks, %s at 100,000', :small_entries, :large_entries));
+-- (a few more at 100,000: the task's new version goes into deeper indexes
+-- and a fuller heap; reading the backlog would be thousands)
+SELECT ok(:large_buffers <= :small_buffers + 10,
+          format('one lease touches %s buffers at 100 ready tasks, %s at 100,000', :small_buffers, :large_buffers));
+SELECT is((SELECT count(*)::int FROM noetl.queue WHERE tool = 'backlog' AND status = 'leased'), 2,
+          'each of the two leased one task');
 
 SELECT ok(NOT has_function_privilege('public', 'noetl.lease(text,integer,integer,text[])', 'EXECUTE'),
           'PUBLIC cannot lease');
