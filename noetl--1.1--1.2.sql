@@ -24,3 +24,68 @@ COMMENT ON FUNCTION noetl.queue_written() IS
 
 CREATE TRIGGER queue_written AFTER INSERT OR UPDATE ON noetl.queue
     FOR EACH STATEMENT EXECUTE FUNCTION noetl.queue_written();
+
+/*
+ * Batches for producers and workers.  Each is one statement: its events
+ * are evaluated one after another by the event triggers, each atomic with
+ * its execution's consequences, and the batch as a whole commits or rolls
+ * back with the caller's transaction (a report the broker refuses fails
+ * the statement, naming the task).  They are new names rather than
+ * overloads of execute and complete: execute('path', '{...}') with an
+ * untyped literal would be ambiguous between jsonb and jsonb[].
+ */
+CREATE FUNCTION noetl.execute_many(path text, workloads jsonb[], version integer DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH started AS (
+        INSERT INTO noetl.event (execution_id, event_type, context)
+        SELECT noetl.snowflake_id(), 'execution_start',
+               pg_catalog.jsonb_build_object('path', execute_many.path, 'version', execute_many.version,
+                                             'workload', COALESCE(u.workload, '{}'))
+          FROM pg_catalog.unnest(execute_many.workloads) WITH ORDINALITY AS u(workload, n)
+         ORDER BY u.n
+        RETURNING execution_id
+    )
+    SELECT COALESCE(pg_catalog.array_agg(execution_id ORDER BY execution_id), '{}') FROM started
+$$;
+
+COMMENT ON FUNCTION noetl.execute_many(text, jsonb[], integer) IS
+'starts one execution of a registered playbook per workload, in one statement; returns their ids in the order of the workloads';
+
+CREATE FUNCTION noetl.complete_many(queue_ids bigint[], lease_tokens text[], results jsonb[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF pg_catalog.cardinality(complete_many.queue_ids) IS DISTINCT FROM pg_catalog.cardinality(complete_many.lease_tokens)
+       OR (complete_many.results IS NOT NULL AND
+           pg_catalog.cardinality(complete_many.results) OPERATOR(pg_catalog.<>) pg_catalog.cardinality(complete_many.queue_ids)) THEN
+        RAISE EXCEPTION 'queue_ids, lease_tokens and results must have as many elements'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('There are %s queue_ids, %s lease_tokens and %s results.',
+                                             pg_catalog.cardinality(complete_many.queue_ids),
+                                             pg_catalog.cardinality(complete_many.lease_tokens),
+                                             COALESCE(pg_catalog.cardinality(complete_many.results)::text, 'no'));
+    END IF;
+    INSERT INTO noetl.event (event_type, queue_id, lease_token, result)
+    SELECT 'action_completed', u.queue_id, u.lease_token, COALESCE(u.result, '{}')
+      FROM ROWS FROM (pg_catalog.unnest(complete_many.queue_ids),
+                      pg_catalog.unnest(complete_many.lease_tokens),
+                      pg_catalog.unnest(complete_many.results))
+           WITH ORDINALITY AS u(queue_id, lease_token, result, i)
+     ORDER BY u.i;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) IS
+'reports many tasks done in one statement (an action_completed event each, results NULL meaning {}); all or none: a refused report fails the call; returns how many';
+
+REVOKE ALL ON FUNCTION noetl.execute_many(text, jsonb[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) FROM PUBLIC;

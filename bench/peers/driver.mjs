@@ -82,18 +82,12 @@ const NOETL = {
         text: 'SELECT noetl.execute($1, $2::jsonb)',
         values: (path, workload) => [path, workload],
     },
-    // many executions in one statement: one execution_start event per
-    // workload, inserted by one INSERT ... SELECT.  Measured against
-    // "SELECT noetl.execute($1, w) FROM jsonb_array_elements($2) w" (a
-    // PL/pgSQL call per row) and a multi-row VALUES; this was the fastest
-    // (bench/README.md).  With noetl.execute(path, jsonb[]) this becomes
-    // "SELECT noetl.execute($1, $2::jsonb[])".
+    // many executions in one statement: noetl.execute_many, one
+    // execution_start event per workload, evaluated one after another
     executeMany: {
         name: 'noetl_execute_many',
-        text: `INSERT INTO noetl.event (event_type, context)
-               SELECT 'execution_start', jsonb_build_object('path', $1::text, 'workload', w)
-                 FROM jsonb_array_elements($2::jsonb) AS w`,
-        values: (path, workloads) => [path, JSON.stringify(workloads)],
+        text: 'SELECT noetl.execute_many($1, $2::jsonb[])',
+        values: (path, workloads) => [path, workloads.map(w => JSON.stringify(w))],
     },
     // lease up to $2 tasks for 60 s; the worker needs the task's id and
     // token, its step and its payload
@@ -108,11 +102,11 @@ const NOETL = {
         text: `SELECT noetl.complete($1, $2, '{}')`,
         values: task => [task.queue_id, task.lease_token],
     },
-    // the tasks of one lease completed by one statement (one transaction);
-    // with a many-task noetl.complete this becomes one call
+    // the tasks of one lease completed by one call (one statement, one
+    // transaction): noetl.complete_many
     completeMany: {
         name: 'noetl_complete_many',
-        text: `SELECT noetl.complete(q, t, '{}') FROM unnest($1::bigint[], $2::text[]) AS u(q, t)`,
+        text: `SELECT noetl.complete_many($1::bigint[], $2::text[])`,
         values: tasks => [tasks.map(t => t.queue_id), tasks.map(t => t.lease_token)],
     },
     listenChannel: `SELECT coalesce(current_setting('noetl.notify_channel', true), 'noetl_queue') AS channel`,

@@ -4,11 +4,12 @@
 -- the raw event API (starts, cancels, logs) but cannot report a task.
 BEGIN;
 DELETE FROM noetl.queue;    -- leases must see only this file's tasks
-SELECT plan(24);
+SELECT plan(33);
 
 -- the grants, as the README gives them
 CREATE ROLE regress_client;
-GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer), noetl.cancel(bigint), noetl.status()
+GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer), noetl.execute_many(text, jsonb[], integer),
+      noetl.cancel(bigint), noetl.status()
    TO regress_client;
 GRANT SELECT ON noetl.execution, noetl.event, noetl.catalog TO regress_client;
 CREATE ROLE regress_worker;
@@ -16,6 +17,7 @@ GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
       noetl.heartbeat(bigint, text, integer),
       noetl.report(bigint, text, text, jsonb, text, text, double precision, jsonb),
       noetl.complete(bigint, text, jsonb, double precision),
+      noetl.complete_many(bigint[], text[], jsonb[]),
       noetl.fail(bigint, text, text, jsonb, text, double precision),
       noetl.release(bigint, text) TO regress_worker;
 CREATE ROLE regress_inserter;
@@ -82,6 +84,40 @@ SELECT lives_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$ 
 RESET ROLE;
 SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :e2), 'cancelled',
           '... and the execution is cancelled');
+
+-- batches: a client starts many executions in one call, a worker
+-- completes many tasks in one call, all or none
+SET LOCAL ROLE regress_client;
+SELECT noetl.execute_many('tests/roles/two', ARRAY['{"n": 1}', '{"n": 2}', NULL, '{"n": 4}']::jsonb[]) AS many \gset
+SELECT throws_ok($$SELECT noetl.complete_many('{1}', '{x}')$$, '42501', NULL, 'a client cannot complete tasks in a batch');
+RESET ROLE;
+SELECT is((SELECT array_agg(coalesce(workload ->> 'n', '-') ORDER BY pg_catalog.array_position(:'many'::bigint[], execution_id))
+             FROM noetl.execution WHERE execution_id = ANY (:'many'::bigint[])),
+          ARRAY['1', '2', '-', '4'], 'execute_many starts one execution per workload and returns their ids in order');
+SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = ANY (:'many'::bigint[]) AND status = 'queued'), 4,
+          '... each with its first task queued');
+SET LOCAL ROLE regress_worker;
+SELECT throws_ok($$SELECT noetl.execute_many('tests/roles/two', ARRAY['{}']::jsonb[])$$, '42501', NULL,
+                 'a worker cannot start executions in a batch');
+CREATE TEMP TABLE wm AS SELECT * FROM noetl.lease('regress-worker', 10);
+SELECT throws_ok($$SELECT noetl.complete_many('{1,2}', '{x}')$$, '22023',
+                 'queue_ids, lease_tokens and results must have as many elements',
+                 'complete_many refuses arrays of different lengths');
+SELECT throws_ok($$SELECT noetl.complete_many(array_agg(queue_id ORDER BY queue_id),
+                                              array_agg(CASE WHEN queue_id = (SELECT max(queue_id) FROM wm) THEN 'stale' ELSE lease_token END
+                                                        ORDER BY queue_id)) FROM wm$$,
+                 '55000', NULL, 'a batch with one stale token is refused as a whole');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM noetl.event WHERE event_type = 'action_completed'
+             AND execution_id = ANY (:'many'::bigint[])), 0, '... and none of its reports was applied');
+SET LOCAL ROLE regress_worker;
+SELECT is((SELECT noetl.complete_many(array_agg(queue_id ORDER BY queue_id), array_agg(lease_token ORDER BY queue_id),
+                                      array_agg(jsonb_build_object('q', queue_id) ORDER BY queue_id)) FROM wm), 4,
+          'a worker completes the four tasks it holds in one call');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM noetl.queue q WHERE q.execution_id = ANY (:'many'::bigint[]) AND q.node_id = 'start'
+             AND q.status = 'done' AND q.result = jsonb_build_object('q', q.queue_id)), 4,
+          '... each with its own result, and the executions moved on');
 
 SELECT * FROM finish();
 ROLLBACK;
