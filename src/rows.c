@@ -322,22 +322,63 @@ rows_int4(TupleTableSlot *slot, AttrNumber att)
 
 /* ---------------------------------------------------------------- writing */
 
+/* ---------------------------------------------------------------- writers */
+
 /*
- * rows_open opens rel (one of table) for direct writes; with own_rel the
- * relation is closed by rows_close.
+ * The executor state of a writer (its result relation with the CHECK
+ * constraints and trigger WHEN clauses compiled on first use, the column
+ * defaults, its slots) is kept for the rest of the transaction, one per
+ * table: built per write, those expressions were read again from their
+ * text for every row (stringToNode was 5% of a complete).  It lives in
+ * TopTransactionContext and holds nothing a resource owner tracks: its
+ * slots have copies of the table's descriptor, and the indexes are opened
+ * by each rows_open and closed by its rows_close (their IndexInfos in a
+ * context reset each time).  It is rebuilt after an invalidation of its
+ * table (an index or constraint added), dropped when a subtransaction
+ * aborts while it is in use, and freed with the transaction.  A writer
+ * opened while the table's cached one is in use (a nested write) gets a
+ * state of its own, built and freed per use.
  */
-void
-rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
+typedef struct CachedWriter
 {
-	RangeTblEntry *rte;
-	ColMap	   *m = map_columns(rel, table);
+	bool		valid;
+	bool		in_use;
+	bool		stale;			/* its table was invalidated */
+	Oid			relid;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	MemoryContext index_cxt;	/* the open indexes' IndexInfos */
+	TupleTableSlot *slot;
+	TupleTableSlot *old;
+	int			ndefaults;
+	AttrNumber	def_att[ROWS_MAXEXTRA];
+	ExprState  *def_state[ROWS_MAXEXTRA];
+} CachedWriter;
+
+static CachedWriter writers[lengthof(tables)];
+static bool writer_callbacks_registered = false;
+
+static void
+writers_invalidate(Datum arg, Oid relid)
+{
 	int			i;
 
-	memset(w, 0, sizeof(RowWriter));
-	w->rel = rel;
-	w->table = table;
-	w->att = m->att;
-	w->own_rel = own_rel;
+	for (i = 0; i < lengthof(writers); i++)
+		if (writers[i].valid && (relid == InvalidOid || relid == writers[i].relid))
+			writers[i].stale = true;
+}
+
+/*
+ * build w's executor state in the current memory context; with cached,
+ * its slots get their own copies of the descriptor (no references)
+ */
+static void
+writer_build(RowWriter *w, Relation rel, ColMap *m, bool cached)
+{
+	RangeTblEntry *rte;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
 	w->estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -347,9 +388,10 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 	ExecInitRangeTable(w->estate, list_make1(rte));
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
-	w->estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(w->rri, false);
-	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	if (cached)
+		desc = CreateTupleDescCopy(desc);
+	w->slot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
+	w->ndefaults = 0;
 	for (i = 0; i < m->nextra; i++)
 	{
 		Expr	   *def = (Expr *) build_column_default(rel, m->extra[i]);
@@ -359,6 +401,121 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 		w->def_att[w->ndefaults] = m->extra[i];
 		w->def_state[w->ndefaults++] = ExecPrepareExpr(def, w->estate);
 	}
+}
+
+static void
+writer_forget(CachedWriter *c)
+{
+	if (c->valid && !c->in_use)
+	{
+		/* the slots hold no pins (cleared by rows_close) and no references */
+		FreeExecutorState(c->estate);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+writers_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	/* the memory goes with TopTransactionContext */
+	for (i = 0; i < lengthof(writers); i++)
+		memset(&writers[i], 0, sizeof(CachedWriter));
+}
+
+/*
+ * A subtransaction aborted while a cached writer was in use: its slots may
+ * hold pins the subtransaction released, its indexes were closed by it.
+ * The writer is not used again; its memory goes with the transaction.
+ */
+static void
+writers_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	int			i;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (i = 0; i < lengthof(writers); i++)
+		if (writers[i].valid && writers[i].in_use)
+			memset(&writers[i], 0, sizeof(CachedWriter));
+}
+
+/*
+ * rows_open opens rel (one of table) for direct writes; with own_rel the
+ * relation is closed by rows_close.
+ */
+void
+rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
+{
+	ColMap	   *m = map_columns(rel, table);
+	CachedWriter *c = &writers[table];
+	MemoryContext oldcxt;
+
+	memset(w, 0, sizeof(RowWriter));
+	w->rel = rel;
+	w->table = table;
+	w->att = m->att;
+	w->own_rel = own_rel;
+
+	if (!writer_callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(writers_invalidate, (Datum) 0);
+		RegisterXactCallback(writers_xact_callback, NULL);
+		RegisterSubXactCallback(writers_subxact_callback, NULL);
+		writer_callbacks_registered = true;
+	}
+	if (c->valid && !c->in_use && (c->stale || c->relid != RelationGetRelid(rel)))
+		writer_forget(c);
+	if (c->in_use)
+	{
+		/* a nested write: a state of its own */
+		writer_build(w, rel, m, false);
+		ExecOpenIndices(w->rri, false);
+	}
+	else
+	{
+		if (!c->valid)
+		{
+			RowWriter	built;
+
+			oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+			writer_build(&built, rel, m, true);
+			c->index_cxt = AllocSetContextCreate(built.estate->es_query_cxt, "noetl writer indexes",
+												 ALLOCSET_SMALL_SIZES);
+			MemoryContextSwitchTo(oldcxt);
+			c->estate = built.estate;
+			c->rri = built.rri;
+			c->slot = built.slot;
+			c->old = NULL;
+			c->ndefaults = built.ndefaults;
+			memcpy(c->def_att, built.def_att, sizeof(c->def_att));
+			memcpy(c->def_state, built.def_state, sizeof(c->def_state));
+			c->relid = RelationGetRelid(rel);
+			c->stale = false;
+			c->valid = true;
+		}
+		c->in_use = true;
+		c->rri->ri_RelationDesc = rel;
+		MemoryContextReset(c->index_cxt);
+		oldcxt = MemoryContextSwitchTo(c->index_cxt);
+		ExecOpenIndices(c->rri, false);
+		MemoryContextSwitchTo(oldcxt);
+		w->cached = true;
+		w->estate = c->estate;
+		w->rri = c->rri;
+		w->slot = c->slot;
+		w->old = c->old;
+		w->ndefaults = c->ndefaults;
+		memcpy(w->def_att, c->def_att, sizeof(w->def_att));
+		memcpy(w->def_state, c->def_state, sizeof(w->def_state));
+	}
+	w->estate->es_output_cid = GetCurrentCommandId(true);
 	AfterTriggerBeginQuery();
 }
 
@@ -367,9 +524,28 @@ void
 rows_close(RowWriter *w)
 {
 	AfterTriggerEndQuery(w->estate);
+	/* relations the after-row triggers opened */
+	ExecCloseResultRelations(w->estate);
+	w->estate->es_trig_target_relations = NIL;
 	ExecCloseIndices(w->rri);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
-	FreeExecutorState(w->estate);
+	if (w->cached)
+	{
+		CachedWriter *c = &writers[w->table];
+
+		w->rri->ri_NumIndices = 0;
+		w->rri->ri_IndexRelationDescs = NULL;
+		w->rri->ri_IndexRelationInfo = NULL;
+		ExecClearTuple(w->slot);
+		if (w->old != NULL)
+			ExecClearTuple(w->old);
+		c->old = w->old;
+		c->in_use = false;
+	}
+	else
+	{
+		ExecResetTupleTable(w->estate->es_tupleTable, false);
+		FreeExecutorState(w->estate);
+	}
 	if (w->own_rel)
 		table_close(w->rel, NoLock);
 }
@@ -408,7 +584,16 @@ rows_fetch(RowWriter *w, ItemPointer tid, int col_id, int64 id)
 	TupleDesc	td = RelationGetDescr(w->rel);
 	bool		isnull;
 
-	if (w->old == NULL)
+	if (w->old == NULL && w->cached)
+	{
+		/* kept with the cached state: a copy of the descriptor, no reference */
+		MemoryContext oldcxt = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		w->old = ExecAllocTableSlot(&w->estate->es_tupleTable, CreateTupleDescCopy(td),
+									table_slot_callbacks(w->rel));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	else if (w->old == NULL)
 		w->old = table_slot_create(w->rel, &w->estate->es_tupleTable);
 	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, w->old) ||
 		rows_int8(w->old, w->att[col_id], &isnull) != id)

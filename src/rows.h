@@ -73,6 +73,7 @@ typedef struct RowWriter
 	AttrNumber	def_att[ROWS_MAXEXTRA];
 	ExprState  *def_state[ROWS_MAXEXTRA];
 	bool		own_rel;
+	bool		cached;			/* the state is the table's cached one (rows.c) */
 } RowWriter;
 
 extern Oid	rows_relid(Oid nsp, const char *name);

@@ -441,7 +441,7 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		return 0;
 	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
 	idx = index_open(rows_relid(nsp, "queue_node_key"), AccessShareLock);
-	probe = table_slot_create(w.rel, &w.estate->es_tupleTable);
+	probe = table_slot_create(w.rel, NULL);
 	for (i = 0; i < n; i++)
 	{
 		TaskSpec   *t = &tasks[i];
@@ -483,6 +483,7 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		ready_mark_lower(w.rel, t->priority, t->queue_id);
 		count++;
 	}
+	ExecDropSingleTupleTableSlot(probe);
 	index_close(idx, NoLock);
 	rows_close(&w);
 	return count;
@@ -728,8 +729,8 @@ noetl_lease(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION noetl UPDATE.")));
 	idx = index_open(rows_relid(nsp, "queue_ready_idx"), AccessShareLock);
 	rows_open(&w, qrel, ROWS_QUEUE, false);
-	found = table_slot_create(qrel, &w.estate->es_tupleTable);
-	locked = table_slot_create(qrel, &w.estate->es_tupleTable);
+	found = table_slot_create(qrel, NULL);
+	locked = table_slot_create(qrel, NULL);
 	has_mark = ready_mark_get(qrel, idx, qa, &mark);
 	CommandCounterIncrement();
 	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -789,6 +790,8 @@ noetl_lease(PG_FUNCTION_ARGS)
 	if (rs.visited > count + LEASE_STEP_OVER)
 		ready_mark_want_raise(qrel);
 	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(found);
+	ExecDropSingleTupleTableSlot(locked);
 	rows_close(&w);
 	index_close(idx, NoLock);
 	table_close(qrel, NoLock);
@@ -828,7 +831,7 @@ noetl_heartbeat(PG_FUNCTION_ARGS)
 	qa = rows_columns(qrel, ROWS_QUEUE);
 	idx = index_open(RelationGetPrimaryKeyIndex(qrel), AccessShareLock);
 	rows_open(&w, qrel, ROWS_QUEUE, false);
-	slot = table_slot_create(qrel, &w.estate->es_tupleTable);
+	slot = table_slot_create(qrel, NULL);
 	CommandCounterIncrement();
 	rows_key_int8(&key, 1, queue_id);
 	if (!PG_ARGISNULL(0) && rows_find(qrel, idx, &key, 1, slot, LockWaitBlock))
@@ -849,6 +852,7 @@ noetl_heartbeat(PG_FUNCTION_ARGS)
 		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
 		rows_update(&w);
 	}
+	ExecDropSingleTupleTableSlot(slot);
 	rows_close(&w);
 	index_close(idx, NoLock);
 	table_close(qrel, NoLock);
