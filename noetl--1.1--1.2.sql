@@ -89,3 +89,60 @@ COMMENT ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) IS
 
 REVOKE ALL ON FUNCTION noetl.execute_many(text, jsonb[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) FROM PUBLIC;
+
+/*
+ * complete, fail and release insert their event themselves, in PL/pgSQL,
+ * whose plans are kept for the session: as SQL functions calling
+ * noetl.report they were planned again at every call, through two
+ * SECURITY DEFINER hops.
+ */
+CREATE OR REPLACE FUNCTION noetl.complete(queue_id bigint, lease_token text, result jsonb,
+                                          duration double precision DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id bigint;
+BEGIN
+    INSERT INTO noetl.event (event_type, queue_id, lease_token, result, duration)
+    VALUES ('action_completed', complete.queue_id, complete.lease_token, complete.result, complete.duration)
+    RETURNING event_id INTO id;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION noetl.fail(queue_id bigint, lease_token text, error text, result jsonb DEFAULT NULL,
+                                      stack_trace text DEFAULT NULL, duration double precision DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id bigint;
+BEGIN
+    INSERT INTO noetl.event (event_type, queue_id, lease_token, result, error, stack_trace, duration)
+    VALUES ('action_error', fail.queue_id, fail.lease_token, fail.result, fail.error, fail.stack_trace,
+            fail.duration)
+    RETURNING event_id INTO id;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION noetl.release(queue_id bigint, lease_token text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id bigint;
+BEGIN
+    INSERT INTO noetl.event (event_type, queue_id, lease_token)
+    VALUES ('action_released', release.queue_id, release.lease_token)
+    RETURNING event_id INTO id;
+    RETURN id;
+END
+$$;
