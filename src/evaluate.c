@@ -302,7 +302,7 @@ flush(Run *run)
 
 	run->ex.pending -= ntasks - nqueued;
 	if (changed || nqueued < ntasks)
-		state_update_execution(run->ex.execution_id, run->ex.status, run->ex.pending,
+		state_update_execution(run->nsp, run->ex.execution_id, run->ex.status, run->ex.pending,
 							   run->exec_result, run->exec_error, run->ended);
 	run->orig_pending = run->ex.pending;
 	run->orig_status = run->ex.status;

@@ -21,9 +21,12 @@
  *			and its index entry are written, under ready_mutex
  *			(ready_mark_lower); a SQL statement writing the queue, which
  *			could do anything, forgets it (ready_mark_forget, from the
- *			queue's statement trigger), as does time, every
- *			READY_MARK_FORGET_MS, for writes no trigger sees (a restore with
- *			triggers disabled, a replica's apply);
+ *			queue's statement trigger); and every READY_MARK_SWEEP_MS a
+ *			sweep reads the index below the mark, a step of at most
+ *			READY_MARK_SWEEP_STEP entries per raise, and lowers the mark to
+ *			any row it finds that may be ready, for writes no trigger sees
+ *			(a restore with triggers disabled, a replica's apply): those are
+ *			found within two periods, and no lease pays for a whole scan;
  *
  *	up		one backend at a time (ready_mark_raise), when a lease found that
  *			it had stepped over many entries: it reads the index from the mark
@@ -80,8 +83,11 @@
 /* a raise reads at most this many entries; the next one goes on from there */
 #define READY_MARK_RAISE_BUDGET 20000
 
-/* how long a mark is trusted before it is forgotten (writes no trigger sees) */
-#define READY_MARK_FORGET_MS 60000
+/* how often the index below the mark is swept (writes no trigger sees) */
+#define READY_MARK_SWEEP_MS 60000
+
+/* the entries one step of a sweep reads */
+#define READY_MARK_SWEEP_STEP 2000
 
 PG_FUNCTION_INFO_V1(noetl_queue_written);
 
@@ -133,6 +139,8 @@ find_slot(Relation queue, bool make, TimestampTz now)
 	victim->raise_wanted = false;
 	victim->raising = false;
 	victim->has_pending = false;
+	victim->sweeping = false;
+	victim->swept = now;
 	return victim;
 }
 
@@ -170,6 +178,7 @@ forget_locked(ReadyMarkSlot *s, TimestampTz now)
 	s->has_mark = false;
 	s->generation++;
 	s->since = now;
+	s->sweeping = false;		/* nothing is below the start */
 }
 
 /*
@@ -259,10 +268,14 @@ ready_mark_get(Relation queue, Relation index, const AttrNumber *qa, ReadyKey *m
 		return false;
 	SpinLockAcquire(&noetl_shared->ready_mutex);
 	s = find_slot(queue, true, now);
-	if (s != NULL && s->has_mark &&
-		TimestampDifferenceExceeds(s->since, now, READY_MARK_FORGET_MS))
-		forget_locked(s, now);
-	want = s != NULL && s->raise_wanted && !s->raising;
+	if (s != NULL && s->has_mark && !s->sweeping &&
+		TimestampDifferenceExceeds(s->swept, now, READY_MARK_SWEEP_MS))
+	{
+		s->sweeping = true;
+		s->has_sweep_pos = false;
+		s->swept = now;
+	}
+	want = s != NULL && (s->raise_wanted || s->sweeping) && !s->raising;
 	SpinLockRelease(&noetl_shared->ready_mutex);
 
 	if (want)
@@ -292,8 +305,10 @@ may_be_ready(TupleTableSlot *slot, const AttrNumber *qa)
 
 /*
  * ready_mark_raise moves the queue's mark up to the first entry whose row
- * may be ready; false if it did not (another backend is raising, this
- * transaction has written, there is no shared memory).
+ * may be ready, when a raise was wanted, and takes a step of the sweep
+ * below the mark, when one is under way; false if it moved nothing
+ * (another backend is raising, this transaction has written, there is no
+ * shared memory).
  */
 bool
 ready_mark_raise(Relation queue, Relation index, const AttrNumber *qa)
@@ -306,6 +321,14 @@ ready_mark_raise(Relation queue, Relation index, const AttrNumber *qa)
 	ReadyKey	from = {0, 0};
 	ReadyKey	k = {0, 0};
 	bool		have_k = false;
+	bool		raise;
+	bool		sweep;
+	bool		has_sweep_from;
+	ReadyKey	sweep_from = {0, 0};
+	ReadyKey	found = {0, 0};
+	bool		have_found = false;
+	bool		sweep_done = false;
+	ReadyKey	sweep_last = {0, 0};
 	SnapshotData dirty;
 	ReadyScan	rs;
 	TupleTableSlot *tslot;
@@ -320,36 +343,69 @@ ready_mark_raise(Relation queue, Relation index, const AttrNumber *qa)
 		return false;
 	}
 	s->raising = true;
+	raise = s->raise_wanted;
 	s->raise_wanted = false;
 	s->has_pending = false;
 	generation = s->generation;
 	has_from = s->has_mark;
 	if (has_from)
 		from = s->mark;
+	sweep = s->sweeping && has_from;
+	has_sweep_from = s->has_sweep_pos;
+	if (has_sweep_from)
+		sweep_from = s->sweep_pos;
 	SpinLockRelease(&noetl_shared->ready_mutex);
 
 	PG_TRY();
 	{
 		InitDirtySnapshot(dirty);
 		tslot = table_slot_create(queue, NULL);
-		ready_scan_begin(&rs, queue, index, &dirty, has_from, &from);
-		while (rs.visited < READY_MARK_RAISE_BUDGET && ready_scan_next(&rs, tslot))
+		if (sweep)
 		{
-			CHECK_FOR_INTERRUPTS();
-			if (may_be_ready(tslot, qa))
+			/* a step of the sweep: from where the last one stopped up to the mark */
+			ready_scan_begin(&rs, queue, index, &dirty, has_sweep_from, &sweep_from);
+			sweep_done = true;
+			while (ready_scan_next(&rs, tslot))
 			{
+				CHECK_FOR_INTERRUPTS();
+				if (!key_before(&rs.last, &from))
+					break;		/* reached the mark */
+				if (may_be_ready(tslot, qa))
+				{
+					found = rs.last;
+					have_found = true;
+					break;
+				}
+				if (rs.visited >= READY_MARK_SWEEP_STEP)
+				{
+					sweep_done = false;
+					sweep_last = rs.last;
+					break;
+				}
+			}
+			ready_scan_end(&rs);
+		}
+		if (raise)
+		{
+			ready_scan_begin(&rs, queue, index, &dirty, has_from, &from);
+			while (rs.visited < READY_MARK_RAISE_BUDGET && ready_scan_next(&rs, tslot))
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (may_be_ready(tslot, qa))
+				{
+					k = rs.last;
+					have_k = true;
+					break;
+				}
+			}
+			if (!have_k && rs.visited > 0)
+			{
+				/* the end of the index, or of the budget: nothing ready before */
 				k = rs.last;
 				have_k = true;
-				break;
 			}
+			ready_scan_end(&rs);
 		}
-		if (!have_k && rs.visited > 0)
-		{
-			/* the end of the index, or of the budget: nothing ready before */
-			k = rs.last;
-			have_k = true;
-		}
-		ready_scan_end(&rs);
 		ExecDropSingleTupleTableSlot(tslot);
 	}
 	PG_CATCH();
@@ -365,18 +421,30 @@ ready_mark_raise(Relation queue, Relation index, const AttrNumber *qa)
 	SpinLockAcquire(&noetl_shared->ready_mutex);
 	if (s->dbid == MyDatabaseId && s->relnode == relnode)
 	{
-		if (have_k && s->generation == generation)
+		if (s->generation == generation)
 		{
-			if (s->has_pending && key_before(&s->pending, &k))
-				k = s->pending;
-			s->mark = k;
-			s->has_mark = true;
+			if (have_k)
+			{
+				if (s->has_pending && key_before(&s->pending, &k))
+					k = s->pending;
+				s->mark = k;
+				s->has_mark = true;
+			}
+			if (have_found && s->has_mark && key_before(&found, &s->mark))
+				s->mark = found;
+			if (sweep && (sweep_done || have_found))
+				s->sweeping = false;
+			else if (sweep)
+			{
+				s->sweep_pos = sweep_last;
+				s->has_sweep_pos = true;
+			}
 		}
 		s->raising = false;
 		s->has_pending = false;
 	}
 	SpinLockRelease(&noetl_shared->ready_mutex);
-	return have_k;
+	return have_k || have_found;
 }
 
 /* ---------------------------------------------------------------- scans */

@@ -41,6 +41,10 @@ typedef struct ReadyMarkSlot
 	bool		raising;		/* a backend is raising the mark */
 	bool		has_pending;	/* while raising: made ready meanwhile */
 	ReadyKey	pending;		/* ... the lowest such key */
+	bool		sweeping;		/* a sweep below the mark is under way */
+	bool		has_sweep_pos;	/* false: it starts at the start of the index */
+	ReadyKey	sweep_pos;		/* where its next step begins */
+	TimestampTz swept;			/* when the last sweep began */
 } ReadyMarkSlot;
 
 /* a scan of queue_ready_idx from the mark, in index order */

@@ -73,7 +73,8 @@ static const char *const ecol_names[NCOLS] = {
 };
 
 static const char *const xcol_names[NXCOLS] = {
-	"catalog_id", "status", "pending", "workload", "parent_execution_id"
+	"catalog_id", "status", "pending", "workload", "parent_execution_id",
+	"execution_id", "result", "error", "ended_at", "updated_at"
 };
 
 #define MAXCOLS 20
@@ -129,7 +130,7 @@ map_columns(Relation rel, RowsTable table)
 	int			i;
 	int			k;
 
-	StaticAssertStmt(NQCOLS <= MAXCOLS && NCOLS <= MAXCOLS, "MAXCOLS is too small");
+	StaticAssertStmt(NQCOLS <= MAXCOLS && NCOLS <= MAXCOLS && NXCOLS <= MAXCOLS, "MAXCOLS is too small");
 	if (m->relid == RelationGetRelid(rel))
 		return m;
 	if (!callback_registered)
@@ -389,7 +390,20 @@ writer_build(RowWriter *w, Relation rel, ColMap *m, bool cached)
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
 	if (cached)
+	{
 		desc = CreateTupleDescCopy(desc);
+		if (rel->trigdesc != NULL)
+		{
+			/*
+			 * the slots row triggers read the old and new row into (a
+			 * foreign key's, say), made here so that they too have the copy
+			 */
+			w->rri->ri_TrigOldSlot = ExecAllocTableSlot(&w->estate->es_tupleTable, desc,
+														table_slot_callbacks(rel));
+			w->rri->ri_TrigNewSlot = ExecAllocTableSlot(&w->estate->es_tupleTable, desc,
+														table_slot_callbacks(rel));
+		}
+	}
 	w->slot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
 	w->ndefaults = 0;
 	for (i = 0; i < m->nextra; i++)
@@ -444,6 +458,38 @@ writers_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	for (i = 0; i < lengthof(writers); i++)
 		if (writers[i].valid && writers[i].in_use)
 			memset(&writers[i], 0, sizeof(CachedWriter));
+}
+
+/*
+ * writer_release_slots empties a cached writer's slots, so that they hold
+ * no buffer pins between uses, and gives back any slot the executor made
+ * during this use with the table's own, reference-counted descriptor
+ * (the resource owner of this statement holds that reference): such a
+ * slot leaves the state, to be made again if it is needed again.
+ */
+static void
+writer_release_slots(EState *estate, ResultRelInfo *rri)
+{
+	ListCell   *lc;
+
+	foreach(lc, estate->es_tupleTable)
+	{
+		TupleTableSlot *slot = (TupleTableSlot *) lfirst(lc);
+
+		ExecClearTuple(slot);
+		if (slot->tts_tupleDescriptor == NULL || slot->tts_tupleDescriptor->tdrefcount < 0)
+			continue;
+		slot->tts_ops->release(slot);
+		ReleaseTupleDesc(slot->tts_tupleDescriptor);
+		slot->tts_tupleDescriptor = NULL;
+		if (rri->ri_TrigOldSlot == slot)
+			rri->ri_TrigOldSlot = NULL;
+		if (rri->ri_TrigNewSlot == slot)
+			rri->ri_TrigNewSlot = NULL;
+		if (rri->ri_ReturningSlot == slot)
+			rri->ri_ReturningSlot = NULL;
+		estate->es_tupleTable = foreach_delete_current(estate->es_tupleTable, lc);
+	}
 }
 
 /*
@@ -535,9 +581,7 @@ rows_close(RowWriter *w)
 		w->rri->ri_NumIndices = 0;
 		w->rri->ri_IndexRelationDescs = NULL;
 		w->rri->ri_IndexRelationInfo = NULL;
-		ExecClearTuple(w->slot);
-		if (w->old != NULL)
-			ExecClearTuple(w->old);
+		writer_release_slots(w->estate, w->rri);
 		c->old = w->old;
 		c->in_use = false;
 	}

@@ -45,10 +45,12 @@ typedef enum EventColumn
 	NCOLS
 } EventColumn;
 
-/* noetl.execution, the columns the broker reads */
+/* noetl.execution, the columns the broker reads and updates */
 typedef enum ExecColumn
 {
-	X_CATALOG_ID, X_STATUS, X_PENDING, X_WORKLOAD, X_PARENT_EXECUTION_ID, NXCOLS
+	X_CATALOG_ID, X_STATUS, X_PENDING, X_WORKLOAD, X_PARENT_EXECUTION_ID,
+	X_EXECUTION_ID, X_RESULT, X_ERROR, X_ENDED_AT, X_UPDATED_AT,
+	NXCOLS
 } ExecColumn;
 
 typedef enum RowsTable

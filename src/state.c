@@ -17,8 +17,9 @@
  *				(state_set_step)
  *
  * The hot path (locking a task and its execution, queueing, finishing,
- * leasing) writes rows directly through rows.c; the rest is SQL prepared
- * once per backend (stmt.c), every name and operator schema-qualified.
+ * leasing, updating the execution) writes rows directly through rows.c;
+ * the rest is SQL prepared once per backend (stmt.c), every name and
+ * operator schema-qualified.
  * Statuses are enums; their names are written only here.
  *
  * Access paths, all by key: noetl.execution by execution_id (locked FOR NO
@@ -104,14 +105,6 @@ static NoetlStmt s_insert_exec = {
 	" VALUES ($1, $2, 'running', $3, 0)",
 	3, {INT8OID, INT8OID, JSONBOID}
 };
-static NoetlStmt s_update_exec = {
-	"UPDATE noetl.execution SET status = $2, pending = $3,"
-	"       result = COALESCE($4, result), error = COALESCE($5, error),"
-	"       ended_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp() ELSE ended_at END,"
-	"       updated_at = pg_catalog.clock_timestamp()"
-	" WHERE execution_id OPERATOR(pg_catalog.=) $1",
-	6, {INT8OID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}
-};
 static NoetlStmt s_cancel_tasks = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
 	"       updated_at = pg_catalog.clock_timestamp()"
@@ -152,13 +145,6 @@ jsonb_or_null(Jsonb *j, char *null)
 {
 	*null = j == NULL ? 'n' : ' ';
 	return j == NULL ? (Datum) 0 : JsonbPGetDatum(j);
-}
-
-static Datum
-text_or_null(const char *s, char *null)
-{
-	*null = s == NULL ? 'n' : ' ';
-	return s == NULL ? (Datum) 0 : CStringGetTextDatum(s);
 }
 
 /* column col (1-based) of the first row of the last result, or NULL */
@@ -227,22 +213,43 @@ state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
 
 /*
  * state_update_execution writes an execution's status and pending count
- * and, when given, its result, error and end.
+ * and, when given, its result, error and end.  The row is written
+ * directly, like the queue's: this is written on every event.  nsp is the
+ * noetl schema; the caller has locked the row.
  */
 void
-state_update_execution(int64 execution_id, ExecStatus status, int32 pending,
+state_update_execution(Oid nsp, int64 execution_id, ExecStatus status, int32 pending,
 					   Jsonb *result, const char *error, bool ended)
 {
-	Datum		v[6];
-	char		n[7] = "      ";
+	Relation	xrel = table_open(rows_relid(nsp, "execution"), RowExclusiveLock);
+	Relation	xidx = index_open(RelationGetPrimaryKeyIndex(xrel), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(xrel, NULL);
+	TimestampTz now = GetCurrentTimestamp();
+	ScanKeyData key;
+	RowWriter	w;
 
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(exec_names[status]);
-	v[2] = Int32GetDatum(pending);
-	v[3] = jsonb_or_null(result, &n[3]);
-	v[4] = text_or_null(error, &n[4]);
-	v[5] = BoolGetDatum(ended);
-	noetl_spi_exec(&s_update_exec, v, n, SPI_OK_UPDATE);
+	/* this transaction's earlier writes of the row must be visible */
+	CommandCounterIncrement();
+	rows_key_int8(&key, 1, execution_id);
+	if (!rows_find(xrel, xidx, &key, 1, slot, LockWaitBlock))
+		elog(ERROR, "execution %lld is gone", (long long) execution_id);
+	rows_open(&w, xrel, ROWS_EXECUTION, false);
+	rows_fetch(&w, &slot->tts_tid, X_EXECUTION_ID, execution_id);
+	rows_set_text(&w, X_STATUS, exec_names[status]);
+	rows_set(&w, X_PENDING, Int32GetDatum(pending));
+	if (result != NULL)
+		rows_set(&w, X_RESULT, JsonbPGetDatum(result));
+	if (error != NULL)
+		rows_set_text(&w, X_ERROR, error);
+	if (ended)
+		rows_set(&w, X_ENDED_AT, TimestampTzGetDatum(now));
+	rows_set(&w, X_UPDATED_AT, TimestampTzGetDatum(now));
+	rows_update(&w);
+	ExecDropSingleTupleTableSlot(slot);
+	rows_close(&w);
+	index_close(xidx, NoLock);
+	table_close(xrel, NoLock);
+	rows_done();
 }
 
 /* ---------------------------------------------------------------- steps */

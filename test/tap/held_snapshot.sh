@@ -14,7 +14,8 @@
 #     again (by the lease after it) a lease reads a handful again;
 #   - tasks made ready behind the mark are leased: a task of higher
 #     priority, a retry, a released task, a leased task an administrator's
-#     UPDATE put back.
+#     UPDATE put back, and one put back by a write no trigger sees (found by
+#     the sweep below the mark, within two minutes).
 # The test's tasks have a tool of their own and a priority above the other
 # tests' (so their entries come first in the index, before any task other
 # tests leave behind). Without the library preloaded (no shared memory, no
@@ -39,7 +40,7 @@ SQL
 }
 # a tool and paths of this run's own: the database may hold other runs' rows
 T=held_probe_$$
-echo "1..13"
+echo "1..14"
 preloaded=$(q "SELECT current_setting('shared_preload_libraries') ~ '(^|[ ,])noetl([ ,]|$)'")
 
 q "SELECT noetl.register(E'metadata: {path: tests/held/$T/one}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: $T\n    priority: 500000\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0}\n')" >/dev/null
@@ -138,6 +139,25 @@ done
 q "UPDATE noetl.queue SET status = 'queued', worker_id = NULL, lease_until = NULL WHERE queue_id = $q4" >/dev/null
 read -r got admin_token < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-admin', 1, 60, ARRAY['$T'])")
 ok $([ "$got" = "$q4" ]; echo $?) "a task a SQL UPDATE made ready, behind the mark, is leased (${got:-nothing})"
+[ -n "${admin_token:-}" ] && q "SELECT noetl.complete($got, '$admin_token', '{}')" >/dev/null
+admin_token=
+
+# a write no trigger sees (as a replica applies rows): the periodic sweep
+# below the mark finds it (within two periods of 60 s)
+e5=$(q "SELECT noetl.execute('tests/held/$T/one')")
+q5=$(q "SELECT queue_id FROM noetl.lease('held-stuck', 10, 60, ARRAY['$T']) WHERE execution_id = $e5")
+for i in 1 2 3; do
+    q "SELECT count(*) FROM noetl.lease('held-w', 1, 60, ARRAY['no such tool'])" >/dev/null
+done
+psql -XAtq -v ON_ERROR_STOP=1 -c "SET session_replication_role = replica" \
+     -c "UPDATE noetl.queue SET status = 'queued', worker_id = NULL, lease_until = NULL WHERE queue_id = $q5" >/dev/null
+got=
+for i in $(seq 1 150); do
+    read -r got admin_token < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-admin', 1, 60, ARRAY['$T'])")
+    [ -n "$got" ] && break
+    sleep 1
+done
+ok $([ "$got" = "$q5" ]; echo $?) "a task made ready by a write no trigger sees is leased within two sweeps (after ${i} s)"
 ok $([ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'held-snapshot-test' AND backend_xmin IS NOT NULL")" = 1 ]; echo $?) \
    "the snapshot was held throughout"
 
