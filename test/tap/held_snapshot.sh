@@ -44,6 +44,7 @@ echo "1..14"
 preloaded=$(q "SELECT current_setting('shared_preload_libraries') ~ '(^|[ ,])noetl([ ,]|$)'")
 
 q "SELECT noetl.register(E'metadata: {path: tests/held/$T/one}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: $T\n    priority: 500000\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0}\n')" >/dev/null
+q "SELECT noetl.register(E'metadata: {path: tests/held/$T/other}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: ${T}_other\n    priority: 500000\n    code: x\n')" >/dev/null
 q "SELECT noetl.register(E'metadata: {path: tests/held/$T/urgent}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: $T\n    priority: 600000\n    code: x\n')" >/dev/null
 
 # the catalog ids of this test's playbooks (the database may hold others' rows)
@@ -131,7 +132,7 @@ ok $([ "$got" = "$q2 1" ]; echo $?) "a released task is leased again, its attemp
 # an administrator puts a leased task back by hand (UPDATE ... SET status =
 # 'queued', as one does with a stuck lease) after the mark moved past it
 e4=$(q "SELECT noetl.execute('tests/held/$T/one')")
-q4=$(q "SELECT queue_id FROM noetl.lease('held-stuck', 10, 60, ARRAY['$T']) WHERE execution_id = $e4")
+q4=$(q "SELECT queue_id FROM noetl.lease('held-stuck', 10, 600, ARRAY['$T']) WHERE execution_id = $e4")
 q "UPDATE noetl.queue SET priority = priority WHERE false" >/dev/null   # forget the mark ...
 for i in 1 2 3; do                                                     # ... and raise it past q4
     q "SELECT count(*) FROM noetl.lease('held-w', 1, 60, ARRAY['no such tool'])" >/dev/null
@@ -145,14 +146,16 @@ admin_token=
 # a write no trigger sees (as a replica applies rows): the periodic sweep
 # below the mark finds it (within two periods of 60 s)
 e5=$(q "SELECT noetl.execute('tests/held/$T/one')")
-q5=$(q "SELECT queue_id FROM noetl.lease('held-stuck', 10, 60, ARRAY['$T']) WHERE execution_id = $e5")
-for i in 1 2 3; do
+q5=$(q "SELECT queue_id FROM noetl.lease('held-stuck', 10, 600, ARRAY['$T']) WHERE execution_id = $e5")
+e6=$(q "SELECT noetl.execute('tests/held/$T/other')")   # a ready task after q5, of another tool
+q "UPDATE noetl.queue SET priority = priority WHERE false" >/dev/null   # forget the mark ...
+for i in 1 2 3; do                                                     # ... and raise it past q5
     q "SELECT count(*) FROM noetl.lease('held-w', 1, 60, ARRAY['no such tool'])" >/dev/null
 done
 psql -XAtq -v ON_ERROR_STOP=1 -c "SET session_replication_role = replica" \
      -c "UPDATE noetl.queue SET status = 'queued', worker_id = NULL, lease_until = NULL WHERE queue_id = $q5" >/dev/null
 got=
-for i in $(seq 1 150); do
+for i in $(seq 1 150); do   # (the held-stuck leases last 600 s: nothing else of ours becomes ready)
     read -r got admin_token < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-admin', 1, 60, ARRAY['$T'])")
     [ -n "$got" ] && break
     sleep 1
