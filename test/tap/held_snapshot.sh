@@ -110,8 +110,8 @@ ok $([ "$got" = "$urgent" ]; echo $?) "a task queued with a higher priority afte
 e1=$(q "SELECT noetl.execute('tests/held/$T/one')")
 e2=$(q "SELECT noetl.execute('tests/held/$T/one')")
 q "SELECT count(noetl.execute('tests/held/$T/one')) FROM generate_series(1, 40)" >/dev/null
-read -r q1 t1 < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-w', 1, 60, ARRAY['$T']) WHERE execution_id = $e1")
-read -r q2 t2 < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-w', 1, 60, ARRAY['$T']) WHERE execution_id = $e2")
+read -r q1 t1 < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-w', 1, 600, ARRAY['$T']) WHERE execution_id = $e1")
+read -r q2 t2 < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-w', 1, 600, ARRAY['$T']) WHERE execution_id = $e2")
 for i in $(seq 1 42); do
     echo "SELECT count(noetl.complete(queue_id, lease_token, '{}')) FROM noetl.lease('held-w', 1, 60, ARRAY['$T']);"
 done | psql -XAtq -v ON_ERROR_STOP=1 >/dev/null
@@ -123,10 +123,10 @@ else
     skip "the mark: not preloaded"
 fi
 q "SELECT noetl.fail($q1, '$t1', 'try again')" >/dev/null
-got=$(q "SELECT queue_id || ' ' || attempts FROM noetl.lease('held-w', 1, 60, ARRAY['$T'])")
+got=$(q "SELECT queue_id || ' ' || attempts FROM noetl.lease('held-w', 1, 600, ARRAY['$T'])")
 ok $([ "$got" = "$q1 2" ]; echo $?) "a failed task waiting to retry is leased again (${got:-nothing})"
 q "SELECT noetl.release($q2, '$t2')" >/dev/null
-got=$(q "SELECT queue_id || ' ' || attempts FROM noetl.lease('held-w', 1, 60, ARRAY['$T'])")
+got=$(q "SELECT queue_id || ' ' || attempts FROM noetl.lease('held-w', 1, 600, ARRAY['$T'])")
 ok $([ "$got" = "$q2 1" ]; echo $?) "a released task is leased again, its attempt uncounted (${got:-nothing})"
 
 # an administrator puts a leased task back by hand (UPDATE ... SET status =
@@ -155,7 +155,7 @@ done
 psql -XAtq -v ON_ERROR_STOP=1 -c "SET session_replication_role = replica" \
      -c "UPDATE noetl.queue SET status = 'queued', worker_id = NULL, lease_until = NULL WHERE queue_id = $q5" >/dev/null
 got=
-for i in $(seq 1 150); do   # (the held-stuck leases last 600 s: nothing else of ours becomes ready)
+for i in $(seq 1 150); do   # (the leases held last 600 s: nothing else of ours becomes ready)
     read -r got admin_token < <(psql -XAtq -F ' ' -c "SELECT queue_id, lease_token FROM noetl.lease('held-admin', 1, 60, ARRAY['$T'])")
     [ -n "$got" ] && break
     sleep 1
