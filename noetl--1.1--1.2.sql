@@ -68,8 +68,8 @@ BEGIN
         RAISE EXCEPTION 'queue_ids, lease_tokens and results must have as many elements'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('There are %s queue_ids, %s lease_tokens and %s results.',
-                                             pg_catalog.cardinality(complete_many.queue_ids),
-                                             pg_catalog.cardinality(complete_many.lease_tokens),
+                                             COALESCE(pg_catalog.cardinality(complete_many.queue_ids)::text, 'no'),
+                                             COALESCE(pg_catalog.cardinality(complete_many.lease_tokens)::text, 'no'),
                                              COALESCE(pg_catalog.cardinality(complete_many.results)::text, 'no'));
     END IF;
     INSERT INTO noetl.event (event_type, queue_id, lease_token, result)

@@ -135,7 +135,6 @@ find_slot(Relation queue, bool make, TimestampTz now)
 	victim->used = ++noetl_shared->ready_tick;
 	victim->generation++;
 	victim->has_mark = false;
-	victim->since = now;
 	victim->raise_wanted = false;
 	victim->raising = false;
 	victim->has_pending = false;
@@ -171,16 +170,6 @@ ready_mark_lower(Relation queue, int32 priority, int64 queue_id)
 	SpinLockRelease(&noetl_shared->ready_mutex);
 }
 
-/* forget, under the mutex */
-static void
-forget_locked(ReadyMarkSlot *s, TimestampTz now)
-{
-	s->has_mark = false;
-	s->generation++;
-	s->since = now;
-	s->sweeping = false;		/* nothing is below the start */
-}
-
 /*
  * ready_mark_forget: the queue was written by something other than the
  * broker; ready rows may be anywhere in the index.
@@ -188,15 +177,18 @@ forget_locked(ReadyMarkSlot *s, TimestampTz now)
 void
 ready_mark_forget(Relation queue)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	ReadyMarkSlot *s;
 
 	if (noetl_shared == NULL)
 		return;
 	SpinLockAcquire(&noetl_shared->ready_mutex);
-	s = find_slot(queue, false, now);
+	s = find_slot(queue, false, 0);
 	if (s != NULL)
-		forget_locked(s, now);
+	{
+		s->has_mark = false;
+		s->generation++;
+		s->sweeping = false;	/* nothing is below the start */
+	}
 	SpinLockRelease(&noetl_shared->ready_mutex);
 }
 

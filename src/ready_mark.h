@@ -36,7 +36,6 @@ typedef struct ReadyMarkSlot
 	uint64		generation;		/* bumped whenever the mark is forgotten */
 	bool		has_mark;		/* false: the ready tasks may begin anywhere */
 	ReadyKey	mark;			/* no ready task's entry sorts before it */
-	TimestampTz since;			/* when the mark was last forgotten */
 	bool		raise_wanted;	/* a lease stepped over many entries */
 	bool		raising;		/* a backend is raising the mark */
 	bool		has_pending;	/* while raising: made ready meanwhile */

@@ -4,7 +4,7 @@
 -- the raw event API (starts, cancels, logs) but cannot report a task.
 BEGIN;
 DELETE FROM noetl.queue;    -- leases must see only this file's tasks
-SELECT plan(33);
+SELECT plan(39);
 
 -- the grants, as the README gives them
 CREATE ROLE regress_client;
@@ -118,6 +118,21 @@ RESET ROLE;
 SELECT is((SELECT count(*)::int FROM noetl.queue q WHERE q.execution_id = ANY (:'many'::bigint[]) AND q.node_id = 'start'
              AND q.status = 'done' AND q.result = jsonb_build_object('q', q.queue_id)), 4,
           '... each with its own result, and the executions moved on');
+
+-- what a careless or hostile worker or client may send the batches
+SET LOCAL ROLE regress_worker;
+SELECT is(noetl.complete_many(NULL, NULL), 0, 'complete_many of NULL arrays reports nothing');
+SELECT is(noetl.complete_many('{}', '{}'), 0, 'complete_many of empty arrays reports nothing');
+SELECT throws_ok($$SELECT noetl.complete_many('{1}', NULL)$$, '22023', NULL,
+                 'complete_many with tokens missing is refused');
+SELECT throws_ok($$SELECT noetl.complete_many(ARRAY[NULL, 0, -1]::bigint[], '{x,y,z}')$$, '22023', NULL,
+                 'complete_many of NULL, 0 and negative ids is refused');
+RESET ROLE;
+SET LOCAL ROLE regress_client;
+SELECT is(noetl.execute_many('tests/roles/two', NULL), '{}'::bigint[], 'execute_many of NULL workloads starts nothing');
+SELECT throws_ok($$SELECT noetl.execute_many('tests/roles/two', ARRAY['[1, 2]']::jsonb[])$$, '22023', NULL,
+                 'execute_many with a workload that is not an object is refused');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
