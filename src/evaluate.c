@@ -85,6 +85,7 @@ typedef struct Run
 	TVal	   *ctx;			/* the lazy template context */
 	int32		orig_pending;	/* the execution row as last written */
 	ExecStatus	orig_status;
+	bool		new_exec;		/* the execution row is not written yet */
 	/* writes, buffered until flush() */
 	Oid			nsp;			/* the noetl schema */
 	TaskState	fin_task;		/* the task that finished, as locked */
@@ -261,7 +262,7 @@ flush(Run *run)
 	int			nevs = 0;
 	int			i;
 
-	if (!run->fin && run->ntasks == 0 && run->nevents == 0 && !changed)
+	if (!run->fin && run->ntasks == 0 && run->nevents == 0 && !changed && !run->new_exec)
 		return false;
 	if (run->fin && run->fin_status == TASK_RETRY)
 	{
@@ -301,7 +302,10 @@ flush(Run *run)
 	rows_done();
 
 	run->ex.pending -= ntasks - nqueued;
-	if (changed || nqueued < ntasks)
+	if (run->new_exec)
+		state_insert_execution(run->nsp, &run->ex, run->exec_result, run->exec_error,
+							   run->ended);
+	else if (changed || nqueued < ntasks)
 		state_update_execution(run->nsp, run->ex.execution_id, run->ex.status, run->ex.pending,
 							   run->exec_result, run->exec_error, run->ended);
 	run->orig_pending = run->ex.pending;
@@ -309,6 +313,7 @@ flush(Run *run)
 	run->exec_result = NULL;
 	run->exec_error = NULL;
 	run->ended = false;
+	run->new_exec = false;
 	run->fin = false;
 	run->fin_at = 0;
 	run->nevents = 0;
@@ -573,12 +578,12 @@ dispatch(Run *run, int idx, Jsonb *args)
 		return;
 	if (idx == run->pb->end)
 	{
-		(void) state_insert_step(run->ex.execution_id, s->name, STEP_WAITING, args);
+		(void) state_insert_step(run->nsp, run->ex.execution_id, s->name, STEP_WAITING, args);
 		return;
 	}
 	if (s->tool == NULL)
 	{
-		if (!state_insert_step(run->ex.execution_id, s->name, STEP_COMPLETED, args))
+		if (!state_insert_step(run->nsp, run->ex.execution_id, s->name, STEP_COMPLETED, args))
 			return;
 		emit(run, "step_completed", s->name, "control", "completed", NULL, NULL, NULL, 0);
 		evaluate_next(run, idx);
@@ -602,7 +607,7 @@ finish(Run *run)
 		StepStatus	status;
 		Jsonb	   *args = NULL;
 		bool		reached = pb->end >= 0 &&
-			state_get_step(run->ex.execution_id, pb->steps[pb->end].name, &status, &args);
+			state_get_step(run->nsp, run->ex.execution_id, pb->steps[pb->end].name, &status, &args);
 		BStep	   *end = pb->end >= 0 ? &pb->steps[pb->end] : NULL;
 
 		if (reached && status == STEP_WAITING)
@@ -610,12 +615,12 @@ finish(Run *run)
 			/* the join: every branch is done, the end step runs now */
 			if (end->tool != NULL)
 			{
-				state_set_step(run->ex.execution_id, end->name, STEP_DISPATCHED, NULL);
+				state_set_step(run->nsp, run->ex.execution_id, end->name, STEP_DISPATCHED, NULL);
 				(void) enqueue(run, pb->end, args);
 			}
 			else
 			{
-				state_set_step(run->ex.execution_id, end->name, STEP_COMPLETED, NULL);
+				state_set_step(run->nsp, run->ex.execution_id, end->name, STEP_COMPLETED, NULL);
 				emit(run, "step_completed", end->name, "control", "completed", NULL, NULL, NULL, 0);
 			}
 		}
@@ -660,7 +665,8 @@ on_start(Run *run, EventRow *row)
 	run->ex.pending = 0;
 	run->orig_status = EXEC_RUNNING;
 	run->orig_pending = 0;
-	state_insert_execution(run->ex.execution_id, run->ex.catalog_id, run->ex.workload);
+	/* the row is written by flush(), as this evaluation leaves it */
+	run->new_exec = true;
 	dispatch(run, run->pb->start, NULL);
 	finish(run);
 }

@@ -74,7 +74,11 @@ static const char *const ecol_names[NCOLS] = {
 
 static const char *const xcol_names[NXCOLS] = {
 	"catalog_id", "status", "pending", "workload", "parent_execution_id",
-	"execution_id", "result", "error", "ended_at", "updated_at"
+	"execution_id", "result", "error", "ended_at", "updated_at", "started_at"
+};
+
+static const char *const scol_names[NSCOLS] = {
+	"execution_id", "step", "status", "args", "result", "started_at", "ended_at"
 };
 
 #define MAXCOLS 20
@@ -99,7 +103,8 @@ typedef struct TableDef
 static const TableDef tables[] = {
 	[ROWS_QUEUE] = {qcol_names, NQCOLS, Q_LEASE_TOKEN, true},
 	[ROWS_EVENT] = {ecol_names, NCOLS, C_LEASE_TOKEN, true},
-	[ROWS_EXECUTION] = {xcol_names, NXCOLS, NXCOLS, false},
+	[ROWS_EXECUTION] = {xcol_names, NXCOLS, NXCOLS, true},
+	[ROWS_STEP] = {scol_names, NSCOLS, NSCOLS, true},
 };
 
 static ColMap maps[lengthof(tables)];
@@ -130,7 +135,8 @@ map_columns(Relation rel, RowsTable table)
 	int			i;
 	int			k;
 
-	StaticAssertStmt(NQCOLS <= MAXCOLS && NCOLS <= MAXCOLS && NXCOLS <= MAXCOLS, "MAXCOLS is too small");
+	StaticAssertStmt(NQCOLS <= MAXCOLS && NCOLS <= MAXCOLS && NXCOLS <= MAXCOLS &&
+					 NSCOLS <= MAXCOLS, "MAXCOLS is too small");
 	if (m->relid == RelationGetRelid(rel))
 		return m;
 	if (!callback_registered)

@@ -45,17 +45,24 @@ typedef enum EventColumn
 	NCOLS
 } EventColumn;
 
-/* noetl.execution, the columns the broker reads and updates */
+/* noetl.execution */
 typedef enum ExecColumn
 {
 	X_CATALOG_ID, X_STATUS, X_PENDING, X_WORKLOAD, X_PARENT_EXECUTION_ID,
-	X_EXECUTION_ID, X_RESULT, X_ERROR, X_ENDED_AT, X_UPDATED_AT,
+	X_EXECUTION_ID, X_RESULT, X_ERROR, X_ENDED_AT, X_UPDATED_AT, X_STARTED_AT,
 	NXCOLS
 } ExecColumn;
 
+/* noetl.step_state */
+typedef enum StepColumn
+{
+	S_EXECUTION_ID, S_STEP, S_STATUS, S_ARGS, S_RESULT, S_STARTED_AT, S_ENDED_AT,
+	NSCOLS
+} StepColumn;
+
 typedef enum RowsTable
 {
-	ROWS_QUEUE, ROWS_EVENT, ROWS_EXECUTION
+	ROWS_QUEUE, ROWS_EVENT, ROWS_EXECUTION, ROWS_STEP
 } RowsTable;
 
 /* the most columns unknown to the library, with defaults, a table may have */

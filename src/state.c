@@ -16,10 +16,11 @@
  *	steps		recorded once (state_insert_step), and their end
  *				(state_set_step)
  *
- * The hot path (locking a task and its execution, queueing, finishing,
- * leasing, updating the execution) writes rows directly through rows.c;
- * the rest is SQL prepared once per backend (stmt.c), every name and
- * operator schema-qualified.
+ * The hot path (locking a task, queueing, finishing, leasing, writing the
+ * execution and its steps) reads and writes rows directly through rows.c;
+ * the rest (locking an execution by itself, cancelling its tasks, reading
+ * an earlier step's result) is SQL prepared once per backend (stmt.c),
+ * every name and operator schema-qualified.
  * Statuses are enums; their names are written only here.
  *
  * Access paths, all by key: noetl.execution by execution_id (locked FOR NO
@@ -100,32 +101,12 @@ static NoetlStmt s_lock_exec = {
 	"  FROM noetl.execution WHERE execution_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {INT8OID}
 };
-static NoetlStmt s_insert_exec = {
-	"INSERT INTO noetl.execution (execution_id, catalog_id, status, workload, pending)"
-	" VALUES ($1, $2, 'running', $3, 0)",
-	3, {INT8OID, INT8OID, JSONBOID}
-};
 static NoetlStmt s_cancel_tasks = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
 	"       updated_at = pg_catalog.clock_timestamp()"
 	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
 	"   AND status OPERATOR(pg_catalog.=) ANY ('{queued,leased,retry}'::pg_catalog.text[])",
 	1, {INT8OID}
-};
-static NoetlStmt s_insert_step = {
-	"INSERT INTO noetl.step_state (execution_id, step, status, args)"
-	" VALUES ($1, $2, $3, $4) ON CONFLICT (execution_id, step) DO NOTHING RETURNING 1",
-	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
-};
-static NoetlStmt s_set_step = {
-	"UPDATE noetl.step_state SET status = $3, result = $4, ended_at = pg_catalog.clock_timestamp()"
-	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
-	4, {INT8OID, TEXTOID, TEXTOID, JSONBOID}
-};
-static NoetlStmt s_get_step = {
-	"SELECT status, args FROM noetl.step_state"
-	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, TEXTOID}
 };
 static NoetlStmt s_result_queue = {
 	"SELECT result FROM noetl.queue"
@@ -139,13 +120,6 @@ static NoetlStmt s_result_step = {
 	"   AND status OPERATOR(pg_catalog.=) 'completed'",
 	2, {INT8OID, TEXTOID}
 };
-
-static Datum
-jsonb_or_null(Jsonb *j, char *null)
-{
-	*null = j == NULL ? 'n' : ' ';
-	return j == NULL ? (Datum) 0 : JsonbPGetDatum(j);
-}
 
 /* column col (1-based) of the first row of the last result, or NULL */
 static Datum
@@ -199,16 +173,39 @@ state_lock_execution(int64 execution_id, ExecState *ex)
 	return true;
 }
 
-/* state_insert_execution starts an execution: running, nothing pending */
+/*
+ * state_insert_execution writes a new execution's row, as its first
+ * evaluation left it (its status, pending count and, when given, result,
+ * error and end): the row is written once, directly, when the evaluation
+ * flushes, not inserted and then updated.  nsp is the noetl schema.
+ */
 void
-state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload)
+state_insert_execution(Oid nsp, const ExecState *ex, Jsonb *result, const char *error,
+					   bool ended)
 {
-	Datum		v[3];
+	RowWriter	w;
+	TimestampTz now = GetCurrentTimestamp();
 
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = Int64GetDatum(catalog_id);
-	v[2] = JsonbPGetDatum(workload);
-	noetl_spi_exec(&s_insert_exec, v, NULL, SPI_OK_INSERT);
+	rows_open(&w, table_open(rows_relid(nsp, "execution"), RowExclusiveLock), ROWS_EXECUTION,
+			  true);
+	rows_new(&w);
+	rows_set(&w, X_EXECUTION_ID, Int64GetDatum(ex->execution_id));
+	rows_set(&w, X_CATALOG_ID, Int64GetDatum(ex->catalog_id));
+	if (ex->has_parent)
+		rows_set(&w, X_PARENT_EXECUTION_ID, Int64GetDatum(ex->parent_execution_id));
+	rows_set_text(&w, X_STATUS, exec_names[ex->status]);
+	rows_set(&w, X_PENDING, Int32GetDatum(ex->pending));
+	rows_set(&w, X_WORKLOAD, JsonbPGetDatum(ex->workload));
+	if (result != NULL)
+		rows_set(&w, X_RESULT, JsonbPGetDatum(result));
+	rows_set_text(&w, X_ERROR, error);
+	if (ended)
+		rows_set(&w, X_ENDED_AT, TimestampTzGetDatum(now));
+	rows_set(&w, X_STARTED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	rows_set(&w, X_UPDATED_AT, TimestampTzGetDatum(now));
+	rows_insert(&w);
+	rows_close(&w);
+	rows_done();
 }
 
 /*
@@ -255,49 +252,136 @@ state_update_execution(Oid nsp, int64 execution_id, ExecStatus status, int32 pen
 /* ---------------------------------------------------------------- steps */
 
 /*
+ * A step's row is read, inserted and updated directly, by its key: every
+ * event writes one or two.  Only an evaluation that holds its execution's
+ * lock writes an execution's steps, so the row found with a dirty snapshot
+ * (which also sees this transaction's own latest writes) is the truth.
+ */
+
+/* find_step finds a step's row in slot; false if there is none */
+static bool
+find_step(Relation rel, Relation idx, int64 execution_id, const char *step,
+		  TupleTableSlot *slot)
+{
+	ScanKeyData keys[2];
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	rows_key_int8(&keys[0], 1, execution_id);
+	rows_key_text(&keys[1], 2, idx, step);
+	scan = index_beginscan(rel, idx, &dirty, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/* the step table and its key, opened for one call */
+typedef struct StepRel
+{
+	Relation	rel;
+	Relation	idx;
+	TupleTableSlot *slot;
+} StepRel;
+
+static void
+step_open(Oid nsp, StepRel *sr, LOCKMODE mode)
+{
+	sr->rel = table_open(rows_relid(nsp, "step_state"), mode);
+	sr->idx = index_open(RelationGetPrimaryKeyIndex(sr->rel), AccessShareLock);
+	sr->slot = table_slot_create(sr->rel, NULL);
+}
+
+static void
+step_close(StepRel *sr)
+{
+	ExecDropSingleTupleTableSlot(sr->slot);
+	index_close(sr->idx, NoLock);
+	table_close(sr->rel, NoLock);
+}
+
+/*
  * state_insert_step records a step of an execution; false if it was
  * already recorded (a step runs at most once).
  */
 bool
-state_insert_step(int64 execution_id, const char *step, StepStatus status, Jsonb *args)
+state_insert_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
+				  Jsonb *args)
 {
-	Datum		v[4];
-	char		n[5] = "    ";
+	StepRel		sr;
+	RowWriter	w;
+	bool		exists;
 
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(step);
-	v[2] = CStringGetTextDatum(step_names[status]);
-	v[3] = jsonb_or_null(args, &n[3]);
-	return noetl_spi_exec(&s_insert_step, v, n, SPI_OK_INSERT_RETURNING) > 0;
+	step_open(nsp, &sr, RowExclusiveLock);
+	exists = find_step(sr.rel, sr.idx, execution_id, step, sr.slot);
+	if (!exists)
+	{
+		rows_open(&w, sr.rel, ROWS_STEP, false);
+		rows_new(&w);
+		rows_set(&w, S_EXECUTION_ID, Int64GetDatum(execution_id));
+		rows_set_text(&w, S_STEP, step);
+		rows_set_text(&w, S_STATUS, step_names[status]);
+		if (args != NULL)
+			rows_set(&w, S_ARGS, JsonbPGetDatum(args));
+		rows_set(&w, S_STARTED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+		rows_insert(&w);
+		rows_close(&w);
+		rows_done();
+	}
+	step_close(&sr);
+	return !exists;
 }
 
 /* state_set_step ends a recorded step, with its result */
 void
-state_set_step(int64 execution_id, const char *step, StepStatus status, Jsonb *result)
+state_set_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
+			   Jsonb *result)
 {
-	Datum		v[4];
-	char		n[5] = "    ";
+	StepRel		sr;
+	RowWriter	w;
 
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(step);
-	v[2] = CStringGetTextDatum(step_names[status]);
-	v[3] = jsonb_or_null(result, &n[3]);
-	noetl_spi_exec(&s_set_step, v, n, SPI_OK_UPDATE);
+	step_open(nsp, &sr, RowExclusiveLock);
+	if (find_step(sr.rel, sr.idx, execution_id, step, sr.slot))
+	{
+		rows_open(&w, sr.rel, ROWS_STEP, false);
+		rows_fetch(&w, &sr.slot->tts_tid, S_EXECUTION_ID, execution_id);
+		rows_set_text(&w, S_STATUS, step_names[status]);
+		if (result != NULL)
+			rows_set(&w, S_RESULT, JsonbPGetDatum(result));
+		else
+			rows_set_null(&w, S_RESULT);
+		rows_set(&w, S_ENDED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+		rows_update(&w);
+		rows_close(&w);
+		rows_done();
+	}
+	step_close(&sr);
 }
 
 /* state_get_step reads a recorded step's status and args; false if none */
 bool
-state_get_step(int64 execution_id, const char *step, StepStatus *status, Jsonb **args)
+state_get_step(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
+			   Jsonb **args)
 {
-	Datum		v[2];
+	StepRel		sr;
+	bool		found;
 
-	v[0] = Int64GetDatum(execution_id);
-	v[1] = CStringGetTextDatum(step);
-	if (noetl_spi_exec(&s_get_step, v, NULL, SPI_OK_SELECT) == 0)
-		return false;
-	*status = STEP_STATUS_OF(spi_text(1));
-	*args = spi_jsonb(2);
-	return true;
+	step_open(nsp, &sr, AccessShareLock);
+	found = find_step(sr.rel, sr.idx, execution_id, step, sr.slot);
+	if (found)
+	{
+		const AttrNumber *sa = rows_columns(sr.rel, ROWS_STEP);
+		bool		isnull;
+		Datum		d;
+
+		*status = STEP_STATUS_OF(rows_text(sr.slot, sa[S_STATUS]));
+		d = slot_getattr(sr.slot, sa[S_ARGS], &isnull);
+		*args = isnull ? NULL : DatumGetJsonbPCopy(d);
+	}
+	step_close(&sr);
+	return found;
 }
 
 /*

@@ -82,16 +82,17 @@ typedef struct TaskSpec
 
 /* executions */
 extern bool state_lock_execution(int64 execution_id, ExecState *ex);
-extern void state_insert_execution(int64 execution_id, int64 catalog_id, Jsonb *workload);
+extern void state_insert_execution(Oid nsp, const ExecState *ex, Jsonb *result,
+								   const char *error, bool ended);
 extern void state_update_execution(Oid nsp, int64 execution_id, ExecStatus status,
 								   int32 pending, Jsonb *result, const char *error, bool ended);
 
 /* steps: the control steps and the end step's join */
-extern bool state_insert_step(int64 execution_id, const char *step, StepStatus status,
-							  Jsonb *args);
-extern void state_set_step(int64 execution_id, const char *step, StepStatus status,
+extern bool state_insert_step(Oid nsp, int64 execution_id, const char *step,
+							  StepStatus status, Jsonb *args);
+extern void state_set_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
 						   Jsonb *result);
-extern bool state_get_step(int64 execution_id, const char *step, StepStatus *status,
+extern bool state_get_step(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
 						   Jsonb **args);
 extern Jsonb *state_step_result(int64 execution_id, const char *step, bool actionable,
 								bool *found);
