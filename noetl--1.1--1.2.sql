@@ -39,9 +39,12 @@ RETURNS bigint[]
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- the broker gives each row its execution id as it admits it, in the
+    -- order of the rows, from an increasing sequence: in id order is in
+    -- the order of the workloads
     WITH started AS (
-        INSERT INTO noetl.event (execution_id, event_type, context)
-        SELECT noetl.snowflake_id(), 'execution_start',
+        INSERT INTO noetl.event (event_type, context)
+        SELECT 'execution_start',
                pg_catalog.jsonb_build_object('path', execute_many.path, 'version', execute_many.version,
                                              'workload', COALESCE(u.workload, '{}'))
           FROM pg_catalog.unnest(execute_many.workloads) WITH ORDINALITY AS u(workload, n)

@@ -215,7 +215,7 @@ set_parent(EventRow *row, ExecState *ex)
  * noetl.execute() will start later.
  */
 static void
-admit_start(EventRow *row)
+admit_start(Oid nsp, EventRow *row)
 {
 	Jsonb	   *ctx;
 	JsonbValue *path;
@@ -223,7 +223,6 @@ admit_start(EventRow *row)
 	JsonbValue *workload;
 	int64		catalog_id;
 	int64		execution_id;
-	ExecState	ex;
 	char	   *p;
 	int32		v = 0;
 	bool		has_version;
@@ -280,7 +279,7 @@ admit_start(EventRow *row)
 					 errmsg("execution id %lld lies in the future of noetl's ids",
 							(long long) execution_id),
 					 errhint("Leave execution_id empty: the broker assigns one.")));
-		if (state_lock_execution(execution_id, &ex))
+		if (state_execution_exists(nsp, execution_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("execution %lld already exists", (long long) execution_id)));
@@ -486,7 +485,7 @@ noetl_event_before(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (et != NULL && et->kind == EV_START)
-		admit_start(&row);
+		admit_start(RelationGetNamespace(rel), &row);
 	else if (et != NULL && event_reports_task(et->kind))
 		admit_report(rel, &row, et->kind);
 	else

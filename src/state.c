@@ -174,6 +174,34 @@ state_lock_execution(int64 execution_id, ExecState *ex)
 }
 
 /*
+ * state_execution_exists says whether an execution of that id exists, or
+ * is being written by a transaction in progress: a probe of its key with a
+ * dirty snapshot, no lock (the key's unique index settles a race).
+ */
+bool
+state_execution_exists(Oid nsp, int64 execution_id)
+{
+	Relation	xrel = table_open(rows_relid(nsp, "execution"), AccessShareLock);
+	Relation	xidx = index_open(RelationGetPrimaryKeyIndex(xrel), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(xrel, NULL);
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	rows_key_int8(&key, 1, execution_id);
+	scan = index_beginscan(xrel, xidx, &dirty, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(xidx, NoLock);
+	table_close(xrel, NoLock);
+	return found;
+}
+
+/*
  * state_insert_execution writes a new execution's row, as its first
  * evaluation left it (its status, pending count and, when given, result,
  * error and end): the row is written once, directly, when the evaluation

@@ -82,6 +82,7 @@ typedef struct TaskSpec
 
 /* executions */
 extern bool state_lock_execution(int64 execution_id, ExecState *ex);
+extern bool state_execution_exists(Oid nsp, int64 execution_id);
 extern void state_insert_execution(Oid nsp, const ExecState *ex, Jsonb *result,
 								   const char *error, bool ended);
 extern void state_update_execution(Oid nsp, int64 execution_id, ExecStatus status,
