@@ -149,3 +149,58 @@ BEGIN
     RETURN id;
 END
 $$;
+
+/*
+ * noetl.execution has no foreign key to noetl.catalog any more.  Checking
+ * it cost every execution started a SQL lookup that locked the playbook's
+ * catalog row FOR KEY SHARE: a row lock written into the catalog row, a
+ * multixact as soon as two producers start the same playbook; 10-25% of
+ * starting an execution (bench/README.md).  The broker takes catalog_id
+ * from the catalog itself, in the statement that starts the execution.
+ * What the key also guarded, a catalog row deleted, or its id changed,
+ * while executions refer to it, noetl.catalog_kept() refuses: before it
+ * looks, it waits for the transactions writing executions to end (SHARE
+ * on noetl.execution), so that it sees every execution that could refer
+ * to the row.  TRUNCATE noetl.catalog is refused after the fact if
+ * executions are left (as the key refused it unless noetl.execution was
+ * truncated in the same statement).
+ */
+ALTER TABLE noetl.execution DROP CONSTRAINT execution_catalog_id_fkey;
+
+CREATE FUNCTION noetl.catalog_kept()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE noetl.execution IN SHARE MODE;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        IF EXISTS (SELECT 1 FROM noetl.execution) THEN
+            RAISE EXCEPTION 'noetl.catalog cannot be truncated while executions refer to it'
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'Truncate noetl.execution in the same statement.';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR NEW.catalog_id IS DISTINCT FROM OLD.catalog_id)
+       AND EXISTS (SELECT 1 FROM noetl.execution x
+                    WHERE x.catalog_id OPERATOR(pg_catalog.=) OLD.catalog_id) THEN
+        RAISE EXCEPTION 'version % of playbook "%" is in use', OLD.version, OLD.path
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = pg_catalog.format('Executions refer to its catalog row, %s.', OLD.catalog_id),
+                  HINT = 'Delete those executions first.';
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.catalog_kept() IS
+'refuses to delete, renumber or truncate catalog rows that executions refer to (in place of a foreign key)';
+
+CREATE TRIGGER catalog_kept BEFORE UPDATE OF catalog_id OR DELETE ON noetl.catalog
+    FOR EACH ROW EXECUTE FUNCTION noetl.catalog_kept();
+CREATE TRIGGER catalog_kept_truncate AFTER TRUNCATE ON noetl.catalog
+    FOR EACH STATEMENT EXECUTE FUNCTION noetl.catalog_kept();

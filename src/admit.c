@@ -46,6 +46,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
@@ -253,6 +254,14 @@ admit_start(Oid nsp, EventRow *row)
 		reject(ERRCODE_INVALID_PARAMETER_VALUE,
 			   "\"workload\" in the context of an execution_start event must be a JSON object");
 	p = pnstrdup(path->val.string.val, path->val.string.len);
+
+	/*
+	 * The lock the execution's row will be written under, taken before the
+	 * catalog is read: a transaction deleting the playbook's version holds
+	 * SHARE on noetl.execution (noetl.catalog_kept), so this waits for it to
+	 * end and then finds the version gone, or it finds this execution.
+	 */
+	LockRelationOid(rows_relid(nsp, "execution"), RowExclusiveLock);
 	catalog_id = pb_resolve(p, v, has_version);
 	if (catalog_id == 0)
 	{

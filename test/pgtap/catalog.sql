@@ -1,6 +1,6 @@
 -- The playbook catalog: registration, versions, retrieval, refusals.
 BEGIN;
-SELECT plan(30);
+SELECT plan(37);
 
 CREATE TEMP TABLE doc (name text PRIMARY KEY, body text);
 INSERT INTO doc VALUES
@@ -101,6 +101,30 @@ SET LOCAL ROLE regress_noetl_reader;
 SELECT results_eq($$SELECT version FROM noetl.register((SELECT body FROM doc WHERE name = 'by_name'))$$,
                   $$VALUES (2)$$, 'a granted role registers through the SECURITY DEFINER function');
 RESET ROLE;
+
+-- catalog rows executions refer to are kept (noetl.catalog_kept, in place of a foreign key)
+SELECT noetl.execute('tests/catalog/big', '{}') IS NOT NULL AS started \gset
+SELECT throws_ok($$DELETE FROM noetl.catalog WHERE path = 'tests/catalog/big'$$, '23503',
+                 'version 1 of playbook "tests/catalog/big" is in use',
+                 'a playbook version that an execution runs cannot be deleted');
+SELECT throws_ok($$UPDATE noetl.catalog SET catalog_id = catalog_id + 1 WHERE path = 'tests/catalog/big'$$, '23503',
+                 NULL, '... nor renumbered');
+SELECT lives_ok($$UPDATE noetl.catalog SET created_at = created_at WHERE path = 'tests/catalog/big'$$,
+                'other columns of it may be updated');
+SELECT throws_ok($$TRUNCATE noetl.catalog$$, '23503',
+                 'noetl.catalog cannot be truncated while executions refer to it',
+                 'the catalog cannot be truncated while executions refer to it');
+SELECT lives_ok($$DELETE FROM noetl.catalog c WHERE c.path LIKE 'tests/catalog/%' AND c.path <> 'tests/catalog/big'
+                   AND NOT EXISTS (SELECT 1 FROM noetl.execution x WHERE x.catalog_id = c.catalog_id)$$,
+                'versions no execution refers to can be deleted');
+SELECT is((SELECT count(*) FROM noetl.catalog WHERE path LIKE 'tests/catalog/%'), 1::bigint,
+          '... and are gone, the one in use kept');
+-- (the error rolls the truncation back)
+SELECT throws_ok($t$DO $do$ BEGIN
+                       TRUNCATE noetl.event, noetl.queue, noetl.step_state, noetl.execution, noetl.catalog;
+                       RAISE 'catalog rows left: %', (SELECT count(*) FROM noetl.catalog);
+                   END $do$$t$, 'P0001', 'catalog rows left: 0',
+                 'the catalog can be truncated with the executions in one statement');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,7 +1,7 @@
 -- Schema of the noetl extension: tables, keys, access-path indexes, functions
 -- and their security settings.
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue'],
                   'noetl has exactly the broker''s tables');
@@ -9,7 +9,9 @@ SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 
 SELECT col_is_pk('noetl', 'catalog', 'catalog_id', 'catalog is keyed by catalog_id');
 SELECT col_is_unique('noetl', 'catalog', ARRAY['path', 'version'], 'one row per playbook version');
 SELECT col_is_pk('noetl', 'execution', 'execution_id', 'execution is keyed by execution_id');
-SELECT fk_ok('noetl', 'execution', 'catalog_id', 'noetl', 'catalog', 'catalog_id');
+SELECT hasnt_fk('noetl', 'execution', 'execution has no foreign key to the catalog (since 1.2: noetl.catalog_kept guards it)');
+SELECT trigger_is('noetl', 'catalog', 'catalog_kept', 'noetl', 'catalog_kept',
+                  'catalog rows executions refer to are kept by noetl.catalog_kept()');
 SELECT col_is_pk('noetl', 'step_state', ARRAY['execution_id', 'step'], 'step state is keyed by (execution_id, step)');
 SELECT col_is_pk('noetl', 'event', ARRAY['execution_id', 'event_id'], 'events are keyed by (execution_id, event_id)');
 SELECT col_is_pk('noetl', 'queue', 'queue_id', 'queue rows are keyed by queue_id');
