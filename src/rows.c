@@ -339,8 +339,9 @@ rows_int4(TupleTableSlot *slot, AttrNumber att)
  * text for every row (stringToNode was 5% of a complete).  It lives in
  * TopTransactionContext and holds nothing a resource owner tracks: its
  * slots have copies of the table's descriptor, and the indexes are opened
- * by each rows_open and closed by its rows_close (their IndexInfos in a
- * context reset each time).  It is rebuilt after an invalidation of its
+ * by each rows_open and closed by its rows_close; their IndexInfos (with
+ * a partial index's predicate, compiled at its first insert) are built at
+ * the first use and kept.  It is rebuilt after an invalidation of its
  * table (an index or constraint added), dropped when a subtransaction
  * aborts while it is in use, and freed with the transaction.  A writer
  * opened while the table's cached one is in use (a nested write) gets a
@@ -354,7 +355,11 @@ typedef struct CachedWriter
 	Oid			relid;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	MemoryContext index_cxt;	/* the open indexes' IndexInfos */
+	bool		have_indexes;	/* the index list below is built */
+	int			nindexes;
+	Oid		   *index_oids;		/* in RelationGetIndexList's order */
+	RelationPtr index_descs;	/* open during a use, else stale */
+	IndexInfo **index_infos;
 	TupleTableSlot *slot;
 	TupleTableSlot *old;
 	int			ndefaults;
@@ -538,8 +543,7 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 
 			oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 			writer_build(&built, rel, m, true);
-			c->index_cxt = AllocSetContextCreate(built.estate->es_query_cxt, "noetl writer indexes",
-												 ALLOCSET_SMALL_SIZES);
+			c->have_indexes = false;
 			MemoryContextSwitchTo(oldcxt);
 			c->estate = built.estate;
 			c->rri = built.rri;
@@ -554,10 +558,32 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 		}
 		c->in_use = true;
 		c->rri->ri_RelationDesc = rel;
-		MemoryContextReset(c->index_cxt);
-		oldcxt = MemoryContextSwitchTo(c->index_cxt);
-		ExecOpenIndices(c->rri, false);
-		MemoryContextSwitchTo(oldcxt);
+		if (!c->have_indexes)
+		{
+			int			k;
+
+			oldcxt = MemoryContextSwitchTo(c->estate->es_query_cxt);
+			ExecOpenIndices(c->rri, false);
+			c->nindexes = c->rri->ri_NumIndices;
+			c->index_descs = c->rri->ri_IndexRelationDescs;
+			c->index_infos = c->rri->ri_IndexRelationInfo;
+			c->index_oids = palloc(sizeof(Oid) * Max(c->nindexes, 1));
+			for (k = 0; k < c->nindexes; k++)
+				c->index_oids[k] = RelationGetRelid(c->index_descs[k]);
+			MemoryContextSwitchTo(oldcxt);
+			c->have_indexes = true;
+		}
+		else
+		{
+			int			k;
+
+			/* the same indexes: an index added or dropped makes the writer stale */
+			for (k = 0; k < c->nindexes; k++)
+				c->index_descs[k] = index_open(c->index_oids[k], RowExclusiveLock);
+			c->rri->ri_NumIndices = c->nindexes;
+			c->rri->ri_IndexRelationDescs = c->index_descs;
+			c->rri->ri_IndexRelationInfo = c->index_infos;
+		}
 		w->cached = true;
 		w->estate = c->estate;
 		w->rri = c->rri;
