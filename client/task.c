@@ -8,7 +8,10 @@
  * or, for a mapping (HTTP headers, query parameters) and a list (the bind
  * parameters of a postgres task), JSON flattened to one level of strings,
  * which json_read_flat reads.  Mapping members that are null are left out;
- * list elements that are null stay null (SQL NULL parameters).
+ * list elements that are null stay null (SQL NULL parameters).  The same
+ * statement reports each task's action_started: the task starts with its
+ * lease, and the worker saves a round trip and a commit a task.  It is
+ * prepared once a connection (task_prepare).
  *
  * task_pack and task_unpack carry a task to the worker's native runner
  * (runner.c), a forked copy of the program: each field as its length in
@@ -43,7 +46,8 @@ enum
 	COL_QUERY,
 	COL_COMMAND,
 	COL_DSN,
-	COL_BIND
+	COL_BIND,
+	COL_STARTED
 };
 
 static const char *lease_sql =
@@ -71,9 +75,17 @@ static const char *lease_sql =
 "                                                   WHEN 'string' THEN e #>> '{}'"
 "                                                   ELSE e::text END"
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
-"                         ORDER BY i))::text END"
+"                         ORDER BY i))::text END,"
+"       noetl.report(q.queue_id, q.lease_token, 'action_started')"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
+
+/* task_prepare prepares the lease statement on conn; false (logged) on failure */
+bool
+task_prepare(PGconn *conn)
+{
+	return db_prepare(conn, "noetl_lease", lease_sql, 4);
+}
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
 static char *
@@ -91,7 +103,8 @@ flat(PGresult *r, int row, int col, JsonFlat *out)
 
 /*
  * task_lease leases up to max tasks of the given tools (comma-separated)
- * for lease_seconds; returns how many, -1 on error.
+ * for lease_seconds, reporting that they started; returns how many, -1
+ * on error.  task_prepare must have prepared the statement on conn.
  */
 int
 task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const char *tools,
@@ -111,7 +124,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 	params[1] = smax;
 	params[2] = slease;
 	params[3] = tools;
-	r = db_exec(conn, "could not lease", lease_sql, 4, params);
+	r = db_exec_prepared(conn, "could not lease", "noetl_lease", 4, params);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);

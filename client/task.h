@@ -34,6 +34,7 @@ typedef struct Task
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
 } Task;
 
+extern bool task_prepare(PGconn *conn);
 extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_seconds,
 					   const char *tools, Task **tasks);
 extern void task_free(Task *task);

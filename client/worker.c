@@ -238,7 +238,9 @@ raise_fd_limit(void)
 
 /*
  * Reports go through noetl.report with the lease's token: the worker's
- * role needs EXECUTE on it, and no privilege on the tables.
+ * role needs EXECUTE on it, and no privilege on the tables.  The lease
+ * statement (task.c) reports action_started; these report the rest.  All
+ * are prepared once a connection (connect_and_listen).
  */
 static const char *report_sql =
 "SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"
@@ -254,8 +256,7 @@ static bool
 event(PGconn *c, const char *type, Slot *s)
 {
 	const char *params[3] = {s->task.queue_id, s->task.lease_token, type};
-	PGresult   *r = PQexecParams(c, "SELECT noetl.report($1, $2, $3)", 3, NULL, params, NULL,
-								 NULL, 0);
+	PGresult   *r = PQexecPrepared(c, "noetl_event", 3, params, NULL, NULL, 0);
 	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
@@ -323,7 +324,7 @@ finish(PGconn *c, Slot *s)
 	params[1] = s->task.lease_token;
 	params[2] = json.data;
 	params[3] = duration;
-	r = PQexecParams(c, report_sql, 4, NULL, params, NULL, NULL, 0);
+	r = PQexecPrepared(c, "noetl_report", 4, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
 		pg_log_info("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
@@ -364,7 +365,7 @@ heartbeat(PGconn *c, Slot *s)
 	bool		held;
 
 	snprintf(secs, sizeof(secs), "%d", opt_lease);
-	r = PQexecParams(c, "SELECT noetl.heartbeat($1, $2, $3::int)", 3, NULL, params, NULL, NULL, 0);
+	r = PQexecPrepared(c, "noetl_heartbeat", 3, params, NULL, NULL, 0);
 	held = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (!held && PQstatus(c) == CONNECTION_OK)
 	{
@@ -386,7 +387,10 @@ heartbeat(PGconn *c, Slot *s)
 
 /* ---------------------------------------------------------------- connection */
 
-/* connect_and_listen connects and LISTENs on the channels; NULL on failure */
+/*
+ * connect_and_listen connects, LISTENs on the channels and prepares the
+ * statements; NULL on failure
+ */
 static PGconn *
 connect_and_listen(const char *application_name)
 {
@@ -425,6 +429,14 @@ connect_and_listen(const char *application_name)
 		return NULL;
 	}
 	PQclear(r);
+	if (!task_prepare(c) ||
+		!db_prepare(c, "noetl_report", report_sql, 4) ||
+		!db_prepare(c, "noetl_event", "SELECT noetl.report($1, $2, $3)", 3) ||
+		!db_prepare(c, "noetl_heartbeat", "SELECT noetl.heartbeat($1, $2, $3::int)", 3))
+	{
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -566,7 +578,6 @@ lease(PGconn *conn, Slot *slots, int want)
 		pg_log_info("task %s (%s, step %s of execution %s, attempt %d) leased",
 					s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
 					s->task.attempts);
-		(void) event(conn, "action_started", s);
 		start_task(s);
 	}
 	pg_free(tasks);
