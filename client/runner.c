@@ -162,7 +162,11 @@ native_main(const RunnerContext *cx)
 				_exit(1);
 			}
 			if (n == 0)
+			{
+				/* the worker is done with this runner */
+				tool_close();
 				_exit(in.len == 0 ? 0 : 1);
+			}
 			appendBinaryPQExpBuffer(&in, chunk, (size_t) n);
 		}
 		if (state < 0)

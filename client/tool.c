@@ -23,12 +23,13 @@ typedef struct Tool
 	RunnerKind	runner;
 	ToolFunction run;			/* native tools: runs a task */
 	void		(*after_task) (void);	/* native tools: tidies up after one */
+	void		(*close) (void);	/* native tools: before the runner exits */
 } Tool;
 
 static const Tool tools[] = {
-	{"python", RUNNER_PYTHON, NULL, NULL},
-	{"http", RUNNER_NATIVE, tool_http, NULL},
-	{"postgres", RUNNER_NATIVE, tool_postgres, tool_postgres_after_task},
+	{"python", RUNNER_PYTHON, NULL, NULL, NULL},
+	{"http", RUNNER_NATIVE, tool_http, NULL, NULL},
+	{"postgres", RUNNER_NATIVE, tool_postgres, tool_postgres_after_task, tool_postgres_close},
 };
 
 /* the tools of the table, as --tools names them */
@@ -83,6 +84,17 @@ tool_after_task(void)
 	for (i = 0; i < lengthof(tools); i++)
 		if (tools[i].after_task != NULL)
 			tools[i].after_task();
+}
+
+/* tool_close lets the native tools close what they keep, as the runner exits */
+void
+tool_close(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(tools); i++)
+		if (tools[i].close != NULL)
+			tools[i].close();
 }
 
 /* tool_failure writes a report of an error, with a stack trace if not NULL */

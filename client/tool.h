@@ -42,6 +42,7 @@ extern RunnerKind tool_runner(const char *name);
 extern void tool_run(const RunnerContext *cx, const Task *task, double timeout,
 					 PQExpBuffer report);
 extern void tool_after_task(void);
+extern void tool_close(void);
 extern void tool_failure(PQExpBuffer report, const char *error, const char *stack_trace);
 
 /* tool_python.c */
@@ -54,5 +55,6 @@ extern void tool_http(const RunnerContext *cx, const Task *task, double timeout,
 extern void tool_postgres(const RunnerContext *cx, const Task *task, double timeout,
 						  PQExpBuffer report);
 extern void tool_postgres_after_task(void);
+extern void tool_postgres_close(void);
 
 #endif							/* CLIENT_TOOL_H */

@@ -267,6 +267,17 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 		PQclear(last);
 }
 
+/* tool_postgres_close closes the kept connections, as the runner exits */
+void
+tool_postgres_close(void)
+{
+	int			i;
+
+	for (i = 0; i < POOL_SIZE; i++)
+		drop(&pool[i]);
+	last_used = NULL;
+}
+
 /* reset runs a statement of the reset; false if the connection must go */
 static bool
 reset(PGconn *conn, const char *sql)

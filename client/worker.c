@@ -220,6 +220,39 @@ stop_runner(Runner *r)
 	runner_close(r);
 }
 
+/*
+ * stop_runners makes the idle runners exit, closing their tasks' pipes
+ * (the native runner closes its connections), and kills what is left
+ * after a second
+ */
+static void
+stop_runners(Slot *slots)
+{
+	double		until = now_seconds() + 1;
+	bool		left;
+	int			i;
+	int			k;
+
+	for (i = 0; i < opt_jobs; i++)
+		for (k = 0; k < RUNNER_KINDS; k++)
+			runner_close_tasks(&slots[i].runners[k]);
+	do
+	{
+		struct timespec pause = {0, 10 * 1000 * 1000};
+
+		reap(slots);
+		left = false;
+		for (i = 0; i < opt_jobs; i++)
+			for (k = 0; k < RUNNER_KINDS; k++)
+				left |= slots[i].runners[k].pid > 0;
+		if (left)
+			(void) nanosleep(&pause, NULL);
+	} while (left && now_seconds() < until);
+	for (i = 0; i < opt_jobs; i++)
+		for (k = 0; k < RUNNER_KINDS; k++)
+			stop_runner(&slots[i].runners[k]);
+}
+
 /* raise_fd_limit raises the soft limit of descriptors, for the runners' pipes */
 static void
 raise_fd_limit(void)
@@ -575,6 +608,8 @@ lease(PGconn *conn, Slot *slots, int want)
 			continue;
 		s->task = tasks[k++];
 		s->busy = true;
+		/* the runner's tool sees the timeout the worker enforces (http's own) */
+		s->task.timeout = task_timeout(&s->task);
 		pg_log_info("task %s (%s, step %s of execution %s, attempt %d) leased",
 					s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
 					s->task.attempts);
@@ -982,11 +1017,11 @@ cmd_worker(int argc, char **argv)
 
 		wait_for_input(conn, slots, fds, timeout);
 	}
+	stop_runners(slots);
 	for (i = 0; i < opt_jobs; i++)
 	{
 		for (k = 0; k < RUNNER_KINDS; k++)
 		{
-			stop_runner(&slots[i].runners[k]);
 			termPQExpBuffer(&slots[i].runners[k].request);
 			termPQExpBuffer(&slots[i].runners[k].report);
 		}
