@@ -44,6 +44,11 @@ bench-peers:
 	QUICK=$(QUICK) bash bench/peers/run.sh
 .PHONY: bench-peers
 
+# noetl worker against a SQL driver (bench/README.md); QUICK=1 as above
+bench-worker:
+	QUICK=$(QUICK) bash bench/worker.sh
+.PHONY: bench-worker
+
 ifeq ($(wildcard $(PG_CONFIG)),)
 all install installcheck:
 	@echo "PostgreSQL 15 and its development files are missing: 'make demo' or 'bash .ci/run', as root, install them" >&2

@@ -55,15 +55,12 @@ db_connect(const char *dsn, const char *application_name, bool fail_ok, bool own
 }
 
 /*
- * db_exec runs a statement with text parameters; on failure it logs the
- * server's message, after "context: " unless context is NULL, and returns
- * NULL.
+ * checked logs the server's message of a failed result, after "context: "
+ * unless context is NULL, and frees it: NULL; else returns it
  */
-PGresult *
-db_exec(PGconn *conn, const char *context, const char *sql, int nparams,
-		const char *const *params)
+static PGresult *
+checked(PGconn *conn, const char *context, PGresult *r)
 {
-	PGresult   *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
@@ -79,4 +76,39 @@ db_exec(PGconn *conn, const char *context, const char *sql, int nparams,
 		return NULL;
 	}
 	return r;
+}
+
+/*
+ * db_exec runs a statement with text parameters; on failure it logs the
+ * server's message, after "context: " unless context is NULL, and returns
+ * NULL.
+ */
+PGresult *
+db_exec(PGconn *conn, const char *context, const char *sql, int nparams,
+		const char *const *params)
+{
+	return checked(conn, context,
+				   PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0));
+}
+
+/*
+ * db_prepare prepares a statement of text parameters under a name, for
+ * the session; false (logged) on failure
+ */
+bool
+db_prepare(PGconn *conn, const char *name, const char *sql, int nparams)
+{
+	PGresult   *r = checked(conn, name, PQprepare(conn, name, sql, nparams, NULL));
+
+	PQclear(r);
+	return r != NULL;
+}
+
+/* db_exec_prepared is db_exec for a statement that db_prepare prepared */
+PGresult *
+db_exec_prepared(PGconn *conn, const char *context, const char *name, int nparams,
+				 const char *const *params)
+{
+	return checked(conn, context,
+				   PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0));
 }

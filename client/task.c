@@ -8,11 +8,20 @@
  * or, for a mapping (HTTP headers, query parameters) and a list (the bind
  * parameters of a postgres task), JSON flattened to one level of strings,
  * which json_read_flat reads.  Mapping members that are null are left out;
- * list elements that are null stay null (SQL NULL parameters).
+ * list elements that are null stay null (SQL NULL parameters).  The same
+ * statement reports each task's action_started: the task starts with its
+ * lease, and the worker saves a round trip and a commit a task.  It is
+ * prepared once a connection (task_prepare).
+ *
+ * task_pack and task_unpack carry a task to the worker's native runner
+ * (runner.c), a forked copy of the program: each field as its length in
+ * decimal (-1 for NULL), a colon and its bytes, so that any bytes pass.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres_fe.h"
+
+#include <limits.h>
 
 #include "common/logging.h"
 
@@ -37,7 +46,8 @@ enum
 	COL_QUERY,
 	COL_COMMAND,
 	COL_DSN,
-	COL_BIND
+	COL_BIND,
+	COL_STARTED
 };
 
 static const char *lease_sql =
@@ -65,9 +75,17 @@ static const char *lease_sql =
 "                                                   WHEN 'string' THEN e #>> '{}'"
 "                                                   ELSE e::text END"
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
-"                         ORDER BY i))::text END"
+"                         ORDER BY i))::text END,"
+"       noetl.report(q.queue_id, q.lease_token, 'action_started')"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
+
+/* task_prepare prepares the lease statement on conn; false (logged) on failure */
+bool
+task_prepare(PGconn *conn)
+{
+	return db_prepare(conn, "noetl_lease", lease_sql, 4);
+}
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
 static char *
@@ -85,7 +103,8 @@ flat(PGresult *r, int row, int col, JsonFlat *out)
 
 /*
  * task_lease leases up to max tasks of the given tools (comma-separated)
- * for lease_seconds; returns how many, -1 on error.
+ * for lease_seconds, reporting that they started; returns how many, -1
+ * on error.  task_prepare must have prepared the statement on conn.
  */
 int
 task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const char *tools,
@@ -105,7 +124,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 	params[1] = smax;
 	params[2] = slease;
 	params[3] = tools;
-	r = db_exec(conn, "could not lease", lease_sql, 4, params);
+	r = db_exec_prepared(conn, "could not lease", "noetl_lease", 4, params);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -156,4 +175,171 @@ task_free(Task *task)
 	pg_free(task->dsn);
 	json_flat_free(&task->bind);
 	memset(task, 0, sizeof(Task));
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* pack_field appends one field: its length (-1: NULL), ':', its bytes */
+static void
+pack_field(PQExpBuffer buf, const char *s)
+{
+	if (s == NULL)
+	{
+		appendPQExpBufferStr(buf, "-1:");
+		return;
+	}
+	appendPQExpBuffer(buf, "%zu:", strlen(s));
+	appendPQExpBufferStr(buf, s);
+}
+
+/* pack_flat appends a JsonFlat: its count, then its keys and values */
+static void
+pack_flat(PQExpBuffer buf, const JsonFlat *flat)
+{
+	int			i;
+
+	appendPQExpBuffer(buf, "%d:%d:", flat->n, flat->keys != NULL);
+	for (i = 0; i < flat->n; i++)
+	{
+		if (flat->keys != NULL)
+			pack_field(buf, flat->keys[i]);
+		pack_field(buf, flat->values[i]);
+	}
+}
+
+/* task_pack appends a task as task_unpack reads it */
+void
+task_pack(const Task *t, PQExpBuffer buf)
+{
+	char		timeout[64];
+
+	snprintf(timeout, sizeof(timeout), "%.17g", t->timeout);
+	pack_field(buf, t->queue_id);
+	pack_field(buf, t->execution_id);
+	pack_field(buf, t->node_id);
+	pack_field(buf, t->tool);
+	appendPQExpBuffer(buf, "%d:", t->attempts);
+	pack_field(buf, t->lease_token);
+	pack_field(buf, timeout);
+	pack_field(buf, t->args);
+	pack_field(buf, t->code);
+	pack_field(buf, t->method);
+	pack_field(buf, t->url);
+	pack_flat(buf, &t->headers);
+	pack_flat(buf, &t->query);
+	pack_field(buf, t->command);
+	pack_field(buf, t->dsn);
+	appendPQExpBuffer(buf, "%d:", t->has_bind);
+	pack_flat(buf, &t->bind);
+}
+
+/* what task_unpack reads from */
+typedef struct Unpacker
+{
+	const char *p;
+	const char *end;
+	bool		ok;
+} Unpacker;
+
+/* unpack_int reads a number and its colon; 0 (and not ok) if there is none */
+static long
+unpack_int(Unpacker *u)
+{
+	long		v = 0;
+	bool		negative = false;
+	const char *start;
+
+	if (u->p < u->end && *u->p == '-')
+	{
+		negative = true;
+		u->p++;
+	}
+	start = u->p;
+	while (u->p < u->end && *u->p >= '0' && *u->p <= '9' && v < INT_MAX)
+		v = v * 10 + (*u->p++ - '0');
+	if (u->p == start || u->p >= u->end || *u->p != ':' || v >= INT_MAX)
+	{
+		u->ok = false;
+		return 0;
+	}
+	u->p++;
+	return negative ? -v : v;
+}
+
+/* unpack_field reads a field as pack_field wrote it: a copy, or NULL */
+static char *
+unpack_field(Unpacker *u)
+{
+	long		len = unpack_int(u);
+	char	   *s;
+
+	if (!u->ok || len < 0)
+		return NULL;
+	if (len > u->end - u->p)
+	{
+		u->ok = false;
+		return NULL;
+	}
+	s = pg_malloc(len + 1);
+	memcpy(s, u->p, len);
+	s[len] = '\0';
+	u->p += len;
+	return s;
+}
+
+/* unpack_flat reads a JsonFlat as pack_flat wrote it */
+static void
+unpack_flat(Unpacker *u, JsonFlat *flat)
+{
+	long		n = unpack_int(u);
+	bool		keys = unpack_int(u) != 0;
+	int			i;
+
+	memset(flat, 0, sizeof(JsonFlat));
+	if (!u->ok || n <= 0 || n > u->end - u->p)
+		return;
+	flat->keys = keys ? pg_malloc0(sizeof(char *) * n) : NULL;
+	flat->values = pg_malloc0(sizeof(char *) * n);
+	for (i = 0; i < n && u->ok; i++)
+	{
+		if (keys)
+			flat->keys[i] = unpack_field(u);
+		flat->values[i] = unpack_field(u);
+		flat->n = i + 1;
+	}
+}
+
+/* task_unpack reads a task that task_pack wrote; false if it is not one */
+bool
+task_unpack(const char *data, size_t len, Task *t)
+{
+	Unpacker	u = {data, data + len, true};
+	char	   *timeout;
+
+	memset(t, 0, sizeof(Task));
+	t->queue_id = unpack_field(&u);
+	t->execution_id = unpack_field(&u);
+	t->node_id = unpack_field(&u);
+	t->tool = unpack_field(&u);
+	t->attempts = (int) unpack_int(&u);
+	t->lease_token = unpack_field(&u);
+	timeout = unpack_field(&u);
+	t->timeout = timeout ? strtod(timeout, NULL) : 0;
+	pg_free(timeout);
+	t->args = unpack_field(&u);
+	t->code = unpack_field(&u);
+	t->method = unpack_field(&u);
+	t->url = unpack_field(&u);
+	unpack_flat(&u, &t->headers);
+	unpack_flat(&u, &t->query);
+	t->command = unpack_field(&u);
+	t->dsn = unpack_field(&u);
+	t->has_bind = unpack_int(&u) != 0;
+	unpack_flat(&u, &t->bind);
+	if (!u.ok || u.p != u.end || t->queue_id == NULL || t->tool == NULL)
+	{
+		task_free(t);
+		return false;
+	}
+	return true;
 }

@@ -9,6 +9,7 @@
 #define CLIENT_TASK_H
 
 #include "libpq-fe.h"
+#include "pqexpbuffer.h"
 
 #include "json.h"
 
@@ -33,8 +34,11 @@ typedef struct Task
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
 } Task;
 
+extern bool task_prepare(PGconn *conn);
 extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_seconds,
 					   const char *tools, Task **tasks);
 extern void task_free(Task *task);
+extern void task_pack(const Task *task, PQExpBuffer buf);
+extern bool task_unpack(const char *data, size_t len, Task *task);
 
 #endif							/* CLIENT_TASK_H */

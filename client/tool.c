@@ -3,30 +3,33 @@
  * tool.c
  *	  The table of tools, and how a tool reports.
  *
- * A tool runs in a child process of the worker (worker.c forks it), and
- * its report, on standard output, is the child's last act.
+ * Each tool says which of a slot's runners runs its tasks (runner.h): the
+ * python runner, or the native runner, which calls the tool's function
+ * here once a task, with a buffer for its report.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres_fe.h"
 
-#include <unistd.h>
-
 #include "json.h"
 #include "tool.h"
 
-typedef void (*ToolFunction) (const Task *task, double timeout);
+typedef void (*ToolFunction) (const RunnerContext *cx, const Task *task, double timeout,
+							  PQExpBuffer report);
 
 typedef struct Tool
 {
 	const char *name;
-	ToolFunction run;
+	RunnerKind	runner;
+	ToolFunction run;			/* native tools: runs a task */
+	void		(*after_task) (void);	/* native tools: tidies up after one */
+	void		(*close) (void);	/* native tools: before the runner exits */
 } Tool;
 
 static const Tool tools[] = {
-	{"python", tool_python},
-	{"http", tool_http},
-	{"postgres", tool_postgres},
+	{"python", RUNNER_PYTHON, NULL, NULL, NULL},
+	{"http", RUNNER_NATIVE, tool_http, NULL, NULL},
+	{"postgres", RUNNER_NATIVE, tool_postgres, tool_postgres_after_task, tool_postgres_close},
 };
 
 /* the tools of the table, as --tools names them */
@@ -51,62 +54,60 @@ tool_exists(const char *name, size_t len)
 	return find(name, len) != NULL;
 }
 
-/* tool_run runs a task with its tool, which reports; the child ends there */
+/* tool_runner says which runner runs the tasks of a tool (the native one if none) */
+RunnerKind
+tool_runner(const char *name)
+{
+	const Tool *tool = find(name, strlen(name));
+
+	return tool != NULL ? tool->runner : RUNNER_NATIVE;
+}
+
+/* tool_run runs a task in the native runner, writing its report */
 void
-tool_run(const Task *task, double timeout)
+tool_run(const RunnerContext *cx, const Task *task, double timeout, PQExpBuffer report)
 {
 	const Tool *tool = find(task->tool, strlen(task->tool));
 
-	if (tool == NULL)
-		tool_report_failure("this worker does not run this tool", task->tool);
-	tool->run(task, timeout);
-	pg_unreachable();			/* a tool reports and exits */
-}
-
-/* write_all writes len bytes to fd, or ends the child with status 3 */
-static void
-write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(3);
-		data += n;
-		len -= (size_t) n;
-	}
-}
-
-/* tool_report writes a tool's report, and ends the child */
-void
-tool_report(PQExpBuffer json)
-{
-	static const char out_of_memory[] = "{\"ok\": false, \"error\": \"out of memory\"}";
-
-	if (PQExpBufferBroken(json))
-		write_all(STDOUT_FILENO, out_of_memory, sizeof(out_of_memory) - 1);
+	if (tool == NULL || tool->run == NULL)
+		tool_failure(report, "this worker does not run this tool", task->tool);
 	else
-		write_all(STDOUT_FILENO, json->data, json->len);
-	_exit(0);
+		tool->run(cx, task, timeout, report);
 }
 
-/* tool_report_failure reports an error, with a stack trace if not NULL */
+/* tool_after_task lets the native tools tidy up once a report is sent */
 void
-tool_report_failure(const char *error, const char *stack_trace)
+tool_after_task(void)
 {
-	PQExpBufferData buf;
+	int			i;
 
-	initPQExpBuffer(&buf);
-	appendPQExpBufferStr(&buf, "{\"ok\": false, \"error\": ");
-	json_append_string(&buf, error, strlen(error));
+	for (i = 0; i < lengthof(tools); i++)
+		if (tools[i].after_task != NULL)
+			tools[i].after_task();
+}
+
+/* tool_close lets the native tools close what they keep, as the runner exits */
+void
+tool_close(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(tools); i++)
+		if (tools[i].close != NULL)
+			tools[i].close();
+}
+
+/* tool_failure writes a report of an error, with a stack trace if not NULL */
+void
+tool_failure(PQExpBuffer report, const char *error, const char *stack_trace)
+{
+	resetPQExpBuffer(report);
+	appendPQExpBufferStr(report, "{\"ok\": false, \"error\": ");
+	json_append_string(report, error, strlen(error));
 	if (stack_trace)
 	{
-		appendPQExpBufferStr(&buf, ", \"stack_trace\": ");
-		json_append_string(&buf, stack_trace, strlen(stack_trace));
+		appendPQExpBufferStr(report, ", \"stack_trace\": ");
+		json_append_string(report, stack_trace, strlen(stack_trace));
 	}
-	appendPQExpBufferChar(&buf, '}');
-	tool_report(&buf);
+	appendPQExpBufferChar(report, '}');
 }

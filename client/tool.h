@@ -3,11 +3,13 @@
  * tool.h
  *	  The tools that run tasks, and how a tool reports.
  *
- * A tool runs one task in a child process of the worker: it writes its
- * report to standard output as one JSON document, {"ok": true, "result":
- * ...} or {"ok": false, "error": "...", "stack_trace": "...", "result":
- * ...}, and exits.  tool.c holds the table of tools; each tool has a file
- * of its own (tool_python.c, tool_http.c, tool_postgres.c).
+ * A tool runs a task in one of its job slot's runners (runner.h) and
+ * writes its report as one JSON document, {"ok": true, "result": ...} or
+ * {"ok": false, "error": "...", "stack_trace": "...", "result": ...}.
+ * The python tool runs in a python3 process that runs the slot's python
+ * tasks one after another (tool_python.c); the others are C functions
+ * that the slot's native runner, a forked copy of the worker, calls once
+ * a task (tool_http.c, tool_postgres.c).  tool.c holds the table of tools.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,16 +20,41 @@
 
 #include "task.h"
 
+/* which runner runs a tool's tasks */
+typedef enum RunnerKind
+{
+	RUNNER_PYTHON,				/* python3, with tool_python_script */
+	RUNNER_NATIVE,				/* a forked copy of the worker */
+	RUNNER_KINDS
+} RunnerKind;
+
+/* what the native runner knows of the worker, for its connections' names */
+typedef struct RunnerContext
+{
+	const char *worker_id;
+	int			slot;
+} RunnerContext;
+
 /* tool.c */
 extern const char *const tool_names;
 extern bool tool_exists(const char *name, size_t len);
-extern void tool_run(const Task *task, double timeout) pg_attribute_noreturn();
-extern void tool_report(PQExpBuffer json) pg_attribute_noreturn();
-extern void tool_report_failure(const char *error, const char *stack_trace) pg_attribute_noreturn();
+extern RunnerKind tool_runner(const char *name);
+extern void tool_run(const RunnerContext *cx, const Task *task, double timeout,
+					 PQExpBuffer report);
+extern void tool_after_task(void);
+extern void tool_close(void);
+extern void tool_failure(PQExpBuffer report, const char *error, const char *stack_trace);
 
-/* one file each */
-extern void tool_python(const Task *task, double timeout) pg_attribute_noreturn();
-extern void tool_http(const Task *task, double timeout) pg_attribute_noreturn();
-extern void tool_postgres(const Task *task, double timeout) pg_attribute_noreturn();
+/* tool_python.c */
+extern const char *const tool_python_script;
+extern void tool_python_request(const Task *task, PQExpBuffer buf);
+
+/* one file each: the native tools */
+extern void tool_http(const RunnerContext *cx, const Task *task, double timeout,
+					  PQExpBuffer report);
+extern void tool_postgres(const RunnerContext *cx, const Task *task, double timeout,
+						  PQExpBuffer report);
+extern void tool_postgres_after_task(void);
+extern void tool_postgres_close(void);
 
 #endif							/* CLIENT_TOOL_H */

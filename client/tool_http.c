@@ -10,7 +10,10 @@
  * data being the body parsed as JSON when it is JSON, else its text (null
  * when empty).  A 5xx response is an error, with that result, so the
  * step's retry policy applies; a response of any other status is a result.
- * Redirects are not followed.
+ * Redirects are not followed.  libcurl is initialised once, in the
+ * native runner, which runs a slot's http tasks one after another; each
+ * task has a handle of its own, so that nothing (cookies, connections) is
+ * carried from one task to the next.
  *
  *-------------------------------------------------------------------------
  */
@@ -88,14 +91,14 @@ has_header(const Task *t, const char *name)
 
 /* tool_http runs an http task, for at most timeout seconds */
 void
-tool_http(const Task *t, double timeout)
+tool_http(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer out)
 {
+	static bool curl_ready = false;
 	CURL	   *h;
 	CURLcode	rc;
 	struct curl_slist *hdrs = NULL;
 	Response	resp;
 	PQExpBufferData url;
-	PQExpBufferData out;
 	char		errbuf[CURL_ERROR_SIZE] = "";
 	long		status = 0;
 	bool		query = strcmp(t->method, "GET") == 0 || strcmp(t->method, "HEAD") == 0 ||
@@ -103,9 +106,24 @@ tool_http(const Task *t, double timeout)
 	int			i;
 
 	if (t->url == NULL || *t->url == '\0')
-		tool_report_failure("an http task needs a url (or endpoint)", NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (h = curl_easy_init()) == NULL)
-		tool_report_failure("could not initialise libcurl", NULL);
+	{
+		tool_failure(out, "an http task needs a url (or endpoint)", NULL);
+		return;
+	}
+	if (!curl_ready)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		{
+			tool_failure(out, "could not initialise libcurl", NULL);
+			return;
+		}
+		curl_ready = true;
+	}
+	if ((h = curl_easy_init()) == NULL)
+	{
+		tool_failure(out, "could not initialise libcurl", NULL);
+		return;
+	}
 
 	initPQExpBuffer(&url);
 	appendPQExpBufferStr(&url, t->url);
@@ -152,28 +170,39 @@ tool_http(const Task *t, double timeout)
 
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK)
-		tool_report_failure(psprintf("%s %s: %s", t->method, url.data,
-									 *errbuf ? errbuf : curl_easy_strerror(rc)), NULL);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-
-	initPQExpBuffer(&out);
-	appendPQExpBuffer(&out, "{\"ok\": %s, ", status >= 500 ? "false" : "true");
-	if (status >= 500)
 	{
-		char	   *msg = psprintf("HTTP %ld from %s %s", status, t->method, url.data);
+		char	   *msg = psprintf("%s %s: %s", t->method, url.data,
+								   *errbuf ? errbuf : curl_easy_strerror(rc));
 
-		appendPQExpBufferStr(&out, "\"error\": ");
-		json_append_string(&out, msg, strlen(msg));
-		appendPQExpBufferStr(&out, ", ");
+		tool_failure(out, msg, NULL);
+		pg_free(msg);
 	}
-	appendPQExpBuffer(&out, "\"result\": {\"status_code\": %ld, \"headers\": {%s}, \"data\": ",
-					  status, resp.headers.data);
-	if (resp.body.len == 0)
-		appendPQExpBufferStr(&out, "null");
-	else if (json_is_valid(resp.body.data, resp.body.len))
-		appendBinaryPQExpBuffer(&out, resp.body.data, resp.body.len);
 	else
-		json_append_string(&out, resp.body.data, resp.body.len);
-	appendPQExpBufferStr(&out, "}}");
-	tool_report(&out);
+	{
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		appendPQExpBuffer(out, "{\"ok\": %s, ", status >= 500 ? "false" : "true");
+		if (status >= 500)
+		{
+			char	   *msg = psprintf("HTTP %ld from %s %s", status, t->method, url.data);
+
+			appendPQExpBufferStr(out, "\"error\": ");
+			json_append_string(out, msg, strlen(msg));
+			appendPQExpBufferStr(out, ", ");
+			pg_free(msg);
+		}
+		appendPQExpBuffer(out, "\"result\": {\"status_code\": %ld, \"headers\": {%s}, \"data\": ",
+						  status, resp.headers.data);
+		if (resp.body.len == 0)
+			appendPQExpBufferStr(out, "null");
+		else if (json_is_valid(resp.body.data, resp.body.len))
+			appendBinaryPQExpBuffer(out, resp.body.data, resp.body.len);
+		else
+			json_append_string(out, resp.body.data, resp.body.len);
+		appendPQExpBufferStr(out, "}}");
+	}
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	termPQExpBuffer(&url);
+	termPQExpBuffer(&resp.body);
+	termPQExpBuffer(&resp.headers);
 }

@@ -13,8 +13,20 @@
  * {"command": "SELECT 2", "row_count": 2, "rows": [{column: value}, ...]}
  * ("rows" only for statements that return rows).  Values keep their JSON
  * types: numbers, booleans, json and jsonb as such, everything else as
- * text.  An error is the server's message.  The connection's
- * application_name is "noetl task QUEUE_ID" unless its dsn names one.
+ * text.  An error is the server's message.
+ *
+ * Connections are kept: the native runner of a job slot, which runs the
+ * slot's postgres tasks one after another, holds a few, one for each
+ * connection string its tasks used (the task's dsn, or the worker's own),
+ * the least recently used going when a new one needs room.  One found
+ * broken is dropped, and the next task on it connects again.  After each
+ * task, once its report is sent, its connection is put back as a new one
+ * would be: a transaction the command left open (or failed) is rolled
+ * back, then DISCARD ALL drops what else the session kept (settings, temp
+ * tables, prepared statements, cursors, LISTENs, advisory locks, a SET
+ * ROLE).  A command that starts COPY is refused and its connection closed.
+ * A connection's application_name is "noetl worker ID slot N" unless its
+ * dsn names one.
  *
  *-------------------------------------------------------------------------
  */
@@ -88,56 +100,227 @@ append_rows(PQExpBuffer buf, PGresult *r)
 	appendPQExpBufferChar(buf, ']');
 }
 
+/* the most connections a native runner keeps */
+#define POOL_SIZE 4
+
+/* a kept connection */
+typedef struct Pooled
+{
+	char	   *key;			/* the connection string it was made with */
+	PGconn	   *conn;
+	unsigned long used;			/* when last used, in tasks */
+} Pooled;
+
+static Pooled pool[POOL_SIZE];
+static unsigned long tasks_run = 0;
+static Pooled *last_used = NULL;	/* the connection of the task just run */
+
+/* drop closes a kept connection */
+static void
+drop(Pooled *p)
+{
+	if (p->conn != NULL)
+		PQfinish(p->conn);
+	pg_free(p->key);
+	memset(p, 0, sizeof(Pooled));
+}
+
+/*
+ * pooled_connection returns the kept connection for dsn (NULL: the
+ * worker's own), connecting if there is none or it is broken; NULL (the
+ * message in *error, to be freed) if it cannot connect.
+ */
+static Pooled *
+pooled_connection(const RunnerContext *cx, const char *dsn, char **error)
+{
+	const char *key = dsn ? dsn : "";
+	Pooled	   *p = NULL;
+	char	   *application_name;
+	int			i;
+
+	for (i = 0; i < POOL_SIZE; i++)
+		if (pool[i].key != NULL && strcmp(pool[i].key, key) == 0)
+		{
+			p = &pool[i];
+			break;
+		}
+	if (p != NULL && PQstatus(p->conn) != CONNECTION_OK)
+		drop(p);
+	if (p == NULL || p->conn == NULL)
+	{
+		/* a free place, or the least recently used */
+		p = &pool[0];
+		for (i = 0; i < POOL_SIZE; i++)
+		{
+			if (pool[i].key == NULL)
+			{
+				p = &pool[i];
+				break;
+			}
+			if (pool[i].used < p->used)
+				p = &pool[i];
+		}
+		drop(p);
+		application_name = psprintf("noetl worker %s slot %d", cx->worker_id, cx->slot);
+		p->conn = db_connect(dsn, application_name, true, false);
+		pg_free(application_name);
+		if (PQstatus(p->conn) != CONNECTION_OK)
+		{
+			*error = psprintf("could not connect: %s", PQerrorMessage(p->conn));
+			drop(p);
+			return NULL;
+		}
+		p->key = pg_strdup(key);
+	}
+	p->used = ++tasks_run;
+	return p;
+}
+
 /* tool_postgres runs a postgres task (the worker enforces timeout) */
 void
-tool_postgres(const Task *t, double timeout)
+tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer out)
 {
+	Pooled	   *p;
 	PGconn	   *conn;
 	PGresult   *r;
 	PGresult   *last = NULL;
-	PQExpBufferData out;
-	char	   *application_name;
+	char	   *error = NULL;
 	const char *status;
+	bool		failed = false;
 
+	last_used = NULL;
 	if (t->command == NULL || *t->command == '\0')
-		tool_report_failure("a postgres task needs a command (or query, or sql)", NULL);
-	application_name = psprintf("noetl task %s", t->queue_id);
-	conn = db_connect(t->dsn, application_name, true, false);
-	if (PQstatus(conn) != CONNECTION_OK)
-		tool_report_failure(psprintf("could not connect: %s", PQerrorMessage(conn)), NULL);
+	{
+		tool_failure(out, "a postgres task needs a command (or query, or sql)", NULL);
+		return;
+	}
+	if ((p = pooled_connection(cx, t->dsn, &error)) == NULL)
+	{
+		tool_failure(out, error, NULL);
+		pg_free(error);
+		return;
+	}
+	last_used = p;
+	conn = p->conn;
 	if (t->has_bind ?
 		!PQsendQueryParams(conn, t->command, t->bind.n, NULL,
 						   (const char *const *) t->bind.values, NULL, NULL, 0) :
 		!PQsendQuery(conn, t->command))
-		tool_report_failure(PQerrorMessage(conn), NULL);
+	{
+		tool_failure(out, PQerrorMessage(conn), NULL);
+		drop(p);
+		last_used = NULL;
+		return;
+	}
 	while ((r = PQgetResult(conn)) != NULL)
 	{
 		ExecStatusType st = PQresultStatus(r);
 
+		if (failed)
+		{
+			/* what follows the error, to the end of the command */
+			PQclear(r);
+			continue;
+		}
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+		{
+			/* nothing to copy from or to: the connection cannot go on */
+			tool_failure(out, "the postgres tool does not run COPY FROM STDIN or TO STDOUT",
+						 NULL);
+			PQclear(r);
+			if (last)
+				PQclear(last);
+			drop(p);
+			last_used = NULL;
+			return;
+		}
 		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR)
 		{
 			const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 			const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 
-			tool_report_failure(msg ? msg : PQerrorMessage(conn), detail);
+			tool_failure(out, msg ? msg : PQerrorMessage(conn), detail);
+			failed = true;
+			PQclear(r);
+			continue;
 		}
 		if (last)
 			PQclear(last);
 		last = r;
 	}
-	status = last ? PQcmdStatus(last) : "";
-	initPQExpBuffer(&out);
-	appendPQExpBufferStr(&out, "{\"ok\": true, \"result\": {\"command\": ");
-	json_append_string(&out, status, strlen(status));
-	if (last && PQresultStatus(last) == PGRES_TUPLES_OK)
+	if (!failed)
 	{
-		appendPQExpBuffer(&out, ", \"row_count\": %d, \"rows\": ", PQntuples(last));
-		append_rows(&out, last);
+		status = last ? PQcmdStatus(last) : "";
+		appendPQExpBufferStr(out, "{\"ok\": true, \"result\": {\"command\": ");
+		json_append_string(out, status, strlen(status));
+		if (last && PQresultStatus(last) == PGRES_TUPLES_OK)
+		{
+			appendPQExpBuffer(out, ", \"row_count\": %d, \"rows\": ", PQntuples(last));
+			append_rows(out, last);
+		}
+		else
+			appendPQExpBuffer(out, ", \"row_count\": %s",
+							  last && *PQcmdTuples(last) ? PQcmdTuples(last) : "0");
+		appendPQExpBufferStr(out, "}}");
 	}
-	else
-		appendPQExpBuffer(&out, ", \"row_count\": %s",
-						  last && *PQcmdTuples(last) ? PQcmdTuples(last) : "0");
-	appendPQExpBufferStr(&out, "}}");
-	PQfinish(conn);
-	tool_report(&out);
+	if (last)
+		PQclear(last);
+}
+
+/* tool_postgres_close closes the kept connections, as the runner exits */
+void
+tool_postgres_close(void)
+{
+	int			i;
+
+	for (i = 0; i < POOL_SIZE; i++)
+		drop(&pool[i]);
+	last_used = NULL;
+}
+
+/* reset runs a statement of the reset; false if the connection must go */
+static bool
+reset(PGconn *conn, const char *sql)
+{
+	PGresult   *r = PQexec(conn, sql);
+	bool		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+	PQclear(r);
+	return ok;
+}
+
+/*
+ * tool_postgres_after_task puts the connection of the task just run back
+ * as a new one would be, or drops it
+ */
+void
+tool_postgres_after_task(void)
+{
+	Pooled	   *p = last_used;
+	PGTransactionStatusType ts;
+
+	last_used = NULL;
+	if (p == NULL || p->conn == NULL)
+		return;
+	if (PQstatus(p->conn) != CONNECTION_OK)
+	{
+		drop(p);
+		return;
+	}
+	ts = PQtransactionStatus(p->conn);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+	{
+		if (!reset(p->conn, "ROLLBACK"))
+		{
+			drop(p);
+			return;
+		}
+	}
+	else if (ts != PQTRANS_IDLE)
+	{
+		drop(p);
+		return;
+	}
+	if (!reset(p->conn, "DISCARD ALL"))
+		drop(p);
 }

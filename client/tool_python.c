@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * tool_python.c
- *	  The python tool: the task's code defines main(), which runs in a
- *	  python3 process; its return value is the step's result.
+ *	  The python tool: the task's code defines main(), which runs in the
+ *	  job slot's python3 process; its return value is the step's result.
  *
  * NoETL's conventions: main may be a function or a coroutine (async def);
  * it receives the task's args as keyword arguments, or, if it takes one
@@ -12,20 +12,29 @@
  * is the error, with its traceback as the stack trace.  The result must be
  * JSON: other objects are written as their str().
  *
- * The task reaches python3 on standard input (a deleted temporary file, so
- * its size is not limited); the report comes back on standard output.
+ * tool_python_script is the python runner (runner.c starts it as python3
+ * -c SCRIPT): it reads tasks from descriptor 4, each a frame (runner.h)
+ * holding {"step", "code", "args"}, and writes each report as a frame on
+ * descriptor 3; its standard output and error are the worker's log.  It
+ * runs the tasks of its slot one after another, each task's code executed
+ * in a namespace of its own.  What one task leaves in the interpreter the
+ * next one sees: the modules imported (which is the point: they are
+ * imported once, not at every task) and their state (module globals,
+ * caches, sys.path, threads, open files, signal handlers, logging).  After
+ * each task the runner puts back sys.stdin, sys.stdout and sys.stderr, the
+ * working directory and os.environ as they were when it started.  With
+ * noetl worker --isolate the runner runs one task and exits, so that each
+ * task has a fresh python3, as before version 1.2.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres_fe.h"
 
-#include <unistd.h>
-
 #include "json.h"
 #include "tool.h"
 
-static const char *wrapper =
-"import asyncio, inspect, json, sys, traceback\n"
+const char *const tool_python_script =
+"import inspect, json, os, sys, traceback\n"
 "def _noetl_call(main, args):\n"
 "    try:\n"
 "        params = list(inspect.signature(main).parameters.values())\n"
@@ -41,10 +50,7 @@ static const char *wrapper =
 "    return main(**{k: v for k, v in args.items() if k in names})\n"
 "async def _noetl_await(a):\n"
 "    return await a\n"
-"def _noetl_run():\n"
-"    task = json.load(sys.stdin)\n"
-"    out = sys.stdout\n"
-"    sys.stdout = sys.stderr\n"
+"def _noetl_run(task):\n"
 "    try:\n"
 "        ns = {'__name__': '__main__'}\n"
 "        exec(compile(task.get('code') or '', '<step %s>' % task.get('step'), 'exec'), ns)\n"
@@ -53,49 +59,59 @@ static const char *wrapper =
 "            raise NameError(\"the step's code defines no main()\")\n"
 "        result = _noetl_call(main, task.get('args') or {})\n"
 "        if inspect.isawaitable(result):\n"
+"            import asyncio\n"
 "            result = asyncio.run(_noetl_await(result))\n"
-"        text = json.dumps({'ok': True, 'result': result}, default=str, allow_nan=False)\n"
+"        return json.dumps({'ok': True, 'result': result}, default=str, allow_nan=False)\n"
 "    except BaseException as e:\n"
 "        message = '%s: %s' % (type(e).__name__, e) if str(e) else type(e).__name__\n"
-"        text = json.dumps({'ok': False, 'error': message, 'stack_trace': traceback.format_exc()},\n"
+"        return json.dumps({'ok': False, 'error': message, 'stack_trace': traceback.format_exc()},\n"
 "                          default=str)\n"
-"    out.write(text)\n"
-"    out.flush()\n"
-"_noetl_run()\n";
+"def _noetl_flush(*files):\n"
+"    for f in files:\n"
+"        try:\n"
+"            f.flush()\n"
+"        except BaseException:\n"
+"            pass\n"
+"def _noetl_loop():\n"
+"    for fd in (3, 4):\n"
+"        os.set_inheritable(fd, False)\n"
+"    tasks = os.fdopen(4, 'rb')\n"
+"    reports = os.fdopen(3, 'wb')\n"
+"    std = (sys.stdin, sys.stdout, sys.stderr)\n"
+"    cwd = os.getcwd()\n"
+"    env = dict(os.environ)\n"
+"    while True:\n"
+"        line = tasks.readline()\n"
+"        if not line:\n"
+"            return\n"
+"        data = tasks.read(int(line))\n"
+"        sys.stdout = sys.stderr\n"
+"        try:\n"
+"            text = _noetl_run(json.loads(data))\n"
+"        finally:\n"
+"            _noetl_flush(sys.stdout, sys.stderr, *std)\n"
+"            sys.stdin, sys.stdout, sys.stderr = std\n"
+"            try:\n"
+"                os.chdir(cwd)\n"
+"            except OSError:\n"
+"                pass\n"
+"            if os.environ != env:\n"
+"                os.environ.clear()\n"
+"                os.environ.update(env)\n"
+"        out = text.encode()\n"
+"        reports.write(b'%d\\n' % len(out) + out)\n"
+"        reports.flush()\n"
+"_noetl_loop()\n";
 
-/* tool_python runs a python task in python3 (the worker enforces timeout) */
+/* tool_python_request writes what the python runner reads of a task */
 void
-tool_python(const Task *task, double timeout)
+tool_python_request(const Task *task, PQExpBuffer buf)
 {
-	char		path[] = "/tmp/noetl-task-XXXXXX";
-	int			fd = mkstemp(path);
-	PQExpBufferData buf;
-	size_t		done = 0;
-
-	if (fd < 0)
-		tool_report_failure("could not create a temporary file for the task", strerror(errno));
-	unlink(path);
-	initPQExpBuffer(&buf);
-	appendPQExpBufferStr(&buf, "{\"step\": ");
-	json_append_string(&buf, task->node_id, strlen(task->node_id));
-	appendPQExpBufferStr(&buf, ", \"code\": ");
-	json_append_string(&buf, task->code ? task->code : "", task->code ? strlen(task->code) : 0);
-	appendPQExpBufferStr(&buf, ", \"args\": ");
-	appendPQExpBufferStr(&buf, task->args ? task->args : "{}");
-	appendPQExpBufferChar(&buf, '}');
-	if (PQExpBufferDataBroken(buf))
-		tool_report_failure("out of memory", NULL);
-	while (done < buf.len)
-	{
-		ssize_t		n = write(fd, buf.data + done, buf.len - done);
-
-		if (n <= 0)
-			tool_report_failure("could not write the task for python3", strerror(errno));
-		done += (size_t) n;
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, STDIN_FILENO) < 0)
-		tool_report_failure("could not pass the task to python3", strerror(errno));
-	close(fd);
-	execlp("python3", "python3", "-c", wrapper, (char *) NULL);
-	tool_report_failure("could not run python3", strerror(errno));
+	appendPQExpBufferStr(buf, "{\"step\": ");
+	json_append_string(buf, task->node_id, strlen(task->node_id));
+	appendPQExpBufferStr(buf, ", \"code\": ");
+	json_append_string(buf, task->code ? task->code : "", task->code ? strlen(task->code) : 0);
+	appendPQExpBufferStr(buf, ", \"args\": ");
+	appendPQExpBufferStr(buf, task->args ? task->args : "{}");
+	appendPQExpBufferChar(buf, '}');
 }

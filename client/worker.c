@@ -5,30 +5,34 @@
  *
  *	noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]
  *				 [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]
- *				 [--grace SECONDS]
+ *				 [--grace SECONDS] [--isolate]
  *
  * It LISTENs on the queue channel and leases when told, on a timer (--poll)
  * and after every (re)connection: the queue is the truth, notifications are
- * hints.  It leases only tasks of the tools it runs.  Each task runs in a
- * child process of its own (python3 for python tasks; a forked copy of the
- * worker for http and postgres) that writes a JSON report on its standard
- * output (tool.h); up to --jobs run at once.  The worker reports what
- * happens as events: action_started when a task starts, then
+ * hints.  It leases only tasks of the tools it runs.  Up to --jobs tasks
+ * run at once, one in each job slot.  A slot runs its tasks in runners
+ * (runner.h) that it keeps from one task to the next: a python3 process
+ * for python tasks, a forked copy of the worker for http and postgres
+ * (which keeps the slot's connections, tool_postgres.c), each started at
+ * the slot's first task of its kind; with --isolate, a runner runs one
+ * task and exits, so that each task has a fresh process.  The worker
+ * reports what happens as events: action_started when a task starts, then
  * action_completed or action_error with the result, the error, the stack
  * trace and the duration.  It heartbeats every third of the lease, and
  * drops a task whose lease it lost (expired and taken over, or cancelled):
  * a cancellation notice makes it check at once.  A task that outlives its
- * timeout (the task's own, else --task-timeout) is killed and reported
- * failed.
+ * timeout (the task's own, else --task-timeout) is killed, with its
+ * runner, and reported failed; so is a task whose runner dies.  The slot
+ * starts a new runner for its next task.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
  * --grace seconds, or at a second signal, it kills them and releases their
  * tasks (action_released) for other workers, then exits 0.  If the worker
- * itself is killed, its children die with it, and the broker expires its
+ * itself is killed, its runners die with it, and the broker expires its
  * leases.
  *
  * It waits with poll(), on the wake-up pipe of its signal handler, the
- * server's socket and its children's pipes, so that any number of jobs can
+ * server's socket and its runners' pipes, so that any number of jobs can
  * be watched.  Its connection's application_name is "noetl worker ID".
  *
  *-------------------------------------------------------------------------
@@ -40,7 +44,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +57,7 @@
 #include "commands.h"
 #include "db.h"
 #include "json.h"
+#include "runner.h"
 #include "task.h"
 #include "tool.h"
 
@@ -61,20 +66,20 @@
 /* the longest lease noetl.lease gives */
 #define MAX_LEASE_SECONDS 86400
 
-/* a task being run, and its child */
+/* a job slot: its runners, and the task it runs */
 typedef struct Slot
 {
 	bool		busy;
 	Task		task;
-	pid_t		pid;			/* 0 once reaped */
-	int			out_fd;			/* -1 once read to the end */
-	int			err_fd;
-	PQExpBufferData out;		/* what the child wrote: its report */
-	PQExpBufferData err;		/* and what else it printed */
+	RunnerContext cx;			/* the worker's id and the slot's number */
+	Runner		runners[RUNNER_KINDS];
+	Runner	   *runner;			/* the one that runs the task */
+	bool		reported;		/* the runner's report is in out */
+	PQExpBufferData out;		/* the report */
+	PQExpBufferData err;		/* what the runner printed while the task ran */
 	double		started;
 	double		deadline;
 	double		next_heartbeat;
-	int			wstatus;
 	bool		timed_out;
 	bool		lost;			/* no longer ours: nothing to report */
 } Slot;
@@ -86,6 +91,7 @@ static int	opt_lease = 60;
 static double opt_poll = 5;
 static double opt_task_timeout = 300;
 static double opt_grace = 5;
+static bool opt_isolate = false;
 
 static volatile sig_atomic_t stop_requests = 0;
 static int	wake_pipe[2] = {-1, -1};
@@ -117,7 +123,7 @@ on_signal(int sig)
 	errno = save;
 }
 
-/* ---------------------------------------------------------------- children */
+/* ---------------------------------------------------------------- runners */
 
 /* task_timeout is how long a task may run */
 static double
@@ -126,127 +132,148 @@ task_timeout(const Task *t)
 	return t->timeout > 0 ? t->timeout : opt_task_timeout;
 }
 
-/* start_child forks the child that runs a slot's task */
-static bool
-start_child(Slot *s)
+/*
+ * start_task sends a slot's task to the runner of its tool, starting one
+ * if the slot has none that can take it.  A runner that cannot be started
+ * leaves the task to be reported as one that exited with status 127.
+ */
+static void
+start_task(Slot *s)
 {
-	int			out[2];
-	int			err[2];
-	pid_t		pid;
+	RunnerKind	kind = tool_runner(s->task.tool);
+	Runner	   *r = &s->runners[kind];
+	PQExpBufferData payload;
 
-	if (pipe(out) < 0)
-	{
-		pg_log_warning("could not create a pipe: %m");
-		return false;
-	}
-	if (pipe(err) < 0)
-	{
-		pg_log_warning("could not create a pipe: %m");
-		close(out[0]);
-		close(out[1]);
-		return false;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-	{
-		pg_log_warning("could not fork: %m");
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		return false;
-	}
-	if (pid == 0)
-	{
-		sigset_t	none;
-
-		/* the task dies with the worker, and its own children with it */
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		close(wake_pipe[0]);
-		close(wake_pipe[1]);
-		tool_run(&s->task, task_timeout(&s->task));
-	}
-	close(out[1]);
-	close(err[1]);
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
-	s->pid = pid;
-	s->out_fd = out[0];
-	s->err_fd = err[0];
+	s->runner = r;
+	s->reported = false;
+	s->timed_out = false;
+	s->lost = false;
+	resetPQExpBuffer(&s->out);
+	resetPQExpBuffer(&s->err);
 	s->started = now_seconds();
 	s->deadline = s->started + task_timeout(&s->task);
 	s->next_heartbeat = s->started + opt_lease / 3.0;
-	s->timed_out = false;
-	s->lost = false;
-	return true;
-}
-
-/* kill_child kills a slot's child and what it started */
-static void
-kill_child(Slot *s)
-{
-	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);
-}
-
-/* drain reads what a child wrote; closes the pipe at its end */
-static void
-drain(int *fd, PQExpBuffer buf)
-{
-	char		chunk[8192];
-
-	while (*fd >= 0)
+	if (!runner_usable(r))
 	{
-		ssize_t		n = read(*fd, chunk, sizeof(chunk));
-
-		if (n > 0)
-			appendBinaryPQExpBuffer(buf, chunk, (size_t) n);
-		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		else
+		/* a runner that died, or sent garbage: its pipes go (it is reaped) */
+		runner_kill(r);
+		runner_read_log(r, &s->err);
+		runner_close(r);
+		r->pid = 0;				/* reaped as a stranger, if still there */
+		if (!runner_start(r, kind, &s->cx))
 		{
-			close(*fd);
-			*fd = -1;
+			r->wstatus = 127 << 8;
+			return;
 		}
 	}
+	initPQExpBuffer(&payload);
+	if (kind == RUNNER_PYTHON)
+		tool_python_request(&s->task, &payload);
+	else
+		task_pack(&s->task, &payload);
+	if (PQExpBufferDataBroken(payload))
+	{
+		pg_log_error("out of memory");
+		exit(2);
+	}
+	runner_send(r, payload.data, payload.len);
+	termPQExpBuffer(&payload);
 }
 
-/* reap collects the children that exited */
+/* kill_task kills the runner of a slot's task, and what it started */
+static void
+kill_task(Slot *s)
+{
+	runner_kill(s->runner);
+}
+
+/* reap collects the runners that exited */
 static void
 reap(Slot *slots)
 {
 	int			wstatus;
 	pid_t		pid;
 	int			i;
+	int			k;
 
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
 		for (i = 0; i < opt_jobs; i++)
-			if (slots[i].busy && slots[i].pid == pid)
-			{
-				slots[i].pid = 0;
-				slots[i].wstatus = wstatus;
-			}
+			for (k = 0; k < RUNNER_KINDS; k++)
+				if (slots[i].runners[k].pid == pid)
+				{
+					slots[i].runners[k].pid = 0;
+					slots[i].runners[k].wstatus = wstatus;
+				}
+}
+
+/* stop_runner makes a runner exit, and waits for it */
+static void
+stop_runner(Runner *r)
+{
+	runner_kill(r);
+	if (r->pid > 0)
+	{
+		while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		r->pid = 0;
+	}
+	runner_close(r);
+}
+
+/*
+ * stop_runners makes the idle runners exit, closing their tasks' pipes
+ * (the native runner closes its connections), and kills what is left
+ * after a second
+ */
+static void
+stop_runners(Slot *slots)
+{
+	double		until = now_seconds() + 1;
+	bool		left;
+	int			i;
+	int			k;
+
+	for (i = 0; i < opt_jobs; i++)
+		for (k = 0; k < RUNNER_KINDS; k++)
+			runner_close_tasks(&slots[i].runners[k]);
+	do
+	{
+		struct timespec pause = {0, 10 * 1000 * 1000};
+
+		reap(slots);
+		left = false;
+		for (i = 0; i < opt_jobs; i++)
+			for (k = 0; k < RUNNER_KINDS; k++)
+				left |= slots[i].runners[k].pid > 0;
+		if (left)
+			(void) nanosleep(&pause, NULL);
+	} while (left && now_seconds() < until);
+	for (i = 0; i < opt_jobs; i++)
+		for (k = 0; k < RUNNER_KINDS; k++)
+			stop_runner(&slots[i].runners[k]);
+}
+
+/* raise_fd_limit raises the soft limit of descriptors, for the runners' pipes */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		want = (rlim_t) 64 + (rlim_t) opt_jobs * 3 * RUNNER_KINDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		pg_log_warning("could not raise the limit of open files: %m");
 }
 
 /* ---------------------------------------------------------------- reports */
 
 /*
  * Reports go through noetl.report with the lease's token: the worker's
- * role needs EXECUTE on it, and no privilege on the tables.
+ * role needs EXECUTE on it, and no privilege on the tables.  The lease
+ * statement (task.c) reports action_started; these report the rest.  All
+ * are prepared once a connection (connect_and_listen).
  */
 static const char *report_sql =
 "SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"
@@ -262,8 +289,7 @@ static bool
 event(PGconn *c, const char *type, Slot *s)
 {
 	const char *params[3] = {s->task.queue_id, s->task.lease_token, type};
-	PGresult   *r = PQexecParams(c, "SELECT noetl.report($1, $2, $3)", 3, NULL, params, NULL,
-								 NULL, 0);
+	PGresult   *r = PQexecPrepared(c, "noetl_event", 3, params, NULL, NULL, 0);
 	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
@@ -274,22 +300,24 @@ event(PGconn *c, const char *type, Slot *s)
 }
 
 /*
- * failure_report writes the report of a child that wrote none of its own:
- * what happened, with what it printed as the stack trace.
+ * failure_report writes the report of a task whose runner wrote none of
+ * its own: what happened, with what it printed as the stack trace.
  */
 static void
 failure_report(Slot *s, PQExpBuffer json)
 {
 	char	   *msg;
+	int			wstatus = s->runner->wstatus;
 
 	if (s->timed_out)
 		msg = psprintf("timed out after %g s", task_timeout(&s->task));
-	else if (WIFSIGNALED(s->wstatus))
-		msg = psprintf("the %s task was killed by signal %d", s->task.tool,
-					   WTERMSIG(s->wstatus));
+	else if (s->runner->garbled)
+		msg = psprintf("the %s task's runner sent a report that is not a frame", s->task.tool);
+	else if (WIFSIGNALED(wstatus))
+		msg = psprintf("the %s task was killed by signal %d", s->task.tool, WTERMSIG(wstatus));
 	else
 		msg = psprintf("the %s task exited with status %d without a report", s->task.tool,
-					   WEXITSTATUS(s->wstatus));
+					   WEXITSTATUS(wstatus));
 	appendPQExpBufferStr(json, "{\"ok\": false, \"error\": ");
 	json_append_string(json, msg, strlen(msg));
 	appendPQExpBufferStr(json, ", \"stack_trace\": ");
@@ -299,7 +327,7 @@ failure_report(Slot *s, PQExpBuffer json)
 }
 
 /*
- * finish reports a child's outcome; false if the report could not be sent
+ * finish reports a task's outcome; false if the report could not be sent
  * (the connection is gone: it is sent again after reconnecting).
  */
 static bool
@@ -313,8 +341,8 @@ finish(PGconn *c, Slot *s)
 	bool		sent = true;
 
 	initPQExpBuffer(&json);
-	own_report = !s->timed_out && !PQExpBufferDataBroken(s->out) && s->out.len > 0 &&
-		json_is_valid(s->out.data, s->out.len);
+	own_report = s->reported && !s->timed_out && !PQExpBufferDataBroken(s->out) &&
+		s->out.len > 0 && json_is_valid(s->out.data, s->out.len);
 	if (own_report)
 		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
 	else
@@ -329,7 +357,7 @@ finish(PGconn *c, Slot *s)
 	params[1] = s->task.lease_token;
 	params[2] = json.data;
 	params[3] = duration;
-	r = PQexecParams(c, report_sql, 4, NULL, params, NULL, NULL, 0);
+	r = PQexecPrepared(c, "noetl_report", 4, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
 		pg_log_info("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
@@ -349,18 +377,15 @@ finish(PGconn *c, Slot *s)
 	return sent;
 }
 
-/* free_slot frees what a slot holds, and empties it */
+/* free_slot empties a slot, keeping its runners */
 static void
 free_slot(Slot *s)
 {
-	if (s->out_fd >= 0)
-		close(s->out_fd);
-	if (s->err_fd >= 0)
-		close(s->err_fd);
-	termPQExpBuffer(&s->out);
-	termPQExpBuffer(&s->err);
+	resetPQExpBuffer(&s->out);
+	resetPQExpBuffer(&s->err);
 	task_free(&s->task);
 	s->busy = false;
+	s->reported = false;
 }
 
 /* heartbeat extends a lease; false if the lease is no longer ours */
@@ -373,7 +398,7 @@ heartbeat(PGconn *c, Slot *s)
 	bool		held;
 
 	snprintf(secs, sizeof(secs), "%d", opt_lease);
-	r = PQexecParams(c, "SELECT noetl.heartbeat($1, $2, $3::int)", 3, NULL, params, NULL, NULL, 0);
+	r = PQexecPrepared(c, "noetl_heartbeat", 3, params, NULL, NULL, 0);
 	held = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (!held && PQstatus(c) == CONNECTION_OK)
 	{
@@ -395,7 +420,10 @@ heartbeat(PGconn *c, Slot *s)
 
 /* ---------------------------------------------------------------- connection */
 
-/* connect_and_listen connects and LISTENs on the channels; NULL on failure */
+/*
+ * connect_and_listen connects, LISTENs on the channels and prepares the
+ * statements; NULL on failure
+ */
 static PGconn *
 connect_and_listen(const char *application_name)
 {
@@ -434,6 +462,14 @@ connect_and_listen(const char *application_name)
 		return NULL;
 	}
 	PQclear(r);
+	if (!task_prepare(c) ||
+		!db_prepare(c, "noetl_report", report_sql, 4) ||
+		!db_prepare(c, "noetl_event", "SELECT noetl.report($1, $2, $3)", 3) ||
+		!db_prepare(c, "noetl_heartbeat", "SELECT noetl.heartbeat($1, $2, $3::int)", 3))
+	{
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -477,11 +513,11 @@ take_notifications(PGconn *c, Slot *slots, bool *need_lease)
 			{
 				Slot	   *s = &slots[i];
 
-				if (s->busy && s->pid > 0 && !s->lost &&
+				if (s->busy && s->runner->pid > 0 && !s->lost && !s->reported &&
 					names_execution(nf->extra, s->task.execution_id) && !heartbeat(c, s))
 				{
 					s->lost = true;
-					kill_child(s);
+					kill_task(s);
 				}
 			}
 		PQfreemem(nf);
@@ -489,9 +525,11 @@ take_notifications(PGconn *c, Slot *slots, bool *need_lease)
 }
 
 /*
- * collect reports the tasks whose children are done (unless disconnected:
- * then they are reported after reconnecting) and frees their slots;
- * returns how many slots are still busy.
+ * collect reports the tasks that are done (unless disconnected: then they
+ * are reported after reconnecting) and frees their slots; returns how
+ * many slots are still busy.  A task is done when its report is in, or
+ * when its runner is gone (exited, its pipes closed); with --isolate,
+ * when its runner is gone after its report.
  */
 static int
 collect(PGconn *conn, Slot *slots)
@@ -506,20 +544,34 @@ collect(PGconn *conn, Slot *slots)
 		bool		done;
 
 		if (!s->busy)
+		{
+			/* what an idle runner printed (a thread of an earlier task) */
+			if (s->err.len > 0)
+			{
+				pg_log_info("the runner of slot %d printed:\n%s", i, s->err.data);
+				resetPQExpBuffer(&s->err);
+			}
 			continue;
-		done = s->pid == 0 && s->out_fd < 0 && s->err_fd < 0;
+		}
+		done = runner_gone(s->runner) || (s->reported && !opt_isolate);
 		if (done && s->lost)
 			pg_log_info("task %s was taken away (cancelled, or its lease lost)",
 						s->task.queue_id);
+		if (done && !runner_gone(s->runner))
+			runner_read_log(s->runner, &s->err);	/* what came just before */
 		if (done && (s->lost || (conn != NULL && finish(conn, s))))
+		{
+			if (runner_gone(s->runner))
+				runner_close(s->runner);
 			free_slot(s);
+		}
 		else
 			busy++;
 	}
 	return busy;
 }
 
-/* release_all kills the children and gives their tasks back */
+/* release_all kills the running tasks and gives them back */
 static void
 release_all(PGconn *conn, Slot *slots)
 {
@@ -531,12 +583,10 @@ release_all(PGconn *conn, Slot *slots)
 
 		if (!s->busy)
 			continue;
-		kill_child(s);
+		kill_task(s);
 		if (conn != NULL && !s->lost && event(conn, "action_released", s))
 			pg_log_info("task %s released", s->task.queue_id);
-		if (s->pid > 0)
-			waitpid(s->pid, NULL, 0);
-		s->pid = 0;
+		stop_runner(s->runner);
 		free_slot(s);
 	}
 }
@@ -558,28 +608,20 @@ lease(PGconn *conn, Slot *slots, int want)
 			continue;
 		s->task = tasks[k++];
 		s->busy = true;
-		initPQExpBuffer(&s->out);
-		initPQExpBuffer(&s->err);
+		/* the runner's tool sees the timeout the worker enforces (http's own) */
+		s->task.timeout = task_timeout(&s->task);
 		pg_log_info("task %s (%s, step %s of execution %s, attempt %d) leased",
 					s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
 					s->task.attempts);
-		(void) event(conn, "action_started", s);
-		if (!start_child(s))
-		{
-			/* reported as a task that exited with status 127 */
-			s->pid = 0;
-			s->wstatus = 127 << 8;
-			s->out_fd = s->err_fd = -1;
-			s->started = now_seconds();
-		}
+		start_task(s);
 	}
 	pg_free(tasks);
 	return n;
 }
 
 /*
- * tend kills the children that ran out of time, and heartbeats; returns
- * how long the loop may sleep: until the next of these, or until "until".
+ * tend kills the tasks that ran out of time, and heartbeats; returns how
+ * long the loop may sleep: until the next of these, or until "until".
  */
 static double
 tend(PGconn *conn, Slot *slots, double until)
@@ -592,19 +634,19 @@ tend(PGconn *conn, Slot *slots, double until)
 	{
 		Slot	   *s = &slots[i];
 
-		if (!s->busy || s->pid == 0)
+		if (!s->busy || s->runner->pid == 0 || s->reported)
 			continue;
 		if (now >= s->deadline && !s->timed_out)
 		{
 			pg_log_info("task %s timed out after %g s", s->task.queue_id,
 						task_timeout(&s->task));
 			s->timed_out = true;
-			kill_child(s);
+			kill_task(s);
 		}
 		if (conn != NULL && now >= s->next_heartbeat && !s->lost && !heartbeat(conn, s))
 		{
 			s->lost = true;
-			kill_child(s);
+			kill_task(s);
 		}
 		if (s->deadline - now < timeout)
 			timeout = s->deadline - now;
@@ -616,21 +658,56 @@ tend(PGconn *conn, Slot *slots, double until)
 
 /* watch adds fd (unless closed, -1) to what poll waits on; returns its index */
 static int
-watch(struct pollfd *fds, int *nfds, int fd)
+watch(struct pollfd *fds, int *nfds, int fd, short events)
 {
 	if (fd < 0)
 		return -1;
 	fds[*nfds].fd = fd;
-	fds[*nfds].events = POLLIN;
+	fds[*nfds].events = events;
 	fds[*nfds].revents = 0;
 	return (*nfds)++;
 }
 
 /*
- * wait_for_input waits up to timeout seconds for the server, a child or a
- * signal, then takes what the children wrote and what the server sent (a
+ * take_runner_input writes what a slot's runners can take of their tasks
+ * and reads what they wrote: the task's report, what they printed.
+ */
+static void
+take_runner_input(Slot *s)
+{
+	int			k;
+
+	for (k = 0; k < RUNNER_KINDS; k++)
+	{
+		Runner	   *r = &s->runners[k];
+		const char *payload;
+		size_t		len;
+
+		runner_write(r);
+		runner_read_log(r, &s->err);
+		if (r->report_fd < 0)
+			continue;
+		if (runner_read_report(r, &payload, &len))
+		{
+			if (s->busy && r == s->runner && !s->reported)
+			{
+				appendBinaryPQExpBuffer(&s->out, payload, len);
+				s->reported = true;
+				/* the log came before the report */
+				runner_read_log(r, &s->err);
+				if (opt_isolate)
+					runner_close_tasks(r);
+			}
+			resetPQExpBuffer(&r->report);
+		}
+	}
+}
+
+/*
+ * wait_for_input waits up to timeout seconds for the server, a runner or
+ * a signal, then takes what the runners wrote and what the server sent (a
  * connection found broken is mended at the top of the loop).  fds has
- * room for the pipes of every slot, the wake-up pipe and the socket.
+ * room for the pipes of every runner, the wake-up pipe and the socket.
  */
 static void
 wait_for_input(PGconn *conn, Slot *slots, struct pollfd *fds, double timeout)
@@ -639,17 +716,21 @@ wait_for_input(PGconn *conn, Slot *slots, struct pollfd *fds, double timeout)
 	int			sock = -1;
 	int			ms;
 	int			i;
+	int			k;
 
-	(void) watch(fds, &nfds, wake_pipe[0]);
+	(void) watch(fds, &nfds, wake_pipe[0], POLLIN);
 	if (conn != NULL)
-		sock = watch(fds, &nfds, PQsocket(conn));
+		sock = watch(fds, &nfds, PQsocket(conn), POLLIN);
 	for (i = 0; i < opt_jobs; i++)
-	{
-		if (!slots[i].busy)
-			continue;
-		(void) watch(fds, &nfds, slots[i].out_fd);
-		(void) watch(fds, &nfds, slots[i].err_fd);
-	}
+		for (k = 0; k < RUNNER_KINDS; k++)
+		{
+			Runner	   *r = &slots[i].runners[k];
+
+			if (runner_sending(r))
+				(void) watch(fds, &nfds, r->task_fd, POLLOUT);
+			(void) watch(fds, &nfds, r->report_fd, POLLIN);
+			(void) watch(fds, &nfds, r->log_fd, POLLIN);
+		}
 	ms = timeout <= 0 ? 0 : timeout >= INT_MAX / 1000.0 ? INT_MAX : (int) ceil(timeout * 1000);
 	if (poll(fds, nfds, ms) < 0 && errno != EINTR)
 	{
@@ -664,12 +745,7 @@ wait_for_input(PGconn *conn, Slot *slots, struct pollfd *fds, double timeout)
 			;
 	}
 	for (i = 0; i < opt_jobs; i++)
-	{
-		if (!slots[i].busy)
-			continue;
-		drain(&slots[i].out_fd, &slots[i].out);
-		drain(&slots[i].err_fd, &slots[i].err);
-	}
+		take_runner_input(&slots[i]);
 	if (sock >= 0 && fds[sock].revents != 0)
 		(void) PQconsumeInput(conn);
 }
@@ -682,7 +758,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
-			"                    [--grace SECONDS]\n");
+			"                    [--grace SECONDS] [--isolate]\n");
 }
 
 /*
@@ -751,6 +827,7 @@ parse_options(int argc, char **argv)
 		{"poll", required_argument, NULL, 'p'},
 		{"task-timeout", required_argument, NULL, 'T'},
 		{"grace", required_argument, NULL, 'g'},
+		{"isolate", no_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0}
 	};
 	int			opt;
@@ -789,6 +866,9 @@ parse_options(int argc, char **argv)
 			case 'g':
 				ok = option_parse_seconds(optarg, "--grace", true, &opt_grace);
 				break;
+			case 'I':
+				opt_isolate = true;
+				break;
 			default:
 				usage(stderr);
 				return false;
@@ -818,6 +898,8 @@ cmd_worker(int argc, char **argv)
 	double		stop_at = 0;
 	double		backoff = 0.5;
 	struct sigaction sa;
+	int			i;
+	int			k;
 
 	if (!parse_options(argc, argv))
 		return 2;
@@ -848,10 +930,21 @@ cmd_worker(int argc, char **argv)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_fd_limit();
 	slots = pg_malloc0(sizeof(Slot) * opt_jobs);
-	fds = pg_malloc(sizeof(struct pollfd) * (2 + 2 * opt_jobs));
-	pg_log_info("worker %s started: tools %s, %d jobs, leases of %d s", opt_id, opt_tools,
-				opt_jobs, opt_lease);
+	for (i = 0; i < opt_jobs; i++)
+	{
+		slots[i].cx.worker_id = opt_id;
+		slots[i].cx.slot = i;
+		slots[i].runner = &slots[i].runners[0];
+		initPQExpBuffer(&slots[i].out);
+		initPQExpBuffer(&slots[i].err);
+		for (k = 0; k < RUNNER_KINDS; k++)
+			runner_init(&slots[i].runners[k]);
+	}
+	fds = pg_malloc(sizeof(struct pollfd) * (2 + 3 * RUNNER_KINDS * opt_jobs));
+	pg_log_info("worker %s started: tools %s, %d jobs, leases of %d s%s", opt_id, opt_tools,
+				opt_jobs, opt_lease, opt_isolate ? ", a process per task" : "");
 
 	for (;;)
 	{
@@ -923,6 +1016,17 @@ cmd_worker(int argc, char **argv)
 			backoff = backoff * 2 > 5 ? 5 : backoff * 2;
 
 		wait_for_input(conn, slots, fds, timeout);
+	}
+	stop_runners(slots);
+	for (i = 0; i < opt_jobs; i++)
+	{
+		for (k = 0; k < RUNNER_KINDS; k++)
+		{
+			termPQExpBuffer(&slots[i].runners[k].request);
+			termPQExpBuffer(&slots[i].runners[k].report);
+		}
+		termPQExpBuffer(&slots[i].out);
+		termPQExpBuffer(&slots[i].err);
 	}
 	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)
