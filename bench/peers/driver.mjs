@@ -66,12 +66,10 @@ const payload = i => ({ i, body: BODY });
 
 // ------------------------------------------------------------- noetl's SQL
 //
-// Every statement the driver sends for noetl is here, so that switching to
-// the batched functions noetl is about to get (noetl.execute(path,
-// workloads jsonb[]), a complete of many tasks) is an edit of this object.
+// Every statement the driver sends for noetl is here, in one object.
 // Statements are named, so node-postgres prepares them once per connection.
 //
-// A "job" is an execution of bench/peers/job (start -> work -> end); its
+// A "job" is an execution of bench/peers/job (its start step is the task); its
 // payload is the workload's "job", rendered into the task's args.
 
 const NOETL = {
