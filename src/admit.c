@@ -262,7 +262,7 @@ admit_start(Oid nsp, EventRow *row)
 	 * end and then finds the version gone, or it finds this execution.
 	 */
 	LockRelationOid(rows_relid(nsp, "execution"), RowExclusiveLock);
-	catalog_id = pb_resolve(p, v, has_version);
+	catalog_id = pb_resolve(nsp, p, v, has_version);
 	if (catalog_id == 0)
 	{
 		if (has_version)

@@ -28,12 +28,22 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "guc.h"
 #include "jtree.h"
 #include "playbook_cache.h"
+#include "rows.h"
 #include "stmt.h"
 
 typedef struct PbEntry
@@ -145,22 +155,6 @@ load_next(BPlaybook *pb, BStep *s, JsonbValue *obj)
 
 /* ---------------------------------------------------------------- catalog */
 
-/*
- * A path's version, or its latest: two statements, so that each gets a
- * generic plan over catalog_path_version_key (one statement with "$2 IS
- * NULL OR version = $2" was planned again for every event that starts an
- * execution: a fifth of execute_many's time).
- */
-static NoetlStmt s_resolve_version = {
-	"SELECT catalog_id FROM noetl.catalog"
-	" WHERE path OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, INT4OID}
-};
-static NoetlStmt s_resolve_latest = {
-	"SELECT catalog_id FROM noetl.catalog"
-	" WHERE path OPERATOR(pg_catalog.=) $1 ORDER BY version DESC LIMIT 1",
-	1, {TEXTOID}
-};
 static NoetlStmt s_catalog = {
 	"SELECT path, version, payload FROM noetl.catalog WHERE catalog_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
@@ -168,20 +162,42 @@ static NoetlStmt s_catalog = {
 
 /*
  * pb_resolve finds the catalog_id of a path (and version, or the latest);
- * 0 if there is none.  The caller must be connected to SPI.
+ * 0 if there is none.  nsp is the noetl schema.  It reads
+ * catalog_path_version_key directly, with the latest snapshot as the
+ * broker's SQL does (stmt.c), backwards for the latest version: every
+ * execution started resolves its path, and through SPI that was an
+ * eighth of execute_many.
  */
 int64
-pb_resolve(const char *path, int32 version, bool has_version)
+pb_resolve(Oid nsp, const char *path, int32 version, bool has_version)
 {
-	Datum		v[2];
-	bool		isnull;
+	Relation	rel = table_open(rows_relid(nsp, "catalog"), AccessShareLock);
+	Relation	idx = index_open(rows_relid(nsp, "catalog_path_version_key"), AccessShareLock);
+	AttrNumber	id_att = get_attnum(RelationGetRelid(rel), "catalog_id");
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	int64		catalog_id = 0;
 
-	v[0] = CStringGetTextDatum(path);
-	v[1] = Int32GetDatum(version);
-	if (noetl_spi_exec(has_version ? &s_resolve_version : &s_resolve_latest, v, NULL,
-					   SPI_OK_SELECT) == 0)
-		return 0;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (id_att == InvalidAttrNumber)
+		elog(ERROR, "noetl.catalog has no column catalog_id");
+	rows_key_text(&keys[0], 1, idx, path);
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
+	scan = index_beginscan(rel, idx, snap, has_version ? 2 : 1, 0);
+	index_rescan(scan, keys, has_version ? 2 : 1, NULL, 0);
+	if (index_getnext_slot(scan, has_version ? ForwardScanDirection : BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		catalog_id = rows_int8(slot, id_att, &isnull);
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return catalog_id;
 }
 
 /* catalog_payload reads a catalog entry; NULL if it does not exist */

@@ -58,7 +58,7 @@ typedef struct BPlaybook
 } BPlaybook;
 
 extern BPlaybook *pb_get(int64 catalog_id);
-extern int64 pb_resolve(const char *path, int32 version, bool has_version);
+extern int64 pb_resolve(Oid nsp, const char *path, int32 version, bool has_version);
 extern int	pb_step_index(BPlaybook *pb, const char *name, int len);
 extern void pb_check_runnable(BPlaybook *pb);
 
