@@ -18,14 +18,15 @@
  *
  * In the runner, descriptor 4 is the read end of its tasks' pipe and 3
  * the write end of its reports' pipe (the python runner moves both above
- * 100 before it runs a task, tool_python.c); its standard output and error go to
- * a third pipe, which the worker reads into the task's log (and its stack
- * trace, on failure), so that nothing a task prints reaches its report;
- * its standard input is /dev/null.  A runner is a process group of its
- * own, killed with its group when its task runs out of time or is taken
- * away, and it dies with the worker (PR_SET_PDEATHSIG).  A runner that
- * reads the end of its tasks' pipe exits: so does the python runner after
- * one task with --isolate.
+ * 100 before it runs a task, tool_python.c); its standard output and
+ * error go to a third pipe, which the worker reads into the task's log
+ * (and its stack trace, on failure), so that nothing a task prints
+ * reaches its report; its standard input is /dev/null; it holds no other
+ * descriptor of the worker's.  A runner is a process group of its own,
+ * killed with its group when its task runs out of time or is taken away,
+ * and with --isolate once its report is in; it dies with the worker
+ * (PR_SET_PDEATHSIG).  A killed runner takes no other task.  A runner
+ * that reads the end of its tasks' pipe exits.
  *
  *-------------------------------------------------------------------------
  */

@@ -18,15 +18,29 @@
  * Connections are kept: the native runner of a job slot, which runs the
  * slot's postgres tasks one after another, holds a few, one for each
  * connection string its tasks used (the task's dsn, or the worker's own),
- * the least recently used going when a new one needs room.  One found
- * broken is dropped, and the next task on it connects again.  After each
- * task, once its report is sent, its connection is put back as a new one
- * would be: a transaction the command left open (or failed) is rolled
- * back, then DISCARD ALL drops what else the session kept (settings, temp
- * tables, prepared statements, cursors, LISTENs, advisory locks, a SET
- * ROLE).  A command that starts COPY is refused and its connection closed.
- * A connection's application_name is "noetl worker ID slot N" unless its
- * dsn names one.
+ * the least recently used going when a new one needs room (no dsn and
+ * dsn "" are two: the worker's --dsn, and the PG* variables alone).
+ * Before a kept connection is used, what the server sent while it was
+ * idle is read: one the server closed (idle_session_timeout,
+ * pg_terminate_backend) is replaced, and so is one found closed by the
+ * task's first statement, which names the connection, before anything of
+ * the task ran; a connection lost after the task's command was sent is
+ * not, as the command may have run.  After each task, once its report is
+ * sent, its connection is put back as a new one would be: a transaction
+ * the command left open (or failed) is rolled back, then DISCARD ALL
+ * drops what else the session kept (settings, temp tables, prepared
+ * statements, cursors, LISTENs, advisory locks, a SET ROLE).  DISCARD ALL
+ * does not reach what extensions keep per session: dblink's named
+ * connections, postgres_fdw's cached connections, the state a procedural
+ * language keeps per session (PL/Python's GD and SD, PL/Perl's %_SHARED),
+ * and libraries LOADed; tasks that must not see these use --isolate.  A
+ * command that starts COPY is refused and its connection closed.
+ *
+ * A connection's application_name is "noetl task QUEUE_ID" while it runs
+ * a task (set by the task's first statement, pipelined with a command
+ * that has params) and "noetl worker ID slot N" while idle, unless its
+ * dsn (or PGAPPNAME) names one, which it keeps.  TCP keepalives are libpq's default (on, with the
+ * system's timings) unless the dsn says otherwise.
  *
  *-------------------------------------------------------------------------
  */
@@ -117,6 +131,7 @@ typedef struct Pooled
 	bool		in_use;
 	char	   *dsn;			/* the task's connection string; NULL: the worker's own */
 	PGconn	   *conn;
+	bool		named;			/* its dsn (or PGAPPNAME) set application_name */
 	unsigned long used;			/* when last used, in tasks */
 } Pooled;
 
@@ -178,6 +193,21 @@ alive(PGconn *conn)
 	return ok && PQstatus(conn) == CONNECTION_OK;
 }
 
+/* named says whether a connection's application_name was set, not its fallback */
+static bool
+named(PGconn *conn)
+{
+	PQconninfoOption *options = PQconninfo(conn);
+	PQconninfoOption *o;
+	bool		found = false;
+
+	for (o = options; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "application_name") == 0 && o->val != NULL && *o->val != '\0')
+			found = true;
+	PQconninfoFree(options);
+	return found;
+}
+
 /*
  * pooled_connection returns the kept connection for dsn (NULL: the
  * worker's own), connecting if there is none or it is closed (*reused
@@ -229,6 +259,7 @@ pooled_connection(const RunnerContext *cx, const char *dsn, bool *reused, char *
 		}
 		p->in_use = true;
 		p->dsn = dsn ? pg_strdup(dsn) : NULL;
+		p->named = named(p->conn);
 	}
 	p->used = ++tasks_run;
 	return p;
@@ -253,8 +284,8 @@ closed_while_idle(PGconn *conn, PGresult *r, bool alone)
 
 /*
  * send_command names the connection after the task ("noetl task
- * QUEUE_ID", which DISCARD ALL takes back after the task) and sends the
- * task's command.  A command with params is pipelined after the name, in
+ * QUEUE_ID", which DISCARD ALL takes back after the task), unless its
+ * dsn named it, and sends the task's command.  A command with params is pipelined after the name, in
  * one round trip; a command without, which may hold several statements,
  * goes by the simple protocol, which libpq does not pipeline, after the
  * name's round trip.  Returns 1 if the command was sent (its results
@@ -263,14 +294,30 @@ closed_while_idle(PGconn *conn, PGresult *r, bool alone)
  * message in out).
  */
 static int
-send_command(PGconn *conn, const Task *t, PQExpBuffer out, bool *retry)
+send_command(Pooled *p, const Task *t, PQExpBuffer out, bool *retry)
 {
-	char	   *name = psprintf("noetl task %s", t->queue_id);
-	const char *params[1] = {name};
+	PGconn	   *conn = p->conn;
+	char	   *name;
+	const char *params[1];
 	PGresult   *r;
 	bool		ok;
 
 	*retry = false;
+	if (p->named)
+	{
+		/* the connection keeps the name its dsn gave it */
+		if (t->has_bind ?
+			!PQsendQueryParams(conn, t->command, t->bind.n, NULL,
+							   (const char *const *) t->bind.values, NULL, NULL, 0) :
+			!PQsendQuery(conn, t->command))
+		{
+			tool_failure(out, PQerrorMessage(conn), NULL);
+			return -1;
+		}
+		return 1;
+	}
+	name = psprintf("noetl task %s", t->queue_id);
+	params[0] = name;
 	if (!t->has_bind)
 	{
 		r = PQexecParams(conn, SET_NAME_SQL, 1, NULL, params, NULL, NULL, 0);
@@ -363,7 +410,7 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 			return;
 		}
 		conn = p->conn;
-		sent = send_command(conn, t, out, &retry);
+		sent = send_command(p, t, out, &retry);
 		if (sent <= 0)
 		{
 			drop(p);

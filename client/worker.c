@@ -16,13 +16,15 @@
  * (which keeps the slot's connections, tool_postgres.c), each started at
  * the slot's first task of its kind; with --isolate, a runner runs one
  * task and exits, so that each task has a fresh process.  The worker
- * reports what happens as events: action_started when a task starts, then
+ * reports what happens as events: action_started when a task starts (after
+ * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
  * trace and the duration.  It heartbeats every third of the lease, and
  * drops a task whose lease it lost (expired and taken over, or cancelled):
  * a cancellation notice makes it check at once.  A task that outlives its
  * timeout (the task's own, else --task-timeout) is killed, with its
- * runner, and reported failed; so is a task whose runner dies.  The slot
+ * runner, and reported failed once that runner is gone; so is a task
+ * whose runner dies.  A killed runner is sent no other task: the slot
  * starts a new runner for its next task.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
@@ -362,9 +364,9 @@ raise_fd_limit(void)
 
 /*
  * Reports go through noetl.report with the lease's token: the worker's
- * role needs EXECUTE on it, and no privilege on the tables.  The lease
- * statement (task.c) reports action_started; these report the rest.  All
- * are prepared once a connection (connect_and_listen).
+ * role needs EXECUTE on it, and no privilege on the tables.  task.c
+ * reports action_started; these report the rest.  All are prepared once
+ * a connection (connect_and_listen).
  */
 static const char *report_sql =
 "SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"

@@ -35,7 +35,7 @@ field() { q "SELECT result ->> '$1' FROM noetl.execution WHERE execution_id = ${
 error() { q "SELECT error FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
 # trace: the stack trace of the execution's failed task
 trace() { q "SELECT stack_trace FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error'"; }
-echo "1..50"
+echo "1..51"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -426,6 +426,8 @@ ok $([ "$rc" = 0 ] && [ "$row" = "{\"app\": \"noetl task $(qid)\"}" ]; echo $?) 
 sqlw app-bind '{"command": "SELECT current_setting($$application_name$$) AS app, $1::int AS x, pg_backend_pid() AS pid", "params": [7]}'
 ok $([ "$rc" = 0 ] && [ "$row" = "{\"x\": 7, \"app\": \"noetl task $(qid)\", \"pid\": $pid1}" ]; echo $?) \
    "... a task with params too, on the same connection: $row"
+sqlw app-named '{"command": "SELECT current_setting($$application_name$$) AS app", "dsn": "application_name=mine"}'
+ok $([ "$rc" = 0 ] && [ "$row" = '{"app": "mine"}' ]; echo $?) "... unless its dsn names it: $row"
 sqlw bind-fails '{"command": "SELECT 1 / $1::int", "params": [0]}'
 ok $([ "$rc" = 1 ] && [ "$(error)" = "division by zero" ]; echo $?) "a task with params that fails fails: $(error)"
 sql after-bind-fails "$probe"
