@@ -12,8 +12,11 @@
  */
 #include "postgres_fe.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -26,8 +29,14 @@
 #define RUNNER_REPORT_FD 3
 #define RUNNER_TASK_FD 4
 
-/* the largest frame either side accepts (a PQExpBuffer holds less than 1 GB) */
-#define MAX_FRAME (1024 * 1024 * 1024 - 64)
+/* the largest task frame (a PQExpBuffer holds less than 1 GB) */
+#define MAX_FRAME ((size_t) 1024 * 1024 * 1024 - 64)
+
+/* the longest frame header: two numbers of at most 20 digits, a space, a newline */
+#define MAX_HEADER 42
+
+/* a buffer that grew larger than this is freed after its frame */
+#define KEEP_BUFFER (1024 * 1024)
 
 /* runner_init makes r a runner that is not running */
 void
@@ -39,11 +48,16 @@ runner_init(Runner *r)
 	initPQExpBuffer(&r->report);
 }
 
-/* runner_usable says whether r is running and can take a task */
+/*
+ * runner_usable says whether r is running and can take a task: not killed
+ * (a killed runner can hold its pipes open for a while before it is
+ * reaped), nor refused for what it sent
+ */
 bool
 runner_usable(const Runner *r)
 {
-	return r->pid > 0 && r->task_fd >= 0 && r->report_fd >= 0 && r->log_fd >= 0 && !r->garbled;
+	return r->pid > 0 && r->task_fd >= 0 && r->report_fd >= 0 && r->log_fd >= 0 &&
+		!r->killed && r->fault == RUNNER_OK;
 }
 
 /* runner_gone says whether r has exited and closed its pipes */
@@ -58,8 +72,21 @@ static void
 close_fd(int *fd)
 {
 	if (*fd >= 0)
-		close(*fd);
+		(void) close(*fd);
 	*fd = -1;
+}
+
+/* reset_buffer empties buf, freeing its memory if it grew large */
+static void
+reset_buffer(PQExpBuffer buf)
+{
+	if (buf->maxlen > KEEP_BUFFER || PQExpBufferBroken(buf))
+	{
+		termPQExpBuffer(buf);
+		initPQExpBuffer(buf);
+	}
+	else
+		resetPQExpBuffer(buf);
 }
 
 /* write_all writes len bytes to a blocking fd; false on failure */
@@ -82,47 +109,148 @@ write_all(int fd, const char *data, size_t len)
 
 /* write_frame writes a frame to a blocking fd; false on failure */
 static bool
-write_frame(int fd, const char *payload, size_t len)
+write_frame(int fd, unsigned long seq, const char *payload, size_t len)
 {
-	char		header[32];
+	char		header[MAX_HEADER + 1];
 
-	snprintf(header, sizeof(header), "%zu\n", len);
+	snprintf(header, sizeof(header), "%lu %zu\n", seq, len);
 	return write_all(fd, header, strlen(header)) && write_all(fd, payload, len);
 }
 
-/*
- * frame_complete looks at what buf holds of a frame: 1 if all of it (the
- * payload at *payload, *len bytes), 0 if not yet, -1 if it is no frame.
- */
-static int
-frame_complete(PQExpBuffer buf, const char **payload, size_t *len)
+/* the outcomes of frame_complete */
+typedef enum FrameState
 {
-	char	   *nl;
+	FRAME_BROKEN = -1,			/* not a frame */
+	FRAME_PARTIAL = 0,			/* not all of it yet */
+	FRAME_COMPLETE = 1,
+	FRAME_TOO_LARGE = 2			/* a header announcing more than max */
+} FrameState;
+
+/*
+ * read_number reads a decimal number from *p up to end, without leading
+ * zeros, at most max; false if there is none
+ */
+static bool
+read_number(const char **p, const char *end, size_t max, size_t *v, bool *too_large)
+{
+	const char *start = *p;
 	size_t		n = 0;
+
+	*too_large = false;
+	for (; *p < end && **p >= '0' && **p <= '9'; (*p)++)
+	{
+		if (n > (SIZE_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (size_t) (**p - '0');
+	}
+	if (*p == start || (*start == '0' && *p - start > 1))
+		return false;
+	*too_large = n > max;
+	*v = n;
+	return true;
+}
+
+/*
+ * frame_complete looks at what buf holds of a frame of at most max bytes:
+ * FRAME_COMPLETE if all of it (its sequence number in *seq, the payload
+ * at *payload, *len bytes), FRAME_PARTIAL if not yet, FRAME_BROKEN if it
+ * is no frame or bytes follow it (a side sends one frame at a time), and
+ * FRAME_TOO_LARGE if its header announces more than max.
+ */
+static FrameState
+frame_complete(PQExpBuffer buf, size_t max, unsigned long *seq, const char **payload,
+			   size_t *len)
+{
+	const char *nl;
+	const char *p = buf->data;
+	size_t		s;
+	size_t		n;
 	size_t		header;
-	char	   *p;
+	bool		too_large;
 
 	if (PQExpBufferBroken(buf))
-		return -1;
-	nl = memchr(buf->data, '\n', buf->len);
+		return FRAME_BROKEN;
+	nl = memchr(buf->data, '\n', Min(buf->len, MAX_HEADER));
 	if (nl == NULL)
-		return buf->len > 20 ? -1 : 0;
-	if (nl == buf->data)
-		return -1;
-	for (p = buf->data; p < nl; p++)
-	{
-		if (*p < '0' || *p > '9' || n > MAX_FRAME / 10)
-			return -1;
-		n = n * 10 + (size_t) (*p - '0');
-	}
-	if (n > MAX_FRAME)
-		return -1;
+		return buf->len >= MAX_HEADER ? FRAME_BROKEN : FRAME_PARTIAL;
+	if (!read_number(&p, nl, ULONG_MAX, &s, &too_large) || too_large ||
+		p >= nl || *p++ != ' ' ||
+		!read_number(&p, nl, max, &n, &too_large) || p != nl)
+		return FRAME_BROKEN;
+	if (too_large)
+		return FRAME_TOO_LARGE;
 	header = (size_t) (nl - buf->data) + 1;
 	if (buf->len - header < n)
-		return 0;
+		return FRAME_PARTIAL;
+	if (buf->len - header > n)
+		return FRAME_BROKEN;
+	*seq = (unsigned long) s;
 	*payload = buf->data + header;
 	*len = n;
-	return 1;
+	return FRAME_COMPLETE;
+}
+
+/* runner_fail writes why a runner could not start on fd 2, and exits */
+static void runner_fail(const char *what) pg_attribute_noreturn();
+
+static void
+runner_fail(const char *what)
+{
+	char		msg[256];
+
+	snprintf(msg, sizeof(msg), "noetl worker: the runner could not start: %s: %m\n", what);
+	(void) write_all(2, msg, strlen(msg));
+	_exit(1);
+}
+
+/*
+ * close_fds_from closes every descriptor from low up, the worker's (its
+ * connection, the other runners' pipes), which a forked runner must not
+ * hold.  close_range(2) can be missing (ENOSYS on kernels before 5.9) or
+ * refused (EPERM under some seccomp filters): then the descriptors
+ * /proc/self/fd lists, and without /proc every one up to the limit.
+ */
+static void
+close_fds_from(int low)
+{
+	DIR		   *dir;
+	long		max;
+	int			fd;
+
+	if (close_range((unsigned int) low, ~0U, 0) == 0)
+		return;
+	if ((dir = opendir("/proc/self/fd")) != NULL)
+	{
+		bool		closed = true;
+
+		/* closing while reading the directory: again until a pass closes none */
+		while (closed)
+		{
+			struct dirent *de;
+
+			closed = false;
+			rewinddir(dir);
+			while ((de = readdir(dir)) != NULL)
+			{
+				char	   *end;
+				long		v = strtol(de->d_name, &end, 10);
+
+				if (*end == '\0' && end != de->d_name && v >= low && v != dirfd(dir) &&
+					v <= INT_MAX)
+				{
+					(void) close((int) v);
+					closed = true;
+				}
+			}
+		}
+		(void) closedir(dir);
+		return;
+	}
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1024 * 1024)
+		max = 1024 * 1024;
+	for (fd = low; fd < max; fd++)
+		(void) close(fd);
 }
 
 /* ---------------------------------------------------------------- the native runner */
@@ -131,8 +259,8 @@ static void native_main(const RunnerContext *cx) pg_attribute_noreturn();
 
 /*
  * native_main is the native runner: it reads tasks from RUNNER_TASK_FD,
- * runs each with its tool and writes the report on RUNNER_REPORT_FD,
- * until the worker closes the pipe
+ * runs each with its tool and writes the report, with the task's
+ * sequence number, on RUNNER_REPORT_FD, until the worker closes the pipe
  */
 static void
 native_main(const RunnerContext *cx)
@@ -146,10 +274,11 @@ native_main(const RunnerContext *cx)
 	{
 		const char *payload = NULL;
 		size_t		len = 0;
-		int			state;
+		unsigned long seq = 0;
+		FrameState	state;
 		Task		task;
 
-		while ((state = frame_complete(&in, &payload, &len)) == 0)
+		while ((state = frame_complete(&in, MAX_FRAME, &seq, &payload, &len)) == FRAME_PARTIAL)
 		{
 			char		chunk[65536];
 			ssize_t		n = read(RUNNER_TASK_FD, chunk, sizeof(chunk));
@@ -169,7 +298,7 @@ native_main(const RunnerContext *cx)
 			}
 			appendBinaryPQExpBuffer(&in, chunk, (size_t) n);
 		}
-		if (state < 0)
+		if (state != FRAME_COMPLETE)
 		{
 			pg_log_error("could not read a task: not a frame");
 			_exit(1);
@@ -184,12 +313,13 @@ native_main(const RunnerContext *cx)
 		}
 		if (PQExpBufferBroken(&report))
 		{
-			resetPQExpBuffer(&report);
+			reset_buffer(&report);
 			tool_failure(&report, "out of memory", NULL);
 		}
-		resetPQExpBuffer(&in);
-		if (!write_frame(RUNNER_REPORT_FD, report.data, report.len))
+		reset_buffer(&in);
+		if (!write_frame(RUNNER_REPORT_FD, seq, report.data, report.len))
 			_exit(3);
+		reset_buffer(&report);
 		tool_after_task();
 	}
 }
@@ -210,7 +340,8 @@ pipe_pair(int fds[2])
 
 /*
  * child_setup makes the forked runner a process group that dies with the
- * worker, with its descriptors 0 to 4 (runner.h); it exits if it cannot.
+ * worker, with its descriptors 0 to 4 (runner.h) and no others; it exits,
+ * saying why on descriptor 2, if it cannot.
  */
 static void
 child_setup(pid_t parent, int log_w, int report_w, int task_r)
@@ -219,15 +350,18 @@ child_setup(pid_t parent, int log_w, int report_w, int task_r)
 	int			i;
 	sigset_t	none;
 
-	setpgid(0, 0);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
+	if (setpgid(0, 0) < 0)
+		runner_fail("setpgid");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		runner_fail("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != parent)
+		_exit(1);				/* the worker is gone already */
+	(void) signal(SIGTERM, SIG_DFL);
+	(void) signal(SIGINT, SIG_DFL);
+	(void) signal(SIGCHLD, SIG_DFL);
+	(void) signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void) sigprocmask(SIG_SETMASK, &none, NULL);
 
 	/* each one first above 4, so that none is overwritten before it is moved */
 	src[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -237,10 +371,12 @@ child_setup(pid_t parent, int log_w, int report_w, int task_r)
 	src[RUNNER_TASK_FD] = task_r;
 	for (i = 0; i < 5; i++)
 		if (src[i] < 0 || (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 5)) < 0)
-			_exit(1);
+			runner_fail("its descriptors could not be set up");
 	for (i = 0; i < 5; i++)
 		if (dup2(src[i], i) < 0)
-			_exit(1);
+			runner_fail("its descriptors could not be set up");
+	/* the worker's descriptors: its connection, the other runners' pipes */
+	close_fds_from(5);
 }
 
 /*
@@ -281,16 +417,18 @@ runner_start(Runner *r, RunnerKind kind, const RunnerContext *cx)
 		if (kind == RUNNER_PYTHON)
 		{
 			PQExpBufferData report;
+			int			save;
 
 			execlp("python3", "python3", "-c", tool_python_script, (char *) NULL);
+			save = errno;
 			initPQExpBuffer(&report);
-			tool_failure(&report, "could not run python3", strerror(errno));
-			(void) write_frame(RUNNER_REPORT_FD, report.data, report.len);
+			errno = save;
+			tool_failure(&report, "could not run python3", strerror(save));
+			/* the task it would have run is the first: number 1 */
+			(void) write_frame(RUNNER_REPORT_FD, 1, report.data, report.len);
 			_exit(127);
 		}
-		/* the worker's descriptors: its connection, the other runners' pipes */
-		if (close_range(5, ~0U, 0) < 0)
-			_exit(1);
+		(void) signal(SIGPIPE, SIG_IGN);	/* a write to a closed pipe fails instead */
 		native_main(cx);
 	}
 	close(task_pipe[0]);
@@ -310,11 +448,14 @@ runner_start(Runner *r, RunnerKind kind, const RunnerContext *cx)
 	r->task_fd = task_pipe[1];
 	r->report_fd = report_pipe[0];
 	r->log_fd = log_pipe[0];
+	r->seq = 0;
 	r->sent = 0;
 	r->wstatus = 0;
-	r->garbled = false;
-	resetPQExpBuffer(&r->request);
-	resetPQExpBuffer(&r->report);
+	r->reaped_at = 0;
+	r->killed = false;
+	r->fault = RUNNER_OK;
+	reset_buffer(&r->request);
+	reset_buffer(&r->report);
 	if (fcntl(r->task_fd, F_SETFL, O_NONBLOCK) < 0 ||
 		fcntl(r->report_fd, F_SETFL, O_NONBLOCK) < 0 ||
 		fcntl(r->log_fd, F_SETFL, O_NONBLOCK) < 0)
@@ -329,21 +470,29 @@ runner_start(Runner *r, RunnerKind kind, const RunnerContext *cx)
 
 /* ---------------------------------------------------------------- talking to one */
 
-/* runner_send starts sending a task's frame (the rest follows in runner_write) */
-void
+/*
+ * runner_send starts sending a task's frame, the runner's next task (the
+ * rest follows in runner_write); false if it cannot be made (too large,
+ * out of memory): nothing is sent, and the runner can take another.
+ */
+bool
 runner_send(Runner *r, const char *payload, size_t len)
 {
-	resetPQExpBuffer(&r->request);
-	resetPQExpBuffer(&r->report);
-	appendPQExpBuffer(&r->request, "%zu\n", len);
-	appendBinaryPQExpBuffer(&r->request, payload, len);
+	reset_buffer(&r->request);
+	reset_buffer(&r->report);
 	r->sent = 0;
+	if (len > MAX_FRAME)
+		return false;
+	appendPQExpBuffer(&r->request, "%lu %zu\n", r->seq + 1, len);
+	appendBinaryPQExpBuffer(&r->request, payload, len);
 	if (PQExpBufferBroken(&r->request))
 	{
-		pg_log_error("out of memory");
-		exit(2);
+		reset_buffer(&r->request);
+		return false;
 	}
+	r->seq++;
 	runner_write(r);
+	return true;
 }
 
 /* runner_sending says whether part of a frame is still to be written */
@@ -351,6 +500,17 @@ bool
 runner_sending(const Runner *r)
 {
 	return r->task_fd >= 0 && r->sent < r->request.len;
+}
+
+/*
+ * runner_send_failed says whether the runner's end of the tasks' pipe
+ * closed before the whole frame was written: the runner never had the
+ * task (it starts a task only once its frame is complete).
+ */
+bool
+runner_send_failed(const Runner *r)
+{
+	return r->task_fd < 0 && r->request.len > 0 && r->sent < r->request.len;
 }
 
 /*
@@ -376,24 +536,48 @@ runner_write(Runner *r)
 			return;
 		}
 	}
+	if (r->sent == r->request.len && r->request.maxlen > KEEP_BUFFER)
+	{
+		/* all sent: a large frame's memory goes (runner_send_failed stays false) */
+		termPQExpBuffer(&r->request);
+		initPQExpBuffer(&r->request);
+		r->sent = 0;
+	}
+}
+
+/* refuse kills a runner for what it sent */
+static void
+refuse(Runner *r, RunnerFault fault)
+{
+	r->fault = fault;
+	runner_kill(r);
+	close_fd(&r->report_fd);
+	reset_buffer(&r->report);
 }
 
 /*
  * runner_read_report reads what came of the report; true once it is all
  * there (its payload at *payload, *len bytes, until the next task).  A
- * runner whose report is not a frame is killed.
+ * runner whose report is not a frame, is the report of another task
+ * than the one it was sent last, or is larger than MAX_REPORT, is killed
+ * (r->fault says why).
  */
 bool
 runner_read_report(Runner *r, const char **payload, size_t *len)
 {
 	char		chunk[65536];
+	unsigned long seq = 0;
 
 	while (r->report_fd >= 0)
 	{
 		ssize_t		n = read(r->report_fd, chunk, sizeof(chunk));
 
 		if (n > 0)
+		{
 			appendBinaryPQExpBuffer(&r->report, chunk, (size_t) n);
+			if (r->report.len > MAX_REPORT + MAX_HEADER)
+				break;			/* frame_complete says which fault */
+		}
 		else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
@@ -401,49 +585,74 @@ runner_read_report(Runner *r, const char **payload, size_t *len)
 		else
 			close_fd(&r->report_fd);
 	}
-	switch (frame_complete(&r->report, payload, len))
+	if (r->report.len == 0)
+		return false;
+	switch (frame_complete(&r->report, MAX_REPORT, &seq, payload, len))
 	{
-		case 1:
+		case FRAME_COMPLETE:
+			if (seq != r->seq)
+			{
+				refuse(r, RUNNER_FOREIGN);
+				return false;
+			}
 			return true;
-		case 0:
+		case FRAME_PARTIAL:
+			return false;
+		case FRAME_TOO_LARGE:
+			refuse(r, RUNNER_OVERSIZED);
 			return false;
 		default:
-			r->garbled = true;
-			runner_kill(r);
-			close_fd(&r->report_fd);
+			refuse(r, RUNNER_GARBLED);
 			return false;
 	}
 }
 
-/* runner_read_log appends what the runner printed to log */
-void
-runner_read_log(Runner *r, PQExpBuffer log)
+/*
+ * runner_read_log appends what the runner printed to log, keeping at most
+ * the last "keep" bytes of it (0: all); returns how many bytes it cut
+ * from the start of log
+ */
+size_t
+runner_read_log(Runner *r, PQExpBuffer log, size_t keep)
 {
 	char		chunk[8192];
+	size_t		cut = 0;
 
 	while (r->log_fd >= 0)
 	{
 		ssize_t		n = read(r->log_fd, chunk, sizeof(chunk));
 
 		if (n > 0)
+		{
 			appendBinaryPQExpBuffer(log, chunk, (size_t) n);
+			if (keep > 0 && log->len > 2 * keep && !PQExpBufferBroken(log))
+			{
+				size_t		drop = log->len - keep;
+
+				memmove(log->data, log->data + drop, keep + 1);
+				log->len = keep;
+				cut += drop;
+			}
+		}
 		else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
-			return;
+			break;
 		else
 			close_fd(&r->log_fd);
 	}
+	return cut;
 }
 
-/* runner_kill kills a runner and what it started */
+/* runner_kill kills a runner and what it started: it takes no more tasks */
 void
 runner_kill(Runner *r)
 {
 	if (r->pid > 0)
 	{
-		kill(-r->pid, SIGKILL);
-		kill(r->pid, SIGKILL);
+		(void) kill(-r->pid, SIGKILL);
+		(void) kill(r->pid, SIGKILL);
+		r->killed = true;
 	}
 }
 
@@ -461,7 +670,7 @@ runner_close(Runner *r)
 	close_fd(&r->task_fd);
 	close_fd(&r->report_fd);
 	close_fd(&r->log_fd);
-	resetPQExpBuffer(&r->request);
-	resetPQExpBuffer(&r->report);
+	reset_buffer(&r->request);
+	reset_buffer(&r->report);
 	r->sent = 0;
 }

@@ -8,10 +8,16 @@
  * or, for a mapping (HTTP headers, query parameters) and a list (the bind
  * parameters of a postgres task), JSON flattened to one level of strings,
  * which json_read_flat reads.  Mapping members that are null are left out;
- * list elements that are null stay null (SQL NULL parameters).  The same
- * statement reports each task's action_started: the task starts with its
- * lease, and the worker saves a round trip and a commit a task.  It is
- * prepared once a connection (task_prepare).
+ * list elements that are null stay null (SQL NULL parameters).
+ *
+ * Each task's action_started is reported in a transaction of its own,
+ * after the lease's: the broker locks an execution's row before its
+ * tasks' (src/state.c), so a statement that held the leased tasks while
+ * reporting them would lock in the other order, and hold several
+ * executions at once, deadlocking with other workers' leases and with
+ * reports and cancellations.  The reports go in one round trip all the
+ * same, pipelined (task_report_started).  The statements are prepared
+ * once a connection (task_prepare).
  *
  * task_pack and task_unpack carry a task to the worker's native runner
  * (runner.c), a forked copy of the program: each field as its length in
@@ -46,8 +52,7 @@ enum
 	COL_QUERY,
 	COL_COMMAND,
 	COL_DSN,
-	COL_BIND,
-	COL_STARTED
+	COL_BIND
 };
 
 static const char *lease_sql =
@@ -75,16 +80,16 @@ static const char *lease_sql =
 "                                                   WHEN 'string' THEN e #>> '{}'"
 "                                                   ELSE e::text END"
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
-"                         ORDER BY i))::text END,"
-"       noetl.report(q.queue_id, q.lease_token, 'action_started')"
+"                         ORDER BY i))::text END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
-/* task_prepare prepares the lease statement on conn; false (logged) on failure */
+/* task_prepare prepares the lease statements on conn; false (logged) on failure */
 bool
 task_prepare(PGconn *conn)
 {
-	return db_prepare(conn, "noetl_lease", lease_sql, 4);
+	return db_prepare(conn, "noetl_lease", lease_sql, 4) &&
+		db_prepare(conn, "noetl_started", "SELECT noetl.report($1, $2, 'action_started')", 2);
 }
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
@@ -103,8 +108,8 @@ flat(PGresult *r, int row, int col, JsonFlat *out)
 
 /*
  * task_lease leases up to max tasks of the given tools (comma-separated)
- * for lease_seconds, reporting that they started; returns how many, -1
- * on error.  task_prepare must have prepared the statement on conn.
+ * for lease_seconds; returns how many, -1 on error.  task_prepare must
+ * have prepared the statement on conn.
  */
 int
 task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const char *tools,
@@ -154,6 +159,74 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 	}
 	PQclear(r);
 	return n;
+}
+
+/* warn_started logs a report of action_started that failed */
+static void
+warn_started(const Task *t, PGresult *r, PGconn *conn)
+{
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	pg_log_warning("could not report action_started of task %s: %s", t->queue_id,
+				   msg ? msg : PQerrorMessage(conn));
+}
+
+/*
+ * task_report_started reports action_started for n leased tasks, each in
+ * a transaction of its own (a sync after each), in one round trip; a
+ * report that fails is a warning, and its task runs all the same.
+ */
+void
+task_report_started(PGconn *conn, Task *const *tasks, int n)
+{
+	int			sent;
+	int			synced = 0;
+	int			i;
+
+	if (n <= 0)
+		return;
+	if (!PQenterPipelineMode(conn))
+	{
+		for (i = 0; i < n; i++)
+			warn_started(tasks[i], NULL, conn);
+		return;
+	}
+	for (sent = 0; sent < n; sent++)
+	{
+		const char *params[2] = {tasks[sent]->queue_id, tasks[sent]->lease_token};
+
+		if (!PQsendQueryPrepared(conn, "noetl_started", 2, params, NULL, NULL, 0) ||
+			!PQpipelineSync(conn))
+			break;
+	}
+	/* each task's result, a NULL, then its sync */
+	while (synced < sent)
+	{
+		PGresult   *r = PQgetResult(conn);
+
+		if (r == NULL)
+		{
+			if (PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		switch (PQresultStatus(r))
+		{
+			case PGRES_PIPELINE_SYNC:
+				synced++;
+				break;
+			case PGRES_TUPLES_OK:
+				break;
+			default:
+				warn_started(tasks[synced], r, conn);
+				break;
+		}
+		PQclear(r);
+	}
+	for (i = synced; i < n; i++)
+		warn_started(tasks[i], NULL, conn);
+	if (PQstatus(conn) == CONNECTION_OK && !PQexitPipelineMode(conn))
+		pg_log_warning("could not leave pipeline mode: %s", PQerrorMessage(conn));
 }
 
 /* task_free frees what task_lease allocated for a task */

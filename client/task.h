@@ -37,6 +37,7 @@ typedef struct Task
 extern bool task_prepare(PGconn *conn);
 extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_seconds,
 					   const char *tools, Task **tasks);
+extern void task_report_started(PGconn *conn, Task *const *tasks, int n);
 extern void task_free(Task *task);
 extern void task_pack(const Task *task, PQExpBuffer buf);
 extern bool task_unpack(const char *data, size_t len, Task *task);

@@ -165,8 +165,14 @@ tool_http(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer ou
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "noetl-worker/" NOETL_VERSION);
+	/*
+	 * The worker kills the runner at the timeout: curl gives up a little
+	 * earlier (by a tenth of it, at most a second), so that the task
+	 * fails with curl's message and the runner stays.
+	 */
 	if (timeout > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) (timeout * 1000));
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+						 (long) Max((timeout - Min(1.0, timeout / 10)) * 1000, 1));
 
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK)

@@ -18,19 +18,35 @@
  * Connections are kept: the native runner of a job slot, which runs the
  * slot's postgres tasks one after another, holds a few, one for each
  * connection string its tasks used (the task's dsn, or the worker's own),
- * the least recently used going when a new one needs room.  One found
- * broken is dropped, and the next task on it connects again.  After each
- * task, once its report is sent, its connection is put back as a new one
- * would be: a transaction the command left open (or failed) is rolled
- * back, then DISCARD ALL drops what else the session kept (settings, temp
- * tables, prepared statements, cursors, LISTENs, advisory locks, a SET
- * ROLE).  A command that starts COPY is refused and its connection closed.
- * A connection's application_name is "noetl worker ID slot N" unless its
- * dsn names one.
+ * the least recently used going when a new one needs room (no dsn and
+ * dsn "" are two: the worker's --dsn, and the PG* variables alone).
+ * Before a kept connection is used, what the server sent while it was
+ * idle is read: one the server closed (idle_session_timeout,
+ * pg_terminate_backend) is replaced, and so is one found closed by the
+ * task's first statement, which names the connection, before anything of
+ * the task ran; a connection lost after the task's command was sent is
+ * not, as the command may have run.  After each task, once its report is
+ * sent, its connection is put back as a new one would be: a transaction
+ * the command left open (or failed) is rolled back, then DISCARD ALL
+ * drops what else the session kept (settings, temp tables, prepared
+ * statements, cursors, LISTENs, advisory locks, a SET ROLE).  DISCARD ALL
+ * does not reach what extensions keep per session: dblink's named
+ * connections, postgres_fdw's cached connections, the state a procedural
+ * language keeps per session (PL/Python's GD and SD, PL/Perl's %_SHARED),
+ * and libraries LOADed; tasks that must not see these use --isolate.  A
+ * command that starts COPY is refused and its connection closed.
+ *
+ * A connection's application_name is "noetl task QUEUE_ID" while it runs
+ * a task (set by the task's first statement, pipelined with a command
+ * that has params) and "noetl worker ID slot N" while idle, unless its
+ * dsn (or PGAPPNAME) names one, which it keeps.  TCP keepalives are libpq's default (on, with the
+ * system's timings) unless the dsn says otherwise.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres_fe.h"
+
+#include <poll.h>
 
 #include "catalog/pg_type_d.h"
 
@@ -103,11 +119,19 @@ append_rows(PQExpBuffer buf, PGresult *r)
 /* the most connections a native runner keeps */
 #define POOL_SIZE 4
 
+/* the statement that names a connection after its task */
+#define SET_NAME_SQL "SELECT pg_catalog.set_config('application_name', $1, false)"
+
+/* SQLSTATE idle_session_timeout: the server closed an idle session */
+#define IDLE_SESSION_TIMEOUT "57P05"
+
 /* a kept connection */
 typedef struct Pooled
 {
-	char	   *key;			/* the connection string it was made with */
+	bool		in_use;
+	char	   *dsn;			/* the task's connection string; NULL: the worker's own */
 	PGconn	   *conn;
+	bool		named;			/* its dsn (or PGAPPNAME) set application_name */
 	unsigned long used;			/* when last used, in tasks */
 } Pooled;
 
@@ -121,38 +145,101 @@ drop(Pooled *p)
 {
 	if (p->conn != NULL)
 		PQfinish(p->conn);
-	pg_free(p->key);
+	pg_free(p->dsn);
 	memset(p, 0, sizeof(Pooled));
+}
+
+/* same_dsn: are two connection strings (NULL: the worker's own) the same? */
+static bool
+same_dsn(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* ignore_notice is a notice processor that drops what it is given */
+static void
+ignore_notice(void *arg, const char *message)
+{
+}
+
+/*
+ * alive says whether a kept connection is still open.  libpq notices a
+ * connection the server closed only when it reads from it: if the socket
+ * is readable while the connection is idle, what came is read (a server
+ * that closed the session says why, idle_session_timeout or
+ * pg_terminate_backend, then closes it), without printing it into the
+ * next task's log, and notifications are dropped.
+ */
+static bool
+alive(PGconn *conn)
+{
+	struct pollfd pfd;
+	PQnoticeProcessor old;
+	PGnotify   *nf;
+	bool		ok;
+
+	if (PQstatus(conn) != CONNECTION_OK || PQsocket(conn) < 0)
+		return false;
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return true;
+	old = PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	ok = PQconsumeInput(conn) != 0;
+	(void) PQsetNoticeProcessor(conn, old, NULL);
+	while ((nf = PQnotifies(conn)) != NULL)
+		PQfreemem(nf);
+	return ok && PQstatus(conn) == CONNECTION_OK;
+}
+
+/* named says whether a connection's application_name was set, not its fallback */
+static bool
+named(PGconn *conn)
+{
+	PQconninfoOption *options = PQconninfo(conn);
+	PQconninfoOption *o;
+	bool		found = false;
+
+	for (o = options; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "application_name") == 0 && o->val != NULL && *o->val != '\0')
+			found = true;
+	PQconninfoFree(options);
+	return found;
 }
 
 /*
  * pooled_connection returns the kept connection for dsn (NULL: the
- * worker's own), connecting if there is none or it is broken; NULL (the
- * message in *error, to be freed) if it cannot connect.
+ * worker's own), connecting if there is none or it is closed (*reused
+ * says whether it was kept); NULL (the message in *error, to be freed)
+ * if it cannot connect.
  */
 static Pooled *
-pooled_connection(const RunnerContext *cx, const char *dsn, char **error)
+pooled_connection(const RunnerContext *cx, const char *dsn, bool *reused, char **error)
 {
-	const char *key = dsn ? dsn : "";
 	Pooled	   *p = NULL;
 	char	   *application_name;
 	int			i;
 
 	for (i = 0; i < POOL_SIZE; i++)
-		if (pool[i].key != NULL && strcmp(pool[i].key, key) == 0)
+		if (pool[i].in_use && same_dsn(pool[i].dsn, dsn))
 		{
 			p = &pool[i];
 			break;
 		}
-	if (p != NULL && PQstatus(p->conn) != CONNECTION_OK)
+	if (p != NULL && !alive(p->conn))
+	{
 		drop(p);
-	if (p == NULL || p->conn == NULL)
+		p = NULL;
+	}
+	*reused = p != NULL;
+	if (p == NULL)
 	{
 		/* a free place, or the least recently used */
 		p = &pool[0];
 		for (i = 0; i < POOL_SIZE; i++)
 		{
-			if (pool[i].key == NULL)
+			if (!pool[i].in_use)
 			{
 				p = &pool[i];
 				break;
@@ -170,13 +257,128 @@ pooled_connection(const RunnerContext *cx, const char *dsn, char **error)
 			drop(p);
 			return NULL;
 		}
-		p->key = pg_strdup(key);
+		p->in_use = true;
+		p->dsn = dsn ? pg_strdup(dsn) : NULL;
+		p->named = named(p->conn);
 	}
 	p->used = ++tasks_run;
 	return p;
 }
 
-/* tool_postgres runs a postgres task (the worker enforces timeout) */
+/*
+ * closed_while_idle says whether a failed result is a connection's loss
+ * that came before anything sent after it could run: the statement that
+ * named the connection failed because the server had closed the idle
+ * session (or, if that statement was sent alone, because the connection
+ * was lost at all)
+ */
+static bool
+closed_while_idle(PGconn *conn, PGresult *r, bool alone)
+{
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (state != NULL && strcmp(state, IDLE_SESSION_TIMEOUT) == 0)
+		return true;
+	return alone && PQstatus(conn) != CONNECTION_OK;
+}
+
+/*
+ * send_command names the connection after the task ("noetl task
+ * QUEUE_ID", which DISCARD ALL takes back after the task), unless its
+ * dsn named it, and sends the task's command.  A command with params is pipelined after the name, in
+ * one round trip; a command without, which may hold several statements,
+ * goes by the simple protocol, which libpq does not pipeline, after the
+ * name's round trip.  Returns 1 if the command was sent (its results
+ * next), 0 if it failed before anything of the task ran (*retry: because
+ * the kept connection had been closed), -1 on another failure (the
+ * message in out).
+ */
+static int
+send_command(Pooled *p, const Task *t, PQExpBuffer out, bool *retry)
+{
+	PGconn	   *conn = p->conn;
+	char	   *name;
+	const char *params[1];
+	PGresult   *r;
+	bool		ok;
+
+	*retry = false;
+	if (p->named)
+	{
+		/* the connection keeps the name its dsn gave it */
+		if (t->has_bind ?
+			!PQsendQueryParams(conn, t->command, t->bind.n, NULL,
+							   (const char *const *) t->bind.values, NULL, NULL, 0) :
+			!PQsendQuery(conn, t->command))
+		{
+			tool_failure(out, PQerrorMessage(conn), NULL);
+			return -1;
+		}
+		return 1;
+	}
+	name = psprintf("noetl task %s", t->queue_id);
+	params[0] = name;
+	if (!t->has_bind)
+	{
+		r = PQexecParams(conn, SET_NAME_SQL, 1, NULL, params, NULL, NULL, 0);
+		pg_free(name);
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!ok)
+		{
+			*retry = closed_while_idle(conn, r, true);
+			tool_failure(out, PQerrorMessage(conn), NULL);
+		}
+		PQclear(r);
+		if (!ok)
+			return 0;
+		if (!PQsendQuery(conn, t->command))
+		{
+			tool_failure(out, PQerrorMessage(conn), NULL);
+			return -1;
+		}
+		return 1;
+	}
+	ok = PQenterPipelineMode(conn) &&
+		PQsendQueryParams(conn, SET_NAME_SQL, 1, NULL, params, NULL, NULL, 0) &&
+		PQpipelineSync(conn) &&
+		PQsendQueryParams(conn, t->command, t->bind.n, NULL,
+						  (const char *const *) t->bind.values, NULL, NULL, 0) &&
+		PQpipelineSync(conn);
+	pg_free(name);
+	if (!ok)
+	{
+		tool_failure(out, PQerrorMessage(conn), NULL);
+		return -1;
+	}
+	/* the name's result, the end of its results, its sync */
+	r = PQgetResult(conn);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+	{
+		*retry = closed_while_idle(conn, r, false);
+		tool_failure(out, PQerrorMessage(conn), NULL);
+		PQclear(r);
+		return *retry ? 0 : -1;
+	}
+	PQclear(r);
+	while ((r = PQgetResult(conn)) != NULL)
+		PQclear(r);
+	r = PQgetResult(conn);
+	ok = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+	PQclear(r);
+	if (!ok)
+	{
+		tool_failure(out, PQerrorMessage(conn), NULL);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * tool_postgres runs a postgres task (the worker enforces timeout).  On a
+ * kept connection that turns out closed before anything of the task ran,
+ * it runs once more on a new connection.
+ */
 void
 tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer out)
 {
@@ -187,6 +389,10 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 	char	   *error = NULL;
 	const char *status;
 	bool		failed = false;
+	bool		reused;
+	bool		retry;
+	int			attempt;
+	int			sent = 0;
 
 	last_used = NULL;
 	if (t->command == NULL || *t->command == '\0')
@@ -194,28 +400,45 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 		tool_failure(out, "a postgres task needs a command (or query, or sql)", NULL);
 		return;
 	}
-	if ((p = pooled_connection(cx, t->dsn, &error)) == NULL)
+	for (attempt = 0; attempt < 2 && sent <= 0; attempt++)
 	{
-		tool_failure(out, error, NULL);
-		pg_free(error);
-		return;
+		resetPQExpBuffer(out);
+		if ((p = pooled_connection(cx, t->dsn, &reused, &error)) == NULL)
+		{
+			tool_failure(out, error, NULL);
+			pg_free(error);
+			return;
+		}
+		conn = p->conn;
+		sent = send_command(p, t, out, &retry);
+		if (sent <= 0)
+		{
+			drop(p);
+			if (sent < 0 || !reused || !retry)
+				return;
+		}
 	}
+	if (sent <= 0)
+		return;
+	resetPQExpBuffer(out);
 	last_used = p;
-	conn = p->conn;
-	if (t->has_bind ?
-		!PQsendQueryParams(conn, t->command, t->bind.n, NULL,
-						   (const char *const *) t->bind.values, NULL, NULL, 0) :
-		!PQsendQuery(conn, t->command))
+	for (;;)
 	{
-		tool_failure(out, PQerrorMessage(conn), NULL);
-		drop(p);
-		last_used = NULL;
-		return;
-	}
-	while ((r = PQgetResult(conn)) != NULL)
-	{
-		ExecStatusType st = PQresultStatus(r);
+		ExecStatusType st;
 
+		if ((r = PQgetResult(conn)) == NULL)
+		{
+			/* a pipelined command's sync follows the end of its results */
+			if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF || PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(r);
+			break;
+		}
 		if (failed)
 		{
 			/* what follows the error, to the end of the command */
@@ -242,11 +465,20 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 			tool_failure(out, msg ? msg : PQerrorMessage(conn), detail);
 			failed = true;
 			PQclear(r);
+			if (PQstatus(conn) != CONNECTION_OK)
+				break;
 			continue;
 		}
 		if (last)
 			PQclear(last);
 		last = r;
+	}
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF &&
+		(PQstatus(conn) != CONNECTION_OK || !PQexitPipelineMode(conn)))
+	{
+		/* a pipeline left unfinished: the connection cannot be put back */
+		drop(p);
+		last_used = NULL;
 	}
 	if (!failed)
 	{

@@ -15,16 +15,27 @@
  * tool_python_script is the python runner (runner.c starts it as python3
  * -c SCRIPT): it reads tasks from descriptor 4, each a frame (runner.h)
  * holding {"step", "code", "args"}, and writes each report as a frame on
- * descriptor 3; its standard output and error are the worker's log.  It
- * runs the tasks of its slot one after another, each task's code executed
- * in a namespace of its own.  What one task leaves in the interpreter the
- * next one sees: the modules imported (which is the point: they are
- * imported once, not at every task) and their state (module globals,
- * caches, sys.path, threads, open files, signal handlers, logging).  After
- * each task the runner puts back sys.stdin, sys.stdout and sys.stderr, the
- * working directory and os.environ as they were when it started.  With
- * noetl worker --isolate the runner runs one task and exits, so that each
- * task has a fresh python3, as before version 1.2.
+ * descriptor 3, with the task's sequence number; it first moves both
+ * descriptors above 100 (close-on-exec), so that a task's os.write(3,
+ * ...) or os.closerange(3, 100) does not reach them.  Its standard output
+ * and error are the worker's log.  It runs the tasks of its slot one
+ * after another, each task's code executed in a namespace of its own.
+ *
+ * What one task leaves in the interpreter the next one sees: the modules
+ * imported (which is the point: they are imported once, not at every
+ * task) and their state (module globals, caches, sys.path, threads, open
+ * files, signal handlers, logging), atexit handlers (run only when the
+ * runner exits), resource limits (resource.setrlimit),
+ * sys.setrecursionlimit, sys.settrace and sys.setprofile,
+ * socket.setdefaulttimeout, and a TZ set with time.tzset (os.environ is
+ * put back, but not what tzset read from it).  After each task the runner
+ * puts back sys.stdin, sys.stdout and sys.stderr, the working directory,
+ * os.environ and the umask as they were when it started, and cancels a
+ * pending signal.alarm and the interval timers (signal.setitimer).  The
+ * tasks of a slot trust each other: a task can change what the runner
+ * itself uses (json, os, its functions) and so see or change the tasks
+ * that follow.  With noetl worker --isolate the runner runs one task and
+ * is killed, so that each task has a fresh python3, as before version 1.2.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,7 +45,7 @@
 #include "tool.h"
 
 const char *const tool_python_script =
-"import inspect, json, os, sys, traceback\n"
+"import fcntl, inspect, json, os, signal, sys, traceback\n"
 "def _noetl_call(main, args):\n"
 "    try:\n"
 "        params = list(inspect.signature(main).parameters.values())\n"
@@ -72,19 +83,29 @@ const char *const tool_python_script =
 "            f.flush()\n"
 "        except BaseException:\n"
 "            pass\n"
+"def _noetl_reset(umask):\n"
+"    signal.alarm(0)\n"
+"    for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):\n"
+"        signal.setitimer(timer, 0)\n"
+"    os.umask(umask)\n"
 "def _noetl_loop():\n"
-"    for fd in (3, 4):\n"
-"        os.set_inheritable(fd, False)\n"
-"    tasks = os.fdopen(4, 'rb')\n"
-"    reports = os.fdopen(3, 'wb')\n"
+"    task_fd = fcntl.fcntl(4, fcntl.F_DUPFD_CLOEXEC, 100)\n"
+"    report_fd = fcntl.fcntl(3, fcntl.F_DUPFD_CLOEXEC, 100)\n"
+"    os.close(3)\n"
+"    os.close(4)\n"
+"    tasks = os.fdopen(task_fd, 'rb')\n"
+"    reports = os.fdopen(report_fd, 'wb')\n"
 "    std = (sys.stdin, sys.stdout, sys.stderr)\n"
 "    cwd = os.getcwd()\n"
 "    env = dict(os.environ)\n"
+"    umask = os.umask(0o22)\n"
+"    os.umask(umask)\n"
 "    while True:\n"
 "        line = tasks.readline()\n"
 "        if not line:\n"
 "            return\n"
-"        data = tasks.read(int(line))\n"
+"        seq, size = line.split()\n"
+"        data = tasks.read(int(size))\n"
 "        sys.stdout = sys.stderr\n"
 "        try:\n"
 "            text = _noetl_run(json.loads(data))\n"
@@ -98,8 +119,9 @@ const char *const tool_python_script =
 "            if os.environ != env:\n"
 "                os.environ.clear()\n"
 "                os.environ.update(env)\n"
+"            _noetl_reset(umask)\n"
 "        out = text.encode()\n"
-"        reports.write(b'%d\\n' % len(out) + out)\n"
+"        reports.write(b'%s %d\\n' % (seq, len(out)) + out)\n"
 "        reports.flush()\n"
 "_noetl_loop()\n";
 

@@ -16,13 +16,15 @@
  * (which keeps the slot's connections, tool_postgres.c), each started at
  * the slot's first task of its kind; with --isolate, a runner runs one
  * task and exits, so that each task has a fresh process.  The worker
- * reports what happens as events: action_started when a task starts, then
+ * reports what happens as events: action_started when a task starts (after
+ * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
  * trace and the duration.  It heartbeats every third of the lease, and
  * drops a task whose lease it lost (expired and taken over, or cancelled):
  * a cancellation notice makes it check at once.  A task that outlives its
  * timeout (the task's own, else --task-timeout) is killed, with its
- * runner, and reported failed; so is a task whose runner dies.  The slot
+ * runner, and reported failed once that runner is gone; so is a task
+ * whose runner dies.  A killed runner is sent no other task: the slot
  * starts a new runner for its next task.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
@@ -66,6 +68,11 @@
 /* the longest lease noetl.lease gives */
 #define MAX_LEASE_SECONDS 86400
 
+/* how much of what a task prints the worker keeps: the end of it */
+#define LOG_KEEP (64 * 1024)
+/* how long the pipes of a reaped runner may stay open (something it started holds them) */
+#define LINGER_SECONDS 1.0
+
 /* a job slot: its runners, and the task it runs */
 typedef struct Slot
 {
@@ -75,8 +82,12 @@ typedef struct Slot
 	Runner		runners[RUNNER_KINDS];
 	Runner	   *runner;			/* the one that runs the task */
 	bool		reported;		/* the runner's report is in out */
+	bool		resent;			/* sent again, to a new runner */
+	const char *failure;		/* why the task failed before a runner had it, or NULL */
 	PQExpBufferData out;		/* the report */
 	PQExpBufferData err;		/* what the runner printed while the task ran */
+	size_t		err_cut;		/* how much of that was cut from its start */
+	PQExpBufferData idle;		/* what the slot's runners printed outside a task */
 	double		started;
 	double		deadline;
 	double		next_heartbeat;
@@ -132,34 +143,79 @@ task_timeout(const Task *t)
 	return t->timeout > 0 ? t->timeout : opt_task_timeout;
 }
 
+/* reset_buffer empties buf, freeing its memory if it grew large */
+static void
+reset_buffer(PQExpBuffer buf)
+{
+	if (buf->maxlen > LOG_KEEP * 4 || PQExpBufferBroken(buf))
+	{
+		termPQExpBuffer(buf);
+		initPQExpBuffer(buf);
+	}
+	else
+		resetPQExpBuffer(buf);
+}
+
 /*
- * start_task sends a slot's task to the runner of its tool, starting one
- * if the slot has none that can take it.  A runner that cannot be started
- * leaves the task to be reported as one that exited with status 127.
+ * read_log reads what a slot's runner printed: into the task's log if it
+ * runs the slot's task, else into what the slot printed outside a task
  */
 static void
-start_task(Slot *s)
+read_log(Slot *s, Runner *r)
+{
+	if (s->busy && r == s->runner)
+		s->err_cut += runner_read_log(r, &s->err, LOG_KEEP);
+	else
+		(void) runner_read_log(r, &s->idle, LOG_KEEP);
+}
+
+/* trim_log keeps the last LOG_KEEP bytes of what a slot's task printed */
+static void
+trim_log(Slot *s)
+{
+	if (s->err.len > LOG_KEEP && !PQExpBufferDataBroken(s->err))
+	{
+		size_t		drop = s->err.len - LOG_KEEP;
+
+		memmove(s->err.data, s->err.data + drop, LOG_KEEP + 1);
+		s->err.len = LOG_KEEP;
+		s->err_cut += drop;
+	}
+}
+
+/*
+ * retire drops a runner that cannot take a task (it died, was killed, or
+ * sent what was refused): it is killed, what it left in its output goes
+ * to the slot's, not to the next task's, and its pipes are closed; it is
+ * reaped as a stranger if it is still there
+ */
+static void
+retire(Slot *s, Runner *r)
+{
+	runner_kill(r);
+	(void) runner_read_log(r, &s->idle, LOG_KEEP);
+	runner_close(r);
+	r->pid = 0;
+	r->reaped_at = 0;
+}
+
+/*
+ * send_task sends a slot's task to the runner of its tool, starting one
+ * if the slot has none that can take it.  A runner that cannot be started
+ * leaves the task to be reported as one that exited with status 127; a
+ * task that cannot be sent (too large) fails.
+ */
+static void
+send_task(Slot *s)
 {
 	RunnerKind	kind = tool_runner(s->task.tool);
 	Runner	   *r = &s->runners[kind];
 	PQExpBufferData payload;
 
 	s->runner = r;
-	s->reported = false;
-	s->timed_out = false;
-	s->lost = false;
-	resetPQExpBuffer(&s->out);
-	resetPQExpBuffer(&s->err);
-	s->started = now_seconds();
-	s->deadline = s->started + task_timeout(&s->task);
-	s->next_heartbeat = s->started + opt_lease / 3.0;
 	if (!runner_usable(r))
 	{
-		/* a runner that died, or sent garbage: its pipes go (it is reaped) */
-		runner_kill(r);
-		runner_read_log(r, &s->err);
-		runner_close(r);
-		r->pid = 0;				/* reaped as a stranger, if still there */
+		retire(s, r);
 		if (!runner_start(r, kind, &s->cx))
 		{
 			r->wstatus = 127 << 8;
@@ -171,13 +227,33 @@ start_task(Slot *s)
 		tool_python_request(&s->task, &payload);
 	else
 		task_pack(&s->task, &payload);
-	if (PQExpBufferDataBroken(payload))
-	{
-		pg_log_error("out of memory");
-		exit(2);
-	}
-	runner_send(r, payload.data, payload.len);
+	if (PQExpBufferDataBroken(payload) || !runner_send(r, payload.data, payload.len))
+		s->failure = "the task is too large to send to its runner";
 	termPQExpBuffer(&payload);
+}
+
+static void reap(Slot *slots);
+
+/*
+ * start_task starts a slot's task: the runners that exited are reaped
+ * first, so that a runner that died while idle is not sent the task
+ */
+static void
+start_task(Slot *slots, Slot *s)
+{
+	s->reported = false;
+	s->resent = false;
+	s->failure = NULL;
+	s->timed_out = false;
+	s->lost = false;
+	reset_buffer(&s->out);
+	reset_buffer(&s->err);
+	s->err_cut = 0;
+	s->started = now_seconds();
+	s->deadline = s->started + task_timeout(&s->task);
+	s->next_heartbeat = s->started + opt_lease / 3.0;
+	reap(slots);
+	send_task(s);
 }
 
 /* kill_task kills the runner of a slot's task, and what it started */
@@ -203,7 +279,24 @@ reap(Slot *slots)
 				{
 					slots[i].runners[k].pid = 0;
 					slots[i].runners[k].wstatus = wstatus;
+					slots[i].runners[k].reaped_at = now_seconds();
 				}
+}
+
+/*
+ * linger closes the pipes of a runner reaped LINGER_SECONDS ago: what it
+ * started and left running (a daemon in a session of its own) can hold
+ * them open, which must not keep its task, or slot, waiting
+ */
+static void
+linger(Slot *s, Runner *r, double now)
+{
+	if (r->pid != 0 || r->reaped_at == 0 || runner_gone(r) ||
+		now < r->reaped_at + LINGER_SECONDS)
+		return;
+	read_log(s, r);
+	runner_close(r);
+	r->reaped_at = 0;
 }
 
 /* stop_runner makes a runner exit, and waits for it */
@@ -271,9 +364,9 @@ raise_fd_limit(void)
 
 /*
  * Reports go through noetl.report with the lease's token: the worker's
- * role needs EXECUTE on it, and no privilege on the tables.  The lease
- * statement (task.c) reports action_started; these report the rest.  All
- * are prepared once a connection (connect_and_listen).
+ * role needs EXECUTE on it, and no privilege on the tables.  task.c
+ * reports action_started; these report the rest.  All are prepared once
+ * a connection (connect_and_listen).
  */
 static const char *report_sql =
 "SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"
@@ -307,12 +400,20 @@ static void
 failure_report(Slot *s, PQExpBuffer json)
 {
 	char	   *msg;
+	char	   *cut = NULL;
 	int			wstatus = s->runner->wstatus;
 
-	if (s->timed_out)
+	if (s->failure != NULL)
+		msg = pg_strdup(s->failure);
+	else if (s->timed_out)
 		msg = psprintf("timed out after %g s", task_timeout(&s->task));
-	else if (s->runner->garbled)
+	else if (s->runner->fault == RUNNER_GARBLED)
 		msg = psprintf("the %s task's runner sent a report that is not a frame", s->task.tool);
+	else if (s->runner->fault == RUNNER_FOREIGN)
+		msg = psprintf("the %s task's runner sent a report of another task", s->task.tool);
+	else if (s->runner->fault == RUNNER_OVERSIZED)
+		msg = psprintf("the %s task's report is larger than %zu MB", s->task.tool,
+					   MAX_REPORT / (1024 * 1024));
 	else if (WIFSIGNALED(wstatus))
 		msg = psprintf("the %s task was killed by signal %d", s->task.tool, WTERMSIG(wstatus));
 	else
@@ -321,9 +422,17 @@ failure_report(Slot *s, PQExpBuffer json)
 	appendPQExpBufferStr(json, "{\"ok\": false, \"error\": ");
 	json_append_string(json, msg, strlen(msg));
 	appendPQExpBufferStr(json, ", \"stack_trace\": ");
-	json_append_string(json, s->err.data, s->err.len);
+	if (s->err_cut > 0)
+	{
+		cut = psprintf("[the first %zu bytes of what the task printed were cut]\n%s",
+					   s->err_cut, s->err.data);
+		json_append_string(json, cut, strlen(cut));
+	}
+	else
+		json_append_string(json, s->err.data, s->err.len);
 	appendPQExpBufferChar(json, '}');
 	pg_free(msg);
+	pg_free(cut);
 }
 
 /*
@@ -341,7 +450,8 @@ finish(PGconn *c, Slot *s)
 	bool		sent = true;
 
 	initPQExpBuffer(&json);
-	own_report = s->reported && !s->timed_out && !PQExpBufferDataBroken(s->out) &&
+	own_report = s->reported && !s->timed_out && s->failure == NULL &&
+		!PQExpBufferDataBroken(s->out) &&
 		s->out.len > 0 && json_is_valid(s->out.data, s->out.len);
 	if (own_report)
 		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
@@ -365,7 +475,8 @@ finish(PGconn *c, Slot *s)
 					duration);
 		/* what it printed, unless that was its stack trace */
 		if (own_report && s->err.len > 0 && !PQExpBufferDataBroken(s->err))
-			pg_log_info("task %s printed:\n%s", s->task.queue_id, s->err.data);
+			pg_log_info("task %s printed%s:\n%s", s->task.queue_id,
+						s->err_cut > 0 ? " (its start cut)" : "", s->err.data);
 	}
 	else if (PQstatus(c) != CONNECTION_OK)
 		sent = false;
@@ -381,11 +492,13 @@ finish(PGconn *c, Slot *s)
 static void
 free_slot(Slot *s)
 {
-	resetPQExpBuffer(&s->out);
-	resetPQExpBuffer(&s->err);
+	reset_buffer(&s->out);
+	reset_buffer(&s->err);
+	s->err_cut = 0;
 	task_free(&s->task);
 	s->busy = false;
 	s->reported = false;
+	s->failure = NULL;
 }
 
 /* heartbeat extends a lease; false if the lease is no longer ours */
@@ -527,42 +640,55 @@ take_notifications(PGconn *c, Slot *slots, bool *need_lease)
 /*
  * collect reports the tasks that are done (unless disconnected: then they
  * are reported after reconnecting) and frees their slots; returns how
- * many slots are still busy.  A task is done when its report is in, or
- * when its runner is gone (exited, its pipes closed); with --isolate,
- * when its runner is gone after its report.
+ * many slots are still busy.  A task is done when its report is in, when
+ * it failed before its runner had it, or when its runner is gone
+ * (exited, its pipes closed).  A killed runner's report is not taken
+ * (take_runner_input): its task is done once the runner is gone, so
+ * that the slot's next task goes to a new one.  With --isolate, the
+ * runner is killed once its report is in.
  */
 static int
 collect(PGconn *conn, Slot *slots)
 {
 	int			busy = 0;
+	double		now;
 	int			i;
+	int			k;
 
 	reap(slots);
+	now = now_seconds();
 	for (i = 0; i < opt_jobs; i++)
 	{
 		Slot	   *s = &slots[i];
-		bool		done;
+		Runner	   *r = s->runner;
 
-		if (!s->busy)
+		for (k = 0; k < RUNNER_KINDS; k++)
+			linger(s, &s->runners[k], now);
+		/* what a runner printed outside a task (a thread of an earlier task) */
+		if (s->idle.len > 0)
 		{
-			/* what an idle runner printed (a thread of an earlier task) */
-			if (s->err.len > 0)
-			{
-				pg_log_info("the runner of slot %d printed:\n%s", i, s->err.data);
-				resetPQExpBuffer(&s->err);
-			}
+			pg_log_info("the runner of slot %d printed:\n%s", i, s->idle.data);
+			reset_buffer(&s->idle);
+		}
+		if (!s->busy)
+			continue;
+		if (s->failure == NULL && !s->reported && !runner_gone(r))
+		{
+			busy++;
 			continue;
 		}
-		done = runner_gone(s->runner) || (s->reported && !opt_isolate);
-		if (done && s->lost)
+		if (s->lost)
 			pg_log_info("task %s was taken away (cancelled, or its lease lost)",
 						s->task.queue_id);
-		if (done && !runner_gone(s->runner))
-			runner_read_log(s->runner, &s->err);	/* what came just before */
-		if (done && (s->lost || (conn != NULL && finish(conn, s))))
+		if (!runner_gone(r))
+			read_log(s, r);		/* what came just before */
+		trim_log(s);
+		if (opt_isolate && s->reported)
+			runner_kill(r);		/* done: its next task gets a fresh process */
+		if (s->lost || (conn != NULL && finish(conn, s)))
 		{
-			if (runner_gone(s->runner))
-				runner_close(s->runner);
+			if (runner_gone(r))
+				runner_close(r);
 			free_slot(s);
 		}
 		else
@@ -592,11 +718,18 @@ release_all(PGconn *conn, Slot *slots)
 }
 
 /* lease leases tasks for the free slots and starts them; returns how many */
+/*
+ * lease leases tasks for the free slots and starts them; returns how
+ * many.  Each task's action_started is reported (task_report_started)
+ * before its runner is sent the task.
+ */
 static int
 lease(PGconn *conn, Slot *slots, int want)
 {
 	Task	   *tasks = NULL;
 	int			n = task_lease(conn, opt_id, want, opt_lease, opt_tools, &tasks);
+	Slot	  **leased = pg_malloc(sizeof(Slot *) * (n > 0 ? n : 1));
+	Task	  **started = pg_malloc(sizeof(Task *) * (n > 0 ? n : 1));
 	int			k = 0;
 	int			i;
 
@@ -606,15 +739,22 @@ lease(PGconn *conn, Slot *slots, int want)
 
 		if (s->busy)
 			continue;
-		s->task = tasks[k++];
+		s->task = tasks[k];
 		s->busy = true;
 		/* the runner's tool sees the timeout the worker enforces (http's own) */
 		s->task.timeout = task_timeout(&s->task);
 		pg_log_info("task %s (%s, step %s of execution %s, attempt %d) leased",
 					s->task.queue_id, s->task.tool, s->task.node_id, s->task.execution_id,
 					s->task.attempts);
-		start_task(s);
+		leased[k] = s;
+		started[k] = &s->task;
+		k++;
 	}
+	task_report_started(conn, started, k);
+	for (i = 0; i < k; i++)
+		start_task(slots, leased[i]);
+	pg_free(started);
+	pg_free(leased);
 	pg_free(tasks);
 	return n;
 }
@@ -633,8 +773,18 @@ tend(PGconn *conn, Slot *slots, double until)
 	for (i = 0; i < opt_jobs; i++)
 	{
 		Slot	   *s = &slots[i];
+		int			k;
 
-		if (!s->busy || s->runner->pid == 0 || s->reported)
+		/* the pipes of a reaped runner close after a while (linger) */
+		for (k = 0; k < RUNNER_KINDS; k++)
+		{
+			Runner	   *r = &s->runners[k];
+
+			if (r->pid == 0 && r->reaped_at > 0 && !runner_gone(r) &&
+				r->reaped_at + LINGER_SECONDS - now < timeout)
+				timeout = r->reaped_at + LINGER_SECONDS - now;
+		}
+		if (!s->busy || s->runner->pid == 0 || s->reported || s->failure != NULL)
 			continue;
 		if (now >= s->deadline && !s->timed_out)
 		{
@@ -670,7 +820,11 @@ watch(struct pollfd *fds, int *nfds, int fd, short events)
 
 /*
  * take_runner_input writes what a slot's runners can take of their tasks
- * and reads what they wrote: the task's report, what they printed.
+ * and reads what they wrote: the task's report, what they printed.  A
+ * runner found gone before it had all of its task's frame never started
+ * it: the task is sent once more, to a new runner.  The report of a task
+ * that timed out or was taken away, whose runner is killed, is not taken:
+ * the task is over, and so is the runner.
  */
 static void
 take_runner_input(Slot *s)
@@ -684,21 +838,29 @@ take_runner_input(Slot *s)
 		size_t		len;
 
 		runner_write(r);
-		runner_read_log(r, &s->err);
+		if (s->busy && r == s->runner && runner_send_failed(r) && !s->resent &&
+			!s->timed_out && !s->lost)
+		{
+			pg_log_info("the runner of task %s was gone before it had the task: sending it to a new one",
+						s->task.queue_id);
+			s->resent = true;
+			send_task(s);
+			runner_write(r);
+		}
+		read_log(s, r);
 		if (r->report_fd < 0)
 			continue;
 		if (runner_read_report(r, &payload, &len))
 		{
-			if (s->busy && r == s->runner && !s->reported)
+			if (s->busy && r == s->runner && !s->reported && !s->timed_out && !s->lost &&
+				!r->killed)
 			{
 				appendBinaryPQExpBuffer(&s->out, payload, len);
 				s->reported = true;
 				/* the log came before the report */
-				runner_read_log(r, &s->err);
-				if (opt_isolate)
-					runner_close_tasks(r);
+				read_log(s, r);
 			}
-			resetPQExpBuffer(&r->report);
+			reset_buffer(&r->report);
 		}
 	}
 }
@@ -907,7 +1069,7 @@ cmd_worker(int argc, char **argv)
 	{
 		char		host[256] = "worker";
 
-		gethostname(host, sizeof(host) - 1);
+		(void) gethostname(host, sizeof(host) - 1);
 		opt_id = psprintf("%s-%d", host, (int) getpid());
 	}
 	application_name = psprintf("noetl worker %s", opt_id);
@@ -917,18 +1079,24 @@ cmd_worker(int argc, char **argv)
 		pg_log_error("could not create a pipe: %m");
 		return 2;
 	}
-	fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
-	fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);
-	fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC);
-	fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC);
+	if (fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) < 0 ||
+		fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) < 0 ||
+		fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC) < 0 ||
+		fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC) < 0)
+	{
+		pg_log_error("could not set up a pipe: %m");
+		return 2;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+		sigaction(SIGCHLD, &sa, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+	{
+		pg_log_error("could not set up signal handling: %m");
+		return 2;
+	}
 
 	raise_fd_limit();
 	slots = pg_malloc0(sizeof(Slot) * opt_jobs);
@@ -939,6 +1107,7 @@ cmd_worker(int argc, char **argv)
 		slots[i].runner = &slots[i].runners[0];
 		initPQExpBuffer(&slots[i].out);
 		initPQExpBuffer(&slots[i].err);
+		initPQExpBuffer(&slots[i].idle);
 		for (k = 0; k < RUNNER_KINDS; k++)
 			runner_init(&slots[i].runners[k]);
 	}
@@ -1027,6 +1196,7 @@ cmd_worker(int argc, char **argv)
 		}
 		termPQExpBuffer(&slots[i].out);
 		termPQExpBuffer(&slots[i].err);
+		termPQExpBuffer(&slots[i].idle);
 	}
 	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)

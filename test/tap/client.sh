@@ -59,8 +59,10 @@ start_worker client-pg --tools postgres --poll 1
 wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'noetl worker client-pg'"
 ok $? "a running worker shows in pg_stat_activity as \"noetl worker client-pg\""
 run whoami tests/client/whoami
-ok $([ "$rc" = 0 ] && [ "$(result)" = '{"name": "noetl worker client-pg slot 0"}' ]; echo $?) \
-   "a postgres task's connection is its slot's, \"noetl worker ID slot N\": $(result)"
+whoami_q=$(q "SELECT queue_id FROM noetl.queue WHERE execution_id = ${eid:-0} AND node_id = 'whoami'")
+ok $([ "$rc" = 0 ] && [ "$(result)" = "{\"name\": \"noetl task $whoami_q\"}" ] \
+     && wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'noetl worker client-pg slot 0'" 5; echo $?) \
+   "a postgres task's connection is \"noetl task QUEUE_ID\" while it runs it ($(result)), its slot's \"noetl worker ID slot N\" while idle"
 "$NOETL" run examples/hello --wait >"$tmp/waiting.out" 2>&1 &
 waiting=$!
 pids+=("$waiting")
