@@ -336,30 +336,23 @@ rows_int4(TupleTableSlot *slot, AttrNumber att)
  * constraints and trigger WHEN clauses compiled on first use, the column
  * defaults, its slots) is kept for the rest of the transaction, one per
  * table: built per write, those expressions were read again from their
- * text for every row (stringToNode was 5% of a complete).  It is kept
- * for the life of the backend, in a memory context of its own, and holds
- * nothing a resource owner tracks between uses: its slots have copies of
- * the table's descriptor and are emptied after each use, and the indexes
- * are opened by each rows_open and closed by its rows_close; their
- * IndexInfos (with a partial index's predicate, compiled at its first
- * insert) are built at the first use and kept.  It is rebuilt after an
- * invalidation of its table (an index, constraint or trigger added, the
- * table altered or rewritten), and dropped, memory and all, when a
- * (sub)transaction aborts while it is in use, or at the end of a
- * transaction once it holds more than WRITER_MAX_MEMORY (what a trigger
- * someone added to a table allocates per row stays in the state until
- * then).  A writer opened while the table's cached one is in use (a
- * nested write) gets a state of its own, built and freed per use.
+ * text for every row (stringToNode was 5% of a complete).  It lives in
+ * TopTransactionContext and holds nothing a resource owner tracks: its
+ * slots have copies of the table's descriptor, and the indexes are opened
+ * by each rows_open and closed by its rows_close; their IndexInfos (with
+ * a partial index's predicate, compiled at its first insert) are built at
+ * the first use and kept.  It is rebuilt after an invalidation of its
+ * table (an index or constraint added), dropped when a subtransaction
+ * aborts while it is in use, and freed with the transaction.  A writer
+ * opened while the table's cached one is in use (a nested write) gets a
+ * state of its own, built and freed per use.
  */
-#define WRITER_MAX_MEMORY (4 * 1024 * 1024)
-
 typedef struct CachedWriter
 {
 	bool		valid;
 	bool		in_use;
 	bool		stale;			/* its table was invalidated */
 	Oid			relid;
-	MemoryContext cxt;			/* everything below lives here */
 	EState	   *estate;
 	ResultRelInfo *rri;
 	bool		have_indexes;	/* the index list below is built */
@@ -435,27 +428,14 @@ writer_build(RowWriter *w, Relation rel, ColMap *m, bool cached)
 	}
 }
 
-/*
- * writer_forget frees a writer that is not in use; writer_drop frees one
- * that was in use when its (sub)transaction aborted, without touching its
- * slots or indexes, whose pins and references the abort released.
- */
 static void
 writer_forget(CachedWriter *c)
 {
 	if (c->valid && !c->in_use)
 	{
+		/* the slots hold no pins (cleared by rows_close) and no references */
 		FreeExecutorState(c->estate);
-		MemoryContextDelete(c->cxt);
 	}
-	memset(c, 0, sizeof(*c));
-}
-
-static void
-writer_drop(CachedWriter *c)
-{
-	if (c->valid)
-		MemoryContextDelete(c->cxt);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -468,22 +448,15 @@ writers_xact_callback(XactEvent event, void *arg)
 		event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
 		event != XACT_EVENT_PARALLEL_ABORT)
 		return;
+	/* the memory goes with TopTransactionContext */
 	for (i = 0; i < lengthof(writers); i++)
-	{
-		CachedWriter *c = &writers[i];
-
-		if (!c->valid)
-			continue;
-		if (c->in_use)
-			writer_drop(c);
-		else if (c->stale || MemoryContextMemAllocated(c->cxt, true) > WRITER_MAX_MEMORY)
-			writer_forget(c);
-	}
+		memset(&writers[i], 0, sizeof(CachedWriter));
 }
 
 /*
  * A subtransaction aborted while a cached writer was in use: its slots may
  * hold pins the subtransaction released, its indexes were closed by it.
+ * The writer is not used again; its memory goes with the transaction.
  */
 static void
 writers_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -495,7 +468,7 @@ writers_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	for (i = 0; i < lengthof(writers); i++)
 		if (writers[i].valid && writers[i].in_use)
-			writer_drop(&writers[i]);
+			memset(&writers[i], 0, sizeof(CachedWriter));
 }
 
 /*
@@ -568,9 +541,7 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 		{
 			RowWriter	built;
 
-			c->cxt = AllocSetContextCreate(CacheMemoryContext, "noetl writer",
-										   ALLOCSET_DEFAULT_SIZES);
-			oldcxt = MemoryContextSwitchTo(c->cxt);
+			oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 			writer_build(&built, rel, m, true);
 			c->have_indexes = false;
 			MemoryContextSwitchTo(oldcxt);
@@ -587,8 +558,6 @@ rows_open(RowWriter *w, Relation rel, RowsTable table, bool own_rel)
 		}
 		c->in_use = true;
 		c->rri->ri_RelationDesc = rel;
-		/* no relation of an earlier use (or transaction) is remembered */
-		c->estate->es_relations[0] = NULL;
 		if (!c->have_indexes)
 		{
 			int			k;
