@@ -163,16 +163,28 @@ $$;
  * on noetl.execution), so that it sees every execution that could refer
  * to the row.  TRUNCATE noetl.catalog is refused after the fact if
  * executions are left (as the key refused it unless noetl.execution was
- * truncated in the same statement).
+ * truncated in the same statement).  It runs as the extension's owner, as
+ * the key's checks did, and only in READ COMMITTED transactions: a
+ * REPEATABLE READ snapshot, taken before the lock was awaited, would not
+ * see the executions that committed meanwhile.  Starts take ROW EXCLUSIVE
+ * on noetl.execution before they read the catalog: future scripts lock
+ * execution before catalog too.
  */
 ALTER TABLE noetl.execution DROP CONSTRAINT execution_catalog_id_fkey;
 
 CREATE FUNCTION noetl.catalog_kept()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- the look below must see what committed while the lock was awaited:
+    -- a transaction snapshot taken before it would not
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'playbook versions can be deleted or truncated only in READ COMMITTED transactions'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Run the statement in a READ COMMITTED transaction.';
+    END IF;
     LOCK TABLE noetl.execution IN SHARE MODE;
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         IF EXISTS (SELECT 1 FROM noetl.execution) THEN
@@ -196,6 +208,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+REVOKE ALL ON FUNCTION noetl.catalog_kept() FROM PUBLIC;
 
 COMMENT ON FUNCTION noetl.catalog_kept() IS
 'refuses to delete, renumber or truncate catalog rows that executions refer to (in place of a foreign key)';

@@ -376,8 +376,19 @@ writers_invalidate(Datum arg, Oid relid)
 	int			i;
 
 	for (i = 0; i < lengthof(writers); i++)
-		if (writers[i].valid && (relid == InvalidOid || relid == writers[i].relid))
-			writers[i].stale = true;
+	{
+		CachedWriter *c = &writers[i];
+		int			k;
+
+		if (!c->valid)
+			continue;
+		if (relid == InvalidOid || relid == c->relid)
+			c->stale = true;
+		/* an index's own entry (an index AM keeps pointers into it) */
+		for (k = 0; c->have_indexes && k < c->nindexes; k++)
+			if (relid == c->index_oids[k])
+				c->stale = true;
+	}
 }
 
 /*
@@ -400,6 +411,20 @@ writer_build(RowWriter *w, Relation rel, ColMap *m, bool cached)
 	ExecInitRangeTable(w->estate, list_make1(rte));
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
+	if (w->rri->ri_TrigDesc != NULL)
+	{
+		TriggerDesc *td = w->rri->ri_TrigDesc;
+
+		/*
+		 * The trigger functions, looked up here: ExecCallTriggerFunc would
+		 * do it in the caller's memory context, and a function with a SET
+		 * clause or SECURITY DEFINER keeps its state there, gone before the
+		 * writer's next use.
+		 */
+		for (i = 0; i < td->numtriggers; i++)
+			fmgr_info_cxt(td->triggers[i].tgfoid, &w->rri->ri_TrigFunctions[i],
+						  CurrentMemoryContext);
+	}
 	if (cached)
 	{
 		desc = CreateTupleDescCopy(desc);

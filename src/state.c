@@ -44,6 +44,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -174,9 +175,9 @@ state_lock_execution(int64 execution_id, ExecState *ex)
 }
 
 /*
- * state_execution_exists says whether an execution of that id exists, or
- * is being written by a transaction in progress: a probe of its key with a
- * dirty snapshot, no lock (the key's unique index settles a race).
+ * state_execution_exists says whether an execution of that id exists: a
+ * probe of its key with a dirty snapshot that waits for a transaction
+ * still writing the row, and then looks again.
  */
 bool
 state_execution_exists(Oid nsp, int64 execution_id)
@@ -192,8 +193,16 @@ state_execution_exists(Oid nsp, int64 execution_id)
 	InitDirtySnapshot(dirty);
 	rows_key_int8(&key, 1, execution_id);
 	scan = index_beginscan(xrel, xidx, &dirty, 1, 0);
+retry:
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found && (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
+	{
+		/* being written by a transaction in progress: its outcome decides */
+		XactLockTableWait(TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax, xrel,
+						  &slot->tts_tid, XLTW_None);
+		goto retry;
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(xidx, NoLock);
@@ -281,9 +290,12 @@ state_update_execution(Oid nsp, int64 execution_id, ExecStatus status, int32 pen
 
 /*
  * A step's row is read, inserted and updated directly, by its key: every
- * event writes one or two.  Only an evaluation that holds its execution's
- * lock writes an execution's steps, so the row found with a dirty snapshot
- * (which also sees this transaction's own latest writes) is the truth.
+ * event writes one or two.  An evaluation holds its execution's lock, so
+ * another transaction writes the same steps only in a race the lock does
+ * not cover (two starts of one caller-chosen id, whose row neither has
+ * written yet): a row another transaction is still writing is waited for,
+ * and the row updated is locked first.  A dirty snapshot also sees this
+ * transaction's own latest writes.
  */
 
 /* find_step finds a step's row in slot; false if there is none */
@@ -300,8 +312,20 @@ find_step(Relation rel, Relation idx, int64 execution_id, const char *step,
 	rows_key_int8(&keys[0], 1, execution_id);
 	rows_key_text(&keys[1], 2, idx, step);
 	scan = index_beginscan(rel, idx, &dirty, 2, 0);
+retry:
 	index_rescan(scan, keys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found && (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
+	{
+		/*
+		 * another transaction is writing the row: two starts of one
+		 * caller-chosen execution id, say, neither of which holds a lock
+		 * on an execution row yet; its outcome decides
+		 */
+		XactLockTableWait(TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax, rel,
+						  &slot->tts_tid, XLTW_None);
+		goto retry;
+	}
 	index_endscan(scan);
 	return found;
 }
@@ -369,9 +393,12 @@ state_set_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
 {
 	StepRel		sr;
 	RowWriter	w;
+	ScanKeyData keys[2];
 
 	step_open(nsp, &sr, RowExclusiveLock);
-	if (find_step(sr.rel, sr.idx, execution_id, step, sr.slot))
+	rows_key_int8(&keys[0], 1, execution_id);
+	rows_key_text(&keys[1], 2, sr.idx, step);
+	if (rows_find(sr.rel, sr.idx, keys, 2, sr.slot, LockWaitBlock))
 	{
 		rows_open(&w, sr.rel, ROWS_STEP, false);
 		rows_fetch(&w, &sr.slot->tts_tid, S_EXECUTION_ID, execution_id);
