@@ -298,6 +298,34 @@ retry:
 	return found;
 }
 
+/*
+ * rows_probe finds the row of rel matching keys on index idx, as its
+ * latest version, without locking it: a row that a transaction in progress
+ * is writing is waited for and looked for again (its outcome decides).
+ * False if there is no such row.
+ */
+bool
+rows_probe(Relation rel, Relation idx, ScanKey keys, int nkeys, TupleTableSlot *slot)
+{
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	scan = index_beginscan(rel, idx, &dirty, nkeys, 0);
+retry:
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found && (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
+	{
+		XactLockTableWait(TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax, rel,
+						  &slot->tts_tid, XLTW_None);
+		goto retry;
+	}
+	index_endscan(scan);
+	return found;
+}
+
 /* rows_text returns a text column of slot as a C string, or NULL */
 char *
 rows_text(TupleTableSlot *slot, AttrNumber att)

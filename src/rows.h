@@ -100,6 +100,8 @@ extern void rows_update(RowWriter *w);
 
 extern bool rows_find(Relation rel, Relation idx, ScanKey keys, int nkeys,
 					  TupleTableSlot *slot, LockWaitPolicy wait);
+extern bool rows_probe(Relation rel, Relation idx, ScanKey keys, int nkeys,
+					   TupleTableSlot *slot);
 extern void rows_key_int8(ScanKey key, AttrNumber att, int64 value);
 extern void rows_key_text(ScanKey key, AttrNumber att, Relation idx, const char *value);
 

@@ -44,7 +44,6 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -175,9 +174,8 @@ state_lock_execution(int64 execution_id, ExecState *ex)
 }
 
 /*
- * state_execution_exists says whether an execution of that id exists: a
- * probe of its key with a dirty snapshot that waits for a transaction
- * still writing the row, and then looks again.
+ * state_execution_exists says whether an execution of that id exists
+ * (rows_probe: a transaction still writing the row is waited for).
  */
 bool
 state_execution_exists(Oid nsp, int64 execution_id)
@@ -185,25 +183,11 @@ state_execution_exists(Oid nsp, int64 execution_id)
 	Relation	xrel = table_open(rows_relid(nsp, "execution"), AccessShareLock);
 	Relation	xidx = index_open(RelationGetPrimaryKeyIndex(xrel), AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(xrel, NULL);
-	SnapshotData dirty;
-	IndexScanDesc scan;
 	ScanKeyData key;
 	bool		found;
 
-	InitDirtySnapshot(dirty);
 	rows_key_int8(&key, 1, execution_id);
-	scan = index_beginscan(xrel, xidx, &dirty, 1, 0);
-retry:
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found && (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
-	{
-		/* being written by a transaction in progress: its outcome decides */
-		XactLockTableWait(TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax, xrel,
-						  &slot->tts_tid, XLTW_None);
-		goto retry;
-	}
-	index_endscan(scan);
+	found = rows_probe(xrel, xidx, &key, 1, slot);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(xidx, NoLock);
 	table_close(xrel, NoLock);
@@ -304,30 +288,10 @@ find_step(Relation rel, Relation idx, int64 execution_id, const char *step,
 		  TupleTableSlot *slot)
 {
 	ScanKeyData keys[2];
-	SnapshotData dirty;
-	IndexScanDesc scan;
-	bool		found;
 
-	InitDirtySnapshot(dirty);
 	rows_key_int8(&keys[0], 1, execution_id);
 	rows_key_text(&keys[1], 2, idx, step);
-	scan = index_beginscan(rel, idx, &dirty, 2, 0);
-retry:
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found && (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
-	{
-		/*
-		 * another transaction is writing the row: two starts of one
-		 * caller-chosen execution id, say, neither of which holds a lock
-		 * on an execution row yet; its outcome decides
-		 */
-		XactLockTableWait(TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax, rel,
-						  &slot->tts_tid, XLTW_None);
-		goto retry;
-	}
-	index_endscan(scan);
-	return found;
+	return rows_probe(rel, idx, keys, 2, slot);
 }
 
 /* the step table and its key, opened for one call */
@@ -591,21 +555,17 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 	for (i = 0; i < n; i++)
 	{
 		TaskSpec   *t = &tasks[i];
-		SnapshotData dirty;
-		IndexScanDesc scan;
 		bool		exists;
 
 		/*
 		 * Is the step queued already (by any transaction: the execution is
-		 * locked, so only a committed one)?  The unique index backs this.
+		 * locked, so only a committed one, unless two starts of one
+		 * caller-chosen id race, and then the other's outcome decides)?
+		 * The unique index backs this.
 		 */
-		InitDirtySnapshot(dirty);
 		rows_key_int8(&keys[0], 1, execution_id);
 		rows_key_text(&keys[1], 2, idx, t->node);
-		scan = index_beginscan(w.rel, idx, &dirty, 2, 0);
-		index_rescan(scan, keys, 2, NULL, 0);
-		exists = index_getnext_slot(scan, ForwardScanDirection, probe);
-		index_endscan(scan);
+		exists = rows_probe(w.rel, idx, keys, 2, probe);
 		queued[i] = !exists;
 		if (exists)
 			continue;
