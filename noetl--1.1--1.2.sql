@@ -218,3 +218,25 @@ CREATE TRIGGER catalog_kept BEFORE UPDATE OF catalog_id OR DELETE ON noetl.catal
     FOR EACH ROW EXECUTE FUNCTION noetl.catalog_kept();
 CREATE TRIGGER catalog_kept_truncate AFTER TRUNCATE ON noetl.catalog
     FOR EACH STATEMENT EXECUTE FUNCTION noetl.catalog_kept();
+
+/*
+ * Workers announce themselves: one row per running noetl worker (or any
+ * worker that calls noetl.worker_announce), kept fresh by its heartbeats.
+ * Registration warns of tools no worker has announced; noetl.status(),
+ * noetl run --wait and noetl status say when ready tasks wait for a tool no
+ * live worker runs.  The rows are transient state, not configuration, so
+ * pg_dump does not keep them.
+ */
+CREATE TABLE noetl.worker (
+    worker_id   text PRIMARY KEY,
+    tools       text[] NOT NULL,
+    host        text,
+    pid         integer,
+    jobs        integer,
+    version     text,
+    started_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    last_seen   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+COMMENT ON TABLE noetl.worker IS
+'workers that announced themselves: their tools, where they run, when they started and were last seen';

@@ -3,7 +3,7 @@
 BEGIN;
 SELECT plan(43);
 
-SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue'],
+SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue', 'worker'],
                   'noetl has exactly the broker''s tables');
 
 SELECT col_is_pk('noetl', 'catalog', 'catalog_id', 'catalog is keyed by catalog_id');
