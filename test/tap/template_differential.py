@@ -4,7 +4,7 @@
 Cases, rendered by both with the same context:
   - every template string in ../shared/noetl-fixtures (against a context
     built from the fixture's workload and a generic result per step);
-  - the hand-written cases of test/templates/cases.yaml;
+  - the hand-written cases of test/templates/*.yaml;
   - templates generated at random from the subset's grammar, with a fixed
     seed (NOETL_TEMPLATE_SEED overrides it).
 
@@ -128,10 +128,15 @@ def fixture_cases():
 
 
 def hand_cases():
-    with open(os.path.join(REPO, "test", "templates", "cases.yaml"), encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    return [("case %d: %s" % (i, c["t"][:60].replace("\n", "\\n")), c["t"],
-             c.get("ctx", BASE_CONTEXT), c.get("refuse", False)) for i, c in enumerate(raw)]
+    """The hand-written cases: every test/templates/*.yaml, in name order."""
+    cases = []
+    folder = os.path.join(REPO, "test", "templates")
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".yaml")):
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+        cases.extend(("%s %d: %s" % (name[:-5], i, c["t"][:60].replace("\n", "\\n")), c["t"],
+                      c.get("ctx", BASE_CONTEXT), c.get("refuse", False)) for i, c in enumerate(raw))
+    return cases
 
 
 # ---------------------------------------------------------------- generator
