@@ -24,6 +24,7 @@ typedef struct Task
 	double		timeout;		/* seconds, 0 = the worker's default */
 	char	   *args;			/* the args when an object, JSON; else NULL */
 	char	   *code;			/* python */
+	char	   *python;			/* its action's other python fields, a JSON object */
 	char	   *method;			/* http */
 	char	   *url;
 	JsonFlat	headers;

@@ -5,7 +5,7 @@
  *
  *	noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]
  *				 [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]
- *				 [--grace SECONDS] [--isolate]
+ *				 [--grace SECONDS] [--isolate] [--script-root DIR]
  *
  * It LISTENs on the queue channel and leases when told, on a timer (--poll)
  * and after every (re)connection: the queue is the truth, notifications are
@@ -47,6 +47,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ typedef struct Slot
 	PQExpBufferData err;		/* what the runner printed while the task ran */
 	size_t		err_cut;		/* how much of that was cut from its start */
 	PQExpBufferData idle;		/* what the slot's runners printed outside a task */
+	size_t		idle_cut;		/* how much of that was cut from its start */
 	double		started;
 	double		deadline;
 	double		next_heartbeat;
@@ -103,6 +105,7 @@ static double opt_poll = 5;
 static double opt_task_timeout = 300;
 static double opt_grace = 5;
 static bool opt_isolate = false;
+static char *opt_script_root = NULL;	/* python steps' script files, or NULL */
 
 static volatile sig_atomic_t stop_requests = 0;
 static int	wake_pipe[2] = {-1, -1};
@@ -166,7 +169,7 @@ read_log(Slot *s, Runner *r)
 	if (s->busy && r == s->runner)
 		s->err_cut += runner_read_log(r, &s->err, LOG_KEEP);
 	else
-		(void) runner_read_log(r, &s->idle, LOG_KEEP);
+		s->idle_cut += runner_read_log(r, &s->idle, LOG_KEEP);
 }
 
 /* trim_log keeps the last LOG_KEEP bytes of what a slot's task printed */
@@ -184,6 +187,44 @@ trim_log(Slot *s)
 }
 
 /*
+ * log_output writes what a task (or a slot's runner, outside a task)
+ * printed to the worker's log, a line each, every line after the prefix
+ * so that the lines of tasks that ran at once can be told apart.  Only
+ * the last LOG_KEEP bytes of it are kept (read_log): if more was printed,
+ * a line first says how much was dropped, and the kept part starts at its
+ * first whole line.
+ */
+static void
+log_output(const char *prefix, const PQExpBufferData *out, size_t cut)
+{
+	const char *p = out->data;
+	const char *end = out->data + out->len;
+
+	if (PQExpBufferDataBroken(*out) || out->len == 0)
+		return;
+	if (cut > 0)
+	{
+		const char *nl = memchr(p, '\n', out->len);
+
+		if (nl != NULL && nl + 1 < end)
+		{
+			cut += (size_t) (nl + 1 - p);
+			p = nl + 1;
+		}
+		pg_log_info("%s: [%zu bytes of output dropped, the last %zu kept]", prefix, cut,
+					(size_t) (end - p));
+	}
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+		const char *eol = nl ? nl : end;
+
+		pg_log_info("%s: %.*s", prefix, (int) (eol - p), p);
+		p = nl ? nl + 1 : end;
+	}
+}
+
+/*
  * retire drops a runner that cannot take a task (it died, was killed, or
  * sent what was refused): it is killed, what it left in its output goes
  * to the slot's, not to the next task's, and its pipes are closed; it is
@@ -193,7 +234,7 @@ static void
 retire(Slot *s, Runner *r)
 {
 	runner_kill(r);
-	(void) runner_read_log(r, &s->idle, LOG_KEEP);
+	s->idle_cut += runner_read_log(r, &s->idle, LOG_KEEP);
 	runner_close(r);
 	r->pid = 0;
 	r->reaped_at = 0;
@@ -224,7 +265,7 @@ send_task(Slot *s)
 	}
 	initPQExpBuffer(&payload);
 	if (kind == RUNNER_PYTHON)
-		tool_python_request(&s->task, &payload);
+		tool_python_request(&s->cx, &s->task, &payload);
 	else
 		task_pack(&s->task, &payload);
 	if (PQExpBufferDataBroken(payload) || !runner_send(r, payload.data, payload.len))
@@ -474,9 +515,14 @@ finish(PGconn *c, Slot *s)
 					s->task.node_id, strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "done" : "failed",
 					duration);
 		/* what it printed, unless that was its stack trace */
-		if (own_report && s->err.len > 0 && !PQExpBufferDataBroken(s->err))
-			pg_log_info("task %s printed%s:\n%s", s->task.queue_id,
-						s->err_cut > 0 ? " (its start cut)" : "", s->err.data);
+		if (own_report)
+		{
+			char	   *prefix = psprintf("task %s (step %s)", s->task.queue_id,
+										  s->task.node_id);
+
+			log_output(prefix, &s->err, s->err_cut);
+			pg_free(prefix);
+		}
 	}
 	else if (PQstatus(c) != CONNECTION_OK)
 		sent = false;
@@ -667,8 +713,12 @@ collect(PGconn *conn, Slot *slots)
 		/* what a runner printed outside a task (a thread of an earlier task) */
 		if (s->idle.len > 0)
 		{
-			pg_log_info("the runner of slot %d printed:\n%s", i, s->idle.data);
+			char	   *prefix = psprintf("slot %d, outside a task", i);
+
+			log_output(prefix, &s->idle, s->idle_cut);
+			pg_free(prefix);
 			reset_buffer(&s->idle);
+			s->idle_cut = 0;
 		}
 		if (!s->busy)
 			continue;
@@ -920,7 +970,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
-			"                    [--grace SECONDS] [--isolate]\n");
+			"                    [--grace SECONDS] [--isolate] [--script-root DIR]\n");
 }
 
 /*
@@ -977,6 +1027,35 @@ option_parse_tools(const char *arg)
 	}
 }
 
+/*
+ * option_parse_script_root reads the directory python steps' script files
+ * are read from (python_runner.py refuses a path out of it): kept as its
+ * real path, so that the working directory and symbolic links do not
+ * change it later
+ */
+static bool
+option_parse_script_root(const char *arg, const char *optname)
+{
+	char	   *path = realpath(arg, NULL);
+	struct stat st;
+
+	if (path == NULL || stat(path, &st) < 0)
+	{
+		pg_log_error("invalid value \"%s\" for %s: %m", arg, optname);
+		free(path);
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode))
+	{
+		pg_log_error("invalid value \"%s\" for %s: not a directory", arg, optname);
+		free(path);
+		return false;
+	}
+	free(opt_script_root);
+	opt_script_root = path;
+	return true;
+}
+
 /* parse_options reads noetl worker's options; false (logged) if wrong */
 static bool
 parse_options(int argc, char **argv)
@@ -990,6 +1069,7 @@ parse_options(int argc, char **argv)
 		{"task-timeout", required_argument, NULL, 'T'},
 		{"grace", required_argument, NULL, 'g'},
 		{"isolate", no_argument, NULL, 'I'},
+		{"script-root", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0}
 	};
 	int			opt;
@@ -1031,11 +1111,17 @@ parse_options(int argc, char **argv)
 			case 'I':
 				opt_isolate = true;
 				break;
+			case 'S':
+				ok = option_parse_script_root(optarg, "--script-root");
+				break;
 			default:
 				usage(stderr);
 				return false;
 		}
 	}
+	if (ok && opt_script_root == NULL && getenv("NOETL_SCRIPT_ROOT") != NULL &&
+		getenv("NOETL_SCRIPT_ROOT")[0] != '\0')
+		ok = option_parse_script_root(getenv("NOETL_SCRIPT_ROOT"), "NOETL_SCRIPT_ROOT");
 	if (ok && optind < argc)
 	{
 		pg_log_error("too many command-line arguments (first is \"%s\")", argv[optind]);
@@ -1104,6 +1190,7 @@ cmd_worker(int argc, char **argv)
 	{
 		slots[i].cx.worker_id = opt_id;
 		slots[i].cx.slot = i;
+		slots[i].cx.script_root = opt_script_root;
 		slots[i].runner = &slots[i].runners[0];
 		initPQExpBuffer(&slots[i].out);
 		initPQExpBuffer(&slots[i].err);
@@ -1114,6 +1201,8 @@ cmd_worker(int argc, char **argv)
 	fds = pg_malloc(sizeof(struct pollfd) * (2 + 3 * RUNNER_KINDS * opt_jobs));
 	pg_log_info("worker %s started: tools %s, %d jobs, leases of %d s%s", opt_id, opt_tools,
 				opt_jobs, opt_lease, opt_isolate ? ", a process per task" : "");
+	if (opt_script_root != NULL)
+		pg_log_info("python steps' script files are read from %s", opt_script_root);
 
 	for (;;)
 	{
