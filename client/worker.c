@@ -19,13 +19,16 @@
  * reports what happens as events: action_started when a task starts (after
  * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
- * trace and the duration.  It heartbeats every third of the lease, and
- * drops a task whose lease it lost (expired and taken over, or cancelled):
- * a cancellation notice makes it check at once.  A task that outlives its
- * timeout (the task's own, else --task-timeout) is killed, with its
- * runner, and reported failed once that runner is gone; so is a task
- * whose runner dies.  A killed runner is sent no other task: the slot
- * starts a new runner for its next task.
+ * trace and the duration.  What a task printed goes to the worker's log
+ * once it is done, a line at a time after the task's id and step, its
+ * last LOG_KEEP bytes (log_output).  It heartbeats every third of the
+ * lease, and drops a task whose lease it lost (expired and taken over, or
+ * cancelled): a cancellation notice makes it check at once.  A task that
+ * outlives its timeout (the task's own, else --task-timeout) is killed,
+ * with its runner, and reported failed once that runner is gone; so is a
+ * task whose runner dies.  A killed runner is sent no other task: the
+ * slot starts a new runner for its next task.  Python steps' script files
+ * are read from --script-root (or NOETL_SCRIPT_ROOT) and nowhere else.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
  * --grace seconds, or at a second signal, it kills them and releases their
