@@ -221,6 +221,22 @@ try:
          "        sys.stderr.write(block)\n"
          "    print('the very last line')\n"
          "    return 'loud'\n", want="loud")
+    case("thread_prints_after",
+         "import threading, time\n"
+         "def late():\n"
+         "    time.sleep(0.3)\n"
+         "    print('late words')\n"
+         "def main():\n"
+         "    threading.Thread(target=late).start()\n"
+         "    return 1\n", want=1)
+    late = False
+    for i in range(150):
+        with open(log_path, errors="replace") as f:
+            if re.search(r"noetl: slot \d, outside a task: late words\n", f.read()):
+                late = True
+                break
+        time.sleep(0.1)
+    tap.ok(late, "what a task's thread prints after the task is logged after its slot")
     with open("/proc/%d/status" % worker.pid) as f:
         hwm = int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
     tap.ok(hwm < 64 * 1024, "the worker's peak RSS stays small with 300 MB printed by a task",
