@@ -205,7 +205,8 @@ def problems(exp, got):
             out.append("sql check without a scratch database: %s" % query)
             continue
         try:
-            with psycopg.connect(got["scratch"], autocommit=True) as c:
+            with psycopg.connect(got["scratch"], autocommit=True, connect_timeout=10,
+                                 options="-c statement_timeout=60s") as c:
                 actual = [list(r) for r in c.execute(query).fetchall()]
         except psycopg.Error as e:
             out.append("%s: %s" % (query, str(e).strip()))
@@ -256,6 +257,7 @@ def main():
         sys.exit(1)
     conn = connect()
     cur = conn.cursor()
+    cur.execute("SET statement_timeout = '60s'")  # a hang guard, never an assertion
     server = fixture_hosts.start()
     base = "http://127.0.0.1:%d" % server.server_address[1]
     tmp = tempfile.mkdtemp(prefix="fixtures_run.")
