@@ -20,6 +20,9 @@ against the outcome NoETL documents for it (test/fixtures_expected.yaml).
 - A fixture listed `not_yet: reason` is run all the same, as a TAP TODO
   test: the suite stays green while it fails, and says so when it starts
   passing ("unexpectedly passed: move it out of not_yet").
+- FIXTURE_ONLY=REGEX runs only the fixtures whose path matches (while working
+  on one); FIXTURE_REPORT=FILE writes every outcome there as JSON, and the
+  worker's log beside it.
 
 Expectation fields (all optional; a fixture without any must complete):
     status: completed | failed | [...] the execution's terminal status (a list: any of them)
@@ -255,6 +258,8 @@ def main():
     if shutil.which(program) is None:
         print("Bail out! the noetl program (%s) is not built" % program)
         sys.exit(1)
+    if os.environ.get("FIXTURE_ONLY"):
+        files = [f for f in files if re.search(os.environ["FIXTURE_ONLY"], f)]
     conn = connect()
     cur = conn.cursor()
     cur.execute("SET statement_timeout = '60s'")  # a hang guard, never an assertion
