@@ -54,7 +54,7 @@ COLLECTIONS = {"posts": POSTS, "users": USERS, "todos": TODOS, "comments": COMME
 
 HELLO_WORLD_PY = '''\
 def main(name="World", count=1):
-    messages = ["Hello, %s! (Greeting #%d)" % (name, i + 1) for i in range(int(count))]
+    messages = ["Hello, %s! (Greeting #%d)" % (name, i + 1) for i in range(count)]
     return {"status": "success", "messages": messages,
             "total_greetings": count, "script_source": "file"}
 '''

@@ -64,8 +64,8 @@ from noetltest import FIXTURES, REPO, Tap, connect  # noqa: E402
 EXPECTED = os.path.join(REPO, "test", "fixtures_expected.yaml")
 TIMEOUT = float(os.environ.get("FIXTURE_TIMEOUT", "45"))
 CONCURRENCY = int(os.environ.get("FIXTURE_CONCURRENCY", "8"))
-FIELDS = {"log", "setup_sql", "status", "refused", "error", "attempts", "sql", "steps", "result", "ran", "not_ran",
-          "workload", "timeout", "not_yet"}
+FIELDS = {"status", "refused", "error", "attempts", "log", "sql", "steps", "result", "ran",
+          "not_ran", "workload", "setup_sql", "timeout", "not_yet"}
 # what NoETL's script_execution fixtures load from their scripts/ directory,
 # which the corpus does not carry: written under the worker's working
 # directory, at the relative path the fixtures give
@@ -143,6 +143,14 @@ def prepare(text, base, scratch, extra, subst):
         in_workload = block is not None and block[0] <= i < block[1]
         out.append(line if in_workload else fixture_hosts.rewrite(line, base))
     return "\n".join(out), over
+
+
+def message(e):
+    """A server error's message and detail, without its context lines."""
+    d = getattr(e, "diag", None)
+    if d is None or not d.message_primary:
+        return str(e).strip()
+    return d.message_primary + ("\nDETAIL: " + d.message_detail if d.message_detail else "")
 
 
 def first_failure(cur, eid):
@@ -278,7 +286,7 @@ def main():
                                "--task-timeout", str(int(TIMEOUT))],
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
     scratch_dbs = []
-    runs = []  # [rel, exp, eid or None, outcome-or-None, deadline]
+    runs = []  # one dict per fixture: what was run, how it went
     try:
         for n, rel in enumerate(files):
             exp = expected.get(rel) or {}
@@ -307,7 +315,7 @@ def main():
                 cur.execute("SELECT path, version FROM noetl.register(%s)", (r["text"],))
                 r["path"], r["version"] = cur.fetchone()
             except psycopg.Error as e:
-                r["refused"] = str(e).strip()
+                r["refused"] = message(e)
         pending = [r for r in runs if "refused" not in r]
         active = []
         while pending or active:
@@ -320,7 +328,7 @@ def main():
                     r["deadline"] = time.monotonic() + float(r["exp"].get("timeout", TIMEOUT))
                     active.append(r)
                 except psycopg.Error as e:
-                    r["start_error"] = str(e).strip()
+                    r["start_error"] = message(e)
             time.sleep(0.3)
             if worker.poll() is not None:
                 break
@@ -331,7 +339,9 @@ def main():
                 if row and row[0] != "running":
                     active.remove(r)
                 elif time.monotonic() > r["deadline"]:
+                    # cancelled now, so that its tasks make way for the next fixtures
                     r["timed_out"] = True
+                    cur.execute("SELECT noetl.cancel(%s)", (r["eid"],))
                     active.remove(r)
         tap.ok(worker.poll() is None, "the worker ran to the end",
                "exited with %s" % worker.returncode)
@@ -358,8 +368,8 @@ def main():
                 r["outcome"] = got
                 diag = problems(exp, got)
                 if r.get("timed_out"):
-                    diag.insert(0, "still %s after %g s" % (got["status"],
-                                                          float(exp.get("timeout", TIMEOUT))))
+                    diag.insert(0, "still running after %g s: cancelled"
+                                % float(exp.get("timeout", TIMEOUT)))
             if "not_yet" in exp:
                 tap.todo(not diag, name, "not yet: " + exp["not_yet"], "\n".join(diag))
             else:
