@@ -187,12 +187,14 @@ def outcome(cur, eid):
 
 def printed(log, queue_id):
     """What the worker's log says task queue_id printed."""
-    out, inside = [], False
+    prefix = "noetl: task %d (step " % queue_id
+    out = []
     for line in log.splitlines():
-        if line.startswith("noetl: "):
-            inside = line == "noetl: task %d printed:" % queue_id
-        elif inside:
-            out.append(line)
+        if line.startswith(prefix):
+            rest = line[len(prefix):]
+            at = rest.find("): ")
+            if at >= 0:
+                out.append(rest[at + 3:])
     return "\n".join(out)
 
 
