@@ -1,6 +1,6 @@
 -- The playbook catalog: registration, versions, retrieval, refusals.
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 CREATE TEMP TABLE doc (name text PRIMARY KEY, body text);
 INSERT INTO doc VALUES
@@ -132,6 +132,17 @@ SELECT results_eq($$SELECT c.payload -> 'workflow' -> 0 -> 'next', c.warnings FR
                   $$VALUES ('[{"step": "a"}]'::jsonb,
                             ARRAY['unknown top-level key "nonsense" (ignored)', 'workflow[0]: unknown key "nexts" (ignored)'])$$,
                   'check_playbook returns the payload and the warnings (the tool warnings are register''s)');
+
+-- script: reaches the worker's task as written, its templates rendered
+SELECT noetl.register($$name: tests/script_in_task
+workload: {f: hello.py}
+workflow:
+  - {step: start, tool: python, script: {uri: "scripts/{{ workload.f }}", source: {type: file}, encoding: utf-8}}
+$$) IS NOT NULL AS registered \gset
+SELECT noetl.execute('tests/script_in_task', '{}') AS script_eid \gset
+SELECT is((SELECT action -> 'script' FROM noetl.queue WHERE execution_id = :script_eid),
+          '{"uri": "scripts/hello.py", "source": {"type": "file"}, "encoding": "utf-8"}'::jsonb,
+          'a step''s script is in its task (noetl.queue.action -> ''script'') as NoETL shaped it');
 
 -- who may register
 CREATE ROLE regress_noetl_reader;
