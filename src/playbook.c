@@ -11,7 +11,9 @@
  * playbook into one shape (the "payload" stored in noetl.catalog):
  *
  *	workflow[i]:	{step, tool?, args?, next: [{step, when?, args?}],
- *					 loop?: {collection, element, mode, max_in_flight?},
+ *					 loop?: {collection, element, mode, max_in_flight?,
+ *							 concurrency?, enumerate?, where?, order_by?,
+ *							 limit?, chunk?},
  *					 sink?: {tool, ...}, retry?, ...other fields as written}
  *
  * A step without a tool, or with one of the control tools (start, end,
@@ -21,7 +23,9 @@
  *
  * Anything that would make the broker guess is refused with SQLSTATE 22023
  * and a message that starts with the location of the problem, in the form
- * workflow[3].next[0] (indexes count from zero).  So is a setting the
+ * workflow[3].next[0] (indexes count from zero).  What NoETL ignored (an
+ * unknown key, a setting nothing reads) is accepted and reported as a
+ * warning, worded the same way (pb_warn; playbook_keys.c knows the keys).  So is a setting the
  * broker or a worker would take out of range (playbook_task.c checks
  * those), and a template that does not parse or leaves noetl's subset.
  *
@@ -41,6 +45,7 @@
 
 #include <ctype.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -91,9 +96,11 @@ pb_error(const char *loc, const char *fmt,...)
 /*
  * What registration ignores is a warning, kept here while one playbook is
  * normalised (noetl_normalize_playbook resets the list): at most
- * MAX_WARNINGS of them, then a count of the rest.
+ * MAX_WARNINGS of them, then a count of the rest, each cut to about
+ * MAX_WARNING_LEN bytes.
  */
 #define MAX_WARNINGS	1000
+#define MAX_WARNING_LEN 1000
 static List *pb_warnings = NIL;
 static int	pb_warnings_left_out = 0;
 
@@ -125,6 +132,15 @@ pb_warn(const char *loc, const char *fmt,...)
 		if (needed == 0)
 			break;
 		enlargeStringInfo(&buf, needed);
+	}
+	/* a warning quotes the document: keep it short, whatever the key */
+	if (buf.len > MAX_WARNING_LEN)
+	{
+		int			keep = pg_mbcliplen(buf.data, buf.len, MAX_WARNING_LEN);
+		char	   *cut = psprintf("%.*s...", keep, buf.data);
+
+		pfree(buf.data);
+		buf.data = cut;
 	}
 	pb_warnings = lappend(pb_warnings, buf.data);
 }

@@ -358,3 +358,5 @@ SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python
 SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {uri: a.py}}\n');
 SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {uri: a.py, source: {type: ftp}}}\n');
 SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {source: {type: file}}}\n');
+-- a warning quotes at most about 1,000 bytes of the document
+SELECT length(w), right(w, 5) FROM noetl.check_playbook('{"name": "x", "workflow": [{"step": "start", "' || repeat('é', 5000) || '": 1}]}') c, unnest(c.warnings) w;
