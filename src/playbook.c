@@ -291,7 +291,10 @@ condition_expr(JsonbValue *when)
 	int			i;
 
 	while (len > 0 && isspace((unsigned char) *p))
-		p++, len--;
+	{
+		p++;
+		len--;
+	}
 	while (len > 0 && isspace((unsigned char) p[len - 1]))
 		len--;
 	for (i = 0; i + 1 < len; i++)
@@ -305,7 +308,10 @@ condition_expr(JsonbValue *when)
 	len -= 4;
 	/* whitespace control: {{- and -}} */
 	if (len > 0 && (*p == '-' || *p == '+'))
-		p++, len--;
+	{
+		p++;
+		len--;
+	}
 	if (len > 0 && p[len - 1] == '-')
 		len--;
 	inner = pnstrdup(p, len);
