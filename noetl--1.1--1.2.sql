@@ -240,3 +240,91 @@ CREATE TABLE noetl.worker (
 
 COMMENT ON TABLE noetl.worker IS
 'workers that announced themselves: their tools, where they run, when they started and were last seen';
+
+/*
+ * Registration reports what it ignores (unknown keys, NoETL settings noetl
+ * does not act on) as warnings, each starting with its location as errors
+ * do.  noetl.check_playbook returns them beside the payload;
+ * noetl.parse_playbook raises them as WARNINGs; noetl.register returns them
+ * in its warnings column, with one more for each tool that no worker has
+ * announced in noetl.worker.
+ */
+CREATE FUNCTION noetl.check_playbook(content text, OUT payload jsonb, OUT warnings text[])
+AS 'MODULE_PATHNAME', 'noetl_check_playbook'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.check_playbook(text) IS
+'validates a playbook (YAML or JSON text) and returns its normalised form and what registration would ignore, without registering it';
+
+/* the new return type needs a new function; its grants are carried over */
+ALTER FUNCTION noetl.register(text) RENAME TO register_1_1;
+
+CREATE FUNCTION noetl.register(content text)
+RETURNS TABLE (catalog_id bigint, path text, version integer, warnings text[])
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    doc   jsonb;
+    warns text[];
+    p     text;
+BEGIN
+    SELECT c.payload, c.warnings INTO doc, warns FROM noetl.check_playbook(register.content) c;
+    p := doc OPERATOR(pg_catalog.->>) 'path';
+    /*
+     * A tool that no worker, live or not, has announced: its tasks would
+     * wait.  One warning per tool, at its first step.  Sub-playbooks are
+     * the broker's, not a worker's.
+     */
+    warns := warns OPERATOR(pg_catalog.||) ARRAY(
+        SELECT pg_catalog.format('workflow[%s]: no worker has announced the tool "%s" (noetl.worker)',
+                                 t.i OPERATOR(pg_catalog.-) 1, t.tool)
+          FROM (SELECT s.step OPERATOR(pg_catalog.->>) 'tool' AS tool, pg_catalog.min(s.i) AS i
+                  FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'workflow')
+                       WITH ORDINALITY AS s(step, i)
+                 WHERE s.step OPERATOR(pg_catalog.?) 'tool'
+                 GROUP BY 1) t
+         WHERE t.tool OPERATOR(pg_catalog.<>) 'playbook'
+           AND NOT EXISTS (SELECT FROM noetl.worker w
+                            WHERE t.tool OPERATOR(pg_catalog.=) ANY (w.tools))
+         ORDER BY t.i);
+    /* one registration of a path at a time, so versions never collide */
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('noetl.catalog'),
+                                             pg_catalog.hashtext(p));
+    RETURN QUERY
+    INSERT INTO noetl.catalog AS c (path, version, kind, content, payload)
+    SELECT p,
+           COALESCE(pg_catalog.max(prev.version), 0) OPERATOR(pg_catalog.+) 1,
+           'Playbook', register.content, doc
+      FROM noetl.catalog prev
+     WHERE prev.path OPERATOR(pg_catalog.=) p
+    RETURNING c.catalog_id, c.path, c.version, warns;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.register(text) IS
+'registers a playbook (YAML or JSON text) as the next version of its path; returns what registration ignored, and the tools no worker has announced, as warnings';
+
+REVOKE ALL ON FUNCTION noetl.register(text) FROM PUBLIC;
+
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT a.grantee, a.is_grantable
+          FROM pg_catalog.pg_proc f, pg_catalog.aclexplode(f.proacl) a
+         WHERE f.oid OPERATOR(pg_catalog.=) 'noetl.register_1_1(text)'::pg_catalog.regprocedure
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+           AND a.grantee OPERATOR(pg_catalog.<>) f.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION noetl.register(text) TO %s%s',
+                                  CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                       ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
+                                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION noetl.register_1_1(text);
