@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+import psycopg
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import noetltest  # noqa: E402
 
@@ -203,8 +205,13 @@ try:
         case("script_" + kind, None,
              check=failed_with("script.source.type '%s' is not supported by noetl worker" % kind),
              script=script(uri, kind))
-    case("script_unknown_source", None, check=failed_with("script.source.type must be one of"),
-         script=script("x.py", "ftp"))
+    # an unknown source type never reaches the worker: registration refuses it, as NoETL's
+    # validate_script_config did (the runner's own refusal is tried with a frame below)
+    try:
+        register("script_unknown_source", {"script": script("x.py", "ftp")})
+        tap.ok(False, "script_unknown_source", "registered")
+    except psycopg.errors.InvalidParameterValue as e:
+        tap.ok('source type "ftp"' in str(e), "script_unknown_source: refused at registration", str(e))
     case("code_b64", None, None, 42, code_b64="ZGVmIG1haW4oKToKICAgIHJldHVybiA0Mgo=")
     case("code_base64", None, None, 42, code_base64="ZGVmIG1haW4oKToKICAgIHJldHVybiA0Mgo=")
 
@@ -343,6 +350,8 @@ errors = [
     ("a script that is not a mapping", frame(None, script="x.py"), "script must be a mapping"),
     ("a script without a source type", frame(None, script={"uri": "x.py"}),
      "script.source.type is required"),
+    ("a script of an unknown source type",
+     frame(None, script={"uri": "x.py", "source": {"type": "ftp"}}), "script.source.type must be one of"),
     ("no code at all", frame(None), "no code: a python step needs script"),
     ("empty code", frame("  \n"), "empty code"),
     ("code without main", frame("x = 1\n"), "defines no main()"),
