@@ -36,6 +36,13 @@
  * itself is killed, its runners die with it, and the broker expires its
  * leases.
  *
+ * It announces itself in noetl.worker (noetl.worker_announce: its id,
+ * tools, host, pid, jobs and version) after every (re)connection, refreshes
+ * its row on a timer, every third of noetl.worker_live_seconds (which the
+ * announcement returns), one statement whatever the number of tasks, and
+ * removes it when it stops (noetl.worker_leave).  A worker whose role may
+ * not announce runs all the same, with a warning.
+ *
  * It waits with poll(), on the wake-up pipe of its signal handler, the
  * server's socket and its runners' pipes, so that any number of jobs can
  * be watched.  Its connection's application_name is "noetl worker ID".
@@ -109,6 +116,13 @@ static double opt_task_timeout = 300;
 static double opt_grace = 5;
 static bool opt_isolate = false;
 static char *opt_script_root = NULL;	/* python steps' script files, or NULL */
+
+static char *opt_host = NULL;
+
+/* the announcement: whether it holds, and when to refresh it */
+static bool announced = false;
+static double refresh_every = 20;
+static double next_refresh = 0;
 
 static volatile sig_atomic_t stop_requests = 0;
 static int	wake_pipe[2] = {-1, -1};
@@ -580,6 +594,85 @@ heartbeat(PGconn *c, Slot *s)
 	return held;
 }
 
+/* ---------------------------------------------------------------- announcement */
+
+/*
+ * announce says in noetl.worker that this worker runs, with its tools; a
+ * failure (a role without the grant, an extension without the function)
+ * is a warning: the worker runs unannounced, and is tried again at the
+ * next refresh.  The row's last_seen is fresh once it returns.
+ */
+static void
+announce(PGconn *c)
+{
+	char		pid[16];
+	char		jobs[16];
+	const char *params[6] = {opt_id, opt_tools, opt_host, pid, jobs, NOETL_VERSION};
+	PGresult   *r;
+
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	snprintf(jobs, sizeof(jobs), "%d", opt_jobs);
+	r = PQexecParams(c, "SELECT noetl.worker_announce($1, string_to_array($2, ','), $3, $4::int,"
+					 "                              $5::int, $6)", 6, NULL, params, NULL, NULL, 0);
+	announced = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	if (announced)
+	{
+		int			live = atoi(PQgetvalue(r, 0, 0));
+
+		refresh_every = live >= 3 ? live / 3.0 : 1;
+	}
+	else if (PQstatus(c) == CONNECTION_OK)
+		pg_log_warning("could not announce worker %s in noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+	PQclear(r);
+	next_refresh = now_seconds() + refresh_every;
+}
+
+/*
+ * refresh keeps the worker's row fresh, announcing it again if it is gone
+ * (deleted while the worker was away), or was never made
+ */
+static void
+refresh(PGconn *c)
+{
+	const char *params[1] = {opt_id};
+	PGresult   *r;
+
+	if (!announced)
+	{
+		announce(c);
+		return;
+	}
+	r = PQexecParams(c, "SELECT noetl.worker_refresh($1)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		announced = false;
+	else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_OK)
+		pg_log_warning("could not refresh worker %s in noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+	PQclear(r);
+	if (!announced)
+		announce(c);
+	else
+		next_refresh = now_seconds() + refresh_every;
+}
+
+/* leave removes the worker's row, as it stops */
+static void
+leave(PGconn *c)
+{
+	const char *params[1] = {opt_id};
+	PGresult   *r;
+
+	if (!announced)
+		return;
+	r = PQexecParams(c, "SELECT noetl.worker_leave($1)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		pg_log_warning("could not remove worker %s from noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+	PQclear(r);
+	announced = false;
+}
+
 /* ---------------------------------------------------------------- connection */
 
 /*
@@ -632,6 +725,7 @@ connect_and_listen(const char *application_name)
 		PQfinish(c);
 		return NULL;
 	}
+	announce(c);
 	return c;
 }
 
@@ -1008,7 +1102,90 @@ option_parse_seconds(const char *arg, const char *optname, bool zero_ok, double 
 	return true;
 }
 
-/* option_parse_tools checks a --tools list: tools of this worker, comma-separated */
+/* in_path says whether an executable of that name is on PATH */
+static bool
+in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	const char *p = path;
+
+	if (path == NULL || *path == '\0')
+		return false;
+	for (;;)
+	{
+		size_t		len = strcspn(p, ":");
+		char	   *file = psprintf("%.*s/%s", (int) len, len == 0 ? "." : p, name);
+		bool		found = access(file, X_OK) == 0;
+
+		pg_free(file);
+		if (found)
+			return true;
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}
+
+/* tool_missing says why this worker cannot run a tool it has, or NULL */
+static const char *
+tool_missing(const char *name, size_t len)
+{
+	if (len == 6 && strncmp(name, "python", 6) == 0 && !in_path("python3"))
+		return "python3 is not on PATH";
+	return NULL;
+}
+
+/* distance is the edit distance of two short names, at most 64 bytes each */
+static int
+distance(const char *a, size_t alen, const char *b)
+{
+	int			row[65];
+	size_t		blen = strlen(b);
+	size_t		i;
+	size_t		j;
+
+	if (alen > 64 || blen > 64)
+		return INT_MAX;
+	for (j = 0; j <= blen; j++)
+		row[j] = (int) j;
+	for (i = 1; i <= alen; i++)
+	{
+		int			diag = row[0];
+
+		row[0] = (int) i;
+		for (j = 1; j <= blen; j++)
+		{
+			int			up = row[j];
+			int			best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+/* closest_tool is the tool whose name is within two edits of name, or NULL */
+static const char *
+closest_tool(const char *name, size_t len)
+{
+	static const char *const names[] = {"python", "http", "postgres"};
+	int			i;
+
+	for (i = 0; i < lengthof(names); i++)
+		if (distance(name, len, names[i]) <= 2)
+			return names[i];
+	return NULL;
+}
+
+/*
+ * option_parse_tools checks a --tools list: tools of this worker,
+ * comma-separated, each of which it can run here (python needs python3)
+ */
 static bool
 option_parse_tools(const char *arg)
 {
@@ -1017,17 +1194,62 @@ option_parse_tools(const char *arg)
 	for (;;)
 	{
 		size_t		len = strcspn(p, ",");
+		const char *why;
 
 		if (!tool_exists(p, len))
 		{
-			pg_log_error("invalid value \"%s\" for option --tools", arg);
-			pg_log_error_hint("The tools are %s.", tool_names);
+			const char *like = closest_tool(p, len);
+
+			pg_log_error("invalid value \"%s\" for option --tools: no tool \"%.*s\"", arg,
+						 (int) len, p);
+			if (like != NULL)
+				pg_log_error_hint("Did you mean \"%s\"?  The tools are %s.", like, tool_names);
+			else
+				pg_log_error_hint("The tools are %s.", tool_names);
+			return false;
+		}
+		if ((why = tool_missing(p, len)) != NULL)
+		{
+			pg_log_error("this worker cannot run tool \"%.*s\": %s", (int) len, p, why);
+			pg_log_error_hint("Install it, or leave the tool out of --tools.");
 			return false;
 		}
 		if (p[len] == '\0')
 			return true;
 		p += len + 1;
 	}
+}
+
+/*
+ * default_tools is every tool this worker can run here: a tool it cannot
+ * run (python without python3) is left out, with a warning
+ */
+static const char *
+default_tools(void)
+{
+	PQExpBufferData list;
+	const char *p = tool_names;
+
+	initPQExpBuffer(&list);
+	for (;;)
+	{
+		size_t		len = strcspn(p, ",");
+		const char *why = tool_missing(p, len);
+
+		if (why != NULL)
+			pg_log_warning("not running %.*s tasks: %s", (int) len, p, why);
+		else
+			appendPQExpBuffer(&list, "%s%.*s", list.len > 0 ? "," : "", (int) len, p);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	if (PQExpBufferDataBroken(list))
+	{
+		pg_log_error("out of memory");
+		exit(2);
+	}
+	return list.data;
 }
 
 /*
@@ -1078,7 +1300,7 @@ parse_options(int argc, char **argv)
 	int			opt;
 	bool		ok = true;
 
-	opt_tools = tool_names;
+	opt_tools = NULL;
 	while (ok && (opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
 	{
 		switch (opt)
@@ -1131,6 +1353,8 @@ parse_options(int argc, char **argv)
 		usage(stderr);
 		return false;
 	}
+	if (ok && opt_tools == NULL)
+		opt_tools = default_tools();
 	return ok;
 }
 
@@ -1154,12 +1378,13 @@ cmd_worker(int argc, char **argv)
 
 	if (!parse_options(argc, argv))
 		return 2;
-	if (opt_id == NULL)
 	{
-		char		host[256] = "worker";
+		char		host[256] = "";
 
-		(void) gethostname(host, sizeof(host) - 1);
-		opt_id = psprintf("%s-%d", host, (int) getpid());
+		if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0')
+			opt_host = pg_strdup(host);
+		if (opt_id == NULL)
+			opt_id = psprintf("%s-%d", opt_host ? opt_host : "worker", (int) getpid());
 	}
 	application_name = psprintf("noetl worker %s", opt_id);
 
@@ -1236,6 +1461,8 @@ cmd_worker(int argc, char **argv)
 		{
 			stop_at = now + opt_grace;
 			pg_log_info("stopping: no more leases; %d task(s) running", busy);
+			if (conn != NULL)
+				leave(conn);
 		}
 		if (stop_requests > 0 && busy == 0)
 			break;
@@ -1265,6 +1492,10 @@ cmd_worker(int argc, char **argv)
 		until = conn == NULL ? now + backoff : next_poll;
 		if (stop_at > 0 && stop_at < until)
 			until = stop_at;
+		if (conn != NULL && stop_requests == 0 && now_seconds() >= next_refresh)
+			refresh(conn);
+		if (conn != NULL && stop_requests == 0 && next_refresh < until)
+			until = next_refresh;
 		timeout = tend(conn, slots, until);
 		if (conn != NULL)
 		{
@@ -1290,6 +1521,8 @@ cmd_worker(int argc, char **argv)
 		termPQExpBuffer(&slots[i].err);
 		termPQExpBuffer(&slots[i].idle);
 	}
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		leave(conn);
 	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)
 		PQfinish(conn);

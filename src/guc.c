@@ -28,6 +28,7 @@ int			noetl_max_workload_kb = 16384;
 int			noetl_max_result_kb = 65536;
 int			noetl_max_json_depth = 128;
 int			noetl_playbook_cache_size = 256;
+int			noetl_worker_live_seconds = 60;
 
 /* a channel name is what LISTEN takes: a non-empty identifier */
 static bool
@@ -187,6 +188,15 @@ noetl_define_gucs(void)
 							256, 1, 100000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.worker_live_seconds",
+							"Sets how recently a worker must have been seen to count as live.",
+							"Workers refresh their noetl.worker row every third of this; noetl.status(), noetl run --wait and noetl status name the tools whose ready tasks no live worker runs.",
+							&noetl_worker_live_seconds,
+							60, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("noetl");
