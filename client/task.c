@@ -56,7 +56,8 @@ enum
 	COL_COMMAND,
 	COL_DSN,
 	COL_BIND,
-	COL_PYTHON
+	COL_PYTHON,
+	COL_FOLLOW_REDIRECTS
 };
 
 static const char *lease_sql =
@@ -88,7 +89,9 @@ static const char *lease_sql =
 "       CASE WHEN q.tool = 'python' THEN"
 "         (SELECT coalesce(jsonb_object_agg(key, value), '{}')::text "
 "           FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
-"          WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop')) END"
+"          WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop')) END,"
+"       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
+"                     THEN (a -> 'follow_redirects')::boolean END, false)"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
@@ -161,6 +164,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->command = column(r, i, COL_COMMAND);
 		t->dsn = column(r, i, COL_DSN);
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
+		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
@@ -314,6 +318,7 @@ task_pack(const Task *t, PQExpBuffer buf)
 	pack_field(buf, t->dsn);
 	appendPQExpBuffer(buf, "%d:", t->has_bind);
 	pack_flat(buf, &t->bind);
+	appendPQExpBuffer(buf, "%d:", t->follow_redirects);
 }
 
 /* what task_unpack reads from */
@@ -419,6 +424,7 @@ task_unpack(const char *data, size_t len, Task *t)
 	t->dsn = unpack_field(&u);
 	t->has_bind = unpack_int(&u) != 0;
 	unpack_flat(&u, &t->bind);
+	t->follow_redirects = unpack_int(&u) != 0;
 	if (!u.ok || u.p != u.end || t->queue_id == NULL || t->tool == NULL)
 	{
 		task_free(t);

@@ -27,6 +27,7 @@ typedef struct Task
 	char	   *python;			/* its action's other python fields, a JSON object */
 	char	   *method;			/* http */
 	char	   *url;
+	bool		follow_redirects;	/* http: follow 3xx (not NoETL's default) */
 	JsonFlat	headers;
 	JsonFlat	query;			/* the args object's members, as text */
 	char	   *command;		/* postgres */
