@@ -367,6 +367,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     live integer := noetl.worker_live_seconds();
+    seen timestamptz := pg_catalog.clock_timestamp();
 BEGIN
     IF worker_announce.worker_id IS NULL OR pg_catalog.length(worker_announce.worker_id) OPERATOR(pg_catalog.=) 0
        OR pg_catalog.length(worker_announce.worker_id) OPERATOR(pg_catalog.>) 256 THEN
@@ -395,19 +396,19 @@ BEGIN
     END IF;
 
     DELETE FROM noetl.worker w
-     WHERE w.last_seen OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()
+     WHERE w.last_seen OPERATOR(pg_catalog.<) (seen
                        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => 10 OPERATOR(pg_catalog.*) live));
 
-    INSERT INTO noetl.worker AS w (worker_id, tools, host, pid, jobs, version)
+    INSERT INTO noetl.worker AS w (worker_id, tools, host, pid, jobs, version, started_at, last_seen)
     VALUES (worker_announce.worker_id, worker_announce.tools, worker_announce.host,
-            worker_announce.pid, worker_announce.jobs, worker_announce.version)
+            worker_announce.pid, worker_announce.jobs, worker_announce.version, seen, seen)
     ON CONFLICT ON CONSTRAINT worker_pkey DO UPDATE
        SET tools = excluded.tools, jobs = excluded.jobs, version = excluded.version,
            started_at = CASE WHEN w.host IS NOT DISTINCT FROM excluded.host
                               AND w.pid IS NOT DISTINCT FROM excluded.pid
-                             THEN w.started_at ELSE pg_catalog.clock_timestamp() END,
+                             THEN w.started_at ELSE excluded.started_at END,
            host = excluded.host, pid = excluded.pid,
-           last_seen = pg_catalog.clock_timestamp();
+           last_seen = excluded.last_seen;
     RETURN live;
 END
 $$;
