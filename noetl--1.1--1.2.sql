@@ -520,3 +520,6 @@ REVOKE ALL ON FUNCTION noetl.worker_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.worker_leave(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.workers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.unserved_tools(bigint, double precision) FROM PUBLIC;
+
+COMMENT ON FUNCTION noetl.status() IS
+'whether the library is preloaded, the broker worker (pid, database), the notification channels, outstanding tasks by status, the age of the oldest ready task, the tools whose ready tasks no live worker runs';
