@@ -121,6 +121,7 @@ static char *opt_host = NULL;
 
 /* the announcement: whether it holds, and when to refresh it */
 static bool announced = false;
+static bool announce_warned = false;
 static double refresh_every = 20;
 static double next_refresh = 0;
 
@@ -621,9 +622,14 @@ announce(PGconn *c)
 
 		refresh_every = live >= 3 ? live / 3.0 : 1;
 	}
-	else if (PQstatus(c) == CONNECTION_OK)
+	else if (PQstatus(c) == CONNECTION_OK && !announce_warned)
+	{
+		/* once: it is tried again at every refresh, and fails the same way */
 		pg_log_warning("could not announce worker %s in noetl.worker: %s", opt_id,
 					   PQresultErrorMessage(r));
+		pg_log_warning_hint("The worker runs all the same; noetl run --wait and noetl status may warn that no worker runs its tools.");
+		announce_warned = true;
+	}
 	PQclear(r);
 	next_refresh = now_seconds() + refresh_every;
 }
@@ -1203,7 +1209,7 @@ option_parse_tools(const char *arg)
 			pg_log_error("invalid value \"%s\" for option --tools: no tool \"%.*s\"", arg,
 						 (int) len, p);
 			if (like != NULL)
-				pg_log_error_hint("Did you mean \"%s\"?  The tools are %s.", like, tool_names);
+				pg_log_error_hint("Did you mean \"%s\"? The tools are %s.", like, tool_names);
 			else
 				pg_log_error_hint("The tools are %s.", tool_names);
 			return false;

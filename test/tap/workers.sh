@@ -21,7 +21,7 @@ workers_cleanup() {
 }
 trap workers_cleanup EXIT
 stop_worker() { kill -TERM "$worker"; wait "$worker"; }
-echo "1..22"
+echo "1..24"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -72,6 +72,20 @@ ok $([ "$(q "SELECT count(*) FROM noetl.worker WHERE worker_id = 'workers-k'")" 
    "a killed worker's row stays"
 wait_for "SELECT NOT live FROM noetl.workers() WHERE worker_id = 'workers-k'" 10
 ok $? "... and is not live once not seen for noetl.worker_live_seconds"
+
+# a worker whose role may not announce runs all the same, warning once
+q "DROP ROLE IF EXISTS regress_workers_nogrant; CREATE ROLE regress_workers_nogrant LOGIN" >/dev/null 2>&1
+q "GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]), noetl.heartbeat(bigint, text, integer),
+         noetl.report(bigint, text, text, jsonb, text, text, double precision, jsonb) TO regress_workers_nogrant"
+PGUSER=regress_workers_nogrant start_worker workers-nogrant --tools http --poll 1
+wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'noetl worker workers-nogrant'"
+sleep 2.5    # refreshes are due every second: each tries to announce again
+ok $([ "$(grep -c 'could not announce worker workers-nogrant' "$tmp/workers-nogrant.log")" = 1 ] &&
+     kill -0 "$worker"; echo $?) \
+   "a worker whose role may not announce runs, and warns once: $(grep -m1 'could not announce' "$tmp/workers-nogrant.log")"
+stop_worker
+ok $([ "$(q "SELECT count(*) FROM noetl.worker WHERE worker_id = 'workers-nogrant'")" = 0 ]; echo $?) "... and has no row"
+q "DROP OWNED BY regress_workers_nogrant; DROP ROLE regress_workers_nogrant" >/dev/null
 
 # a task waits for a tool no live worker runs
 "$NOETL" register - >/dev/null <<'YAML' || echo "# register failed"
