@@ -331,18 +331,14 @@ DROP FUNCTION noetl.register_1_1(text);
 
 /*
  * How recently a worker must have been seen to be live: the setting
- * noetl.worker_live_seconds (60) when the library is loaded, else 60.  It
- * is read from pg_settings, which shows the value in seconds (what
- * current_setting shows carries a unit) and hides placeholders.
+ * noetl.worker_live_seconds (60), read in C so that calling it loads the
+ * library and the setting is defined (without preloading it is a
+ * placeholder until the library is loaded).
  */
 CREATE FUNCTION noetl.worker_live_seconds()
 RETURNS integer
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce((SELECT s.setting::pg_catalog.int4 FROM pg_catalog.pg_settings s
-                      WHERE s.name OPERATOR(pg_catalog.=) 'noetl.worker_live_seconds'), 60)
-$$;
+AS 'MODULE_PATHNAME', 'noetl_worker_live'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION noetl.worker_live_seconds() IS
 'how recently a worker must have been seen to count as live, in seconds (noetl.worker_live_seconds)';

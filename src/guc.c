@@ -9,6 +9,7 @@
 
 #include <limits.h>
 
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -200,4 +201,21 @@ noetl_define_gucs(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("noetl");
+}
+
+PG_FUNCTION_INFO_V1(noetl_worker_live);
+
+/*
+ * Datum noetl_worker_live() returns integer
+ *
+ * noetl.worker_live_seconds, for SQL: calling it loads the library, so
+ * that the setting is the one the configuration gives even in a session
+ * where nothing else of noetl's C has run (unless preloaded, the setting
+ * is a placeholder until then, which pg_settings hides and
+ * current_setting shows as written).
+ */
+Datum
+noetl_worker_live(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(noetl_worker_live_seconds);
 }
