@@ -214,6 +214,44 @@ has_header(const Task *t, const char *name)
 	return false;
 }
 
+/* is_token says whether s is an HTTP token (a method, a header name): RFC 9110's tchar */
+static bool
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char) *s) && strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return false;
+	return true;
+}
+
+/*
+ * bad_request says what makes a task's request one that cannot be sent
+ * as written (a line break in a header would start a header, or a
+ * request, of its own), or NULL; httpx refuses the same
+ */
+static char *
+bad_request(const Task *t)
+{
+	int			i;
+
+	if (!is_token(t->method))
+		return psprintf("the http method \"%s\" is not a method name", t->method);
+	for (i = 0; i < t->headers.n; i++)
+	{
+		const unsigned char *v = (const unsigned char *) t->headers.values[i];
+
+		if (!is_token(t->headers.keys[i]))
+			return psprintf("the http header name \"%s\" is not a header name", t->headers.keys[i]);
+		for (; *v; v++)
+			if ((*v < 0x20 && *v != '\t') || *v == 0x7f)
+				return psprintf("the value of http header \"%s\" has a control character (a line break?)",
+								t->headers.keys[i]);
+	}
+	return NULL;
+}
+
 /* is_json_type says whether a Content-Type says application/json, as NoETL reads it */
 static bool
 is_json_type(const Response *r)
@@ -424,6 +462,12 @@ tool_http(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer ou
 	if (t->url == NULL || *t->url == '\0')
 	{
 		tool_failure(out, "an http task needs a url (or endpoint)", NULL);
+		return;
+	}
+	if ((hop_url = bad_request(t)) != NULL)
+	{
+		tool_failure(out, hop_url, NULL);
+		pg_free(hop_url);
 		return;
 	}
 	if (!curl_ready)

@@ -16,7 +16,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..26"
+echo "1..29"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 FIXTURES=${NOETL_FIXTURES:-$SRC/../shared/noetl-fixtures}
@@ -140,6 +140,14 @@ ok $([ "$rc" = 1 ] && [ "$(last_error)" = "GET $base/big?n=$((64 * 1024 * 1024 +
 call file "file:///etc/hostname"
 ok $([ "$rc" = 1 ] && last_error | grep -q 'not supported'; echo $?) \
    "a file: URL is refused: $(last_error)"
+call inject "$base/method" GET false '{}' '{"X-A": "a\r\nAuthorization: injected"}'
+ok $([ "$rc" = 1 ] && [ "$(last_error)" = 'the value of http header "X-A" has a control character (a line break?)' ]; echo $?) \
+   "a line break in a header value is refused, not sent as a header of its own"
+call smuggle "$base/method" 'GET /x HTTP/1.1\r\nX-B: 1\r\n\r\nGET'
+ok $([ "$rc" = 1 ] && last_error | grep -q 'is not a method name'; echo $?) \
+   "a method that is not a token is refused: $(last_error | head -1)"
+call badurl "$base/method\r\nX-C: 1"
+ok $([ "$rc" = 1 ]; echo $?) "a URL with a line break is refused: $(last_error)"
 ok $(kill -0 "$worker" 2>/dev/null; echo $?) "... and the worker is still running"
 
 # retry_when reads status_code
