@@ -51,8 +51,9 @@
 #define MAX_REDIRECTS 20
 /* the largest body kept: the broker's default noetl.max_result_size */
 #define MAX_BODY ((size_t) 64 * 1024 * 1024)
-/* the most header bytes of one response kept */
+/* the most header bytes, and lines, of one response kept */
 #define MAX_HEADER_BYTES ((size_t) 1024 * 1024)
+#define MAX_HEADER_LINES 10000
 
 /* what came back */
 typedef struct Response
@@ -65,6 +66,7 @@ typedef struct Response
 	char	  **names;			/* lower-case, each once */
 	PQExpBufferData *values;	/* the values of a repeated name, joined by ", " */
 	size_t		header_bytes;
+	int			header_lines;
 	bool		headers_too_large;
 } Response;
 
@@ -89,6 +91,7 @@ forget_headers(Response *r)
 	}
 	r->nheaders = 0;
 	r->header_bytes = 0;
+	r->header_lines = 0;
 	pg_free(r->reason);
 	r->reason = NULL;
 }
@@ -186,7 +189,7 @@ on_header(char *data, size_t size, size_t n, void *arg)
 		return len;
 	}
 	r->header_bytes += len;
-	if (r->header_bytes > MAX_HEADER_BYTES)
+	if (r->header_bytes > MAX_HEADER_BYTES || ++r->header_lines > MAX_HEADER_LINES)
 	{
 		r->headers_too_large = true;
 		return 0;				/* libcurl stops */
@@ -236,12 +239,14 @@ bad_request(const Task *t)
 {
 	int			i;
 
-	if (!is_token(t->method))
-		return psprintf("the http method \"%s\" is not a method name", t->method);
+	if (t->method == NULL || !is_token(t->method))
+		return psprintf("the http method \"%s\" is not a method name", t->method ? t->method : "");
 	for (i = 0; i < t->headers.n; i++)
 	{
 		const unsigned char *v = (const unsigned char *) t->headers.values[i];
 
+		if (t->headers.keys[i] == NULL || v == NULL)
+			return pg_strdup("an http header without a name or a value");
 		if (!is_token(t->headers.keys[i]))
 			return psprintf("the http header name \"%s\" is not a header name", t->headers.keys[i]);
 		for (; *v; v++)
@@ -546,8 +551,8 @@ tool_http(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffer ou
 			msg = psprintf("%s %s: the response body is larger than %zu MB", method, hop_url,
 						   MAX_BODY / (1024 * 1024));
 		else if (resp.headers_too_large)
-			msg = psprintf("%s %s: the response headers are larger than %zu kB", method, hop_url,
-						   MAX_HEADER_BYTES / 1024);
+			msg = psprintf("%s %s: the response headers are larger than %zu kB, or more than %d lines",
+						   method, hop_url, MAX_HEADER_BYTES / 1024, MAX_HEADER_LINES);
 		else
 			msg = psprintf("%s %s: %s", method, hop_url,
 						   *errbuf ? errbuf : curl_easy_strerror(rc));

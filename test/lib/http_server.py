@@ -20,6 +20,7 @@ and, for any method (GET, HEAD, POST, PUT, PATCH, DELETE):
     /method               {"method", "body" (the JSON body, or null), "authorization", "cookie"}
     /headers              X-Dup twice, X-Mixed-Case, and a JSON-looking text/plain body
     /big?n=N              N bytes of text/plain
+    /many-headers?n=N     N headers X-H-1 .. X-H-N
 """
 import json
 import sys
@@ -71,6 +72,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+        elif url.path == "/many-headers":
+            self.send_response(200)
+            for i in range(int(query.get("n", ["0"])[0])):
+                self.send_header("X-H-%d" % i, "v")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif url.path == "/big":
             n = int(query.get("n", ["0"])[0])
             self.send_response(200)

@@ -16,7 +16,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..29"
+echo "1..30"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 FIXTURES=${NOETL_FIXTURES:-$SRC/../shared/noetl-fixtures}
@@ -137,6 +137,9 @@ ok $([ "$rc" = 0 ] && [ "$(q "SELECT result #> '{call,data}' FROM noetl.executio
 call big "$base/big?n=$((64 * 1024 * 1024 + 1))"
 ok $([ "$rc" = 1 ] && [ "$(last_error)" = "GET $base/big?n=$((64 * 1024 * 1024 + 1)): the response body is larger than 64 MB" ]; echo $?) \
    "a body larger than 64 MB fails the task: $(last_error)"
+call many "$base/many-headers?n=20000"
+ok $([ "$rc" = 1 ] && last_error | grep -qF 'the response headers are larger than 1024 kB, or more than 10000 lines'; echo $?) \
+   "20,000 headers fail the task: $(last_error)"
 call file "file:///etc/hostname"
 ok $([ "$rc" = 1 ] && last_error | grep -q 'not supported'; echo $?) \
    "a file: URL is refused: $(last_error)"
