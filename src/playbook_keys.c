@@ -10,7 +10,8 @@
  * such playbooks too, but says what it ignores: every key below is one
  * that NoETL's broker, its worker or one of its tools read (at commit
  * 58c2a16b, era B, or 32245391, era C; docs/compatibility.md gives the
- * files), or one that noetl's own broker reads; anything else is a
+ * files), or one that noetl's own broker or worker reads (the http tool's
+ * follow_redirects); anything else is a
  * warning naming the key and where it is.
  *
  * Step keys are one list for all tools: NoETL passed the whole step to its
@@ -47,7 +48,7 @@ static const char *const step_keys[] = {
 	"credentials", "data", "data_path", "database", "db_conn_string",
 	"db_host", "db_name", "db_password", "db_port", "db_user", "desc",
 	"description", "direction", "element", "endpoint", "enumerate", "env",
-	"gcs_credential", "headers", "in", "input", "iterator", "limit", "loop",
+	"follow_redirects", "gcs_credential", "headers", "in", "input", "iterator", "limit", "loop",
 	"mapping", "max_in_flight", "method", "mode", "name", "next", "order_by",
 	"params", "path", "payload", "pg_database", "pg_host", "pg_password",
 	"pg_port", "pg_user", "playbook_content", "playbook_path", "priority",

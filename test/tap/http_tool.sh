@@ -16,7 +16,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..30"
+echo "1..31"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 FIXTURES=${NOETL_FIXTURES:-$SRC/../shared/noetl-fixtures}
@@ -28,7 +28,7 @@ port=$(head -1 "$tmp/http.port")
 base="http://127.0.0.1:$port"
 
 # one playbook, its http step's fields from the workload
-"$NOETL" register - >/dev/null <<'YAML' || echo "# register failed"
+"$NOETL" register - >"$tmp/register.out" 2>&1 <<'YAML' || echo "# register failed"
 metadata: {path: tests/http_tool/call}
 workflow:
   - step: start
@@ -61,6 +61,8 @@ workflow:
     result: {calls: "{{ call.data.calls }}"}
 YAML
 start_worker http-tool --tools http --poll 0.5
+ok $(grep -q "tests/http_tool/call version" "$tmp/register.out" && ! grep -q "follow_redirects" "$tmp/register.out"; echo $?) \
+   "follow_redirects registers without a warning of an unknown key"
 
 # call NAME URL [METHOD [FOLLOW [ARGS [HEADERS]]]]: runs tests/http_tool/call
 call() {
