@@ -213,6 +213,7 @@ struct TNode
 	int			id;				/* filter/test/function number, -1 unknown */
 	bool		negated;		/* "is not" */
 	bool		conditional;	/* inside if/condexpr: unknown names fail late */
+	bool		constant;		/* a slice Jinja2 folds at compile time */
 	TVal	   *value;			/* constants and text */
 };
 
@@ -407,7 +408,8 @@ extern bool tpl_is_method(TVal *obj, const char *name, int len);
 /* tpl_methods.c */
 extern TVal *tpl_call_method(TVal *obj, const char *name, TVal **args, int nargs,
 							 char **kwnames, TVal **kwargs, int nkwargs);
-extern TVal *tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step);
+extern TVal *tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step,
+						bool constant);
 
 /* tpl_format.c */
 extern TVal *tpl_str_format(TVal *fmt, TVal *args);

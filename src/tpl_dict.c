@@ -28,6 +28,18 @@
 static void
 key_hashable(TVal *key)
 {
+	if (key->kind == TV_LIST && (key->flags & TVF_TUPLE))
+	{
+		int			i;
+
+		for (i = 0; i < key->u.list.n; i++)
+		{
+			tpl_charge(1);
+			check_stack_depth();
+			key_hashable(tv_list_get(key, i));
+		}
+		tv_fail("a tuple as a dict key is not supported by noetl templates");
+	}
 	if (key->kind == TV_LIST || key->kind == TV_DICT)
 		tv_fail("unhashable type: '%s'", tv_type_name(key));
 }

@@ -242,7 +242,7 @@ python_attribute(TVal *obj, const char *name, int len)
 			break;
 	}
 	if (tpl_is_method(obj, name, len))
-		tv_fail("'%.*s' is a method of %s; noetl templates call methods (%.*s()) but do not read them%s",
+		tv_fail("'%.*s' is a method of %s, which noetl templates call (x.%.*s()) but do not read%s",
 				len, name, tv_type_name(obj), len, name,
 				obj->kind == TV_DICT ? psprintf("; write x['%.*s'] to read a key of that name", len, name) : "");
 	return NULL;
@@ -681,7 +681,7 @@ eval(Eval *e, TNode *n)
 				at(n);
 				if (a->kind == TV_UNDEF)
 					undefined_fail(a);
-				return tpl_slice(a, parts[0], parts[1], parts[2]);
+				return tpl_slice(a, parts[0], parts[1], parts[2], n->constant);
 			}
 		case TN_METHOD:
 			{
@@ -785,6 +785,13 @@ render_set(Eval *e, TNode *n)
 		render_nodes(e, n->items, n->nitems, &buf);
 		e->scope = saved;
 		v = tv_str(buf.data, buf.len);
+		if (n->b != NULL)
+		{
+			/* {% set x | filters %}: the filters see the block as " block" */
+			bind(e, " block", NULL, 0, v);
+			v = eval(e, n->b);
+			e->scope = saved;
+		}
 	}
 	at(n);
 	bind(e, n->name, n->names, n->nnames, v);

@@ -240,7 +240,8 @@ adjust(TVal *start, TVal *end, int n, int *lo, int *hi)
 		s = Max(s + n, 0);
 	if (e < 0)
 		e = Max(e + n, 0);
-	*lo = (int) Min(s, n);
+	/* a start beyond the end stays beyond it: nothing is found there */
+	*lo = (int) Min(s, (int64) n + 1);
 	*hi = (int) Min(e, n);
 }
 
@@ -1086,7 +1087,7 @@ dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 	}
 	if (strcmp(name, "fromkeys") == 0)
 		tv_fail("the method dict.fromkeys() is not supported by noetl templates");
-	tv_fail("the method dict.%s() changes the dict and is not supported by noetl templates; build a new one (dict(d, key=value), a | combine)", name);
+	tv_fail("the method dict.%s() changes the dict and is not supported by noetl templates; build a new one (dict(d, key=value))", name);
 	return NULL;
 }
 
@@ -1200,13 +1201,14 @@ slice_index(TVal *v, int64 *out)
 }
 
 /*
- * tpl_slice is obj[start:stop:step] (None for an absent part), as Jinja2's
- * getitem does it: Python's slice of a str, list, tuple or range; an
- * Undefined where Python raises TypeError (not a sequence, bounds that are
- * not ints); ValueError for a zero step.
+ * tpl_slice is obj[start:stop:step] (None for an absent part): Python's
+ * slice of a str, list, tuple or range.  Jinja2 compiles a slice to a
+ * plain Python subscript (not environment.getitem), so what Python
+ * refuses is an error here too, except in a slice of constants (see
+ * below).
  */
 TVal *
-tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step)
+tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step, bool constant)
 {
 	int64		st = 1;
 	int64		lo = 0;
@@ -1225,9 +1227,21 @@ tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step)
 		ok = slice_index(start, &lo);
 	if (ok && stop->kind != TV_NONE)
 		ok = slice_index(stop, &hi);
-	if (!ok || !(obj->kind == TV_STR || obj->kind == TV_RANGE ||
-				 (obj->kind == TV_LIST && !(obj->flags & (TVF_GENERATOR | TVF_VIEW)))))
-		return tv_undef(psprintf("'%s object' has no attribute of a slice", tv_type_name(obj)));
+	/*
+	 * Jinja2's optimizer folds a slice of constants through
+	 * environment.getitem, which turns Python's TypeError and KeyError into
+	 * an Undefined: "{{ 5[1:] }}" prints nothing, "{{ x[1:] }}" fails.
+	 */
+	if (constant && (!ok || obj->kind == TV_DICT ||
+					 !(obj->kind == TV_STR || obj->kind == TV_RANGE || obj->kind == TV_LIST)))
+		return tv_undef(psprintf("'%s object' has no element of a slice", tv_type_name(obj)));
+	if (obj->kind == TV_DICT)
+		tv_fail("a slice of a dict is not a key (KeyError or unhashable type: 'slice')");
+	if (!(obj->kind == TV_STR || obj->kind == TV_RANGE ||
+		  (obj->kind == TV_LIST && !(obj->flags & (TVF_GENERATOR | TVF_VIEW)))))
+		tv_fail("'%s' object is not subscriptable", tv_type_name(obj));
+	if (!ok)
+		tv_fail("slice indices must be integers or None or have an __index__ method");
 	if (st == PG_INT64_MIN)
 		st = -PG_INT64_MAX;
 	n = obj->kind == TV_STR ? -1 : tv_len(obj);

@@ -606,7 +606,7 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 	}
 	if (op == TN_SUB && ((a->kind == TV_LIST && (a->flags & (TVF_KEYS | TVF_ITEMS))) ||
 						 (b->kind == TV_LIST && (b->flags & (TVF_KEYS | TVF_ITEMS)))))
-		tv_fail("set operations on dict views are not supported by noetl templates");
+		tv_fail("a set operation on dict views is not supported by noetl templates");
 	if (op == TN_ADD && a->kind == TV_LIST && b->kind == TV_LIST &&
 		!((a->flags | b->flags) & (TVF_GENERATOR | TVF_VIEW)) &&
 		(a->flags & TVF_TUPLE) == (b->flags & TVF_TUPLE))

@@ -458,6 +458,37 @@ parse_primary(Parser *p)
 	fail_at(p, t, "unexpected '%s'", describe(t));
 }
 
+/*
+ * is_constant says whether Jinja2's optimizer can fold n: literals, and
+ * lists, tuples, dicts and signs of them.
+ */
+static bool
+is_constant(TNode *n)
+{
+	int			i;
+
+	if (n == NULL)
+		return true;
+	check_stack_depth();
+	switch (n->kind)
+	{
+		case TN_CONST:
+			return true;
+		case TN_NEG:
+		case TN_POS:
+			return is_constant(n->a);
+		case TN_LIST:
+		case TN_TUPLE:
+		case TN_DICT:
+			for (i = 0; i < n->nitems; i++)
+				if (!is_constant(n->items[i]))
+					return false;
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* parse_subscript parses .name, .0 or [expr] after node */
 static TNode *
 parse_subscript(Parser *p, TNode *node)
@@ -511,6 +542,8 @@ parse_subscript(Parser *p, TNode *node)
 				if (!is_op(cur(p), "]") && !is_op(cur(p), ","))
 					n->items[2] = parse_expression(p, true);
 			}
+			n->constant = is_constant(node) && is_constant(n->items[0]) &&
+				is_constant(n->items[1]) && is_constant(n->items[2]);
 		}
 		else
 		{
@@ -1071,11 +1104,9 @@ parse_targets(Parser *p, TNode *n, const char *what)
 
 		if (n->nnames > 0)
 		{
+			/* Jinja2 takes no trailing comma here */
 			expect_op(p, ",");
 			t = cur(p);
-			if (is_name(t, "in") || is_op(t, "=") || is_op(t, ")") ||
-				t->kind == TT_BLOCK_END)
-				break;
 		}
 		if (is_op(t, "("))
 			unsupported(p, t, "nested unpacking");
@@ -1242,7 +1273,18 @@ parse_set(Parser *p, TToken *t)
 	if (n->nnames > 0)
 		fail_at(p, cur(p), "expected token '=', got '%s'", describe(cur(p)));
 	if (is_op(cur(p), "|"))
-		unsupported(p, cur(p), "a filter on a block set");
+	{
+		/* {% set x | f %}: the filters apply to the rendered block, a name
+		 * no template can spell */
+		TNode	   *block = new_node(TN_NAME, cur(p));
+
+		block->name = " block";
+		n->b = block;
+		while (is_op(cur(p), "|"))
+			n->b = parse_filter(p, n->b);
+		if (p->conditional == 0)
+			recheck_unknown(p, n->b);
+	}
 	expect_block_end(p);
 	n->items = parse_body(p, &n->nitems, ends, lengthof(ends));
 	advance(p);					/* endset */

@@ -35,9 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from noetltest import FIXTURES, FIXTURES_MISSING, REPO, Tap, connect, have_fixtures, under_ci  # noqa: E402
 
 REFUSALS = (
-    "noetl templates do not call methods",
+    "which noetl templates call (x.",
     "cannot be printed; apply |list first",
-    "string formatting with % is not supported",
     "is a complex number",
     "is not supported by noetl templates",
     "noetl's tojson takes an integer indent",
