@@ -215,6 +215,18 @@ format_float(StringInfo out, Spec *sp, TVal *v)
 	if (!tv_is_number(v))
 		tv_fail("must be real number, not %s", tv_type_name(v));
 	f = tv_to_double(v);
+	if (!isfinite(f))
+	{
+		/* Python's inf and nan, upper-case for E, F and G */
+		bool		upper = sp->conv == 'E' || sp->conv == 'F' || sp->conv == 'G';
+		const char *word = isnan(f) ? (upper ? "NAN" : "nan") : (upper ? "INF" : "inf");
+		const char *sign = f < 0 && !isnan(f) ? "-" : sp->plus ? "+" : sp->space ? " " : "";
+
+		pad(out, sp, sign, strlen(sign), word, 3, 3);
+		return;
+	}
+	if (sp->alt)
+		tv_fail("the flag # of %%%c is not supported by noetl templates", sp->conv);
 	fmt[k++] = '%';
 	if (sp->left)
 		fmt[k++] = '-';
@@ -222,14 +234,13 @@ format_float(StringInfo out, Spec *sp, TVal *v)
 		fmt[k++] = '+';
 	if (sp->space)
 		fmt[k++] = ' ';
-	if (sp->alt)
-		fmt[k++] = '#';
-	if (sp->zero && isfinite(f))
+	if (sp->zero)
 		fmt[k++] = '0';
 	fmt[k++] = '*';
 	fmt[k++] = '.';
 	fmt[k++] = '*';
-	fmt[k++] = sp->conv;
+	/* PostgreSQL's snprintf has no %F: %f, upper-cased (only inf and nan differ) */
+	fmt[k++] = sp->conv == 'F' ? 'f' : sp->conv;
 	fmt[k] = '\0';
 	size = Max(sp->width, 0) + Max(sp->prec, 6) + 330;
 	tpl_charge_alloc(size);
@@ -237,32 +248,12 @@ format_float(StringInfo out, Spec *sp, TVal *v)
 	len = snprintf(buf, size, fmt, Max(sp->width, 0), sp->prec < 0 ? 6 : sp->prec, f);
 	if (len < 0 || len >= size)
 		tv_fail("the formatted number is too long");
-	/* C writes inf and nan as Python does; "-nan" is Python's "nan" */
-	if (isnan(f))
+	if (sp->conv == 'F')
 	{
-		char	   *m = strstr(buf, "-nan");
+		int			i;
 
-		if (m == NULL)
-			m = strstr(buf, "-NAN");
-		if (m != NULL)
-		{
-			StringInfoData fixed;
-
-			tv_buf_init(&fixed, len);
-			appendBinaryStringInfo(&fixed, buf, m - buf);
-			if (sp->plus || sp->space)
-				appendStringInfoChar(&fixed, sp->plus ? '+' : ' ');
-			appendStringInfoString(&fixed, m + 1);
-			if (!sp->left && !sp->plus && !sp->space && m == buf && sp->width > fixed.len)
-			{
-				/* keep the width: one more blank in front */
-				appendStringInfoChar(out, ' ');
-			}
-			appendStringInfoString(out, fixed.data);
-			if (sp->left && sp->width > fixed.len)
-				appendStringInfoChar(out, ' ');
-			return;
-		}
+		for (i = 0; i < len; i++)
+			buf[i] = pg_ascii_toupper((unsigned char) buf[i]);
 	}
 	appendBinaryStringInfo(out, buf, len);
 }

@@ -545,6 +545,28 @@ parse_subscript(Parser *p, TNode *node)
 			n->constant = is_constant(node) && is_constant(n->items[0]) &&
 				is_constant(n->items[1]) && is_constant(n->items[2]);
 		}
+		else if (is_op(cur(p), ","))
+		{
+			/* x[a, b]: a tuple index, which no value of noetl's has */
+			TNode	   *tuple = new_node(TN_TUPLE, t);
+			int			cap = 0;
+
+			add_item(&tuple->items, &tuple->nitems, &cap, first);
+			while (is_op(cur(p), ","))
+			{
+				advance(p);
+				if (is_op(cur(p), "]"))
+					fail_at(p, cur(p), "unexpected ']'");
+				if (is_op(cur(p), ":"))
+					unsupported(p, cur(p), "a slice in a tuple index");
+				add_item(&tuple->items, &tuple->nitems, &cap, parse_expression(p, true));
+				if (is_op(cur(p), ":"))
+					unsupported(p, cur(p), "a slice in a tuple index");
+			}
+			n = new_node(TN_GETITEM, t);
+			n->a = node;
+			n->b = tuple;
+		}
 		else
 		{
 			n = new_node(TN_GETITEM, t);
@@ -553,7 +575,7 @@ parse_subscript(Parser *p, TNode *node)
 		}
 	}
 	if (is_op(cur(p), ","))
-		unsupported(p, cur(p), "a tuple index");
+		unsupported(p, cur(p), "a slice in a tuple index");
 	expect_op(p, "]");
 	return n;
 }
