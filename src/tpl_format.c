@@ -38,22 +38,36 @@ typedef struct Spec
 	char		conv;
 } Spec;
 
+/*
+ * The arguments, as PyUnicode_Format keeps them: a tuple's items (arglen
+ * of them, the next at argidx), or one value (arglen -1, argidx -2 until
+ * it is used).  "%(key)" makes the key's value the one value.
+ */
 typedef struct Args
 {
-	TVal	   *all;
+	TVal	   *one;
 	TVal	  **items;
-	int			n;
-	int			next;
-	bool		mapping;		/* all may be used by %(key) */
+	int			arglen;
+	int			argidx;
+	bool		mapping;		/* the arguments may be used by %(key) */
 } Args;
 
-/* next_arg returns the next positional argument */
+/* next_arg returns the next positional argument (getnextarg) */
 static TVal *
 next_arg(Args *a)
 {
-	if (a->next >= a->n)
-		tv_fail("not enough arguments for format string");
-	return a->items[a->next++];
+	if (a->arglen < 0)
+	{
+		if (a->argidx == -2)
+		{
+			a->argidx = -1;
+			return a->one;
+		}
+	}
+	else if (a->argidx < a->arglen)
+		return a->items[a->argidx++];
+	tv_fail("not enough arguments for format string");
+	return NULL;
 }
 
 /* pad appends body padded to the spec's width */
@@ -336,23 +350,19 @@ tpl_str_format(TVal *fmt, TVal *args)
 	const char *f = fmt->u.s.p;
 	int			len = fmt->u.s.len;
 	int			i = 0;
-	bool		used_key = false;
 
 	if (fmt->flags & TVF_MARKUP)
 		tv_fail("string formatting with %% of a Markup string is not supported by noetl templates");
-	a.all = args;
-	a.next = 0;
+	a.one = args;
+	a.items = NULL;
+	a.arglen = -1;
+	a.argidx = -2;
 	if (args->kind == TV_LIST && (args->flags & TVF_TUPLE))
 	{
 		tv_materialize(args);
 		a.items = args->u.list.items;
-		a.n = args->u.list.n;
-	}
-	else
-	{
-		a.items = palloc(sizeof(TVal *));
-		a.items[0] = args;
-		a.n = 1;
+		a.arglen = args->u.list.n;
+		a.argidx = 0;
 	}
 	a.mapping = (args->kind == TV_DICT || args->kind == TV_UNDEF || args->kind == TV_RANGE ||
 				 (args->kind == TV_LIST && !(args->flags & (TVF_TUPLE | TVF_GENERATOR | TVF_VIEW))));
@@ -409,7 +419,11 @@ tpl_str_format(TVal *fmt, TVal *args)
 				tv_repr(&k, tv_str(f + k0, i - 1 - k0));
 				tv_fail("KeyError: %s", k.data);
 			}
-			used_key = true;
+			/* the key's value is now the one argument, used by this spec */
+			a.one = v;
+			a.items = NULL;
+			a.arglen = -1;
+			a.argidx = -1;
 		}
 		for (; i < len; i++)
 		{
@@ -493,7 +507,7 @@ tpl_str_format(TVal *fmt, TVal *args)
 		if (out.len > MaxAllocSize / 4)
 			tv_fail("the formatted string is too long");
 	}
-	if (a.next < a.n && !a.mapping && !used_key)
+	if (a.argidx < a.arglen && !a.mapping)
 		tv_fail("not all arguments converted during string formatting");
 	return tv_str(out.data, out.len);
 }

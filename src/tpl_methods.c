@@ -28,6 +28,7 @@
 #include <wctype.h>
 #include <locale.h>
 
+#include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -343,6 +344,31 @@ str_strip(TVal *s, TVal *chars, char which, const char *name)
 	return tv_str(c.p + c.off[lo], c.off[hi] - c.off[lo]);
 }
 
+/*
+ * last_match returns the offset of the last occurrence of needle that
+ * starts in [lo, hi - nlen] of p, or -1.  A candidate costs a step per
+ * TPL_BYTES_PER_STEP bytes of needle compared, so that the quadratic worst
+ * case ("aaaa...".rfind("aa...ab")) stays within the budget.
+ */
+static int
+last_match(const char *p, int lo, int hi, const char *needle, int nlen)
+{
+	int			i;
+
+	tpl_charge_bytes(hi - lo);
+	if (nlen == 0)
+		return hi;
+	for (i = hi - nlen; i >= lo; i--)
+	{
+		if (p[i] != needle[0])
+			continue;
+		tpl_charge(1 + nlen / TPL_BYTES_PER_STEP);
+		if (memcmp(p + i, needle, nlen) == 0)
+			return i;
+	}
+	return -1;
+}
+
 /* list_add appends v to a growing array */
 static void
 list_add(TVal ***items, int *n, int *cap, TVal *v)
@@ -419,22 +445,16 @@ str_split(TVal *s, TVal *sep, int64 maxsplit, bool right)
 		else
 		{
 			int			end = len;
-			int			i = len - sl;
 
-			while (i >= 0)
+			while (maxsplit < 0 || done < maxsplit)
 			{
-				if ((maxsplit >= 0 && done >= maxsplit))
+				int			i = last_match(p, 0, end, sep->u.s.p, sl);
+
+				if (i < 0)
 					break;
-				if (memcmp(p + i, sep->u.s.p, sl) == 0)
-				{
-					tpl_charge(1);
-					list_add(&items, &n, &cap, tv_str(p + i + sl, end - (i + sl)));
-					end = i;
-					i -= sl;
-					done++;
-					continue;
-				}
-				i--;
+				list_add(&items, &n, &cap, tv_str(p + i + sl, end - (i + sl)));
+				end = i;
+				done++;
 			}
 			list_add(&items, &n, &cap, tv_str(p, end));
 			reverse_items(items, n);
@@ -653,14 +673,7 @@ str_find(TVal *s, TVal **args, int nargs, char mode, const char *name)
 	}
 	else
 	{
-		int			i;
-
-		for (i = bhi - sub->u.s.len; i >= blo; i--)
-			if (memcmp(c.p + i, sub->u.s.p, sub->u.s.len) == 0)
-			{
-				found = i;
-				break;
-			}
+		found = last_match(c.p, blo, bhi, sub->u.s.p, sub->u.s.len);
 	}
 	if (found < 0)
 	{
@@ -838,14 +851,10 @@ str_partition(TVal *s, TVal *sep, bool right)
 		hit = memmem(s->u.s.p, s->u.s.len, sep->u.s.p, sep->u.s.len);
 	else
 	{
-		int			i;
+		int			i = last_match(s->u.s.p, 0, s->u.s.len, sep->u.s.p, sep->u.s.len);
 
-		for (i = s->u.s.len - sep->u.s.len; i >= 0; i--)
-			if (memcmp(s->u.s.p + i, sep->u.s.p, sep->u.s.len) == 0)
-			{
-				hit = s->u.s.p + i;
-				break;
-			}
+		if (i >= 0)
+			hit = s->u.s.p + i;
 	}
 	if (hit == NULL)
 	{
@@ -1281,11 +1290,14 @@ tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step, bool constant)
 			TVal	   *r = palloc0(sizeof(TVal));
 			int64		rs = obj->u.range.step;
 
-			/* range(start + lo*step, start + hi*step, step*st), in int64 */
+			/* range(start + lo*step, start + hi*step, step*st), as Python computes it */
 			r->kind = TV_RANGE;
-			r->u.range.start = obj->u.range.start + lo * rs;
-			r->u.range.step = rs * st;
-			r->u.range.stop = r->u.range.start + count * r->u.range.step;
+			if (pg_mul_s64_overflow(lo, rs, &r->u.range.start) ||
+				pg_add_s64_overflow(r->u.range.start, obj->u.range.start, &r->u.range.start) ||
+				pg_mul_s64_overflow(hi, rs, &r->u.range.stop) ||
+				pg_add_s64_overflow(r->u.range.stop, obj->u.range.start, &r->u.range.stop) ||
+				pg_mul_s64_overflow(rs, st, &r->u.range.step))
+				tv_fail("a slice of a range beyond 64 bits is not supported by noetl templates");
 			return r;
 		}
 		if (obj->kind == TV_STR)
