@@ -15,9 +15,12 @@
  *	tpl_dict.c		dicts: hashed lookups, insertion order
  *	tpl_ops.c		==, ordering, arithmetic
  *	tpl_output.c	str(), repr(), json.dumps, and values to jsonb
- *	tpl_eval.c		evaluation of expressions and rendering of templates
+ *	tpl_eval.c		evaluation of expressions and rendering of templates,
+ *					{% set %} and the scopes of names
  *	tpl_filter.c	filters: argument binding, strings, numbers, tojson
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
+ *	tpl_methods.c	method calls (s.split(','), d.get('k')) and slices
+ *	tpl_format.c	'%s' % args: Python's printf-style formatting
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache

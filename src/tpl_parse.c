@@ -25,12 +25,13 @@
  * calls take methods ("s.split(',')", evaluated by tpl_methods.c).
  *
  * Constructs outside the subset (macro, include and the other statements,
- * tuple subscripts, namespace attributes as set targets) are refused here
+ * slices inside tuple subscripts, nested unpacking, namespace attributes
+ * as set targets) are refused here
  * with their position; filters and tests Jinja2 does not know are refused
  * too, except inside if/else branches, where Jinja2 only fails when they
  * are reached.
  *
- * One file of about 1200 lines, on purpose: it is one recursive-descent
+ * One file of about 1400 lines, on purpose: it is one recursive-descent
  * grammar whose rules call one another (statements hold expressions, an
  * expression's filters hold argument lists of expressions), share the
  * parser's position, its "conditional" depth and a dozen token helpers,
