@@ -460,16 +460,14 @@ tpl_str_format(TVal *fmt, TVal *args)
 		sp.conv = f[i++];
 		if (sp.left)
 			sp.zero = false;
-		if (sp.conv == '%')
+		if (sp.conv == '%' && i == start + 2)
 		{
+			/* "%%"; a "%" after flags, a width or a key is a conversion Python refuses */
 			appendStringInfoChar(&out, '%');
 			continue;
 		}
 		if (v == NULL)
-		{
-			if (strchr("diuoxXeEfFgGcrsa", sp.conv) != NULL || sp.conv == '\0')
-				v = next_arg(&a);
-		}
+			v = next_arg(&a);
 		switch (sp.conv)
 		{
 			case 's':

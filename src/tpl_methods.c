@@ -201,7 +201,7 @@ as_str(TVal *v, const char *what)
 	return v;
 }
 
-/* as_int requires an int argument (bool counts), clamped to int range */
+/* as_int requires an int argument (bool counts) of at most 64 bits */
 static int64
 as_int(TVal *v)
 {
@@ -210,9 +210,18 @@ as_int(TVal *v)
 	if (v->kind == TV_INT)
 		return v->u.i;
 	if (v->kind == TV_BIG)
-		return tv_compare(v, tv_int(0), "<") < 0 ? PG_INT64_MIN : PG_INT64_MAX;
+		tv_fail("Python int too large to convert to C ssize_t");
 	tv_fail("'%s' object cannot be interpreted as an integer", tv_type_name(v));
 	return 0;
+}
+
+/* as_index is as_int for slice bounds, which Python clamps instead */
+static int64
+as_index(TVal *v)
+{
+	if (v->kind == TV_BIG)
+		return tv_compare(v, tv_int(0), "<") < 0 ? PG_INT64_MIN : PG_INT64_MAX;
+	return as_int(v);
 }
 
 /*
@@ -229,13 +238,13 @@ adjust(TVal *start, TVal *end, int n, int *lo, int *hi)
 	{
 		if (start->kind != TV_INT && start->kind != TV_BOOL && start->kind != TV_BIG)
 			tv_fail("slice indices must be integers or None or have an __index__ method");
-		s = as_int(start);
+		s = as_index(start);
 	}
 	if (end && end->kind != TV_NONE)
 	{
 		if (end->kind != TV_INT && end->kind != TV_BOOL && end->kind != TV_BIG)
 			tv_fail("slice indices must be integers or None or have an __index__ method");
-		e = as_int(end);
+		e = as_index(end);
 	}
 	if (s < 0)
 		s = Max(s + n, 0);
@@ -1203,7 +1212,7 @@ slice_index(TVal *v, int64 *out)
 {
 	if (v->kind == TV_INT || v->kind == TV_BOOL || v->kind == TV_BIG)
 	{
-		*out = as_int(v);
+		*out = as_index(v);
 		return true;
 	}
 	return false;
@@ -1290,6 +1299,8 @@ tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step, bool constant)
 			TVal	   *r = palloc0(sizeof(TVal));
 			int64		rs = obj->u.range.step;
 
+			if (step->kind == TV_BIG)
+				tv_fail("a slice of a range beyond 64 bits is not supported by noetl templates");
 			/* range(start + lo*step, start + hi*step, step*st), as Python computes it */
 			r->kind = TV_RANGE;
 			if (pg_mul_s64_overflow(lo, rs, &r->u.range.start) ||
