@@ -288,7 +288,7 @@ tpl_getitem(TVal *obj, TVal *key)
 	switch (obj->kind)
 	{
 		case TV_DICT:
-			if (key->kind != TV_LIST && key->kind != TV_DICT)
+			if ((key->kind != TV_LIST || (key->flags & TVF_TUPLE)) && key->kind != TV_DICT)
 			{
 				bool		found;
 				TVal	   *v = tv_dict_lookup(obj, key, &found);
@@ -409,7 +409,7 @@ contains(TVal *haystack, TVal *needle)
 
 				if (needle->kind == TV_LIST && (needle->flags & TVF_TUPLE))
 				{
-					/* a tuple of hashables is never a key: keys of noetl's dicts are not tuples */
+					/* a tuple is a key when its items are hashable */
 					n = needle->u.list.n;
 					for (i = 0; i < n; i++)
 					{
@@ -419,7 +419,8 @@ contains(TVal *haystack, TVal *needle)
 						if ((x->kind == TV_LIST && !(x->flags & TVF_TUPLE)) || x->kind == TV_DICT)
 							tv_fail("unhashable type: '%s'", tv_type_name(x));
 					}
-					return false;
+					(void) tv_dict_lookup(haystack, needle, &found);
+					return found;
 				}
 				if (needle->kind == TV_LIST || needle->kind == TV_DICT)
 					tv_fail("unhashable type: '%s'", tv_type_name(needle));

@@ -1069,6 +1069,26 @@ dict_view(TVal *d, uint8 flag)
 	return v;
 }
 
+/* hashable refuses a key Python cannot hash: a list, a dict, a tuple holding one */
+static void
+hashable(TVal *k)
+{
+	int			i;
+
+	if (k->kind == TV_LIST && (k->flags & TVF_TUPLE))
+	{
+		check_stack_depth();
+		for (i = 0; i < k->u.list.n; i++)
+		{
+			tpl_charge(1);
+			hashable(tv_list_get(k, i));
+		}
+		return;
+	}
+	if (k->kind == TV_LIST || k->kind == TV_DICT)
+		tv_fail("unhashable type: '%s'", tv_type_name(k));
+}
+
 static TVal *
 dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 {
@@ -1079,11 +1099,7 @@ dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 		TVal	   *v;
 
 		nargs_between("get", nargs, 1, 2);
-		if ((args[0]->kind == TV_LIST && !(args[0]->flags & TVF_TUPLE)) ||
-			args[0]->kind == TV_DICT)
-			tv_fail("unhashable type: '%s'", tv_type_name(args[0]));
-		if (args[0]->kind == TV_LIST)
-			return nargs > 1 ? args[1] : tv_none();
+		hashable(args[0]);
 		v = tv_dict_lookup(d, args[0], &found);
 		if (found)
 			return v;
