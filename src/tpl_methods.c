@@ -1262,9 +1262,11 @@ tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step, bool constant)
 	if (ok && stop->kind != TV_NONE)
 		ok = slice_index(stop, &hi);
 	/*
-	 * Jinja2's optimizer folds a slice of constants through
-	 * environment.getitem, which turns Python's TypeError and KeyError into
-	 * an Undefined: "{{ 5[1:] }}" prints nothing, "{{ x[1:] }}" fails.
+	 * Jinja2's code generator folds an output that is a slice of constants
+	 * through environment.getitem, which turns Python's TypeError and
+	 * KeyError into an Undefined: "{{ 5[1:] }}" prints nothing, while
+	 * "{{ x[1:] }}" and "{% set v = 5[1:] %}" fail (tpl_parse.c decides
+	 * which slices fold).
 	 */
 	if (constant && (!ok || obj->kind == TV_DICT ||
 					 !(obj->kind == TV_STR || obj->kind == TV_RANGE || obj->kind == TV_LIST)))

@@ -490,6 +490,14 @@ is_constant(TNode *n)
 	}
 }
 
+/* is_constant_slice says whether n is a slice of literals */
+static bool
+is_constant_slice(TNode *n)
+{
+	return n->kind == TN_SLICE && is_constant(n->a) && is_constant(n->items[0]) &&
+		is_constant(n->items[1]) && is_constant(n->items[2]);
+}
+
 /* parse_subscript parses .name, .0 or [expr] after node */
 static TNode *
 parse_subscript(Parser *p, TNode *node)
@@ -543,8 +551,6 @@ parse_subscript(Parser *p, TNode *node)
 				if (!is_op(cur(p), "]") && !is_op(cur(p), ","))
 					n->items[2] = parse_expression(p, true);
 			}
-			n->constant = is_constant(node) && is_constant(n->items[0]) &&
-				is_constant(n->items[1]) && is_constant(n->items[2]);
 		}
 		else if (is_op(cur(p), ","))
 		{
@@ -837,6 +843,22 @@ parse_concat(Parser *p)
 	{
 		advance(p);
 		add_item(&n->items, &n->nitems, &cap, parse_math2(p));
+	}
+
+	/*
+	 * Jinja2's optimizer folds a "~" of constants into its string, slices of
+	 * literals included (their Undefined is printed as nothing, see
+	 * tpl_slice); anything not constant leaves the slices to run.
+	 */
+	{
+		int			i;
+		bool		folds = true;
+
+		for (i = 0; i < n->nitems && folds; i++)
+			folds = is_constant(n->items[i]) || is_constant_slice(n->items[i]);
+		for (i = 0; i < n->nitems && folds; i++)
+			if (n->items[i]->kind == TN_SLICE)
+				n->items[i]->constant = true;
 	}
 	return n;
 }
@@ -1364,6 +1386,14 @@ parse_body(Parser *p, int *n, const char *const *ends, int nends)
 
 			advance(p);
 			o->a = parse_tag_expression(p, true);
+
+			/*
+			 * Jinja2's code generator folds an output that is constant as a
+			 * whole; a slice of constants folds through environment.getitem
+			 * (see tpl_slice).  Nested in a larger expression it runs.
+			 */
+			if (o->a->kind == TN_SLICE)
+				o->a->constant = is_constant_slice(o->a);
 			e = cur(p);
 			if (e->kind != TT_VAR_END)
 				fail_at(p, e, "expected token 'end of print statement', got '%s'", describe(e));
