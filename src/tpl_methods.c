@@ -66,6 +66,7 @@ typedef struct Chars
 	int		   *off;
 } Chars;
 
+/* decode finds the code points of s (charged, and reserved in the budget) */
 static void
 decode(TVal *s, Chars *c)
 {
@@ -83,12 +84,14 @@ decode(TVal *s, Chars *c)
 	c->n = k;
 }
 
+/* char_at returns code point i */
 static pg_wchar
 char_at(Chars *c, int i)
 {
 	return utf8_to_unicode((const unsigned char *) c->p + c->off[i]);
 }
 
+/* append_wchar appends a code point in UTF-8 */
 static void
 append_wchar(StringInfo out, pg_wchar w)
 {
@@ -98,6 +101,7 @@ append_wchar(StringInfo out, pg_wchar w)
 	appendBinaryStringInfo(out, (char *) u, pg_utf_mblen(u));
 }
 
+/* map_case upper- or lower-cases one code point, as C.UTF-8 does */
 static pg_wchar
 map_case(pg_wchar c, bool upper)
 {
@@ -118,7 +122,7 @@ map_case(pg_wchar c, bool upper)
 		: (pg_wchar) towlower_l((wint_t) c, loc);
 }
 
-/* is_upper, is_lower and is_cased classify code points */
+/* is_upper and is_lower: a code point that has a lower (upper) case */
 static bool
 is_upper(pg_wchar c)
 {
@@ -131,6 +135,7 @@ is_lower(pg_wchar c)
 	return map_case(c, true) != c;
 }
 
+/* is_class: isdigit ('d'), isalpha ('a'), isalnum ('n'), isspace ('s') of one code point */
 static bool
 is_class(pg_wchar c, char cls)
 {
@@ -170,6 +175,7 @@ is_class(pg_wchar c, char cls)
 
 /* ------------------------------------------------------------ arguments */
 
+/* no_kwargs refuses keyword arguments, as most of Python's str methods do */
 static void
 no_kwargs(const char *type, const char *name, int nkwargs)
 {
@@ -177,6 +183,7 @@ no_kwargs(const char *type, const char *name, int nkwargs)
 		tv_fail("%s.%s() takes no keyword arguments", type, name);
 }
 
+/* nargs_between checks the count of positional arguments, with Python's messages */
 static void
 nargs_between(const char *name, int nargs, int lo, int hi)
 {
@@ -302,6 +309,7 @@ case_map(TVal *s, char mode)
 	return tv_str(buf.data, buf.len);
 }
 
+/* in_set says whether w is one of set's code points (whitespace without a set) */
 static bool
 in_set(pg_wchar w, Chars *set)
 {
@@ -540,6 +548,7 @@ is_line_break(pg_wchar w)
 		w == 0x1d || w == 0x1e || w == 0x85 || w == 0x2028 || w == 0x2029;
 }
 
+/* str_splitlines is str.splitlines(keepends) */
 static TVal *
 str_splitlines(TVal *s, bool keepends)
 {
@@ -572,7 +581,7 @@ str_splitlines(TVal *s, bool keepends)
 	return tv_list(items, n);
 }
 
-/* prefix_at says whether s (decoded) has prefix at [lo, hi) or suffix */
+/* affix_matches says whether [lo, hi) of c starts (or ends) with affix */
 static bool
 affix_matches(Chars *c, int lo, int hi, TVal *affix, bool suffix)
 {
@@ -908,7 +917,7 @@ str_is(TVal *s, char cls)
 	return tv_bool(cls == 'l' || cls == 'u' ? cased : true);
 }
 
-/* kwarg binds the keyword arguments of split, rsplit and splitlines */
+/* bind_kwargs binds the arguments of split, rsplit and splitlines, by position or name */
 static void
 bind_kwargs(const char *name, const char *const *names, int nnames, TVal **p,
 			TVal **args, int nargs, char **kwnames, TVal **kwargs, int nkwargs)
@@ -934,6 +943,7 @@ bind_kwargs(const char *name, const char *const *names, int nnames, TVal **p,
 	}
 }
 
+/* str_method calls a method of str */
 static TVal *
 str_method(TVal *s, const char *name, TVal **args, int nargs,
 		   char **kwnames, TVal **kwargs, int nkwargs)
@@ -1037,7 +1047,7 @@ str_method(TVal *s, const char *name, TVal **args, int nargs,
 
 /* ------------------------------------------------------------ dict, list */
 
-/* view returns d's keys, values or items as a view (see the header) */
+/* dict_view returns d's keys, values or items as a view (see the header) */
 static TVal *
 dict_view(TVal *d, uint8 flag)
 {
@@ -1089,6 +1099,7 @@ hashable(TVal *k)
 		tv_fail("unhashable type: '%s'", tv_type_name(k));
 }
 
+/* dict_method calls a method of dict */
 static TVal *
 dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 {
@@ -1125,6 +1136,7 @@ dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 	return NULL;
 }
 
+/* seq_method calls a method of list or tuple */
 static TVal *
 seq_method(TVal *l, const char *name, TVal **args, int nargs, int nkwargs)
 {
