@@ -864,7 +864,7 @@ render_for(Eval *e, TNode *n, StringInfo out)
 		tpl_charge(1);
 		lv->u.loop.index0 = i;
 		MemoryContextSwitchTo(iteration);
-		/* "loop" is bound before the targets, so "for loop in" is refused at parse */
+		/* names resolve to the targets, then "loop", then the enclosing scope */
 		loop.next = base;
 		e->scope = &loop;
 		bind(e, n->name, n->names, n->nnames, items->u.list.items[i]);
