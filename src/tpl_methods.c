@@ -56,15 +56,18 @@ the_locale(void)
 /* ------------------------------------------------------------ code points */
 
 /*
- * A string decoded into the byte offsets of its code points: off[i] is
- * where code point i starts, off[n] the length in bytes.
+ * A string decoded into the byte offsets of its code points: OFF(c, i) is
+ * where code point i starts, OFF(c, n) the length in bytes.  An ASCII
+ * string, the common case, needs no table.
  */
 typedef struct Chars
 {
 	const char *p;
 	int			n;
-	int		   *off;
+	int		   *off;			/* NULL when ASCII: code point i is byte i */
 } Chars;
+
+#define OFF(c, i)	((c)->off ? (c)->off[i] : (i))
 
 /* decode finds the code points of s (charged, and reserved in the budget) */
 static void
@@ -73,9 +76,17 @@ decode(TVal *s, Chars *c)
 	int			i;
 	int			k = 0;
 
-	tpl_reserve((Size) (s->u.s.len + 1) * sizeof(int));
 	tpl_charge_bytes(s->u.s.len);
 	c->p = s->u.s.p;
+	c->off = NULL;
+	c->n = s->u.s.len;
+	for (i = 0; i < s->u.s.len; i++)
+		if (s->u.s.p[i] & 0x80)
+			break;
+	if (i == s->u.s.len)
+		return;
+	tpl_reserve((Size) (s->u.s.len + 1) * sizeof(int));
+	tpl_charge_bytes(s->u.s.len);
 	c->off = palloc(sizeof(int) * (s->u.s.len + 1));
 	for (i = 0; i < s->u.s.len; i++)
 		if ((s->u.s.p[i] & 0xC0) != 0x80)
@@ -88,7 +99,9 @@ decode(TVal *s, Chars *c)
 static pg_wchar
 char_at(Chars *c, int i)
 {
-	return utf8_to_unicode((const unsigned char *) c->p + c->off[i]);
+	if (c->off == NULL)
+		return (unsigned char) c->p[i];
+	return utf8_to_unicode((const unsigned char *) c->p + OFF(c, i));
 }
 
 /* append_wchar appends a code point in UTF-8 */
@@ -358,7 +371,7 @@ str_strip(TVal *s, TVal *chars, char which, const char *name)
 				break;
 			hi--;
 		}
-	return tv_str(c.p + c.off[lo], c.off[hi] - c.off[lo]);
+	return tv_str(c.p + OFF(&c, lo), OFF(&c, hi) - OFF(&c, lo));
 }
 
 /*
@@ -498,14 +511,14 @@ str_split(TVal *s, TVal *sep, int64 maxsplit, bool right)
 				if (maxsplit >= 0 && done >= maxsplit)
 				{
 					/* the rest, with its trailing whitespace */
-					list_add(&items, &n, &cap, tv_str(c.p + c.off[i], c.off[c.n] - c.off[i]));
+					list_add(&items, &n, &cap, tv_str(c.p + OFF(&c, i), OFF(&c, c.n) - OFF(&c, i)));
 					break;
 				}
 				j = i;
 				while (j < c.n && !py_isspace(char_at(&c, j)))
 					j++;
 				tpl_charge(1);
-				list_add(&items, &n, &cap, tv_str(c.p + c.off[i], c.off[j] - c.off[i]));
+				list_add(&items, &n, &cap, tv_str(c.p + OFF(&c, i), OFF(&c, j) - OFF(&c, i)));
 				done++;
 				i = j;
 			}
@@ -523,14 +536,14 @@ str_split(TVal *s, TVal *sep, int64 maxsplit, bool right)
 					break;
 				if (maxsplit >= 0 && done >= maxsplit)
 				{
-					list_add(&items, &n, &cap, tv_str(c.p, c.off[i]));
+					list_add(&items, &n, &cap, tv_str(c.p, OFF(&c, i)));
 					break;
 				}
 				j = i;
 				while (j > 0 && !py_isspace(char_at(&c, j - 1)))
 					j--;
 				tpl_charge(1);
-				list_add(&items, &n, &cap, tv_str(c.p + c.off[j], c.off[i] - c.off[j]));
+				list_add(&items, &n, &cap, tv_str(c.p + OFF(&c, j), OFF(&c, i) - OFF(&c, j)));
 				done++;
 				i = j;
 			}
@@ -575,7 +588,7 @@ str_splitlines(TVal *s, bool keepends)
 				j++;
 		}
 		tpl_charge(1);
-		list_add(&items, &n, &cap, tv_str(c.p + c.off[i], c.off[keepends ? j : eol] - c.off[i]));
+		list_add(&items, &n, &cap, tv_str(c.p + OFF(&c, i), OFF(&c, keepends ? j : eol) - OFF(&c, i)));
 		i = j;
 	}
 	return tv_list(items, n);
@@ -585,8 +598,8 @@ str_splitlines(TVal *s, bool keepends)
 static bool
 affix_matches(Chars *c, int lo, int hi, TVal *affix, bool suffix)
 {
-	int			blo = c->off[lo];
-	int			bhi = c->off[hi];
+	int			blo = OFF(c, lo);
+	int			bhi = OFF(c, hi);
 	int			l = affix->u.s.len;
 
 	if (bhi - blo < l)
@@ -661,8 +674,8 @@ str_find(TVal *s, TVal **args, int nargs, char mode, const char *name)
 			tv_fail("substring not found");
 		return tv_int(-1);
 	}
-	blo = c.off[lo];
-	bhi = c.off[hi];
+	blo = OFF(&c, lo);
+	bhi = OFF(&c, hi);
 	tpl_charge_bytes(bhi - blo);
 	if (mode == 'c')
 	{
@@ -703,7 +716,7 @@ str_find(TVal *s, TVal **args, int nargs, char mode, const char *name)
 		/* the byte offset back to a code point index */
 		int			k = lo;
 
-		while (c.off[k] < found)
+		while (OFF(&c, k) < found)
 			k++;
 		return tv_int(k);
 	}
@@ -736,7 +749,7 @@ str_replace(TVal *s, TVal *old, TVal *new, int64 count)
 				done++;
 			}
 			if (k < c.n)
-				appendBinaryStringInfo(&buf, c.p + c.off[k], c.off[k + 1] - c.off[k]);
+				appendBinaryStringInfo(&buf, c.p + OFF(&c, k), OFF(&c, k + 1) - OFF(&c, k));
 		}
 		return tv_str(buf.data, buf.len);
 	}
@@ -1347,13 +1360,13 @@ tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step, bool constant)
 			TVal	   *r;
 
 			if (st == 1)
-				r = tv_str(c.p + c.off[lo], count > 0 ? c.off[hi] - c.off[lo] : 0);
+				r = tv_str(c.p + OFF(&c, lo), count > 0 ? OFF(&c, hi) - OFF(&c, lo) : 0);
 			else
 			{
 				tpl_charge_alloc(obj->u.s.len);
 				tv_buf_init(&buf, obj->u.s.len);
 				for (i = 0, k = lo; i < count; i++, k += st)
-					appendBinaryStringInfo(&buf, c.p + c.off[k], c.off[k + 1] - c.off[k]);
+					appendBinaryStringInfo(&buf, c.p + OFF(&c, k), OFF(&c, k + 1) - OFF(&c, k));
 				r = tv_str(buf.data, buf.len);
 			}
 			r->flags = obj->flags & TVF_MARKUP;
