@@ -14,9 +14,9 @@ noetl stores it (the jsonb text, read back with json.loads), so both see
 the same numbers.
 
 A few things noetl refuses on purpose where Jinja2 produces something
-(see README, "Templates": reading a Python method such as dict.items,
-printing a generator, % string formatting, complex numbers, constructs
-outside the subset).  Those count as refusals, not as agreements or
+(see docs/compatibility.md, "Templates": reading a Python method such as
+dict.items without calling it, methods that change their object, printing
+a generator, complex numbers, constructs outside the subset).  Those count as refusals, not as agreements or
 disagreements: the test reports them and requires that the random cases
 contain fewer than 1% of them.
 """
