@@ -416,8 +416,8 @@ tpl_str_format(TVal *fmt, TVal *args)
 				StringInfoData k;
 
 				tv_buf_init(&k, 32);
-				tv_repr(&k, tv_str(f + k0, i - 1 - k0));
-				tv_fail("KeyError: %s", k.data);
+				tv_repr(&k, tv_str(f + k0, pg_mbcliplen(f + k0, i - 1 - k0, 200)));
+				tv_fail("KeyError: %s%s", k.data, i - 1 - k0 > 200 ? "..." : "");
 			}
 			/* the key's value is now the one argument, used by this spec */
 			a.one = v;

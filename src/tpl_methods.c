@@ -1196,7 +1196,8 @@ seq_method(TVal *l, const char *name, TVal **args, int nargs, int nkwargs)
 
 			tv_buf_init(&r, 32);
 			tv_repr(&r, args[0]);
-			tv_fail("%s is not in list", r.data);
+			tv_fail("%.*s%s is not in list", pg_mbcliplen(r.data, r.len, 200), r.data,
+					r.len > 200 ? "..." : "");
 		}
 	}
 	if (strcmp(name, "copy") == 0)
