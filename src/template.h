@@ -18,6 +18,8 @@
  *	tpl_eval.c		evaluation of expressions and rendering of templates
  *	tpl_filter.c	filters: argument binding, strings, numbers, tojson
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
+ *	tpl_filter_iter.c	filters that apply filters and tests: map, select, ...
+ *	tpl_filter_str.c	filters on text: truncate, indent, urlencode, ...
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
@@ -75,7 +77,9 @@ typedef enum TVKind
 
 /* flags */
 #define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
-#define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
+#define TVF_GENERATOR	0x02	/* a one-shot iterator (unique, map, ...) */
+#define TVF_TUPLE		0x04	/* a list that is a Python tuple */
+#define TVF_GROUP		0x08	/* a tuple that is groupby's (grouper, list) */
 
 typedef struct TVal TVal;
 
@@ -389,11 +393,20 @@ extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
+extern bool tpl_compare_op(TVal *a, TCmpOp op, TVal *b);
+
+/* tpl_parse.c */
+extern int	tpl_filter_id(const char *name);
+extern int	tpl_test_id(const char *name);
 
 /* tpl_filter.c */
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
 							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_str_lower(TVal *s);
+extern void tpl_bind(const char *fname, TVal **args, int nargs, char **kwnames,
+					 TVal **kwargs, int nkwargs, const char *const *params,
+					 TVal **defaults, int nparams, TVal **out);
+extern bool tpl_is_jinja2_filter(const char *name);
 
 /* tpl_filter_seq.c */
 extern TVal *tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive,
@@ -404,9 +417,38 @@ extern TVal *tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive,
 extern TVal *tpl_filter_sum(TVal *v, TVal *attribute, TVal *start);
 extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
 extern TVal *tpl_filter_first_last(TVal *v, bool last);
+extern TVal **tpl_attr_parts(TVal *attribute, int *n);
+extern TVal *tpl_attr_get(TVal *item, TVal **parts, int nparts, TVal *dflt);
+extern TVal *tpl_tuple(TVal **items, int n);
+extern TVal *tpl_filter_dictsort(TVal *v, TVal *case_sensitive, TVal *by, TVal *reverse);
+extern TVal *tpl_filter_items(TVal *v);
+extern TVal *tpl_filter_reverse(TVal *v);
+extern TVal *tpl_filter_batch(TVal *v, TVal *linecount, TVal *fill_with);
+extern TVal *tpl_filter_slice(TVal *v, TVal *slices, TVal *fill_with);
+extern TVal *tpl_filter_groupby(TVal *v, TVal *attribute, TVal *dflt,
+								TVal *case_sensitive);
+
+/* tpl_filter_iter.c */
+extern TVal *tpl_filter_map(TVal *v, TVal **args, int nargs, char **kwnames,
+							TVal **kwargs, int nkwargs);
+extern TVal *tpl_filter_select(TVal *v, bool reject, bool attr, TVal **args,
+							   int nargs, char **kwnames, TVal **kwargs,
+							   int nkwargs);
+
+/* tpl_filter_str.c */
+extern TVal *tpl_filter_truncate(TVal *v, TVal *length, TVal *killwords,
+								 TVal *end, TVal *leeway);
+extern TVal *tpl_filter_wordcount(TVal *v);
+extern TVal *tpl_filter_center(TVal *v, TVal *width);
+extern TVal *tpl_filter_indent(TVal *v, TVal *width, TVal *first, TVal *blank);
+extern TVal *tpl_filter_urlencode(TVal *v);
+extern TVal *tpl_filter_filesizeformat(TVal *v, TVal *binary);
+extern TVal *tpl_filter_b64encode(TVal *v);
+extern TVal *tpl_filter_b64decode(TVal *v);
 
 /* tpl_tests.c */
-extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
+extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
+						   char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 
 /* tpl_sql.c */

@@ -141,6 +141,11 @@ python_attribute(TVal *obj, const char *name, int len)
 			method = METHODS(dict_methods);
 			break;
 		case TV_LIST:
+			/* groupby's items are namedtuples (grouper, list) */
+			if ((obj->flags & TVF_GROUP) && len == 7 && memcmp(name, "grouper", 7) == 0)
+				return tv_list_get(obj, 0);
+			if ((obj->flags & TVF_GROUP) && len == 4 && memcmp(name, "list", 4) == 0)
+				return tv_list_get(obj, 1);
 			method = (obj->flags & TVF_GENERATOR) ? METHODS(generator_methods)
 				: METHODS(list_methods);
 			break;
@@ -581,9 +586,8 @@ eval(Eval *e, TNode *n)
 				if (n->kind == TN_FILTER)
 					return tpl_apply_filter(n->id, n->name, a, args, n->nitems,
 											n->kwnames, kwargs, n->nkwargs);
-				if (n->nkwargs > 0)
-					tv_fail("test '%s' takes no keyword arguments", n->name);
-				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems) != n->negated);
+				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems,
+											  n->kwnames, kwargs, n->nkwargs) != n->negated);
 			}
 		case TN_CALL:
 			{
@@ -798,4 +802,14 @@ tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx)
 	e.scope = NULL;
 	tpl_err_source = t->source;
 	return eval(&e, expr);
+}
+
+/*
+ * tpl_compare_op applies one comparison operator, as the tests eq, lt,
+ * in, ... (tpl_tests.c) do.
+ */
+bool
+tpl_compare_op(TVal *a, TCmpOp op, TVal *b)
+{
+	return compare(a, op, b);
 }

@@ -153,6 +153,8 @@ tv_equal(TVal *a, TVal *b)
 		case TV_LIST:
 			if ((a->flags | b->flags) & TVF_GENERATOR)
 				return false;
+			if ((a->flags ^ b->flags) & TVF_TUPLE)
+				return false;	/* a tuple is never equal to a list */
 			if (a->u.list.n != b->u.list.n)
 				return false;
 			check_stack_depth();
@@ -209,7 +211,8 @@ tv_compare(TVal *a, TVal *b, const char *op)
 	if (a->kind == TV_STR && b->kind == TV_STR)
 		return str_cmp(a, b);
 	if (a->kind == TV_LIST && b->kind == TV_LIST &&
-		!((a->flags | b->flags) & TVF_GENERATOR))
+		!((a->flags | b->flags) & TVF_GENERATOR) &&
+		!((a->flags ^ b->flags) & TVF_TUPLE))
 	{
 		int			na = a->u.list.n;
 		int			nb = b->u.list.n;

@@ -181,15 +181,17 @@ repr_or_str(StringInfo out, TVal *v, bool repr)
 			break;
 		case TV_LIST:
 			if (v->flags & TVF_GENERATOR)
-				tv_fail("a generator (the result of unique) cannot be printed; apply |list first");
-			appendStringInfoChar(out, '[');
+				tv_fail("a generator (the result of unique, map, select, batch, ...) cannot be printed; apply |list first");
+			appendStringInfoChar(out, (v->flags & TVF_TUPLE) ? '(' : '[');
 			for (i = 0; i < v->u.list.n; i++)
 			{
 				if (i > 0)
 					appendStringInfoString(out, ", ");
 				repr_or_str(out, tv_list_get(v, i), true);
 			}
-			appendStringInfoChar(out, ']');
+			if ((v->flags & TVF_TUPLE) && v->u.list.n == 1)
+				appendStringInfoChar(out, ',');
+			appendStringInfoChar(out, (v->flags & TVF_TUPLE) ? ')' : ']');
 			break;
 		case TV_DICT:
 			tv_materialize(v);

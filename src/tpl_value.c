@@ -561,7 +561,8 @@ tv_type_name(TVal *v)
 		case TV_STR:
 			return (v->flags & TVF_MARKUP) ? "Markup" : "str";
 		case TV_LIST:
-			return (v->flags & TVF_GENERATOR) ? "generator" : "list";
+			return (v->flags & TVF_GENERATOR) ? "generator" :
+				(v->flags & TVF_TUPLE) ? "tuple" : "list";
 		case TV_DICT:
 			return "dict";
 		case TV_RANGE:
