@@ -266,8 +266,6 @@ tpl_filter_unique(TVal *v, TVal *case_sensitive, TVal *attribute)
 		bool		dup;
 
 		tpl_charge(1);
-		if (key->kind == TV_LIST || key->kind == TV_DICT)
-			tv_fail("unhashable type: '%s'", tv_type_name(key));
 		(void) tv_dict_lookup(seen, key, &dup);
 		if (!dup)
 		{

@@ -119,40 +119,28 @@ TVal *
 tpl_filter_truncate(TVal *v, TVal *length, TVal *killwords, TVal *end,
 					TVal *leeway)
 {
-	int64		len;
-	int64		endlen;
-	int64		lw;
-	int64		keep;
+	TVal	   *endlen;
+	TVal	   *keep;
 	int			cut;
 	StringInfoData buf;
 
 	if (end->kind != TV_STR)
 		tv_fail("object of type '%s' has no len()", tv_type_name(end));
-	len = as_int(length, "");
-	endlen = utf8_count(end->u.s.p, end->u.s.len);
-	if (len < endlen)
-		tv_fail("expected length >= %lld, got %lld", (long long) endlen, (long long) len);
-	if (leeway->kind != TV_INT && leeway->kind != TV_BOOL)
-	{
-		/* Python compares leeway >= 0 first, then adds it to length */
-		(void) tpl_compare_op(leeway, TC_GE, tv_int(0));
-		tv_fail("unsupported operand type(s) for +: 'int' and '%s'", tv_type_name(leeway));
-	}
-	lw = as_int(leeway, "");
-	if (lw < 0)
-		tv_fail("expected leeway >= 0, got %lld", (long long) lw);
-	if (v->kind != TV_STR)
-	{
-		int			n = tv_len(v);
-
-		if ((int64) n <= len + lw)
-			return v;
-		tv_fail("noetl's truncate takes a string, not '%s'", tv_type_name(v));
-	}
-	if (utf8_count(v->u.s.p, v->u.s.len) <= len + lw)
+	/* the checks and the arithmetic are Python's: a float length works */
+	endlen = tv_int(utf8_count(end->u.s.p, end->u.s.len));
+	if (!tpl_compare_op(length, TC_GE, endlen))
+		tv_fail("expected length >= %d", (int) endlen->u.i);
+	if (!tpl_compare_op(leeway, TC_GE, tv_int(0)))
+		tv_fail("expected leeway >= 0");
+	if (tpl_compare_op(tv_int(v->kind == TV_STR ? utf8_count(v->u.s.p, v->u.s.len) : tv_len(v)),
+					   TC_LE, tv_arith(TN_ADD, length, leeway)))
 		return v;
-	keep = len - endlen;
-	cut = utf8_offset(v->u.s.p, v->u.s.len, keep);
+	if (v->kind != TV_STR)
+		tv_fail("noetl's truncate takes a string, not '%s'", tv_type_name(v));
+	keep = tv_arith(TN_SUB, length, endlen);
+	if (keep->kind != TV_INT && keep->kind != TV_BOOL)
+		tv_fail("slice indices must be integers or None or have an __index__ method");
+	cut = utf8_offset(v->u.s.p, v->u.s.len, keep->kind == TV_BOOL ? keep->u.b : keep->u.i);
 	if (!tv_truthy(killwords))
 	{
 		/* s[:length - len(end)].rsplit(" ", 1)[0] */

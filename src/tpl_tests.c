@@ -85,6 +85,16 @@ same_object(TVal *a, TVal *b)
 			return a->u.b == b->u.b;
 		case TV_INT:
 			return a->u.i == b->u.i && a->u.i >= -5 && a->u.i <= 256;
+		case TV_STR:
+			/* the same text of the context, read twice */
+			return a->u.s.p == b->u.s.p && a->u.s.len == b->u.s.len;
+		case TV_LIST:
+			return (a->u.list.jc != NULL && a->u.list.jc == b->u.list.jc) ||
+				(a->u.list.items != NULL && a->u.list.items == b->u.list.items &&
+				 a->u.list.n == b->u.list.n);
+		case TV_DICT:
+			return (a->u.dict.jc != NULL && a->u.dict.jc == b->u.dict.jc) ||
+				(a->u.dict.keys != NULL && a->u.dict.keys == b->u.dict.keys);
 		default:
 			return false;
 	}
