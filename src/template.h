@@ -77,9 +77,9 @@ typedef enum TVKind
 
 /* flags */
 #define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
-#define TVF_GENERATOR	0x02	/* a one-shot iterator (unique, map, ...) */
-#define TVF_TUPLE		0x04	/* a list that is a Python tuple */
-#define TVF_GROUP		0x08	/* a tuple that is groupby's (grouper, list) */
+#define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
+#define TVF_TUPLE		0x04	/* a tuple, not a list */
+#define TVF_GROUP		0x40	/* groupby's (grouper, list) namedtuple */
 
 typedef struct TVal TVal;
 
@@ -419,7 +419,6 @@ extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
 extern TVal *tpl_filter_first_last(TVal *v, bool last);
 extern TVal **tpl_attr_parts(TVal *attribute, int *n);
 extern TVal *tpl_attr_get(TVal *item, TVal **parts, int nparts, TVal *dflt);
-extern TVal *tpl_tuple(TVal **items, int n);
 extern TVal *tpl_filter_dictsort(TVal *v, TVal *case_sensitive, TVal *by, TVal *reverse);
 extern TVal *tpl_filter_items(TVal *v);
 extern TVal *tpl_filter_reverse(TVal *v);

@@ -100,9 +100,9 @@ attr_get(TVal *item, TVal **parts, int nparts)
 	return tpl_attr_get(item, parts, nparts, NULL);
 }
 
-/* tpl_tuple makes a tuple of n items */
-TVal *
-tpl_tuple(TVal **items, int n)
+/* make_tuple makes a tuple of n items */
+static TVal *
+make_tuple(TVal **items, int n)
 {
 	TVal	   *t = tv_list(items, n);
 
@@ -421,7 +421,7 @@ dict_pairs(TVal *d, int *n)
 		tpl_charge(1);
 		pair[0] = d->u.dict.keys[i];
 		pair[1] = d->u.dict.vals[i];
-		out[i] = tpl_tuple(pair, 2);
+		out[i] = make_tuple(pair, 2);
 	}
 	return out;
 }
@@ -726,7 +726,7 @@ tpl_filter_groupby(TVal *v, TVal *attribute, TVal *dflt, TVal *case_sensitive)
 				members[k - start] = arr[k].item;
 			pair[0] = cs ? arr[start].key : tpl_attr_get(arr[start].item, parts, np, dflt);
 			pair[1] = tv_list(members, i - start);
-			g = tpl_tuple(pair, 2);
+			g = make_tuple(pair, 2);
 			g->flags |= TVF_GROUP;
 			out[nout++] = g;
 		}

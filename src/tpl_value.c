@@ -561,8 +561,9 @@ tv_type_name(TVal *v)
 		case TV_STR:
 			return (v->flags & TVF_MARKUP) ? "Markup" : "str";
 		case TV_LIST:
-			return (v->flags & TVF_GENERATOR) ? "generator" :
-				(v->flags & TVF_TUPLE) ? "tuple" : "list";
+			if (v->flags & TVF_GENERATOR)
+				return "generator";
+			return (v->flags & TVF_TUPLE) ? "tuple" : "list";
 		case TV_DICT:
 			return "dict";
 		case TV_RANGE:
