@@ -609,6 +609,8 @@ tpl_filter_b64decode(TVal *v)
 	{
 		int			x;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (p[i] >= 0x80)
 			tv_fail("string argument should contain only ASCII characters");
 		if (p[i] == '=')
