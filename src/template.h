@@ -79,6 +79,10 @@ typedef enum TVKind
 #define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
 #define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
 #define TVF_TUPLE		0x04	/* a tuple, not a list */
+#define TVF_KEYS		0x08	/* dict.keys(): a view */
+#define TVF_VALUES		0x10	/* dict.values(): a view */
+#define TVF_ITEMS		0x20	/* dict.items(): a view of (key, value) tuples */
+#define TVF_VIEW		(TVF_KEYS | TVF_VALUES | TVF_ITEMS)
 #define TVF_GROUP		0x40	/* groupby's (grouper, list) namedtuple */
 
 typedef struct TVal TVal;
@@ -164,11 +168,15 @@ typedef enum TNodeKind
 	TN_CALL,
 	TN_LIST,
 	TN_DICT,
+	TN_TUPLE,
+	TN_SLICE,					/* a[b:c:d]: a, then items[0..2] (NULL if absent) */
+	TN_METHOD,					/* a.name(args) */
 	/* statements */
 	TN_TEXT,
 	TN_OUTPUT,
 	TN_IF,
-	TN_FOR
+	TN_FOR,
+	TN_SET						/* {% set names = a %}, or a block set (items) */
 } TNodeKind;
 
 typedef enum TCmpOp
@@ -203,9 +211,12 @@ struct TNode
 	int			nkwargs;
 	TCmpOp	   *ops;			/* compare operators */
 	char	   *name;			/* variable, attribute, filter, test, function */
+	char	  **names;			/* targets of for and set when unpacking */
+	int			nnames;			/* 0: the single target "name" */
 	int			id;				/* filter/test/function number, -1 unknown */
 	bool		negated;		/* "is not" */
 	bool		conditional;	/* inside if/condexpr: unknown names fail late */
+	bool		constant;		/* a slice Jinja2 folds at compile time */
 	TVal	   *value;			/* constants and text */
 };
 
@@ -349,6 +360,7 @@ extern TVal *tv_float(double f);
 extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
+extern TVal *tv_tuple(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
 extern Datum tv_num_datum(TVal *v);
@@ -398,6 +410,18 @@ extern bool tpl_compare_op(TVal *a, TCmpOp op, TVal *b);
 /* tpl_parse.c */
 extern int	tpl_filter_id(const char *name);
 extern int	tpl_test_id(const char *name);
+
+extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
+extern bool tpl_is_method(TVal *obj, const char *name, int len);
+
+/* tpl_methods.c */
+extern TVal *tpl_call_method(TVal *obj, const char *name, TVal **args, int nargs,
+							 char **kwnames, TVal **kwargs, int nkwargs);
+extern TVal *tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step,
+						bool constant);
+
+/* tpl_format.c */
+extern TVal *tpl_str_format(TVal *fmt, TVal *args);
 
 /* tpl_filter.c */
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,

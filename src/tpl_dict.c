@@ -35,7 +35,10 @@ key_hashable(TVal *key)
 		/* a tuple is hashable when its items are */
 		check_stack_depth();
 		for (i = 0; i < key->u.list.n; i++)
+		{
+			tpl_charge(1);
 			key_hashable(tv_list_get(key, i));
+		}
 		return;
 	}
 	if (key->kind == TV_LIST || key->kind == TV_DICT)

@@ -897,7 +897,23 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				return tpl_filter_indent(v, p[0], p[1], p[2]);
 			}
 		case F_FORMAT:
-			tv_fail("the format filter (%% string formatting) is not supported by noetl templates");
+			{
+				/* soft_str(value) % (kwargs or args) */
+				TVal	   *fmt = tv_soft_str(v);
+				int			i;
+
+				if (nargs > 0 && nkwargs > 0)
+					tv_fail("can't handle positional and keyword arguments at the same time");
+				if (nkwargs > 0)
+				{
+					TVal	   *d = tv_dict_new();
+
+					for (i = 0; i < nkwargs; i++)
+						tv_dict_set(d, tv_cstr(kwnames[i]), kwargs[i]);
+					return tpl_str_format(fmt, d);
+				}
+				return tpl_str_format(fmt, tv_tuple(args, nargs));
+			}
 		case F_URLENCODE:
 			no_args(name, nargs, nkwargs);
 			return tpl_filter_urlencode(v);

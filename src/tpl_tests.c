@@ -47,20 +47,14 @@ enum
 };
 
 /*
- * mod_is tells value % divisor == want, with Python's %; strings are
- * formatted by %, which noetl does not do.
+ * mod_is tells value % divisor == want, with Python's % (which formats a
+ * string: "%d" is odd is false, as "2" is not 1).
  */
 static bool
 mod_is(TVal *v, TVal *divisor, int64 want)
 {
 	if (v->kind == TV_UNDEF)
 		tv_fail("%s", v->u.undef.hint ? v->u.undef.hint : "value is undefined");
-	if (v->kind == TV_STR)
-	{
-		if (memchr(v->u.s.p, '%', v->u.s.len) != NULL)
-			tv_fail("string formatting with %% is not supported by noetl templates");
-		tv_fail("not all arguments converted during string formatting");
-	}
 	if (divisor->kind == TV_UNDEF)
 		tv_fail("%s", divisor->u.undef.hint ? divisor->u.undef.hint : "value is undefined");
 	return tv_equal(tv_arith(TN_MOD, v, divisor), tv_int(want));

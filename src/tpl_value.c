@@ -123,6 +123,16 @@ tv_list(TVal **items, int n)
 	return v;
 }
 
+/* tv_tuple returns the tuple of n items (the array is not copied) */
+TVal *
+tv_tuple(TVal **items, int n)
+{
+	TVal	   *v = tv_list(items, n);
+
+	v->flags |= TVF_TUPLE;
+	return v;
+}
+
 /* tv_dict_new returns a new empty dict */
 TVal *
 tv_dict_new(void)
@@ -563,6 +573,12 @@ tv_type_name(TVal *v)
 		case TV_LIST:
 			if (v->flags & TVF_GENERATOR)
 				return "generator";
+			if (v->flags & TVF_KEYS)
+				return "dict_keys";
+			if (v->flags & TVF_VALUES)
+				return "dict_values";
+			if (v->flags & TVF_ITEMS)
+				return "dict_items";
 			return (v->flags & TVF_TUPLE) ? "tuple" : "list";
 		case TV_DICT:
 			return "dict";

@@ -36,9 +36,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from noetltest import FIXTURES, FIXTURES_MISSING, REPO, Tap, connect, have_fixtures, under_ci  # noqa: E402
 
 REFUSALS = (
-    "noetl templates do not call methods",
+    "which noetl templates call (x.",
     "cannot be printed; apply |list first",
-    "string formatting with % is not supported",
     "is a complex number",
     "is not supported by noetl templates",
     "noetl's tojson takes an integer indent",
@@ -299,6 +298,8 @@ class Gen:
         return "%s < %s < %s" % (self.num(d + 1), self.num(d + 1), self.num(d + 1))
 
     def any(self, d=0):
+        if self.r.random() < 0.12:
+            return self.syntax_any(d)
         r = self.r.random()
         if r < 0.2:
             return self.num(d)
@@ -335,6 +336,8 @@ class Gen:
         return "%s %s %s" % (self.untyped(d + 1), op, self.untyped(d + 1))
 
     def template(self):
+        if self.r.random() < 0.25:
+            return self.syntax_template()
         r = self.r.random()
         if r < 0.6:
             return "{{ %s }}" % self.any()
@@ -348,6 +351,156 @@ class Gen:
                 self.maybe_paren(self.seq(1))
         return "{%% for v in %s if %s %%}{{ v }},{%% endfor %%}" % (
             self.maybe_paren(self.seq(1)), self.pick("v", "v is number", "v != 1", "loop is defined"))
+
+    # -- the syntax of issue 12: method calls, slices, tuples, % formatting,
+    #    set and tuple-unpacking for (kept apart from the tables above)
+    SMALL = ["0", "1", "2", "3", "-1", "-2", "5", "10", "-10", "none", "true"]
+    STEPS = ["1", "2", "-1", "-2", "3", "none", "0"]
+
+    def small(self):
+        return self.pick(*self.SMALL)
+
+    def a_slice(self):
+        parts = [self.pick("", self.small()) for _ in range(2)]
+        if self.r.random() < 0.4:
+            return "[%s:%s:%s]" % (parts[0], parts[1], self.pick("", *self.STEPS))
+        return "[%s:%s]" % tuple(parts)
+
+    def syntax_str(self, d=0):
+        r = self.r.random()
+        base = self.maybe_paren(self.str(d + 1)) if d < 2 else self.pick("s", "t", "unicode", "'a,b,,c'", "' pad '", "'x-y_z'")
+        if r < 0.35:
+            return "%s.%s" % (base, self.pick(
+                "lower()", "upper()", "strip()", "lstrip()", "rstrip()", "strip('x')", "strip(' a')",
+                "title()", "capitalize()", "swapcase()", "replace('a', 'b')", "replace('l', '', 1)",
+                "zfill(6)", "ljust(7, '*')", "rjust(6)", "center(9, '-')", "center(4)",
+                "removeprefix('a')", "removesuffix('c')", "lstrip('ah')", "rstrip('o')"))
+        if r < 0.5:
+            return "%s.join(%s)" % (self.pick("','", "''", "' - '", "s"),
+                                    self.pick("ls", "['x', 'y']", "s", "d", "%s.split()" % base, "('a', 'b')",
+                                              "d.keys()", "l"))
+        if r < 0.7:
+            return base + self.a_slice()
+        if r < 0.8:
+            return "%s.%s(%s)[%s]" % (base, self.pick("partition", "rpartition"),
+                                      self.pick("','", "'l'", "' '"), self.pick("0", "1", "2", "-1"))
+        if r < 0.9:
+            return "%s.%s(%s)[%s]" % (base, self.pick("split", "rsplit"),
+                                      self.pick("", "','", "'l'", "None, 1", "',', 1", "maxsplit=1"),
+                                      self.pick("0", "-1", "1", "5"))
+        return self.syntax_format(d)
+
+    def syntax_format(self, d=0):
+        r = self.r.random()
+        if r < 0.3:
+            return "'%s' %% (%s, %s)" % (self.pick("%s-%s", "%s:%r", "%r|%s", "[%5s|%-5s]", "%.2s%s"),
+                                         self.any(d + 2), self.any(d + 2))
+        if r < 0.55:
+            return "'%s' %% %s" % (self.pick("%d", "%05d", "%+d", "% d", "%-4d|", "%.3d", "%i", "%f",
+                                             "%.2f", "%05.1f", "%e", "%.3e", "%g", "%G", "%10.4g|",
+                                             "%.0f", "%s%%", "%s"),
+                                   self.maybe_paren(self.num(d + 2)))
+        if r < 0.7:
+            return "'%s' %% %s" % (self.pick("%x", "%X", "%#x", "%o", "%#o", "%5x", "%-6X|", "%c"),
+                                   self.pick("0", "1", "10", "255", "-255", "65", "true", "x", "neg", "l[2]"))
+        if r < 0.85:
+            return "'%s' %% d" % self.pick("%(k)s", "%(n)d", "%(k)r-%(n)05.1f", "%(zz)s", "no spec",
+                                           "%(k)s %s")
+        return "'%s' %% %s" % (self.pick("%s", "%s %s", "%d", "abc", "%s|%s|%s", "%%"),
+                               self.pick("()", "(1,)", "(1, 2)", "[1, 2]", "'a'", "none", "missing",
+                                         "(s, x, y)", "{}", "d"))
+
+    def syntax_num(self, d=0):
+        base = self.pick("s", "t", "unicode", "'a,b,,c'", "'hello hello'", self.str(d + 2))
+        r = self.r.random()
+        if r < 0.5:
+            return "%s.%s(%s)" % (self.maybe_paren(base), self.pick("find", "rfind", "count", "index", "rindex"),
+                                  self.pick("'l'", "'o'", "''", "'x'", "'l', 3", "'l', -3", "'l', 1, 3", "','"))
+        if r < 0.8:
+            return "%s.%s(%s)" % (self.pick("l", "[3, 1, 3]", "(1, 2, 1)", "ls", "users | map(attribute='age') | list"
+                                            if False else "users", "[x, y, x]"),
+                                  self.pick("index", "count"),
+                                  self.pick("1", "3", "'A'", "x", "2.0", "1, 1"))
+        return "%s | length" % self.maybe_paren(self.syntax_seq(d + 1))
+
+    def syntax_bool(self, d=0):
+        base = self.maybe_paren(self.pick("s", "t", "e", "unicode", "'42'", "' '", "'Ab1'", self.str(d + 2)))
+        r = self.r.random()
+        if r < 0.4:
+            return "%s.%s(%s)" % (base, self.pick("startswith", "endswith"),
+                                  self.pick("'h'", "'lo'", "''", "('x', 'h')", "('a',)", "()", "'l', 2",
+                                            "'e', 1, 2", "'o', -1"))
+        if r < 0.7:
+            return "%s.%s()" % (base, self.pick("isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"))
+        if r < 0.85:
+            return "%s %s %s" % (self.pick("1", "'a'", "x", "(1, 2)", "s", "none"), self.pick("in", "not in"),
+                                 self.pick("(1, 2)", "('a', 'b')", "()", "(x,)", "[(1, 2)]", "d.keys()",
+                                           "d.values()", "d.items()"))
+        return "%s %s %s" % (self.syntax_tuple(d + 1), self.pick("==", "!=", "<", ">="), self.syntax_tuple(d + 1))
+
+    def syntax_tuple(self, d=0):
+        if d > 2:
+            return self.pick("()", "(1,)", "(1, 2)", "(s, x)")
+        n = self.r.randint(0, 3)
+        items = [self.any(d + 1) for _ in range(n)]
+        if n == 1:
+            return "(%s,)" % items[0]
+        return "(%s)" % ", ".join(items)
+
+    def syntax_seq(self, d=0):
+        r = self.r.random()
+        if r < 0.25:
+            return "%s.%s(%s)" % (self.maybe_paren(self.pick("s", "t", "'a,b,,c'", "' a  b '", "'l1\nl2\r\n'",
+                                                              "unicode", self.str(d + 2))),
+                                  self.pick("split", "rsplit", "split", "splitlines"),
+                                  self.pick("", "','", "' '", "None, 1", "',', 1", "'l'"))
+        if r < 0.45:
+            return "%s%s" % (self.pick("l", "ls", "users", "[3, 1, 2]", "(1, 2, 3)", "range(10)", "range(1, 9, 2)",
+                                       "nested.a.b.c", "empty_list", "d"), self.a_slice())
+        if r < 0.6:
+            return self.syntax_tuple(d + 1)
+        if r < 0.8:
+            return "%s.%s() | list" % (self.pick("d", "{}", "{'b': 1, 'a': [2]}", "nested.a", "users[0]"),
+                                       self.pick("items", "keys", "values"))
+        return "%s.get(%s)" % (self.pick("d", "nested", "users[0]", "{}"),
+                               self.pick("'k'", "'zz'", "'zz', [1]", "'n', 0", "'name', 'x'", "'a'"))
+
+    def syntax_any(self, d=0):
+        r = self.r.random()
+        if r < 0.3:
+            return self.syntax_str(d)
+        if r < 0.45:
+            return self.syntax_num(d)
+        if r < 0.6:
+            return self.syntax_bool(d)
+        if r < 0.8:
+            return self.syntax_seq(d)
+        return self.syntax_format(d)
+
+    def syntax_template(self):
+        r = self.r.random()
+        if r < 0.25:
+            return "{%% set v = %s %%}{{ v }}|{{ %s }}" % (self.any(1), self.pick("v", "v | string", "s", "x"))
+        if r < 0.35:
+            return "{%% set a, b = %s %%}{{ a }}|{{ b }}" % self.pick(
+                "1, 2", "[x, s]", "'xy'", "d", "(1,)", "[1, 2, 3]", "s.split('l', 1)", "5", "t.split()")
+        if r < 0.5:
+            return "{%% for k, v in %s %%}{{ k }}={{ v }}{{ loop.index }};{%% else %%}none{%% endfor %%}" % self.pick(
+                "d.items()", "{}.items()", "[[1, 2], [3, 4]]", "[(s, x)]", "['ab', 'cd']", "users[0].items()",
+                "[[1, 2, 3]]", "[1, 2]", "d", "zip", "[[1], [2]]", "nested.a.items()")
+        if r < 0.65:
+            return ("{%% set v = %s %%}{%% for i in %s %%}{{ v }}{%% set v = i %%}{{ v }},{%% endfor %%}[{{ v }}]"
+                    % (self.any(2), self.pick("l", "ls", "range(2)", "[]", "s")))
+        if r < 0.75:
+            return "{%% set v %%}%s{{ %s }}{%% endset %%}{{ v }}{{ v | length }}" % (
+                self.pick("a", "", " x "), self.any(2))
+        if r < 0.8:
+            return "{%% set v | %s %%}{{ %s }}{%% endset %%}{{ v }}" % (
+                self.pick("upper", "length", "trim", "replace('a', 'b')", "first"), self.any(2))
+        if r < 0.9:
+            return "{{ %s }}" % self.syntax_any()
+        return "{%% if %s %%}{%% set w = %s %%}{%% else %%}{%% set w = %s %%}{%% endif %%}{{ w }}" % (
+            self.bool(1), self.syntax_any(1), self.any(1))
 
 
 def main():
