@@ -20,6 +20,7 @@
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
  *	tpl_filter_iter.c	filters that apply filters and tests: map, select, ...
  *	tpl_filter_str.c	filters on text: truncate, indent, urlencode, ...
+ *	tpl_unicode_word.c	Python's \w beyond ASCII (wordcount)
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
@@ -468,6 +469,9 @@ extern TVal *tpl_filter_urlencode(TVal *v);
 extern TVal *tpl_filter_filesizeformat(TVal *v, TVal *binary);
 extern TVal *tpl_filter_b64encode(TVal *v);
 extern TVal *tpl_filter_b64decode(TVal *v);
+
+/* tpl_unicode_word.c */
+extern bool tpl_is_word_char(pg_wchar w);
 
 /* tpl_tests.c */
 extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,

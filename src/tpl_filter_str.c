@@ -6,7 +6,8 @@
  *
  * Each is Jinja2 3.1's filter of that name (filters.py), with Python's
  * str methods underneath: lengths count code points, indent splits lines
- * as str.splitlines() does, truncate keeps "leeway" (5) characters over
+ * as str.splitlines() does, wordcount counts runs of Python's \w
+ * (tpl_unicode_word.c), truncate keeps "leeway" (5) characters over
  * the length before it cuts, center pads as str.center() does.  A Markup
  * string stays Markup where Jinja2's would.
  *
@@ -25,9 +26,7 @@
  */
 #include "postgres.h"
 
-#include <locale.h>
 #include <math.h>
-#include <wctype.h>
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -162,26 +161,6 @@ tpl_filter_truncate(TVal *v, TVal *length, TVal *killwords, TVal *end,
 
 /* ------------------------------------------------------------ wordcount */
 
-static locale_t word_locale = (locale_t) 0;
-static bool word_locale_tried = false;
-
-/* is_word_char is Python's \w: alphanumeric or underscore */
-static bool
-is_word_char(pg_wchar w)
-{
-	if (w < 0x80)
-		return (w >= 'a' && w <= 'z') || (w >= 'A' && w <= 'Z') ||
-			(w >= '0' && w <= '9') || w == '_';
-	if (!word_locale_tried)
-	{
-		word_locale_tried = true;
-		word_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
-	}
-	if (word_locale == (locale_t) 0)
-		return false;
-	return iswalnum_l((wint_t) w, word_locale);
-}
-
 /* tpl_filter_wordcount is Jinja2's wordcount: the runs of \w in str(s) */
 TVal *
 tpl_filter_wordcount(TVal *v)
@@ -195,7 +174,7 @@ tpl_filter_wordcount(TVal *v)
 	while (i < s->u.s.len)
 	{
 		pg_wchar	w = utf8_to_unicode((const unsigned char *) s->u.s.p + i);
-		bool		wc = is_word_char(w);
+		bool		wc = tpl_is_word_char(w);
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();

@@ -94,13 +94,23 @@ same_object(TVal *a, TVal *b)
 	}
 }
 
+/* is_titlecase: Unicode's titlecase letters (category Lt), all 31 */
+static bool
+is_titlecase(pg_wchar w)
+{
+	return w == 0x1C5 || w == 0x1C8 || w == 0x1CB || w == 0x1F2 ||
+		(w >= 0x1F88 && w <= 0x1F8F) || (w >= 0x1F98 && w <= 0x1F9F) ||
+		(w >= 0x1FA8 && w <= 0x1FAF) || w == 0x1FBC || w == 0x1FCC || w == 0x1FFC;
+}
+
 static locale_t test_locale = (locale_t) 0;
 static bool test_locale_tried = false;
 
 /*
  * case_test is str(value).islower() (upper false) or .isupper(): some
  * cased character, and none of the other case.  Which characters are cased
- * is C.UTF-8's iswlower/iswupper.
+ * is C.UTF-8's iswlower/iswupper, and the titlecase letters are neither,
+ * as in Python.
  */
 static bool
 case_test(TVal *v, bool upper)
@@ -127,6 +137,11 @@ case_test(TVal *v, bool upper)
 		{
 			lo = w >= 'a' && w <= 'z';
 			up = w >= 'A' && w <= 'Z';
+		}
+		else if (is_titlecase(w))
+		{
+			/* cased, but neither upper nor lower for Python */
+			return false;
 		}
 		else
 		{
