@@ -76,12 +76,19 @@ as_int(TVal *v, const char *what)
 	return 0;
 }
 
-/* check_size refuses a result of more bytes than a string can hold */
+/* check_length refuses a result of more bytes than a string can hold */
 static void
-check_size(int64 bytes)
+check_length(int64 bytes)
 {
 	if (bytes < 0 || bytes >= (int64) (MaxAllocSize / 2))
 		tv_fail("the result would be too large (%lld bytes)", (long long) bytes);
+}
+
+/* check_size is check_length, and reserves the bytes in the budget */
+static void
+check_size(int64 bytes)
+{
+	check_length(bytes);
 	tpl_reserve((Size) bytes);
 }
 
@@ -299,7 +306,7 @@ tpl_filter_indent(TVal *v, TVal *width, TVal *first, TVal *blank)
 	tv_buf_init(&buf, srclen);
 	if (tv_truthy(first))
 	{
-		check_size(buf.len + indlen);
+		check_length((int64) buf.len + indlen);
 		tpl_charge_alloc(indlen);
 		appendBinaryStringInfo(&buf, ind, (int) indlen);
 	}
@@ -316,7 +323,8 @@ tpl_filter_indent(TVal *v, TVal *width, TVal *first, TVal *blank)
 			appendStringInfoChar(&buf, '\n');
 			if (i > start || do_blank)
 			{
-				check_size((int64) buf.len + indlen + (i - start));
+				/* what the buffer holds is counted already: reserve the growth */
+				check_length((int64) buf.len + indlen + (i - start));
 				tpl_charge_alloc(indlen);
 				appendBinaryStringInfo(&buf, ind, (int) indlen);
 			}
