@@ -109,6 +109,8 @@ struct TVal
 			int			jclen;	/* its length in bytes */
 			TVal	  **items;	/* or materialised */
 			int			n;
+			int			next;	/* a generator: the items before it are
+								 * consumed */
 		}			list;
 		struct
 		{

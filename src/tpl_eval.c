@@ -404,6 +404,21 @@ contains(TVal *haystack, TVal *needle)
 						  needle->u.s.p, needle->u.s.len) != NULL;
 		case TV_LIST:
 			n = haystack->u.list.n;
+			if (haystack->flags & TVF_GENERATOR)
+			{
+				/* a generator is consumed up to the item found */
+				for (i = haystack->u.list.next; i < n; i++)
+				{
+					tpl_charge(1);
+					if (tv_equal(haystack->u.list.items[i], needle))
+					{
+						haystack->u.list.next = i + 1;
+						return true;
+					}
+				}
+				haystack->u.list.next = n;
+				return false;
+			}
 			for (i = 0; i < n; i++)
 			{
 				tpl_charge(1);

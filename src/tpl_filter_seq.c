@@ -377,6 +377,13 @@ tpl_filter_first_last(TVal *v, bool last)
 	if (last && !(v->kind == TV_LIST || v->kind == TV_STR || v->kind == TV_DICT ||
 				  v->kind == TV_RANGE || v->kind == TV_UNDEF))
 		tv_fail("'%s' object is not reversible", tv_type_name(v));
+	if (!last && v->kind == TV_LIST && (v->flags & TVF_GENERATOR))
+	{
+		/* next(iter(generator)) consumes one item */
+		if (v->u.list.next >= v->u.list.n)
+			return tv_undef("No first item, sequence was empty.");
+		return v->u.list.items[v->u.list.next++];
+	}
 	items = tv_iter_items(v, &n);
 	if (n == 0)
 		return tv_undef(last ? "No last item, sequence was empty." : "No first item, sequence was empty.");
