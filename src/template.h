@@ -21,6 +21,9 @@
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
  *	tpl_methods.c	method calls (s.split(','), d.get('k')) and slices
  *	tpl_format.c	'%s' % args: Python's printf-style formatting
+ *	tpl_filter_iter.c	filters that apply filters and tests: map, select, ...
+ *	tpl_filter_str.c	filters on text: truncate, indent, urlencode, ...
+ *	tpl_unicode_word.c	Python's \w beyond ASCII (wordcount)
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_sql.c		the SQL functions and the per-backend template cache
@@ -84,6 +87,7 @@ typedef enum TVKind
 #define TVF_VALUES		0x10	/* dict.values(): a view */
 #define TVF_ITEMS		0x20	/* dict.items(): a view of (key, value) tuples */
 #define TVF_VIEW		(TVF_KEYS | TVF_VALUES | TVF_ITEMS)
+#define TVF_GROUP		0x40	/* groupby's (grouper, list) namedtuple */
 
 typedef struct TVal TVal;
 
@@ -108,6 +112,8 @@ struct TVal
 			int			jclen;	/* its length in bytes */
 			TVal	  **items;	/* or materialised */
 			int			n;
+			int			next;	/* a generator: the items before it are
+								 * consumed */
 		}			list;
 		struct
 		{
@@ -405,6 +411,12 @@ extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
+extern bool tpl_compare_op(TVal *a, TCmpOp op, TVal *b);
+
+/* tpl_parse.c */
+extern int	tpl_filter_id(const char *name);
+extern int	tpl_test_id(const char *name);
+
 extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
 extern bool tpl_is_method(TVal *obj, const char *name, int len);
 
@@ -421,6 +433,10 @@ extern TVal *tpl_str_format(TVal *fmt, TVal *args);
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
 							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_str_lower(TVal *s);
+extern void tpl_bind(const char *fname, TVal **args, int nargs, char **kwnames,
+					 TVal **kwargs, int nkwargs, const char *const *params,
+					 TVal **defaults, int nparams, TVal **out);
+extern bool tpl_is_jinja2_filter(const char *name);
 
 /* tpl_filter_seq.c */
 extern TVal *tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive,
@@ -431,9 +447,40 @@ extern TVal *tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive,
 extern TVal *tpl_filter_sum(TVal *v, TVal *attribute, TVal *start);
 extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
 extern TVal *tpl_filter_first_last(TVal *v, bool last);
+extern TVal **tpl_attr_parts(TVal *attribute, int *n);
+extern TVal *tpl_attr_get(TVal *item, TVal **parts, int nparts, TVal *dflt);
+extern TVal *tpl_filter_dictsort(TVal *v, TVal *case_sensitive, TVal *by, TVal *reverse);
+extern TVal *tpl_filter_items(TVal *v);
+extern TVal *tpl_filter_reverse(TVal *v);
+extern TVal *tpl_filter_batch(TVal *v, TVal *linecount, TVal *fill_with);
+extern TVal *tpl_filter_slice(TVal *v, TVal *slices, TVal *fill_with);
+extern TVal *tpl_filter_groupby(TVal *v, TVal *attribute, TVal *dflt,
+								TVal *case_sensitive);
+
+/* tpl_filter_iter.c */
+extern TVal *tpl_filter_map(TVal *v, TVal **args, int nargs, char **kwnames,
+							TVal **kwargs, int nkwargs);
+extern TVal *tpl_filter_select(TVal *v, bool reject, bool attr, TVal **args,
+							   int nargs, char **kwnames, TVal **kwargs,
+							   int nkwargs);
+
+/* tpl_filter_str.c */
+extern TVal *tpl_filter_truncate(TVal *v, TVal *length, TVal *killwords,
+								 TVal *end, TVal *leeway);
+extern TVal *tpl_filter_wordcount(TVal *v);
+extern TVal *tpl_filter_center(TVal *v, TVal *width);
+extern TVal *tpl_filter_indent(TVal *v, TVal *width, TVal *first, TVal *blank);
+extern TVal *tpl_filter_urlencode(TVal *v);
+extern TVal *tpl_filter_filesizeformat(TVal *v, TVal *binary);
+extern TVal *tpl_filter_b64encode(TVal *v);
+extern TVal *tpl_filter_b64decode(TVal *v);
+
+/* tpl_unicode_word.c */
+extern bool tpl_is_word_char(pg_wchar w);
 
 /* tpl_tests.c */
-extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
+extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
+						   char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 
 /* tpl_sql.c */

@@ -178,6 +178,14 @@ tpl_is_method(TVal *obj, const char *name, int len)
 static TVal *
 python_attribute(TVal *obj, const char *name, int len)
 {
+	/* groupby's items are namedtuples (grouper, list) */
+	if (obj->kind == TV_LIST && (obj->flags & TVF_GROUP))
+	{
+		if (len == 7 && memcmp(name, "grouper", 7) == 0)
+			return tv_list_get(obj, 0);
+		if (len == 4 && memcmp(name, "list", 4) == 0)
+			return tv_list_get(obj, 1);
+	}
 	switch (obj->kind)
 	{
 		case TV_BOOL:
@@ -396,6 +404,21 @@ contains(TVal *haystack, TVal *needle)
 						  needle->u.s.p, needle->u.s.len) != NULL;
 		case TV_LIST:
 			n = haystack->u.list.n;
+			if (haystack->flags & TVF_GENERATOR)
+			{
+				/* a generator is consumed up to the item found */
+				for (i = haystack->u.list.next; i < n; i++)
+				{
+					tpl_charge(1);
+					if (tv_equal(haystack->u.list.items[i], needle))
+					{
+						haystack->u.list.next = i + 1;
+						return true;
+					}
+				}
+				haystack->u.list.next = n;
+				return false;
+			}
 			for (i = 0; i < n; i++)
 			{
 				tpl_charge(1);
@@ -624,9 +647,8 @@ eval(Eval *e, TNode *n)
 				if (n->kind == TN_FILTER)
 					return tpl_apply_filter(n->id, n->name, a, args, n->nitems,
 											n->kwnames, kwargs, n->nkwargs);
-				if (n->nkwargs > 0)
-					tv_fail("test '%s' takes no keyword arguments", n->name);
-				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems) != n->negated);
+				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems,
+											  n->kwnames, kwargs, n->nkwargs) != n->negated);
 			}
 		case TN_CALL:
 			{
@@ -950,4 +972,14 @@ tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx)
 	e.scope = NULL;
 	tpl_err_source = t->source;
 	return eval(&e, expr);
+}
+
+/*
+ * tpl_compare_op applies one comparison operator, as the tests eq, lt,
+ * in, ... (tpl_tests.c) do.
+ */
+bool
+tpl_compare_op(TVal *a, TCmpOp op, TVal *b)
+{
+	return compare(a, op, b);
 }

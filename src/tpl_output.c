@@ -181,7 +181,7 @@ repr_or_str(StringInfo out, TVal *v, bool repr)
 			break;
 		case TV_LIST:
 			if (v->flags & TVF_GENERATOR)
-				tv_fail("a generator (the result of unique) cannot be printed; apply |list first");
+				tv_fail("a generator (the result of unique, map, select, batch, ...) cannot be printed; apply |list first");
 			if (v->flags & TVF_VIEW)
 			{
 				/* dict_keys(['a']): the view's type around a list */

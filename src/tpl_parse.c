@@ -62,12 +62,20 @@ static const char *const filter_names[] = {
 	"default", "d", "length", "count", "tojson", "lower", "upper",
 	"capitalize", "title", "replace", "join", "int", "float", "string",
 	"trim", "first", "last", "abs", "round", "list", "sort", "unique",
-	"min", "max", "sum"
+	"min", "max", "sum",
+	"map", "select", "reject", "selectattr", "rejectattr", "dictsort",
+	"items", "reverse", "batch", "slice", "groupby", "truncate", "wordcount",
+	"center", "indent", "format", "urlencode", "filesizeformat",
+	"b64encode", "b64decode"
 };
 
 static const char *const test_names[] = {
 	"defined", "undefined", "none", "number", "string", "mapping",
-	"sequence", "true", "false"
+	"sequence", "true", "false",
+	"odd", "even", "divisibleby", "sameas", "in", "eq", "equalto", "==",
+	"ne", "!=", "gt", "greaterthan", ">", "ge", ">=", "lt", "lessthan", "<",
+	"le", "<=", "integer", "float", "boolean", "iterable", "lower", "upper",
+	"callable", "filter", "test", "escaped"
 };
 
 static const char *const function_names[] = {
@@ -147,14 +155,14 @@ lookup(const char *name, const char *const *names, int n)
 }
 
 /* tpl_filter_id returns the number of the filter name, or -1 */
-static int
+int
 tpl_filter_id(const char *name)
 {
 	return lookup(name, filter_names, lengthof(filter_names));
 }
 
 /* tpl_test_id returns the number of the test name, or -1 */
-static int
+int
 tpl_test_id(const char *name)
 {
 	return lookup(name, test_names, lengthof(test_names));

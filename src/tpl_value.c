@@ -501,6 +501,14 @@ tv_iter_items(TVal *v, int *n)
 			return tv_list(NULL, 0);
 		case TV_LIST:
 			tv_materialize(v);
+			if (v->flags & TVF_GENERATOR)
+			{
+				/* what is left of a generator, which this consumes */
+				*n = v->u.list.n - v->u.list.next;
+				out = tv_list(v->u.list.items + v->u.list.next, *n);
+				v->u.list.next = v->u.list.n;
+				return out;
+			}
 			*n = v->u.list.n;
 			return v;
 		case TV_DICT:

@@ -21,6 +21,7 @@ disagreements: the test reports them and requires that the random cases
 contain fewer than 1% of them.
 """
 
+import base64
 import json
 import os
 import random
@@ -160,7 +161,16 @@ class Gen:
                "'x,y'", "'A'", "'true'", "'\\n'", "'😀'", "'it\\'s'", "\"q\\\"d\"", "'0x1A'",
                "'1e3'", "' 12 '", "'a-b c(d'"]
     TESTS = ["defined", "undefined", "none", "number", "string", "mapping", "sequence",
-             "true", "false"]
+             "true", "false", "odd", "even", "integer", "float", "boolean", "iterable",
+             "lower", "upper", "callable", "escaped", "filter", "test", "divisibleby 2",
+             "divisibleby(3)", "sameas none", "sameas true", "sameas false", "in [1, 2]",
+             "in 'abc'", "in d", "eq 3", "equalto 'a'", "ne 1", "gt 1", "ge 2.5", "lt 3",
+             "le 'b'", "greaterthan 0", "lessthan 5", "divisibleby(num=2)"]
+    # tests by name, with their arguments, for select, reject and friends
+    SELECT_TESTS = ["'odd'", "'even'", "'number'", "'string'", "'none'", "'defined'",
+                    "'divisibleby', 2", "'gt', 1", "'>', 2", "'<=', 2", "'==', 1", "'!=', 'a'",
+                    "'in', [1, 'a']", "'eq', 3", "'lt', 'b'", "'ge', 0", "'sameas', true",
+                    "'integer'", "'lower'", "'iterable'"]
 
     def __init__(self, seed):
         self.r = random.Random(seed)
@@ -193,9 +203,15 @@ class Gen:
         if r < 0.9:
             return "%s | %s" % (self.maybe_paren(self.seq(d + 1)),
                                 self.pick("length", "count"))
-        if r < 0.95:
+        if r < 0.93:
             return "%s | %s" % (self.maybe_paren(self.numlist(d + 1)),
-                                self.pick("sum", "min", "max", "first", "last", "sum(start=1)"))
+                                self.pick("sum", "min", "max", "first", "last", "sum(start=1)",
+                                          "select(%s) | list | length" % self.pick(*self.SELECT_TESTS),
+                                          "reject('odd') | sum", "map('int') | sum",
+                                          "batch(2) | list | length", "slice(2) | first | length",
+                                          "reverse | first", "select | first"))
+        if r < 0.96:
+            return "%s | wordcount" % self.maybe_paren(self.str(d + 1))
         return "%s | %s" % (self.maybe_paren(self.str(d + 1)), self.pick("int", "float", "int(5)", "float(0.5)", "int(0, 16)"))
 
     def numlist(self, d=0):
@@ -205,9 +221,16 @@ class Gen:
         if r < 0.6:
             return "range(%s)" % ", ".join(self.pick("0", "1", "3", "-2", "x", "5")
                                           for _ in range(self.r.randint(1, 3)))
-        if r < 0.8:
+        if r < 0.7:
             return "%s | %s" % (self.maybe_paren(self.numlist(d + 1)),
                                 self.pick("sort", "sort(reverse=true)", "list", "unique | list"))
+        if r < 0.8:
+            return "%s | %s | list" % (self.maybe_paren(self.numlist(d + 1)),
+                                       self.pick("select(%s)" % self.pick(*self.SELECT_TESTS),
+                                                 "reject(%s)" % self.pick(*self.SELECT_TESTS),
+                                                 "select", "reject", "map('abs')", "map('int')",
+                                                 "map('round', 1)", "map('float')", "reverse",
+                                                 "map('default', 0)"))
         return "%s + %s" % (self.numlist(d + 1), self.numlist(d + 1))
 
     def str(self, d=0):
@@ -226,17 +249,37 @@ class Gen:
                                 self.pick("lower", "upper", "capitalize", "title", "trim",
                                           "trim('x')", "replace('a', 'b')", "replace('l', 'L', 1)",
                                           "replace('', '-')", "string", "first", "last",
-                                          "tojson", "default('dflt')", "length | string"))
+                                          "tojson", "default('dflt')", "length | string",
+                                          "truncate(3)", "truncate(5, true)", "truncate(4, false, '..', 0)",
+                                          "truncate(6, leeway=1)", "center(9)", "center(2)", "string | indent(2)",
+                                          "string | indent('> ', true)", "string | indent(blank=true)", "urlencode",
+                                          "b64encode", "reverse", "wordcount | string",
+                                          "b64encode | b64decode"))
+        if r < 0.9:
+            return "%s | %s" % (self.maybe_paren(self.num(d + 1)),
+                                self.pick("filesizeformat", "filesizeformat(true)", "urlencode",
+                                          "b64encode", "center(6)"))
         if r < 0.95:
             return "%s | %s" % (self.maybe_paren(self.seq(d + 1)),
                                 self.pick("join", "join(', ')", "join('-')", "tojson", "string",
-                                          "unique | join('|')", "tojson(2)"))
+                                          "unique | join('|')", "tojson(2)", "map('string') | join(',')",
+                                          "select | join", "reject(%s) | join(' ')" % self.pick(*self.SELECT_TESTS),
+                                          "map('upper') | join", "batch(2) | list | string",
+                                          "slice(2, 0) | list | string", "reverse | list | string",
+                                          "dictsort | string", "items | list | string", "urlencode",
+                                          "b64encode", "groupby(0) | string"))
         return "%s | string" % self.maybe_paren(self.any(d + 1))
 
     def seq(self, d=0):
         return self.pick(self.numlist(d), self.str(d), "ls", "d", "users", "nested.a.b.c",
                          "[s, x, none]", "{'b': 1, 'a': 2}", "ls | sort", "ls | sort(case_sensitive=true)",
-                         "users | sort(attribute='age')")
+                         "users | sort(attribute='age')", "d | dictsort", "d | dictsort(true, 'value')",
+                         "{'b': 1, 'A': 2, 'a': 0} | dictsort(reverse=true)", "d | items | list",
+                         "users | groupby('age')", "users | groupby('name') | map(attribute='grouper') | list",
+                         "users | selectattr('age', %s) | list" % self.pick("'gt', 26", "'even'", "'eq', 30"),
+                         "users | rejectattr('name', 'lower') | list", "users | map(attribute='name') | list",
+                         "users | map(attribute='zip', default='-') | list", "ls | reverse | list",
+                         "ls | batch(2, 'x') | list", "ls | slice(2) | list")
 
     def bool(self, d=0):
         r = self.r.random()
@@ -468,6 +511,11 @@ def main():
     conn = connect()
     cur = conn.cursor()
     env = jinja2.Environment()
+    # NoETL's own filter (noetl/core/dsl/render.py, add_b64encode_filter, at
+    # 58c2a16b and 32245391) and noetl's b64decode, which NoETL lacks
+    env.filters["b64encode"] = lambda s: base64.b64encode(
+        (s if isinstance(s, str) else str(s)).encode("utf-8")).decode("utf-8")
+    env.filters["b64decode"] = lambda s: base64.b64decode(s).decode("utf-8")
     base_text = json.dumps(BASE_CONTEXT)
 
     def as_stored(ctx):
