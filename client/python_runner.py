@@ -80,6 +80,44 @@ async def _noetl_await(a):
     return await a
 
 
+def _noetl_script_http(script, source):
+    # NoETL's fetch_from_http (plugin/shared/script/sources/http.py@32245391):
+    # source.endpoint, else script.uri; source.method (GET), headers, timeout
+    # (30 s); 404 FileNotFoundError, 401/403 PermissionError, other >= 400
+    # ConnectionError; redirects followed (requests' default).  Bounded here:
+    # http and https only, the body at most _NOETL_MAX_SCRIPT, the timeout at
+    # most 300 s.
+    import urllib.error, urllib.request
+    url = source.get('endpoint') or script.get('uri')
+    if not isinstance(url, str) or not url:
+        raise ValueError('script.source.endpoint or script.uri is required for http source')
+    if not url.lower().startswith(('http://', 'https://')):
+        raise ValueError('script %r: an http source needs an http:// or https:// URL' % url)
+    method = source.get('method') or 'GET'
+    headers = source.get('headers') or {}
+    timeout = source.get('timeout', 30)
+    if not isinstance(method, str) or not isinstance(headers, dict) \
+            or isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError('script.source: method must be a string, headers a mapping, timeout a positive number')
+    request = urllib.request.Request(url, method=method.upper(),
+                                     headers={str(k): str(v) for k, v in headers.items()})
+    try:
+        with urllib.request.urlopen(request, timeout=min(timeout, 300)) as response:
+            body = response.read(_NOETL_MAX_SCRIPT + 1)
+            charset = response.headers.get_content_charset() or script.get('encoding') or 'utf-8'
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            raise FileNotFoundError('HTTP 404: Script not found at %s' % url) from None
+        if e.code in (401, 403):
+            raise PermissionError('HTTP %d: Access denied to %s' % (e.code, url)) from None
+        raise ConnectionError('HTTP %d: Failed to fetch from %s' % (e.code, url)) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise ConnectionError('Failed to fetch from %s: %s' % (url, getattr(e, 'reason', e))) from None
+    if len(body) > _NOETL_MAX_SCRIPT:
+        raise ValueError('script %r is larger than %d MB' % (url, _NOETL_MAX_SCRIPT >> 20))
+    return body.decode(charset, errors='replace')
+
+
 def _noetl_script(script, root):
     # NoETL's resolve_script, for the one source a worker can read: a file,
     # here under the worker's script root and nowhere else
@@ -91,10 +129,12 @@ def _noetl_script(script, root):
     kind = source['type']
     if kind not in _NOETL_SOURCES:
         raise ValueError('script.source.type must be one of: %s, not %r' % (', '.join(_NOETL_SOURCES), kind))
+    if kind == 'http':
+        return _noetl_script_http(script, source)
     if kind != 'file':
         raise ValueError('script.source.type %r is not supported by noetl worker: give the code '
-                         'inline (code:), or as a file (source type file) under the worker\'s '
-                         '--script-root' % kind)
+                         'inline (code:), as a file (source type file) under the worker\'s '
+                         '--script-root, or at an http(s) URL (source type http)' % kind)
     uri = script.get('uri')
     if not isinstance(uri, str) or not uri:
         raise ValueError('script.uri is required, a path under the worker\'s --script-root')

@@ -497,8 +497,8 @@ check_script(JsonbValue *script, const char *tool, const char *loc)
 	if ((uri == NULL || uri->type != jbvString || uri->val.string.len == 0) &&
 		!(strcmp(t, "http") == 0 && jt_get(source, "endpoint") != NULL))
 		pb_error(loc, "\"uri\" must be a non-empty string");
-	if (strcmp(t, "file") != 0)
-		pb_warn(loc, "noetl's worker cannot load a script from source type \"%s\" (it reads files under its --script-root)",
+	if (strcmp(t, "file") != 0 && strcmp(t, "http") != 0)
+		pb_warn(loc, "noetl's worker cannot load a script from source type \"%s\" (it reads files under its --script-root and http(s) URLs)",
 				t);
 	if (tool == NULL || (strcmp(tool, "python") != 0 && strcmp(tool, "workbook") != 0))
 		pb_warn(loc, "only the python tool of noetl's worker reads \"script\"; the %s%s%s step ignores it",

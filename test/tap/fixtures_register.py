@@ -27,7 +27,7 @@ ALIASES = {"type", "with", "params", "input", "payload", "data", "save"}
 
 NO_WORKER = 'workflow[%d]: no worker has announced the tool "%s" (noetl.worker)'
 SCRIPT_SOURCE = ("workflow[%d].script: noetl's worker cannot load a script from source type \"%s\" "
-                 "(it reads files under its --script-root)")
+                 "(it reads files under its --script-root and http(s) URLs)")
 SCRIPT_TOOL = ("workflow[%d].script: only the python tool of noetl's worker reads \"script\"; "
                "the \"%s\" step ignores it")
 # NoETL's http tool never read verify_ssl (httpx.Client(timeout=...) in
@@ -53,7 +53,6 @@ WARNINGS = {
     "era-c/script_execution/postgres_file_example.yaml": [SCRIPT_TOOL % (1, "postgres")],
     "era-c/script_execution/postgres_s3_example.yaml": [SCRIPT_SOURCE % (1, "s3"), SCRIPT_TOOL % (1, "postgres")],
     "era-c/script_execution/python_gcs_example.yaml": [SCRIPT_SOURCE % (1, "gcs")],
-    "era-c/script_execution/python_http_example.yaml": [SCRIPT_SOURCE % (1, "http")],
 }
 
 

@@ -19,12 +19,14 @@ no worker, and the coercion's edge cases.
 """
 
 import fcntl
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psycopg
@@ -215,11 +217,61 @@ try:
     case("script_huge", None, check=failed_with("larger than 16 MB"), script=script("huge.py"))
     case("script_fifo", None, check=failed_with("is not a regular file"), script=script("fifo.py"))
     case("script_missing", None, check=failed_with("FileNotFoundError"), script=script("nope.py"))
-    for kind, uri in (("gcs", "gs://bucket/hello.py"), ("s3", "s3://bucket/hello.py"),
-                      ("http", "hello.py")):
+    for kind, uri in (("gcs", "gs://bucket/hello.py"), ("s3", "s3://bucket/hello.py")):
         case("script_" + kind, None,
              check=failed_with("script.source.type '%s' is not supported by noetl worker" % kind),
              script=script(uri, kind))
+
+    # an http source, from a server on 127.0.0.1 (NoETL's fetch_from_http)
+    class Scripts(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/hello.py":
+                body = open(os.path.join(root, "sub", "hello.py"), "rb").read()
+                self.send_response(200)
+            elif self.path == "/moved":
+                body = b""
+                self.send_response(302)
+                self.send_header("Location", "/hello.py")
+            elif self.path == "/big":
+                body = b"#" * (17 * 1024 * 1024)
+                self.send_response(200)
+            elif self.path == "/secret":
+                body = b"no"
+                self.send_response(401 if self.headers.get("X-Key") != "k" else 200)
+                if self.headers.get("X-Key") == "k":
+                    body = b"def main():\n    return 'with the header'\n"
+            else:
+                body = b"missing"
+                self.send_response(404 if self.path == "/nope" else 500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Scripts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d" % server.server_address[1]
+    case("script_http", None, {"name": "web", "count": 1},
+         check=lambda ok, r, e, eid: ok and isinstance(r, dict) and r.get("messages") == ["hello web"],
+         script=script("unused.py", "http", endpoint="{{ workload.url }}"),
+         workload={"url": base + "/hello.py"})
+    case("script_http_uri", None, {"name": "web", "count": 1},
+         check=lambda ok, r, e, eid: ok and isinstance(r, dict) and r.get("messages") == ["hello web"],
+         script=script(base + "/moved", "http"))
+    case("script_http_headers", None, None, "with the header",
+         script=script(base + "/secret", "http", headers={"X-Key": "k"}))
+    case("script_http_401", None, check=failed_with("PermissionError: HTTP 401"),
+         script=script(base + "/secret", "http"))
+    case("script_http_404", None, check=failed_with("FileNotFoundError: HTTP 404"),
+         script=script(base + "/nope", "http"))
+    case("script_http_500", None, check=failed_with("ConnectionError: HTTP 500"),
+         script=script(base + "/boom", "http"))
+    case("script_http_huge", None, check=failed_with("larger than 16 MB"),
+         script=script(base + "/big", "http"))
+    case("script_http_scheme", None, check=failed_with("needs an http:// or https:// URL"),
+         script=script("file:///etc/passwd", "http"))
     # an unknown source type never reaches the worker: registration refuses it, as NoETL's
     # validate_script_config did (the runner's own refusal is tried with a frame below)
     try:
