@@ -58,6 +58,7 @@
 
 #include "admit.h"
 #include "event.h"
+#include "guc.h"
 #include "jtree.h"
 #include "owner.h"
 #include "playbook_cache.h"
@@ -404,20 +405,27 @@ protected_eval(Protected *p, char **err)
 }
 
 /*
- * render renders a template value; a template error leaves NULL and its
- * message in *err (other errors propagate).
+ * render renders a template value (in the evaluation's context, or in
+ * ctx); a template error leaves NULL and its message in *err (other
+ * errors propagate).
  */
 static Jsonb *
-render(Run *run, Jsonb *tpl, char **err)
+render_in(Run *run, Jsonb *tpl, TVal *ctx, char **err)
 {
 	Protected	p;
 
 	memset(&p, 0, sizeof(p));
 	p.run = run;
 	p.tpl = tpl;
-	p.ctx = run->ctx;
+	p.ctx = ctx;
 	protected_eval(&p, err);
 	return p.out;
+}
+
+static Jsonb *
+render(Run *run, Jsonb *tpl, char **err)
+{
+	return render_in(run, tpl, run->ctx, err);
 }
 
 /*
@@ -441,14 +449,16 @@ truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
 /* ---------------------------------------------------------------- failure */
 
 /*
- * fail_execution fails a step and its execution, cancelling the rest.
+ * fail_execution fails a step (if step is given) and its execution,
+ * cancelling the rest.
  */
 static void
 fail_execution(Run *run, const char *step, const char *error)
 {
 	if (run->ex.status != EXEC_RUNNING)
 		return;
-	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
+	if (step != NULL)
+		emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
 	/* what was decided before the failure is written, then cancelled */
 	(void) flush(run);
 	if (state_cancel_tasks(run->ex.execution_id) > 0)
@@ -540,12 +550,15 @@ evaluate_next(Run *run, int idx)
 			fire = truthy(run, n->when, n->when_len, run->ctx, &err);
 			if (err != NULL)
 			{
-				/* a condition that cannot be evaluated is false, with a warning */
-				emit(run, "warning", s->name, NULL, "warning", NULL,
-					 meta_of("where", psprintf("next[%d].when", i)),
-					 psprintf("condition of next[%d] of step \"%s\" counts as false: %s",
-							  i, s->name, err), 0);
-				fire = false;
+				/*
+				 * A condition that cannot be evaluated fails the step and
+				 * the execution: NoETL took it as false, which sent the
+				 * execution down no branch without saying why.
+				 */
+				fail_execution(run, s->name,
+							   psprintf("condition of next[%d] of step \"%s\": %s",
+										i, s->name, err));
+				return;
 			}
 		}
 		if (!fire)
@@ -654,10 +667,63 @@ finish(Run *run)
 
 /* ---------------------------------------------------------------- handlers */
 
+/* the passes render_workload makes before it gives up */
+#define WORKLOAD_PASSES 8
+
+/*
+ * render_workload renders the templates in the workload of a starting
+ * execution, with execution_id, now() and the workload itself in scope.
+ * A value may use another key of the workload ({{ workload.base }}) and
+ * sees that key rendered: the workload is rendered again, each pass
+ * against the previous pass's result, until a pass changes nothing (a key
+ * that names itself sees its own template).  A template error, references
+ * that do not settle within WORKLOAD_PASSES passes, or a rendered workload
+ * larger than noetl.max_workload_size leaves the reason in *err.
+ */
+static Jsonb *
+render_workload(Run *run, Jsonb *workload, char **err)
+{
+	Jsonb	   *cur = workload;
+	int			pass;
+
+	*err = NULL;
+	for (pass = 0; pass < WORKLOAD_PASSES; pass++)
+	{
+		TVal	   *ctx = tv_dict_new();
+		Jsonb	   *next;
+
+		CHECK_FOR_INTERRUPTS();
+		tv_dict_set(ctx, tv_cstr("workload"), tv_from_jsonb(cur));
+		tv_dict_set(ctx, tv_cstr("execution_id"), tv_int(run->ex.execution_id));
+		next = render_in(run, workload, ctx, err);
+		if (*err != NULL)
+			return NULL;
+		if (!JB_ROOT_IS_OBJECT(next))
+		{
+			*err = pstrdup("the workload did not render to a mapping");
+			return NULL;
+		}
+		if ((Size) VARSIZE(next) > (Size) noetl_max_workload_kb * 1024)
+		{
+			*err = psprintf("the rendered workload is larger than noetl.max_workload_size (%d kB)",
+							noetl_max_workload_kb);
+			return NULL;
+		}
+		if (VARSIZE(next) == VARSIZE(cur) && memcmp(next, cur, VARSIZE(cur)) == 0)
+			return next;
+		cur = next;
+	}
+	*err = psprintf("its values still change after %d renderings: they refer to each other in a cycle, or in a chain longer than that",
+					WORKLOAD_PASSES);
+	return NULL;
+}
+
 static void
 on_start(Run *run, EventRow *row)
 {
 	Jsonb	   *given = jb_get_object(event_jsonb(row, C_CONTEXT), "workload");
+	Jsonb	   *rendered;
+	char	   *err;
 
 	/* the workload given is laid over the playbook's, key by key */
 	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
@@ -667,6 +733,13 @@ on_start(Run *run, EventRow *row)
 	run->orig_pending = 0;
 	/* the row is written by flush(), as this evaluation leaves it */
 	run->new_exec = true;
+	rendered = render_workload(run, run->ex.workload, &err);
+	if (err != NULL)
+	{
+		fail_execution(run, NULL, psprintf("workload: %s", err));
+		return;
+	}
+	run->ex.workload = rendered;
 	dispatch(run, run->pb->start, NULL);
 	finish(run);
 }

@@ -20,6 +20,8 @@
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
+ *	tpl_proxy.c		NoETL's result proxy: step.data, step.result, is_defined
+ *	tpl_coerce.c	NoETL's coercion of rendered text to values
  *	tpl_sql.c		the SQL functions and the per-backend template cache
  *
  * Numbers and whitespace are Python's (pynum.c), jsonb keys are read with
@@ -76,6 +78,7 @@ typedef enum TVKind
 /* flags */
 #define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
 #define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
+#define TVF_PROXY		0x80	/* a step result under NoETL's rules (tpl_proxy.c) */
 
 typedef struct TVal TVal;
 
@@ -389,6 +392,14 @@ extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
+
+/* tpl_proxy.c */
+extern PGDLLIMPORT bool tpl_noetl_rules;
+extern TVal *tpl_proxy_mark(const char *name, TVal *v);
+extern TVal *tpl_proxy_attr(TVal *obj, const char *name, int len);
+
+/* tpl_coerce.c */
+extern TVal *tpl_coerce(const char *s, int len);
 
 /* tpl_filter.c */
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,

@@ -215,61 +215,143 @@ copy_jsonb(Jsonb *jb)
 	return copy;
 }
 
+/* has_braces says whether text has both "{{" and "}}", NoETL's test */
+static bool
+has_braces(const char *s, int len)
+{
+	const char *open = memmem(s, len, "{{", 2);
+
+	return open != NULL && memmem(s, len, "}}", 2) != NULL;
+}
+
+/*
+ * plain_path is NoETL's shortcut before Jinja2 (render_template,
+ * noetl/core/dsl/render.py at 58c2a16b and 32245391): text that is, once
+ * stripped, "{{}}" is ""; text that is "{{ path }}", where path has none
+ * of == != < > + - * / | " if " " else ", is looked up directly: its
+ * parts between dots, stripped, are keys of the context and of the dicts
+ * within, and the value found is the result, as it is (a key named
+ * "items" is that key).  NULL when the text is no such path, or the path
+ * leads nowhere: Jinja2 renders it then.
+ */
+static TVal *
+plain_path(const char *s, int len, TVal *ctx)
+{
+	static const char *const ops[] = {
+		"==", "!=", "<", ">", "+", "-", "*", "/", "|", " if ", " else "
+	};
+	const char *p = s;
+	int			n = len;
+	TVal	   *v = ctx;
+	int			i;
+
+	py_strip(&p, &n);
+	if (n == 4 && memcmp(p, "{{}}", 4) == 0)
+		return tv_str("", 0);
+	if (n < 4 || memcmp(p, "{{", 2) != 0 || memcmp(p + n - 2, "}}", 2) != 0)
+		return NULL;
+	p += 2;
+	n -= 4;
+	py_strip(&p, &n);
+	for (i = 0; i < lengthof(ops); i++)
+		if (memmem(p, n, ops[i], strlen(ops[i])) != NULL)
+			return NULL;
+	while (v != NULL)
+	{
+		const char *dot = memchr(p, '.', n);
+		const char *part = p;
+		int			plen = dot ? dot - p : n;
+
+		tpl_charge(1);
+		py_strip(&part, &plen);
+		if (v->kind != TV_DICT)
+			return NULL;
+		v = tv_dict_get_str(v, part, plen);
+		if (dot == NULL)
+			return v;
+		n -= dot + 1 - p;
+		p = dot + 1;
+	}
+	return NULL;
+}
+
+/*
+ * string_value renders one string s of a JSON value: the value it renders
+ * to, or NULL when the string stays as it is (no markup, or a template
+ * only workers render).  A template that is one {{ expression }} gives
+ * the expression's value.  Under NoETL's rules (tpl_noetl_rules), a string
+ * with "{{" and "}}" goes as render_template goes: plain_path first, then
+ * Jinja2, whose text (or a string value; Undefined is "") is coerced back
+ * to a value (tpl_coerce).
+ */
+static TVal *
+string_value(TplCache *cache, const char *s, int len, TVal *ctx)
+{
+	TTemplate  *tpl;
+	bool		noetl = tpl_noetl_rules && has_braces(s, len);
+	TVal	   *v;
+
+	if (!has_markup(s, len))
+		return NULL;
+	if (noetl && (v = plain_path(s, len, ctx)) != NULL)
+		return v;
+	tpl = tplcache_get(cache, s, len, false);
+	if (tpl->worker_side)
+		return NULL;
+	if (tpl->single != NULL)
+	{
+		v = tpl_eval_expr(tpl, tpl->single, ctx);
+		if (noetl && v->kind == TV_UNDEF)
+			return tv_str("", 0);
+		if (noetl && v->kind == TV_STR)
+			return tpl_coerce(v->u.s.p, v->u.s.len);
+		return v;
+	}
+	{
+		StringInfoData out;
+
+		tv_buf_init(&out, len);
+		tpl_render(tpl, ctx, &out);
+		return noetl ? tpl_coerce(out.data, out.len) : tv_str(out.data, out.len);
+	}
+}
+
 /*
  * render_string renders one string of a JSON value into st.  The string is
  * evaluated in scratch, which is reset afterwards: only what is pushed (a
- * copy of the value, or the text) stays, so rendering many strings holds
- * only their results.
+ * copy of the value) stays, so rendering many strings holds only their
+ * results.
  */
 static void
 render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
 			  JsonbIteratorToken tok, MemoryContext scratch)
 {
-	TTemplate  *tpl;
-	StringInfoData out;
 	JsonbValue	jv;
 	MemoryContext keep = CurrentMemoryContext;
+	TVal	   *v;
+	Jsonb	   *value = NULL;
 
-	if (!has_markup(s->val.string.val, s->val.string.len))
-	{
-		pushJsonbValue(st, tok, s);
-		return;
-	}
-	tpl = tplcache_get(cache, s->val.string.val, s->val.string.len, false);
-	if (tpl->worker_side)
-	{
-		pushJsonbValue(st, tok, s);
-		return;
-	}
-	if (tpl->single != NULL)
-	{
-		/*
-		 * The value is serialised and copied out of scratch: it may point
-		 * into the template (a constant), which the next tplcache_get may
-		 * free, and into scratch.
-		 */
-		Jsonb	   *value;
-
-		MemoryContextSwitchTo(scratch);
-		value = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
-		MemoryContextSwitchTo(keep);
-		value = copy_jsonb(value);
-		MemoryContextReset(scratch);
-		jv.type = jbvBinary;
-		jv.val.binary.data = &value->root;
-		jv.val.binary.len = VARSIZE(value) - VARHDRSZ;
-		pushJsonbValue(st, tok, &jv);
-		return;
-	}
-	/* the text grows where it was allocated, outside scratch */
-	tv_buf_init(&out, s->val.string.len);
+	/*
+	 * The value is serialised and copied out of scratch: it may point into
+	 * the template (a constant), which the next tplcache_get may free, and
+	 * into scratch.
+	 */
 	MemoryContextSwitchTo(scratch);
-	tpl_render(tpl, ctx, &out);
+	v = string_value(cache, s->val.string.val, s->val.string.len, ctx);
+	if (v != NULL)
+		value = tv_to_jsonb(v);
 	MemoryContextSwitchTo(keep);
+	if (value == NULL)
+	{
+		MemoryContextReset(scratch);
+		pushJsonbValue(st, tok, s);
+		return;
+	}
+	value = copy_jsonb(value);
 	MemoryContextReset(scratch);
-	jv.type = jbvString;
-	jv.val.string.val = out.data;
-	jv.val.string.len = out.len;
+	jv.type = jbvBinary;
+	jv.val.binary.data = &value->root;
+	jv.val.binary.len = VARSIZE(value) - VARHDRSZ;
 	pushJsonbValue(st, tok, &jv);
 }
 
@@ -323,6 +405,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 {
 	TplRun		run;
 	Jsonb	   *volatile result = NULL;
+	bool		rules = tpl_noetl_rules;
 
 	tpl_run_begin(&run);
 	PG_TRY();
@@ -334,17 +417,19 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 													  "noetl template string",
 													  ALLOCSET_DEFAULT_SIZES);
 
+		tpl_noetl_rules = true;
+
 		if (JB_ROOT_IS_SCALAR(t))
 		{
 			JsonbValue	scalar;
 
 			(void) JsonbExtractScalar(&t->root, &scalar);
-			if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+			if (scalar.type == jbvString)
 			{
-				TTemplate  *tpl = tplcache_get(cache, scalar.val.string.val, scalar.val.string.len, false);
+				TVal	   *v = string_value(cache, scalar.val.string.val, scalar.val.string.len, ctx);
 
-				if (!tpl->worker_side && tpl->single != NULL)
-					single = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+				if (v != NULL)
+					single = tv_to_jsonb(v);
 			}
 			if (single == NULL)
 			{
@@ -367,6 +452,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 	}
 	PG_FINALLY();
 	{
+		tpl_noetl_rules = rules;
 		tpl_run_end(&run);
 	}
 	PG_END_TRY();
@@ -444,16 +530,26 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 {
 	TplRun		run;
 	volatile bool result = false;
+	bool		rules = tpl_noetl_rules;
 
 	tpl_run_begin(&run);
 	PG_TRY();
 	{
-		TTemplate  *tpl = tplcache_get(cache, cond, len, !has_markup(cond, len));
+		TTemplate  *tpl;
 		StringInfoData out;
-		TVal	   *v = NULL;
+		TVal	   *v;
 
+		tpl_noetl_rules = true;
 		initStringInfo(&out);
-		if (tpl->single != NULL)
+		/* a bare condition is read as NoETL reads it, within {{ }} */
+		v = has_markup(cond, len) ? plain_path(cond, len, ctx)
+			: plain_path(psprintf("{{ %.*s }}", len, cond), len + 6, ctx);
+		if (v != NULL)
+		{
+			if (v->kind != TV_BOOL)
+				tv_str_out(&out, v);
+		}
+		else if ((tpl = tplcache_get(cache, cond, len, !has_markup(cond, len)))->single != NULL)
 		{
 			v = tpl_eval_expr(tpl, tpl->single, ctx);
 			if (v->kind != TV_BOOL)
@@ -465,6 +561,7 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 	}
 	PG_FINALLY();
 	{
+		tpl_noetl_rules = rules;
 		tpl_run_end(&run);
 	}
 	PG_END_TRY();
