@@ -667,6 +667,33 @@ finish(Run *run)
 
 /* ---------------------------------------------------------------- handlers */
 
+/*
+ * has_template says whether a string value of jb (not a key: keys are not
+ * rendered) contains a template delimiter.
+ */
+static bool
+has_template(Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			const char *p = v.val.string.val;
+			int			i;
+
+			for (i = 0; i + 1 < v.val.string.len; i++)
+				if (p[i] == '{' && (p[i + 1] == '{' || p[i + 1] == '%' || p[i + 1] == '#'))
+					return true;
+		}
+	}
+	return false;
+}
+
 /* the passes render_workload makes before it gives up */
 #define WORKLOAD_PASSES 8
 
@@ -687,6 +714,8 @@ render_workload(Run *run, Jsonb *workload, char **err)
 	int			pass;
 
 	*err = NULL;
+	if (!has_template(workload))
+		return workload;
 	for (pass = 0; pass < WORKLOAD_PASSES; pass++)
 	{
 		TVal	   *ctx = tv_dict_new();

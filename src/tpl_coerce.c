@@ -391,7 +391,7 @@ number(Lit *l)
 		p++;
 	if (l->python)
 	{
-		if (l->end - p > 1 && p[0] == '0' && strchr("xXoObB", p[1]) != NULL)
+		if (l->end - p > 1 && p[0] == '0' && p[1] != '\0' && strchr("xXoObB", p[1]) != NULL)
 		{
 			PyIntText t;
 			const char *q = p + 2;

@@ -15,7 +15,8 @@
  *
  * so that {{ step.data.x }} reads x of a result stored without its
  * envelope.  A top-level list is wrapped as {"result": list}, so that
- * {{ step.result }} is the list.
+ * {{ step.result }} is the list (here the list answers .result with a copy
+ * of itself that is no proxy, and is otherwise the list it is).
  *
  * Here the proxy is a flag on the value (TVF_PROXY) rather than a wrapper:
  * the value prints, compares, iterates and goes to JSON as it is, and only
@@ -73,7 +74,17 @@ tpl_proxy_attr(TVal *obj, const char *name, int len)
 	if (!(obj->flags & TVF_PROXY))
 		return NULL;
 	if (obj->kind == TV_LIST)
-		return is_name(name, len, "result") ? obj : NULL;
+	{
+		TVal	   *list;
+
+		if (!is_name(name, len, "result"))
+			return NULL;
+		/* {"result": list}["result"] is the list itself, no proxy */
+		list = palloc(sizeof(TVal));
+		*list = *obj;
+		list->flags &= ~TVF_PROXY;
+		return list;
+	}
 	if (obj->kind != TV_DICT)
 		return NULL;
 	if (is_name(name, len, "data") || is_name(name, len, "result"))

@@ -281,8 +281,9 @@ plain_path(const char *s, int len, TVal *ctx)
  * only workers render).  A template that is one {{ expression }} gives
  * the expression's value.  Under NoETL's rules (tpl_noetl_rules), a string
  * with "{{" and "}}" goes as render_template goes: plain_path first, then
- * Jinja2, whose text (or a string value; Undefined is "") is coerced back
- * to a value (tpl_coerce).
+ * Jinja2, whose text is coerced back to a value (tpl_coerce); of one
+ * {{ expression }}, only a string value (or Undefined, which is "") is,
+ * with the blanks around the braces as Jinja2 renders them.
  */
 static TVal *
 string_value(TplCache *cache, const char *s, int len, TVal *ctx)
@@ -300,12 +301,14 @@ string_value(TplCache *cache, const char *s, int len, TVal *ctx)
 		return NULL;
 	if (tpl->single != NULL)
 	{
+		bool		bare = len >= 4 && memcmp(s, "{{", 2) == 0 && memcmp(s + len - 2, "}}", 2) == 0;
+
 		v = tpl_eval_expr(tpl, tpl->single, ctx);
-		if (noetl && v->kind == TV_UNDEF)
-			return tv_str("", 0);
-		if (noetl && v->kind == TV_STR)
-			return tpl_coerce(v->u.s.p, v->u.s.len);
-		return v;
+		if (!noetl || (v->kind != TV_UNDEF && v->kind != TV_STR))
+			return v;
+		/* text around the braces is part of what NoETL coerces: render it */
+		if (bare)
+			return v->kind == TV_UNDEF ? tv_str("", 0) : tpl_coerce(v->u.s.p, v->u.s.len);
 	}
 	{
 		StringInfoData out;
