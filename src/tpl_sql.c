@@ -278,7 +278,8 @@ plain_path(const char *s, int len, TVal *ctx)
 /*
  * string_value renders one string s of a JSON value: the value it renders
  * to, or NULL when the string stays as it is (no markup, or a template
- * only workers render).  A template that is one {{ expression }} gives
+ * only workers render, unless condition says that the string is one,
+ * which cannot wait).  A template that is one {{ expression }} gives
  * the expression's value.  Under NoETL's rules (tpl_noetl_rules), a string
  * with "{{" and "}}" goes as render_template goes: plain_path first, then
  * Jinja2, whose text is coerced back to a value (tpl_coerce); of one
@@ -286,7 +287,7 @@ plain_path(const char *s, int len, TVal *ctx)
  * with the blanks around the braces as Jinja2 renders them.
  */
 static TVal *
-string_value(TplCache *cache, const char *s, int len, TVal *ctx)
+string_value(TplCache *cache, const char *s, int len, TVal *ctx, bool condition)
 {
 	TTemplate  *tpl;
 	bool		noetl = tpl_noetl_rules && has_braces(s, len);
@@ -297,7 +298,7 @@ string_value(TplCache *cache, const char *s, int len, TVal *ctx)
 	if (noetl && (v = plain_path(s, len, ctx)) != NULL)
 		return v;
 	tpl = tplcache_get(cache, s, len, false);
-	if (tpl->worker_side)
+	if (tpl->worker_side && !condition)
 		return NULL;
 	if (tpl->single != NULL)
 	{
@@ -340,7 +341,7 @@ render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
 	 * into scratch.
 	 */
 	MemoryContextSwitchTo(scratch);
-	v = string_value(cache, s->val.string.val, s->val.string.len, ctx);
+	v = string_value(cache, s->val.string.val, s->val.string.len, ctx, false);
 	if (v != NULL)
 		value = tv_to_jsonb(v);
 	MemoryContextSwitchTo(keep);
@@ -429,7 +430,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 			(void) JsonbExtractScalar(&t->root, &scalar);
 			if (scalar.type == jbvString)
 			{
-				TVal	   *v = string_value(cache, scalar.val.string.val, scalar.val.string.len, ctx);
+				TVal	   *v = string_value(cache, scalar.val.string.val, scalar.val.string.len, ctx, false);
 
 				if (v != NULL)
 					single = tv_to_jsonb(v);
@@ -512,7 +513,7 @@ noetl_eval(PG_FUNCTION_ARGS)
 }
 
 /*
- * truthy_text applies NoETL's rule to the text of a value: true when
+ * truthy_text applies NoETL's rule to a string: true when
  * str.strip().lower() is "true", "1" or "yes".
  */
 static bool
@@ -526,7 +527,11 @@ truthy_text(const char *s, int len)
 
 /*
  * tpl_truthy evaluates a condition with NoETL's rule, parsing it through
- * cache: one rendering.
+ * cache: one rendering.  A condition is rendered as noetl.render renders a
+ * string (era B's _evaluate_condition calls render_template: the plain
+ * path, the proxy, and coercion), a bare one as if within {{ }}; then a
+ * bool is itself, a string is true by truthy_text, and anything else by
+ * Python's bool() (so 2 and a non-empty list are true).
  */
 bool
 tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
@@ -538,29 +543,27 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 	tpl_run_begin(&run);
 	PG_TRY();
 	{
-		TTemplate  *tpl;
-		StringInfoData out;
 		TVal	   *v;
 
 		tpl_noetl_rules = true;
-		initStringInfo(&out);
-		/* a bare condition is read as NoETL reads it, within {{ }} */
-		v = has_markup(cond, len) ? plain_path(cond, len, ctx)
-			: plain_path(psprintf("{{ %.*s }}", len, cond), len + 6, ctx);
-		if (v != NULL)
+		if (has_markup(cond, len))
+			v = string_value(cache, cond, len, ctx, true);
+		else if ((v = plain_path(psprintf("{{ %.*s }}", len, cond), len + 6, ctx)) == NULL)
 		{
-			if (v->kind != TV_BOOL)
-				tv_str_out(&out, v);
-		}
-		else if ((tpl = tplcache_get(cache, cond, len, !has_markup(cond, len)))->single != NULL)
-		{
+			TTemplate  *tpl = tplcache_get(cache, cond, len, true);
+
 			v = tpl_eval_expr(tpl, tpl->single, ctx);
-			if (v->kind != TV_BOOL)
-				tv_str_out(&out, v);
+			if (v->kind == TV_UNDEF)
+				v = tv_str("", 0);
+			else if (v->kind == TV_STR)
+				v = tpl_coerce(v->u.s.p, v->u.s.len);
 		}
+		if (v->kind == TV_BOOL)
+			result = v->u.b;
+		else if (v->kind == TV_STR)
+			result = truthy_text(v->u.s.p, v->u.s.len);
 		else
-			tpl_render(tpl, ctx, &out);
-		result = (v != NULL && v->kind == TV_BOOL) ? v->u.b : truthy_text(out.data, out.len);
+			result = tv_truthy(v);
 	}
 	PG_FINALLY();
 	{

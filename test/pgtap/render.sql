@@ -8,7 +8,7 @@
 BEGIN;
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(59);
+SELECT plan(66);
 
 \set ctx '{"s": {"x": 1, "items": [5, 6], "keys": "k", "inner": {"y": 2}}, "d": {"data": {"x": 9}, "x": 1}, "l": [1, 2, 3], "workload": {"user_data": {"name": "ann", "n": 2}}, "n": "123", "q": "007", "t": "(1, ''a'', None, True)"}'
 
@@ -64,6 +64,14 @@ SELECT is(noetl.render('"{{ x | trim }}"', jsonb_build_object('x', repeat('[', 5
 SELECT is(noetl.render_text('{{ workload.user_data | tojson }}', :'ctx'), '{"n": 2, "name": "ann"}',
           'render_text returns text: no coercion');
 
+-- conditions: rendered as above, then a bool is itself, a string true/1/yes, anything else Python's bool()
+SELECT ok(noetl.truthy('{{ r.n }}', '{"r": {"n": 2}}'), 'truthy: 2 is true, as bool(2)');
+SELECT ok(NOT noetl.truthy('{{ r.n }}', '{"r": {"n": 0}}'), 'truthy: 0 is false');
+SELECT ok(noetl.truthy('r.items', '{"r": {"items": [0]}}'), 'truthy: a non-empty list is true');
+SELECT ok(NOT noetl.truthy('{{ r.items }}', '{"r": {"items": {}}}'), 'truthy: an empty mapping is false');
+SELECT ok(NOT noetl.truthy('{{ r.s | trim }}', '{"r": {"s": " 0 "}}'), 'truthy: rendered "0" is coerced to 0, false');
+SELECT ok(NOT noetl.truthy('{{ r.s }}', '{"r": {"s": "no"}}'), 'truthy: a string other than true/1/yes is false');
+
 -- the broker: a step reads a result without "data", a key named items, a tojson'd dict
 SELECT noetl.register($$
 metadata: {path: tests/render/reads}
@@ -83,6 +91,10 @@ workflow:
     next:
       - step: b
         when: "{{ start.data.ok }}"
+      - step: c
+        when: "{{ start.data.items }}"
+      - step: d
+        when: "{{ start.data.items | length == 5 }}"
   - step: b
     tool: python
     code: x
@@ -92,9 +104,17 @@ workflow:
       user: "{{ workload.user_data | tojson }}"
       run: "{{ workload.run_id }}"
       url: "{{ workload.deeper }}"
+  - step: c
+    tool: python
+    code: x
+  - step: d
+    tool: python
+    code: x
 $$) \g /dev/null
 SELECT noetl.execute('tests/render/reads') AS e \gset
-SELECT is(pg_temp.work(:e, '{"start": {"ok": true, "x": 7, "items": [1, 2]}}'), 2, 'both tasks ran');
+SELECT is(pg_temp.work(:e, '{"start": {"ok": true, "x": 7, "items": [1, 2]}}'), 3, 'three tasks ran');
+SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :e, ARRAY['start', 'b', 'c'],
+              'broker: when {{ start.data.items }} (a non-empty list) fires, and a false condition does not');
 SELECT is((SELECT result FROM noetl.event WHERE execution_id = :e AND event_type = 'step_completed' AND node_name = 'start'),
           '{"ok": true, "x": 7, "items": [1, 2]}', 'the result of start is stored without "data"');
 SELECT is((SELECT action -> 'args' -> 'x' FROM noetl.queue WHERE execution_id = :e AND node_id = 'b'), '7',
