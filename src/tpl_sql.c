@@ -219,9 +219,56 @@ copy_jsonb(Jsonb *jb)
 static bool
 has_braces(const char *s, int len)
 {
-	const char *open = memmem(s, len, "{{", 2);
+	bool		open = false;
+	bool		close = false;
+	int			i;
 
-	return open != NULL && memmem(s, len, "}}", 2) != NULL;
+	for (i = 0; i + 1 < len && !(open && close); i++)
+	{
+		if (s[i] == '{' && s[i + 1] == '{')
+			open = true;
+		else if (s[i] == '}' && s[i + 1] == '}')
+			close = true;
+	}
+	return open && close;
+}
+
+/*
+ * has_operator says whether a path has one of NoETL's operators: == != <
+ * > + - * / | " if " " else ".
+ */
+static bool
+has_operator(const char *p, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		switch (p[i])
+		{
+			case '<':
+			case '>':
+			case '+':
+			case '-':
+			case '*':
+			case '/':
+			case '|':
+				return true;
+			case '=':
+			case '!':
+				if (i + 1 < n && p[i + 1] == '=')
+					return true;
+				break;
+			case ' ':
+				if ((n - i >= 4 && memcmp(p + i, " if ", 4) == 0) ||
+					(n - i >= 6 && memcmp(p + i, " else ", 6) == 0))
+					return true;
+				break;
+			default:
+				break;
+		}
+	}
+	return false;
 }
 
 /*
@@ -237,13 +284,9 @@ has_braces(const char *s, int len)
 static TVal *
 plain_path(const char *s, int len, TVal *ctx)
 {
-	static const char *const ops[] = {
-		"==", "!=", "<", ">", "+", "-", "*", "/", "|", " if ", " else "
-	};
 	const char *p = s;
 	int			n = len;
 	TVal	   *v = ctx;
-	int			i;
 
 	py_strip(&p, &n);
 	if (n == 4 && memcmp(p, "{{}}", 4) == 0)
@@ -253,9 +296,8 @@ plain_path(const char *s, int len, TVal *ctx)
 	p += 2;
 	n -= 4;
 	py_strip(&p, &n);
-	for (i = 0; i < lengthof(ops); i++)
-		if (memmem(p, n, ops[i], strlen(ops[i])) != NULL)
-			return NULL;
+	if (has_operator(p, n))
+		return NULL;
 	while (v != NULL)
 	{
 		const char *dot = memchr(p, '.', n);
@@ -342,6 +384,23 @@ render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
 	 */
 	MemoryContextSwitchTo(scratch);
 	v = string_value(cache, s->val.string.val, s->val.string.len, ctx, false);
+	if (v != NULL && v->kind == TV_STR)
+	{
+		/* text, the usual case, is pushed as a string, copied out of scratch */
+		char	   *text;
+
+		if (v->u.s.len > JENTRY_OFFLENMASK)
+			tv_fail("string too long to represent as jsonb string");
+		MemoryContextSwitchTo(keep);
+		text = palloc(v->u.s.len + 1);
+		memcpy(text, v->u.s.p, v->u.s.len);
+		jv.type = jbvString;
+		jv.val.string.val = text;
+		jv.val.string.len = v->u.s.len;
+		MemoryContextReset(scratch);
+		pushJsonbValue(st, tok, &jv);
+		return;
+	}
 	if (v != NULL)
 		value = tv_to_jsonb(v);
 	MemoryContextSwitchTo(keep);
