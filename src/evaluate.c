@@ -698,33 +698,132 @@ has_template(Jsonb *jb)
 #define WORKLOAD_PASSES 8
 
 /*
+ * What the workload's templates see at start: the workload and
+ * execution_id.  A template that names anything else (a loop's item, the
+ * worker's env) is meant for later: missing records that one did.
+ */
+typedef struct WorkloadScope
+{
+	Jsonb	   *workload;
+	int64		execution_id;
+	bool		missing;
+} WorkloadScope;
+
+static TVal *
+workload_lookup(void *arg, const char *key, int len)
+{
+	WorkloadScope *w = (WorkloadScope *) arg;
+	int			i;
+
+	if (len == 8 && memcmp(key, "workload", 8) == 0)
+		return tv_from_jsonb(w->workload);
+	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
+		return tv_int(w->execution_id);
+	/* a call looks its name up first: the engine's functions are no miss */
+	if ((len == 3 && memcmp(key, "now", 3) == 0) ||
+		(len == 5 && memcmp(key, "range", 5) == 0) ||
+		(len == 4 && memcmp(key, "dict", 4) == 0))
+		return NULL;
+	/* nor is what the plain path tries ("now()", "a[0]"): no name */
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) key[i];
+
+		if (!(c == '_' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (i > 0 && c >= '0' && c <= '9')))
+			return NULL;
+	}
+	if (len > 0)
+		w->missing = true;
+	return NULL;
+}
+
+/*
+ * render_workload_keys renders the workload key by key, when rendering it
+ * whole failed or named something beyond the scope: a key whose value
+ * names something else is kept as it is written (NoETL never rendered a
+ * workload, so a template there may be meant for a later rendering); a
+ * key whose value raises otherwise leaves the reason in *err.
+ */
+static Jsonb *
+render_workload_keys(Run *run, Jsonb *workload, WorkloadScope *scope, TVal *ctx, char **err)
+{
+	JsonbValue *out = jt_object();
+	JsonbIterator *it = JsonbIteratorInit(&workload->root);
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	*err = NULL;
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		Jsonb	   *value;
+		Jsonb	   *rendered;
+		char	   *key;
+
+		CHECK_FOR_INTERRUPTS();
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		value = JsonbValueToJsonb(&v);
+		rendered = value;
+		if (has_template(value))
+		{
+			scope->missing = false;
+			rendered = render_in(run, value, ctx, err);
+			if (scope->missing)
+			{
+				*err = NULL;
+				rendered = value;
+			}
+			else if (*err != NULL)
+			{
+				*err = psprintf("key \"%s\": %s", key, *err);
+				return NULL;
+			}
+		}
+		jt_set(out, key, jt_from_jsonb(rendered));
+	}
+	return jt_to_jsonb(out);
+}
+
+/*
  * render_workload renders the templates in the workload of a starting
  * execution, with execution_id, now() and the workload itself in scope.
  * A value may use another key of the workload ({{ workload.base }}) and
  * sees that key rendered: the workload is rendered again, each pass
  * against the previous pass's result, until a pass changes nothing (a key
- * that names itself sees its own template).  A template error, references
- * that do not settle within WORKLOAD_PASSES passes, or a rendered workload
- * larger than noetl.max_workload_size leaves the reason in *err.
+ * that names itself sees its own template).  A key whose templates name
+ * anything else is kept as written.  A template error, references that do
+ * not settle within WORKLOAD_PASSES passes, or a rendered workload larger
+ * than noetl.max_workload_size leaves the reason in *err.
  */
 static Jsonb *
 render_workload(Run *run, Jsonb *workload, char **err)
 {
 	Jsonb	   *cur = workload;
+	WorkloadScope scope;
+	TVal	   *ctx = tv_dict_new();
 	int			pass;
 
 	*err = NULL;
 	if (!has_template(workload))
 		return workload;
+	scope.execution_id = run->ex.execution_id;
+	ctx->u.dict.lookup = workload_lookup;
+	ctx->u.dict.lookup_arg = &scope;
 	for (pass = 0; pass < WORKLOAD_PASSES; pass++)
 	{
-		TVal	   *ctx = tv_dict_new();
 		Jsonb	   *next;
 
 		CHECK_FOR_INTERRUPTS();
-		tv_dict_set(ctx, tv_cstr("workload"), tv_from_jsonb(cur));
-		tv_dict_set(ctx, tv_cstr("execution_id"), tv_int(run->ex.execution_id));
+		scope.workload = cur;
+		scope.missing = false;
 		next = render_in(run, workload, ctx, err);
+		if (*err != NULL || scope.missing)
+			next = render_workload_keys(run, workload, &scope, ctx, err);
 		if (*err != NULL)
 			return NULL;
 		if (!JB_ROOT_IS_OBJECT(next))

@@ -8,7 +8,7 @@
 BEGIN;
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(66);
+SELECT plan(67);
 
 \set ctx '{"s": {"x": 1, "items": [5, 6], "keys": "k", "inner": {"y": 2}}, "d": {"data": {"x": 9}, "x": 1}, "l": [1, 2, 3], "workload": {"user_data": {"name": "ann", "n": 2}}, "n": "123", "q": "007", "t": "(1, ''a'', None, True)"}'
 
@@ -84,6 +84,7 @@ workload:
   nested: {id: "n-{{ execution_id }}"}
   pg_auth: "{{ workload.pg_auth }}"
   user_data: {name: ann, n: 2}
+  later: {sql: "INSERT {{ item.name }} {{ execution_id }}", when: "{{ result is defined }}"}
 workflow:
   - step: start
     tool: python
@@ -139,6 +140,9 @@ SELECT ok((SELECT workload ->> 'stamp' FROM noetl.execution WHERE execution_id =
           'workload: now() is rendered');
 SELECT is((SELECT workload ->> 'pg_auth' FROM noetl.execution WHERE execution_id = :e), '{{ workload.pg_auth }}',
           'workload: a key that names itself keeps its template');
+SELECT is((SELECT workload -> 'later' FROM noetl.execution WHERE execution_id = :e),
+          '{"sql": "INSERT {{ item.name }} {{ execution_id }}", "when": "{{ result is defined }}"}',
+          'workload: a key whose templates name anything but workload and execution_id is kept as written');
 SELECT noetl.execute('tests/render/reads', '{"pg_auth": "pg_local", "base": "given"}') AS g \gset
 SELECT is((SELECT workload ->> 'pg_auth' || ' ' || (workload ->> 'url') FROM noetl.execution WHERE execution_id = :g),
           'pg_local given/x', 'workload: the values given at start are rendered too, and used');
@@ -153,7 +157,7 @@ workflow:
     code: x
 $$) \g /dev/null
 SELECT noetl.execute('tests/render/bad_workload') AS bw \gset
-SELECT results_eq($$SELECT status::text, error LIKE 'workload: template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :bw,
+SELECT results_eq($$SELECT status::text, error LIKE 'workload: key "a": template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :bw,
                   $$VALUES ('failed'::text, true)$$, 'a workload template that raises fails the execution, with the reason');
 SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = :bw), 0, '... and queues nothing');
 SELECT noetl.execute('tests/render/bad_workload', '{"a": "{{ workload.a }}x"}') AS cy \gset
