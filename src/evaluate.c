@@ -748,10 +748,11 @@ workload_lookup(void *arg, const char *key, int len)
 static Jsonb *
 render_workload_keys(Run *run, Jsonb *workload, WorkloadScope *scope, TVal *ctx, char **err)
 {
-	JsonbValue *out = jt_object();
+	JsonbParseState *st = NULL;
 	JsonbIterator *it = JsonbIteratorInit(&workload->root);
 	JsonbValue	k;
 	JsonbValue	v;
+	JsonbValue *res = NULL;
 	JsonbIteratorToken tok;
 
 	*err = NULL;
@@ -759,12 +760,14 @@ render_workload_keys(Run *run, Jsonb *workload, WorkloadScope *scope, TVal *ctx,
 	{
 		Jsonb	   *value;
 		Jsonb	   *rendered;
-		char	   *key;
 
 		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
+		{
+			res = pushJsonbValue(&st, tok, tok == WJB_BEGIN_OBJECT || tok == WJB_END_OBJECT ? NULL : &k);
 			continue;
-		key = pnstrdup(k.val.string.val, k.val.string.len);
+		}
+		pushJsonbValue(&st, WJB_KEY, &k);
 		tok = JsonbIteratorNext(&it, &v, true);
 		Assert(tok == WJB_VALUE);
 		value = JsonbValueToJsonb(&v);
@@ -780,13 +783,16 @@ render_workload_keys(Run *run, Jsonb *workload, WorkloadScope *scope, TVal *ctx,
 			}
 			else if (*err != NULL)
 			{
-				*err = psprintf("key \"%s\": %s", key, *err);
+				*err = psprintf("key \"%.*s\": %s", k.val.string.len, k.val.string.val, *err);
 				return NULL;
 			}
 		}
-		jt_set(out, key, jt_from_jsonb(rendered));
+		v.type = jbvBinary;
+		v.val.binary.data = &rendered->root;
+		v.val.binary.len = VARSIZE(rendered) - VARHDRSZ;
+		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
-	return jt_to_jsonb(out);
+	return JsonbValueToJsonb(res);
 }
 
 /*
