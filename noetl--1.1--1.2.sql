@@ -240,3 +240,282 @@ CREATE TABLE noetl.worker (
 
 COMMENT ON TABLE noetl.worker IS
 'workers that announced themselves: their tools, where they run, when they started and were last seen';
+
+/*
+ * Registration reports what it ignores (unknown keys, NoETL settings noetl
+ * does not act on) as warnings, each starting with its location as errors
+ * do.  noetl.check_playbook returns them beside the payload;
+ * noetl.parse_playbook raises them as WARNINGs; noetl.register returns them
+ * in its warnings column, with one more for each tool that no worker has
+ * announced in noetl.worker.
+ */
+CREATE FUNCTION noetl.check_playbook(content text, OUT payload jsonb, OUT warnings text[])
+AS 'MODULE_PATHNAME', 'noetl_check_playbook'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.check_playbook(text) IS
+'validates a playbook (YAML or JSON text) and returns its normalised form and what registration would ignore, without registering it';
+
+/* the new return type needs a new function; its grants are carried over */
+ALTER FUNCTION noetl.register(text) RENAME TO register_1_1;
+
+CREATE FUNCTION noetl.register(content text)
+RETURNS TABLE (catalog_id bigint, path text, version integer, warnings text[])
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    doc   jsonb;
+    warns text[];
+    p     text;
+BEGIN
+    SELECT c.payload, c.warnings INTO doc, warns FROM noetl.check_playbook(register.content) c;
+    p := doc OPERATOR(pg_catalog.->>) 'path';
+    /*
+     * A tool that no worker, live or not, has announced: its tasks would
+     * wait.  One warning per tool, at its first step.  Sub-playbooks are
+     * the broker's, not a worker's.
+     */
+    warns := warns OPERATOR(pg_catalog.||) ARRAY(
+        SELECT pg_catalog.format('workflow[%s]: no worker has announced the tool "%s" (noetl.worker)',
+                                 t.i OPERATOR(pg_catalog.-) 1, t.tool)
+          FROM (SELECT s.step OPERATOR(pg_catalog.->>) 'tool' AS tool, pg_catalog.min(s.i) AS i
+                  FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'workflow')
+                       WITH ORDINALITY AS s(step, i)
+                 WHERE s.step OPERATOR(pg_catalog.?) 'tool'
+                 GROUP BY 1) t
+         WHERE t.tool OPERATOR(pg_catalog.<>) 'playbook'
+           AND NOT EXISTS (SELECT FROM noetl.worker w
+                            WHERE t.tool OPERATOR(pg_catalog.=) ANY (w.tools))
+         ORDER BY t.i);
+    /* one registration of a path at a time, so versions never collide */
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('noetl.catalog'),
+                                             pg_catalog.hashtext(p));
+    RETURN QUERY
+    INSERT INTO noetl.catalog AS c (path, version, kind, content, payload)
+    SELECT p,
+           COALESCE(pg_catalog.max(prev.version), 0) OPERATOR(pg_catalog.+) 1,
+           'Playbook', register.content, doc
+      FROM noetl.catalog prev
+     WHERE prev.path OPERATOR(pg_catalog.=) p
+    RETURNING c.catalog_id, c.path, c.version, warns;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.register(text) IS
+'registers a playbook (YAML or JSON text) as the next version of its path; returns what registration ignored, and the tools no worker has announced, as warnings';
+
+REVOKE ALL ON FUNCTION noetl.register(text) FROM PUBLIC;
+
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT a.grantee, a.is_grantable
+          FROM pg_catalog.pg_proc f, pg_catalog.aclexplode(f.proacl) a
+         WHERE f.oid OPERATOR(pg_catalog.=) 'noetl.register_1_1(text)'::pg_catalog.regprocedure
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+           AND a.grantee OPERATOR(pg_catalog.<>) f.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION noetl.register(text) TO %s%s',
+                                  CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                       ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
+                                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION noetl.register_1_1(text);
+
+/*
+ * How recently a worker must have been seen to be live: the setting
+ * noetl.worker_live_seconds (60), read in C so that calling it loads the
+ * library and the setting is defined (without preloading it is a
+ * placeholder until the library is loaded).
+ */
+CREATE FUNCTION noetl.worker_live_seconds()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'noetl_worker_live'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION noetl.worker_live_seconds() IS
+'how recently a worker must have been seen to count as live, in seconds (noetl.worker_live_seconds)';
+
+/*
+ * A worker announces itself when it starts (and again when its row is
+ * gone: after reconnecting, or after it was away so long that its row was
+ * deleted), refreshes its row while it runs, and leaves when it stops.
+ * worker_id is a label, as it is in a lease: any role granted these
+ * functions may announce, refresh or remove any worker's row.  An
+ * announcement deletes the rows not seen for ten times
+ * noetl.worker_live_seconds (workers killed without leaving), so that
+ * the table stays as small as the set of workers.  It returns
+ * noetl.worker_live_seconds: the worker refreshes every third of it.
+ */
+CREATE FUNCTION noetl.worker_announce(worker_id text, tools text[], host text DEFAULT NULL,
+                                      pid integer DEFAULT NULL, jobs integer DEFAULT NULL,
+                                      version text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    live integer := noetl.worker_live_seconds();
+    seen timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+    IF worker_announce.worker_id IS NULL OR pg_catalog.length(worker_announce.worker_id) OPERATOR(pg_catalog.=) 0
+       OR pg_catalog.length(worker_announce.worker_id) OPERATOR(pg_catalog.>) 256 THEN
+        RAISE EXCEPTION 'a worker id must have 1 to 256 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF worker_announce.tools IS NULL OR pg_catalog.cardinality(worker_announce.tools) OPERATOR(pg_catalog.=) 0
+       OR pg_catalog.cardinality(worker_announce.tools) OPERATOR(pg_catalog.>) 64
+       OR pg_catalog.array_ndims(worker_announce.tools) OPERATOR(pg_catalog.<>) 1 THEN
+        RAISE EXCEPTION 'worker "%" must announce 1 to 64 tools', worker_announce.worker_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.unnest(worker_announce.tools) t
+                WHERE t IS NULL OR pg_catalog.length(t) OPERATOR(pg_catalog.=) 0
+                   OR pg_catalog.length(t) OPERATOR(pg_catalog.>) 63) THEN
+        RAISE EXCEPTION 'worker "%" announces a tool without a name, or with one longer than 63 characters',
+                        worker_announce.worker_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.length(worker_announce.host) OPERATOR(pg_catalog.>) 256
+       OR pg_catalog.length(worker_announce.version) OPERATOR(pg_catalog.>) 64
+       OR worker_announce.pid OPERATOR(pg_catalog.<=) 0 OR worker_announce.jobs OPERATOR(pg_catalog.<=) 0 THEN
+        RAISE EXCEPTION 'worker "%" announces a host longer than 256 characters, a version longer than 64, or a pid or jobs not above 0',
+                        worker_announce.worker_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    DELETE FROM noetl.worker w
+     WHERE w.last_seen OPERATOR(pg_catalog.<) (seen
+                       OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => 10 OPERATOR(pg_catalog.*) live));
+
+    INSERT INTO noetl.worker AS w (worker_id, tools, host, pid, jobs, version, started_at, last_seen)
+    VALUES (worker_announce.worker_id, worker_announce.tools, worker_announce.host,
+            worker_announce.pid, worker_announce.jobs, worker_announce.version, seen, seen)
+    ON CONFLICT ON CONSTRAINT worker_pkey DO UPDATE
+       SET tools = excluded.tools, jobs = excluded.jobs, version = excluded.version,
+           started_at = CASE WHEN w.host IS NOT DISTINCT FROM excluded.host
+                              AND w.pid IS NOT DISTINCT FROM excluded.pid
+                             THEN w.started_at ELSE excluded.started_at END,
+           host = excluded.host, pid = excluded.pid,
+           last_seen = excluded.last_seen;
+    RETURN live;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.worker_announce(text, text[], text, integer, integer, text) IS
+'a worker says it runs: its tools, host, pid, jobs and version; returns noetl.worker_live_seconds, the worker refreshing every third of it';
+
+CREATE FUNCTION noetl.worker_refresh(worker_id text)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH seen AS (
+        UPDATE noetl.worker w SET last_seen = pg_catalog.clock_timestamp()
+         WHERE w.worker_id OPERATOR(pg_catalog.=) worker_refresh.worker_id
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT FROM seen)
+$$;
+
+COMMENT ON FUNCTION noetl.worker_refresh(text) IS
+'a worker says it is still there; false if it has no row (then it announces itself again)';
+
+CREATE FUNCTION noetl.worker_leave(worker_id text)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (
+        DELETE FROM noetl.worker w WHERE w.worker_id OPERATOR(pg_catalog.=) worker_leave.worker_id
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT FROM gone)
+$$;
+
+COMMENT ON FUNCTION noetl.worker_leave(text) IS
+'a worker that stops removes its row; false if it had none';
+
+CREATE FUNCTION noetl.workers()
+RETURNS TABLE (worker_id text, tools text[], host text, pid integer, jobs integer, version text,
+               started_at timestamptz, last_seen timestamptz, live boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT w.worker_id, w.tools, w.host, w.pid, w.jobs, w.version, w.started_at, w.last_seen,
+           w.last_seen OPERATOR(pg_catalog.>=) (pg_catalog.now()
+               OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => noetl.worker_live_seconds()))
+      FROM noetl.worker w
+     ORDER BY w.worker_id
+$$;
+
+COMMENT ON FUNCTION noetl.workers() IS
+'the workers that announced themselves, live if seen within noetl.worker_live_seconds';
+
+/*
+ * The tools whose ready tasks (queued or waiting to retry, and due) no
+ * live worker runs: of one execution, or of all when execution_id is NULL,
+ * counting only the tasks ready for at least min_wait_seconds.  The
+ * branches keep each query on its index: the execution's tasks by
+ * (execution_id, node_id), all ready tasks by the ready index.
+ */
+CREATE FUNCTION noetl.unserved_tools(execution_id bigint DEFAULT NULL,
+                                     min_wait_seconds double precision DEFAULT 0)
+RETURNS TABLE (tool text, tasks bigint, steps text[], waited_seconds double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    live_since timestamptz := pg_catalog.now()
+        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => noetl.worker_live_seconds());
+    ready_before timestamptz := pg_catalog.now()
+        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => GREATEST(coalesce(unserved_tools.min_wait_seconds, 0), 0));
+BEGIN
+    IF unserved_tools.execution_id IS NOT NULL THEN
+        RETURN QUERY
+        SELECT q.tool, pg_catalog.count(*),
+               (pg_catalog.array_agg(DISTINCT q.node_name))[1:10],
+               pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.available_at))
+          FROM noetl.queue q
+         WHERE q.execution_id OPERATOR(pg_catalog.=) unserved_tools.execution_id
+           AND q.status IN ('queued', 'retry')
+           AND q.available_at OPERATOR(pg_catalog.<=) ready_before
+           AND NOT EXISTS (SELECT FROM noetl.worker w
+                            WHERE w.last_seen OPERATOR(pg_catalog.>=) live_since
+                              AND q.tool OPERATOR(pg_catalog.=) ANY (w.tools))
+         GROUP BY q.tool ORDER BY q.tool;
+    ELSE
+        RETURN QUERY
+        SELECT q.tool, pg_catalog.count(*),
+               (pg_catalog.array_agg(DISTINCT q.node_name))[1:10],
+               pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.available_at))
+          FROM noetl.queue q
+         WHERE q.status IN ('queued', 'retry')
+           AND q.available_at OPERATOR(pg_catalog.<=) ready_before
+           AND NOT EXISTS (SELECT FROM noetl.worker w
+                            WHERE w.last_seen OPERATOR(pg_catalog.>=) live_since
+                              AND q.tool OPERATOR(pg_catalog.=) ANY (w.tools))
+         GROUP BY q.tool ORDER BY q.tool;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION noetl.unserved_tools(bigint, double precision) IS
+'the tools whose ready tasks (of one execution, or all) have waited at least min_wait_seconds with no live worker running them: how many, which steps (up to 10), the longest wait';
+
+REVOKE ALL ON FUNCTION noetl.worker_live_seconds() FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.worker_announce(text, text[], text, integer, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.worker_refresh(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.worker_leave(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.workers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION noetl.unserved_tools(bigint, double precision) FROM PUBLIC;
+
+COMMENT ON FUNCTION noetl.status() IS
+'whether the library is preloaded, the broker worker (pid, database), the notification channels, outstanding tasks by status, the age of the oldest ready task, the tools whose ready tasks no live worker runs';

@@ -4,8 +4,8 @@
  *	  The noetl program: its options, and the subcommand it runs.
  *
  *	noetl [--dsn DSN] register FILE...
- *	noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait]
- *	noetl [--dsn DSN] status [EXECUTION_ID]
+ *	noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait [--warn-after SECONDS]]
+ *	noetl [--dsn DSN] status [--warn-after SECONDS] [EXECUTION_ID]
  *	noetl [--dsn DSN] worker [--tools LIST] [--jobs N] [--id NAME] ...
  *
  * The connection comes from --dsn (a libpq connection string or URI), or
@@ -46,8 +46,8 @@ usage(FILE *f)
 			"\n"
 			"Usage:\n"
 			"  noetl [--dsn DSN] register FILE...\n"
-			"  noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait]\n"
-			"  noetl [--dsn DSN] status [EXECUTION_ID]\n"
+			"  noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait [--warn-after SECONDS]]\n"
+			"  noetl [--dsn DSN] status [--warn-after SECONDS] [EXECUTION_ID]\n"
 			"  noetl [--dsn DSN] worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
 			"                    [--grace SECONDS]\n"

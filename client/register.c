@@ -4,8 +4,10 @@
  *	  noetl register FILE...: store playbooks in the catalog.
  *
  * Each file ("-": standard input) is stored as the next version of its
- * playbook's path; a file the server refuses is reported with the
- * server's message, and the exit status is then 1.
+ * playbook's path; what registration ignored, and the tools no worker has
+ * announced, are printed to stderr as warnings (they do not change the
+ * exit status); a file the server refuses is reported with the server's
+ * message, and the exit status is then 1.
  *
  *-------------------------------------------------------------------------
  */
@@ -86,11 +88,22 @@ cmd_register(int argc, char **argv)
 		else
 		{
 			params[0] = text.data;
-			r = db_exec(conn, argv[i], "SELECT path, version FROM noetl.register($1)", 1, params);
+			/* one row per warning, or one row with none */
+			r = db_exec(conn, argv[i],
+						"SELECT r.path, r.version, w.w FROM noetl.register($1) r"
+						" LEFT JOIN LATERAL pg_catalog.unnest(r.warnings) WITH ORDINALITY AS w(w, n) ON true"
+						" ORDER BY w.n", 1, params);
 			if (r == NULL)
 				failed++;
 			else
+			{
+				int			row;
+
+				for (row = 0; row < PQntuples(r); row++)
+					if (!PQgetisnull(r, row, 2))
+						pg_log_warning("%s: %s", argv[i], PQgetvalue(r, row, 2));
 				printf("%s version %s (%s)\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), argv[i]);
+			}
 			PQclear(r);
 		}
 		termPQExpBuffer(&text);

@@ -8,7 +8,10 @@
  * place (steps done / dispatched, the steps running, the time elapsed);
  * otherwise a line per step event.  Then it prints the outcome and the
  * result, and exits 0 if the execution completed, 1 if it failed or was
- * cancelled; 2 if it could not start or follow it.
+ * cancelled; 2 if it could not start or follow it.  While it follows,
+ * it warns once of each tool whose tasks in the execution have been ready
+ * for --warn-after seconds (10) with no live worker running it
+ * (unserved.c), every second or so.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,8 +26,11 @@
 
 #include "commands.h"
 #include "db.h"
+#include "unserved.h"
 
 #define POLL_SECONDS 0.1
+/* how many polls between two looks for tools no worker runs */
+#define UNSERVED_POLLS 10
 
 static const char *progress_sql =
 "SELECT x.status, x.result::text, x.error, p.done, p.dispatched,"
@@ -54,11 +60,13 @@ static const char *events_sql =
 
 /* follow shows an execution's progress until it ends; returns the exit status */
 static int
-follow(PGconn *c, const char *eid)
+follow(PGconn *c, const char *eid, double warn_after)
 {
 	bool		tty = isatty(STDOUT_FILENO);
 	char		last_event[32] = "0";
 	int			width = 0;
+	Unserved	unserved = {0};
+	int			polls = 0;
 
 	for (;;)
 	{
@@ -120,9 +128,16 @@ follow(PGconn *c, const char *eid)
 			if (!PQgetisnull(r, 0, 7))
 				printf("result: %s\n", PQgetvalue(r, 0, 7));
 			PQclear(r);
+			unserved_free(&unserved);
 			return rc;
 		}
 		PQclear(r);
+		if (++polls % UNSERVED_POLLS == 0)
+		{
+			/* the warning goes to stderr: the line redrawn on stdout is ended first */
+			if (unserved_warn(c, eid, warn_after, tty && width > 0, &unserved) > 0 && tty)
+				width = 0;
+		}
 		usleep((useconds_t) (POLL_SECONDS * 1e6));
 	}
 }
@@ -131,7 +146,7 @@ follow(PGconn *c, const char *eid)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: noetl run PATH [--workload JSON] [--version N] [--wait]\n");
+	fprintf(f, "usage: noetl run PATH [--workload JSON] [--version N] [--wait [--warn-after SECONDS]]\n");
 }
 
 /* cmd_run is noetl run */
@@ -142,12 +157,14 @@ cmd_run(int argc, char **argv)
 		{"workload", required_argument, NULL, 'w'},
 		{"version", required_argument, NULL, 'v'},
 		{"wait", no_argument, NULL, 'W'},
+		{"warn-after", required_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *path;
 	const char *workload = NULL;
 	char		version[16];
 	bool		wait = false;
+	double		warn_after = UNSERVED_WARN_AFTER;
 	const char *params[3] = {NULL, NULL, NULL};
 	PGconn	   *c;
 	PGresult   *r;
@@ -171,6 +188,21 @@ cmd_run(int argc, char **argv)
 				break;
 			case 'W':
 				wait = true;
+				break;
+			case 'a':
+				{
+					char	   *end;
+
+					errno = 0;
+					warn_after = strtod(optarg, &end);
+					if (end == optarg || *end != '\0' || errno == ERANGE || !(warn_after >= 0) ||
+						warn_after > 1e9)
+					{
+						pg_log_error("invalid value \"%s\" for option --warn-after", optarg);
+						pg_log_error_hint("Give a number of seconds, at least 0.");
+						return 2;
+					}
+				}
 				break;
 			default:
 				usage(stderr);
@@ -203,7 +235,7 @@ cmd_run(int argc, char **argv)
 	}
 	printf("execution %s of %s started\n", eid, path);
 	fflush(stdout);
-	rc = follow(c, eid);
+	rc = follow(c, eid, warn_after);
 	PQfinish(c);
 	pg_free(eid);
 	return rc;

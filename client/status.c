@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * status.c
- *	  noetl status [EXECUTION_ID]: recent executions, or one execution's
- *	  timeline.
+ *	  noetl status [--warn-after SECONDS] [EXECUTION_ID]: recent
+ *	  executions, or one execution's timeline; and a warning for each tool
+ *	  whose tasks (of that execution, or of any) have been ready for
+ *	  --warn-after seconds (10) with no live worker running it.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +15,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "unserved.h"
 
 static const char *recent_sql =
 "SELECT x.execution_id, c.path || ' v' || c.version, x.status,"
@@ -36,8 +39,9 @@ static const char *timeline_sql =
 
 /* recent lists the latest executions */
 static int
-recent(PGconn *c)
+recent(PGconn *c, double warn_after)
 {
+	Unserved	unserved = {0};
 	PGresult   *r = db_exec(c, NULL, recent_sql, 0, NULL);
 	int			i;
 
@@ -50,13 +54,17 @@ recent(PGconn *c)
 	if (PQntuples(r) == 0)
 		printf("(no executions)\n");
 	PQclear(r);
+	fflush(stdout);
+	(void) unserved_warn(c, NULL, warn_after, false, &unserved);
+	unserved_free(&unserved);
 	return 0;
 }
 
 /* one prints an execution and its timeline */
 static int
-one(PGconn *c, const char *eid)
+one(PGconn *c, const char *eid, double warn_after)
 {
+	Unserved	unserved = {0};
 	const char *params[1] = {eid};
 	PGresult   *r = db_exec(c, NULL, one_sql, 1, params);
 	int			i;
@@ -88,6 +96,9 @@ one(PGconn *c, const char *eid)
 		printf("%9s  %-19s %-20s %-10s %-16s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
 			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
 	PQclear(r);
+	fflush(stdout);
+	(void) unserved_warn(c, eid, warn_after, false, &unserved);
+	unserved_free(&unserved);
 	return 0;
 }
 
@@ -96,18 +107,40 @@ int
 cmd_status(int argc, char **argv)
 {
 	static const struct option long_options[] = {
+		{"warn-after", required_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0}
 	};
 	PGconn	   *c;
+	double		warn_after = UNSERVED_WARN_AFTER;
 	int			rc;
+	int			opt;
 
-	if (getopt_long(argc, argv, "", long_options, NULL) != -1 || argc - optind > 1)
+	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
 	{
-		fprintf(stderr, "usage: noetl status [EXECUTION_ID]\n");
+		char	   *end;
+
+		if (opt != 'a')
+		{
+			fprintf(stderr, "usage: noetl status [--warn-after SECONDS] [EXECUTION_ID]\n");
+			return 2;
+		}
+		errno = 0;
+		warn_after = strtod(optarg, &end);
+		if (end == optarg || *end != '\0' || errno == ERANGE || !(warn_after >= 0) ||
+			warn_after > 1e9)
+		{
+			pg_log_error("invalid value \"%s\" for option --warn-after", optarg);
+			pg_log_error_hint("Give a number of seconds, at least 0.");
+			return 2;
+		}
+	}
+	if (argc - optind > 1)
+	{
+		fprintf(stderr, "usage: noetl status [--warn-after SECONDS] [EXECUTION_ID]\n");
 		return 2;
 	}
 	c = db_connect(NULL, "noetl status", false, true);
-	rc = optind < argc ? one(c, argv[optind]) : recent(c);
+	rc = optind < argc ? one(c, argv[optind], warn_after) : recent(c, warn_after);
 	PQfinish(c);
 	return rc;
 }

@@ -8,7 +8,10 @@
  * or, for a mapping (HTTP headers, query parameters) and a list (the bind
  * parameters of a postgres task), JSON flattened to one level of strings,
  * which json_read_flat reads.  Mapping members that are null are left out;
- * list elements that are null stay null (SQL NULL parameters).
+ * list elements that are null stay null (SQL NULL parameters).  A python
+ * task also gets the python fields of its action other than code (script,
+ * code_b64, code_base64, context, loop) as one JSON object, which the
+ * python runner reads (tool_python.c).
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -52,7 +55,9 @@ enum
 	COL_QUERY,
 	COL_COMMAND,
 	COL_DSN,
-	COL_BIND
+	COL_BIND,
+	COL_PYTHON,
+	COL_FOLLOW_REDIRECTS
 };
 
 static const char *lease_sql =
@@ -80,7 +85,13 @@ static const char *lease_sql =
 "                                                   WHEN 'string' THEN e #>> '{}'"
 "                                                   ELSE e::text END"
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
-"                         ORDER BY i))::text END"
+"                         ORDER BY i))::text END,"
+"       CASE WHEN q.tool = 'python' THEN"
+"         (SELECT coalesce(jsonb_object_agg(key, value), '{}')::text "
+"           FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
+"          WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop')) END,"
+"       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
+"                     THEN (a -> 'follow_redirects')::boolean END, false)"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
@@ -147,11 +158,13 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->timeout = PQgetisnull(r, i, COL_TIMEOUT) ? 0 : atof(PQgetvalue(r, i, COL_TIMEOUT));
 		t->args = column(r, i, COL_ARGS);
 		t->code = column(r, i, COL_CODE);
+		t->python = column(r, i, COL_PYTHON);
 		t->method = column(r, i, COL_METHOD);
 		t->url = column(r, i, COL_URL);
 		t->command = column(r, i, COL_COMMAND);
 		t->dsn = column(r, i, COL_DSN);
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
+		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
@@ -240,6 +253,7 @@ task_free(Task *task)
 	pg_free(task->lease_token);
 	pg_free(task->args);
 	pg_free(task->code);
+	pg_free(task->python);
 	pg_free(task->method);
 	pg_free(task->url);
 	json_flat_free(&task->headers);
@@ -304,6 +318,7 @@ task_pack(const Task *t, PQExpBuffer buf)
 	pack_field(buf, t->dsn);
 	appendPQExpBuffer(buf, "%d:", t->has_bind);
 	pack_flat(buf, &t->bind);
+	appendPQExpBuffer(buf, "%d:", t->follow_redirects);
 }
 
 /* what task_unpack reads from */
@@ -409,6 +424,7 @@ task_unpack(const char *data, size_t len, Task *t)
 	t->dsn = unpack_field(&u);
 	t->has_bind = unpack_int(&u) != 0;
 	unpack_flat(&u, &t->bind);
+	t->follow_redirects = unpack_int(&u) != 0;
 	if (!u.ok || u.p != u.end || t->queue_id == NULL || t->tool == NULL)
 	{
 		task_free(t);

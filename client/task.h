@@ -24,8 +24,10 @@ typedef struct Task
 	double		timeout;		/* seconds, 0 = the worker's default */
 	char	   *args;			/* the args when an object, JSON; else NULL */
 	char	   *code;			/* python */
+	char	   *python;			/* its action's other python fields, a JSON object */
 	char	   *method;			/* http */
 	char	   *url;
+	bool		follow_redirects;	/* http: follow 3xx (not NoETL's default) */
 	JsonFlat	headers;
 	JsonFlat	query;			/* the args object's members, as text */
 	char	   *command;		/* postgres */

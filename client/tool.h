@@ -28,11 +28,16 @@ typedef enum RunnerKind
 	RUNNER_KINDS
 } RunnerKind;
 
-/* what the native runner knows of the worker, for its connections' names */
+/*
+ * what a runner knows of the worker: its id and slot (the native runner's
+ * connections' names, a python task's context) and its script root (the
+ * directory a python step's script files are read from, or NULL)
+ */
 typedef struct RunnerContext
 {
 	const char *worker_id;
 	int			slot;
+	const char *script_root;
 } RunnerContext;
 
 /* tool.c */
@@ -47,7 +52,7 @@ extern void tool_failure(PQExpBuffer report, const char *error, const char *stac
 
 /* tool_python.c */
 extern const char *const tool_python_script;
-extern void tool_python_request(const Task *task, PQExpBuffer buf);
+extern void tool_python_request(const RunnerContext *cx, const Task *task, PQExpBuffer buf);
 
 /* one file each: the native tools */
 extern void tool_http(const RunnerContext *cx, const Task *task, double timeout,

@@ -5,7 +5,7 @@
  *
  *	noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]
  *				 [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]
- *				 [--grace SECONDS] [--isolate]
+ *				 [--grace SECONDS] [--isolate] [--script-root DIR]
  *
  * It LISTENs on the queue channel and leases when told, on a timer (--poll)
  * and after every (re)connection: the queue is the truth, notifications are
@@ -19,19 +19,29 @@
  * reports what happens as events: action_started when a task starts (after
  * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
- * trace and the duration.  It heartbeats every third of the lease, and
- * drops a task whose lease it lost (expired and taken over, or cancelled):
- * a cancellation notice makes it check at once.  A task that outlives its
- * timeout (the task's own, else --task-timeout) is killed, with its
- * runner, and reported failed once that runner is gone; so is a task
- * whose runner dies.  A killed runner is sent no other task: the slot
- * starts a new runner for its next task.
+ * trace and the duration.  What a task printed goes to the worker's log
+ * once it is done, a line at a time after the task's id and step, its
+ * last LOG_KEEP bytes (log_output).  It heartbeats every third of the
+ * lease, and drops a task whose lease it lost (expired and taken over, or
+ * cancelled): a cancellation notice makes it check at once.  A task that
+ * outlives its timeout (the task's own, else --task-timeout) is killed,
+ * with its runner, and reported failed once that runner is gone; so is a
+ * task whose runner dies.  A killed runner is sent no other task: the
+ * slot starts a new runner for its next task.  Python steps' script files
+ * are read from --script-root (or NOETL_SCRIPT_ROOT) and nowhere else.
  *
  * SIGTERM or SIGINT: it stops leasing and lets running tasks finish; after
  * --grace seconds, or at a second signal, it kills them and releases their
  * tasks (action_released) for other workers, then exits 0.  If the worker
  * itself is killed, its runners die with it, and the broker expires its
  * leases.
+ *
+ * It announces itself in noetl.worker (noetl.worker_announce: its id,
+ * tools, host, pid, jobs and version) after every (re)connection, refreshes
+ * its row on a timer, every third of noetl.worker_live_seconds (which the
+ * announcement returns), one statement whatever the number of tasks, and
+ * removes it when it stops (noetl.worker_leave).  A worker whose role may
+ * not announce runs all the same, with a warning.
  *
  * It waits with poll(), on the wake-up pipe of its signal handler, the
  * server's socket and its runners' pipes, so that any number of jobs can
@@ -47,6 +57,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +99,7 @@ typedef struct Slot
 	PQExpBufferData err;		/* what the runner printed while the task ran */
 	size_t		err_cut;		/* how much of that was cut from its start */
 	PQExpBufferData idle;		/* what the slot's runners printed outside a task */
+	size_t		idle_cut;		/* how much of that was cut from its start */
 	double		started;
 	double		deadline;
 	double		next_heartbeat;
@@ -103,6 +115,15 @@ static double opt_poll = 5;
 static double opt_task_timeout = 300;
 static double opt_grace = 5;
 static bool opt_isolate = false;
+static char *opt_script_root = NULL;	/* python steps' script files, or NULL */
+
+static char *opt_host = NULL;
+
+/* the announcement: whether it holds, and when to refresh it */
+static bool announced = false;
+static bool announce_warned = false;
+static double refresh_every = 20;
+static double next_refresh = 0;
 
 static volatile sig_atomic_t stop_requests = 0;
 static int	wake_pipe[2] = {-1, -1};
@@ -166,7 +187,7 @@ read_log(Slot *s, Runner *r)
 	if (s->busy && r == s->runner)
 		s->err_cut += runner_read_log(r, &s->err, LOG_KEEP);
 	else
-		(void) runner_read_log(r, &s->idle, LOG_KEEP);
+		s->idle_cut += runner_read_log(r, &s->idle, LOG_KEEP);
 }
 
 /* trim_log keeps the last LOG_KEEP bytes of what a slot's task printed */
@@ -184,6 +205,44 @@ trim_log(Slot *s)
 }
 
 /*
+ * log_output writes what a task (or a slot's runner, outside a task)
+ * printed to the worker's log, a line each, every line after the prefix
+ * so that the lines of tasks that ran at once can be told apart.  Only
+ * the last LOG_KEEP bytes of it are kept (read_log): if more was printed,
+ * a line first says how much was dropped, and the kept part starts at its
+ * first whole line.
+ */
+static void
+log_output(const char *prefix, const PQExpBufferData *out, size_t cut)
+{
+	const char *p = out->data;
+	const char *end = out->data + out->len;
+
+	if (PQExpBufferDataBroken(*out) || out->len == 0)
+		return;
+	if (cut > 0)
+	{
+		const char *nl = memchr(p, '\n', out->len);
+
+		if (nl != NULL && nl + 1 < end)
+		{
+			cut += (size_t) (nl + 1 - p);
+			p = nl + 1;
+		}
+		pg_log_info("%s: [%zu bytes of output dropped, the last %zu kept]", prefix, cut,
+					(size_t) (end - p));
+	}
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+		const char *eol = nl ? nl : end;
+
+		pg_log_info("%s: %.*s", prefix, (int) (eol - p), p);
+		p = nl ? nl + 1 : end;
+	}
+}
+
+/*
  * retire drops a runner that cannot take a task (it died, was killed, or
  * sent what was refused): it is killed, what it left in its output goes
  * to the slot's, not to the next task's, and its pipes are closed; it is
@@ -193,7 +252,7 @@ static void
 retire(Slot *s, Runner *r)
 {
 	runner_kill(r);
-	(void) runner_read_log(r, &s->idle, LOG_KEEP);
+	s->idle_cut += runner_read_log(r, &s->idle, LOG_KEEP);
 	runner_close(r);
 	r->pid = 0;
 	r->reaped_at = 0;
@@ -224,7 +283,7 @@ send_task(Slot *s)
 	}
 	initPQExpBuffer(&payload);
 	if (kind == RUNNER_PYTHON)
-		tool_python_request(&s->task, &payload);
+		tool_python_request(&s->cx, &s->task, &payload);
 	else
 		task_pack(&s->task, &payload);
 	if (PQExpBufferDataBroken(payload) || !runner_send(r, payload.data, payload.len))
@@ -474,9 +533,14 @@ finish(PGconn *c, Slot *s)
 					s->task.node_id, strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "done" : "failed",
 					duration);
 		/* what it printed, unless that was its stack trace */
-		if (own_report && s->err.len > 0 && !PQExpBufferDataBroken(s->err))
-			pg_log_info("task %s printed%s:\n%s", s->task.queue_id,
-						s->err_cut > 0 ? " (its start cut)" : "", s->err.data);
+		if (own_report)
+		{
+			char	   *prefix = psprintf("task %s (step %s)", s->task.queue_id,
+										  s->task.node_id);
+
+			log_output(prefix, &s->err, s->err_cut);
+			pg_free(prefix);
+		}
 	}
 	else if (PQstatus(c) != CONNECTION_OK)
 		sent = false;
@@ -531,6 +595,90 @@ heartbeat(PGconn *c, Slot *s)
 	return held;
 }
 
+/* ---------------------------------------------------------------- announcement */
+
+/*
+ * announce says in noetl.worker that this worker runs, with its tools; a
+ * failure (a role without the grant, an extension without the function)
+ * is a warning: the worker runs unannounced, and is tried again at the
+ * next refresh.  The row's last_seen is fresh once it returns.
+ */
+static void
+announce(PGconn *c)
+{
+	char		pid[16];
+	char		jobs[16];
+	const char *params[6] = {opt_id, opt_tools, opt_host, pid, jobs, NOETL_VERSION};
+	PGresult   *r;
+
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	snprintf(jobs, sizeof(jobs), "%d", opt_jobs);
+	r = PQexecParams(c, "SELECT noetl.worker_announce($1, string_to_array($2, ','), $3, $4::int,"
+					 "                              $5::int, $6)", 6, NULL, params, NULL, NULL, 0);
+	announced = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	if (announced)
+	{
+		int			live = atoi(PQgetvalue(r, 0, 0));
+
+		refresh_every = live >= 3 ? live / 3.0 : 1;
+	}
+	else if (PQstatus(c) == CONNECTION_OK && !announce_warned)
+	{
+		/* once: it is tried again at every refresh, and fails the same way */
+		pg_log_warning("could not announce worker %s in noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+		pg_log_warning_hint("The worker runs all the same; noetl run --wait and noetl status may warn that no worker runs its tools.");
+		announce_warned = true;
+	}
+	PQclear(r);
+	next_refresh = now_seconds() + refresh_every;
+}
+
+/*
+ * refresh keeps the worker's row fresh, announcing it again if it is gone
+ * (deleted while the worker was away), or was never made
+ */
+static void
+refresh(PGconn *c)
+{
+	const char *params[1] = {opt_id};
+	PGresult   *r;
+
+	if (!announced)
+	{
+		announce(c);
+		return;
+	}
+	r = PQexecParams(c, "SELECT noetl.worker_refresh($1)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		announced = false;
+	else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_OK)
+		pg_log_warning("could not refresh worker %s in noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+	PQclear(r);
+	if (!announced)
+		announce(c);
+	else
+		next_refresh = now_seconds() + refresh_every;
+}
+
+/* leave removes the worker's row, as it stops */
+static void
+leave(PGconn *c)
+{
+	const char *params[1] = {opt_id};
+	PGresult   *r;
+
+	if (!announced)
+		return;
+	r = PQexecParams(c, "SELECT noetl.worker_leave($1)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		pg_log_warning("could not remove worker %s from noetl.worker: %s", opt_id,
+					   PQresultErrorMessage(r));
+	PQclear(r);
+	announced = false;
+}
+
 /* ---------------------------------------------------------------- connection */
 
 /*
@@ -583,6 +731,7 @@ connect_and_listen(const char *application_name)
 		PQfinish(c);
 		return NULL;
 	}
+	announce(c);
 	return c;
 }
 
@@ -667,8 +816,12 @@ collect(PGconn *conn, Slot *slots)
 		/* what a runner printed outside a task (a thread of an earlier task) */
 		if (s->idle.len > 0)
 		{
-			pg_log_info("the runner of slot %d printed:\n%s", i, s->idle.data);
+			char	   *prefix = psprintf("slot %d, outside a task", i);
+
+			log_output(prefix, &s->idle, s->idle_cut);
+			pg_free(prefix);
 			reset_buffer(&s->idle);
+			s->idle_cut = 0;
 		}
 		if (!s->busy)
 			continue;
@@ -920,7 +1073,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: noetl worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
-			"                    [--grace SECONDS] [--isolate]\n");
+			"                    [--grace SECONDS] [--isolate] [--script-root DIR]\n");
 }
 
 /*
@@ -955,7 +1108,90 @@ option_parse_seconds(const char *arg, const char *optname, bool zero_ok, double 
 	return true;
 }
 
-/* option_parse_tools checks a --tools list: tools of this worker, comma-separated */
+/* in_path says whether an executable of that name is on PATH */
+static bool
+in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	const char *p = path;
+
+	if (path == NULL || *path == '\0')
+		return false;
+	for (;;)
+	{
+		size_t		len = strcspn(p, ":");
+		char	   *file = psprintf("%.*s/%s", (int) len, len == 0 ? "." : p, name);
+		bool		found = access(file, X_OK) == 0;
+
+		pg_free(file);
+		if (found)
+			return true;
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}
+
+/* tool_missing says why this worker cannot run a tool it has, or NULL */
+static const char *
+tool_missing(const char *name, size_t len)
+{
+	if (len == 6 && strncmp(name, "python", 6) == 0 && !in_path("python3"))
+		return "python3 is not on PATH";
+	return NULL;
+}
+
+/* distance is the edit distance of two short names, at most 64 bytes each */
+static int
+distance(const char *a, size_t alen, const char *b)
+{
+	int			row[65];
+	size_t		blen = strlen(b);
+	size_t		i;
+	size_t		j;
+
+	if (alen > 64 || blen > 64)
+		return INT_MAX;
+	for (j = 0; j <= blen; j++)
+		row[j] = (int) j;
+	for (i = 1; i <= alen; i++)
+	{
+		int			diag = row[0];
+
+		row[0] = (int) i;
+		for (j = 1; j <= blen; j++)
+		{
+			int			up = row[j];
+			int			best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+/* closest_tool is the tool whose name is within two edits of name, or NULL */
+static const char *
+closest_tool(const char *name, size_t len)
+{
+	static const char *const names[] = {"python", "http", "postgres"};
+	int			i;
+
+	for (i = 0; i < lengthof(names); i++)
+		if (distance(name, len, names[i]) <= 2)
+			return names[i];
+	return NULL;
+}
+
+/*
+ * option_parse_tools checks a --tools list: tools of this worker,
+ * comma-separated, each of which it can run here (python needs python3)
+ */
 static bool
 option_parse_tools(const char *arg)
 {
@@ -964,17 +1200,91 @@ option_parse_tools(const char *arg)
 	for (;;)
 	{
 		size_t		len = strcspn(p, ",");
+		const char *why;
 
 		if (!tool_exists(p, len))
 		{
-			pg_log_error("invalid value \"%s\" for option --tools", arg);
-			pg_log_error_hint("The tools are %s.", tool_names);
+			const char *like = closest_tool(p, len);
+
+			pg_log_error("invalid value \"%s\" for option --tools: no tool \"%.*s\"", arg,
+						 (int) len, p);
+			if (like != NULL)
+				pg_log_error_hint("Did you mean \"%s\"? The tools are %s.", like, tool_names);
+			else
+				pg_log_error_hint("The tools are %s.", tool_names);
+			return false;
+		}
+		if ((why = tool_missing(p, len)) != NULL)
+		{
+			pg_log_error("this worker cannot run tool \"%.*s\": %s", (int) len, p, why);
+			pg_log_error_hint("Install it, or leave the tool out of --tools.");
 			return false;
 		}
 		if (p[len] == '\0')
 			return true;
 		p += len + 1;
 	}
+}
+
+/*
+ * default_tools is every tool this worker can run here: a tool it cannot
+ * run (python without python3) is left out, with a warning
+ */
+static const char *
+default_tools(void)
+{
+	PQExpBufferData list;
+	const char *p = tool_names;
+
+	initPQExpBuffer(&list);
+	for (;;)
+	{
+		size_t		len = strcspn(p, ",");
+		const char *why = tool_missing(p, len);
+
+		if (why != NULL)
+			pg_log_warning("not running %.*s tasks: %s", (int) len, p, why);
+		else
+			appendPQExpBuffer(&list, "%s%.*s", list.len > 0 ? "," : "", (int) len, p);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	if (PQExpBufferDataBroken(list))
+	{
+		pg_log_error("out of memory");
+		exit(2);
+	}
+	return list.data;
+}
+
+/*
+ * option_parse_script_root reads the directory python steps' script files
+ * are read from (python_runner.py refuses a path out of it): kept as its
+ * real path, so that the working directory and symbolic links do not
+ * change it later
+ */
+static bool
+option_parse_script_root(const char *arg, const char *optname)
+{
+	char	   *path = realpath(arg, NULL);
+	struct stat st;
+
+	if (path == NULL || stat(path, &st) < 0)
+	{
+		pg_log_error("invalid value \"%s\" for %s: %m", arg, optname);
+		free(path);
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode))
+	{
+		pg_log_error("invalid value \"%s\" for %s: not a directory", arg, optname);
+		free(path);
+		return false;
+	}
+	free(opt_script_root);
+	opt_script_root = path;
+	return true;
 }
 
 /* parse_options reads noetl worker's options; false (logged) if wrong */
@@ -990,12 +1300,13 @@ parse_options(int argc, char **argv)
 		{"task-timeout", required_argument, NULL, 'T'},
 		{"grace", required_argument, NULL, 'g'},
 		{"isolate", no_argument, NULL, 'I'},
+		{"script-root", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0}
 	};
 	int			opt;
 	bool		ok = true;
 
-	opt_tools = tool_names;
+	opt_tools = NULL;
 	while (ok && (opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
 	{
 		switch (opt)
@@ -1031,17 +1342,25 @@ parse_options(int argc, char **argv)
 			case 'I':
 				opt_isolate = true;
 				break;
+			case 'S':
+				ok = option_parse_script_root(optarg, "--script-root");
+				break;
 			default:
 				usage(stderr);
 				return false;
 		}
 	}
+	if (ok && opt_script_root == NULL && getenv("NOETL_SCRIPT_ROOT") != NULL &&
+		getenv("NOETL_SCRIPT_ROOT")[0] != '\0')
+		ok = option_parse_script_root(getenv("NOETL_SCRIPT_ROOT"), "NOETL_SCRIPT_ROOT");
 	if (ok && optind < argc)
 	{
 		pg_log_error("too many command-line arguments (first is \"%s\")", argv[optind]);
 		usage(stderr);
 		return false;
 	}
+	if (ok && opt_tools == NULL)
+		opt_tools = default_tools();
 	return ok;
 }
 
@@ -1065,12 +1384,13 @@ cmd_worker(int argc, char **argv)
 
 	if (!parse_options(argc, argv))
 		return 2;
-	if (opt_id == NULL)
 	{
-		char		host[256] = "worker";
+		char		host[256] = "";
 
-		(void) gethostname(host, sizeof(host) - 1);
-		opt_id = psprintf("%s-%d", host, (int) getpid());
+		if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0')
+			opt_host = pg_strdup(host);
+		if (opt_id == NULL)
+			opt_id = psprintf("%s-%d", opt_host ? opt_host : "worker", (int) getpid());
 	}
 	application_name = psprintf("noetl worker %s", opt_id);
 
@@ -1104,6 +1424,7 @@ cmd_worker(int argc, char **argv)
 	{
 		slots[i].cx.worker_id = opt_id;
 		slots[i].cx.slot = i;
+		slots[i].cx.script_root = opt_script_root;
 		slots[i].runner = &slots[i].runners[0];
 		initPQExpBuffer(&slots[i].out);
 		initPQExpBuffer(&slots[i].err);
@@ -1114,6 +1435,8 @@ cmd_worker(int argc, char **argv)
 	fds = pg_malloc(sizeof(struct pollfd) * (2 + 3 * RUNNER_KINDS * opt_jobs));
 	pg_log_info("worker %s started: tools %s, %d jobs, leases of %d s%s", opt_id, opt_tools,
 				opt_jobs, opt_lease, opt_isolate ? ", a process per task" : "");
+	if (opt_script_root != NULL)
+		pg_log_info("python steps' script files are read from %s", opt_script_root);
 
 	for (;;)
 	{
@@ -1144,6 +1467,8 @@ cmd_worker(int argc, char **argv)
 		{
 			stop_at = now + opt_grace;
 			pg_log_info("stopping: no more leases; %d task(s) running", busy);
+			if (conn != NULL)
+				leave(conn);
 		}
 		if (stop_requests > 0 && busy == 0)
 			break;
@@ -1173,6 +1498,10 @@ cmd_worker(int argc, char **argv)
 		until = conn == NULL ? now + backoff : next_poll;
 		if (stop_at > 0 && stop_at < until)
 			until = stop_at;
+		if (conn != NULL && stop_requests == 0 && now_seconds() >= next_refresh)
+			refresh(conn);
+		if (conn != NULL && stop_requests == 0 && next_refresh < until)
+			until = next_refresh;
 		timeout = tend(conn, slots, until);
 		if (conn != NULL)
 		{
@@ -1198,6 +1527,8 @@ cmd_worker(int argc, char **argv)
 		termPQExpBuffer(&slots[i].err);
 		termPQExpBuffer(&slots[i].idle);
 	}
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		leave(conn);
 	pg_log_info("worker %s stopped", opt_id);
 	if (conn != NULL)
 		PQfinish(conn);

@@ -19,10 +19,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -34,6 +38,7 @@
 #include "yaml_read.h"
 
 PG_FUNCTION_INFO_V1(noetl_parse_playbook);
+PG_FUNCTION_INFO_V1(noetl_check_playbook);
 
 /* the state of read_json while it builds a document */
 typedef struct JsonDoc
@@ -229,7 +234,8 @@ noetl_read_document(text *t)
  * noetl_parse_playbook: noetl.parse_playbook(content text) returns jsonb
  *
  * Parses, validates and normalises a playbook without storing it; returns
- * the payload noetl.register() would store.
+ * the payload noetl.register() would store, and raises what registration
+ * ignores as WARNINGs (noetl.check_playbook returns them instead).
  */
 Datum
 noetl_parse_playbook(PG_FUNCTION_ARGS)
@@ -238,7 +244,49 @@ noetl_parse_playbook(PG_FUNCTION_ARGS)
 	Jsonb	   *doc = noetl_read_document(content);
 	char	   *path;
 	JsonbValue *payload;
+	List	   *warnings;
+	ListCell   *lc;
 
-	payload = noetl_normalize_playbook(jt_from_jsonb(doc), &path);
+	payload = noetl_normalize_playbook(jt_from_jsonb(doc), &path, &warnings);
+	foreach(lc, warnings)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("%s", (char *) lfirst(lc))));
 	PG_RETURN_JSONB_P(jt_to_jsonb(payload));
+}
+
+/*
+ * noetl_check_playbook: noetl.check_playbook(content text, OUT payload
+ * jsonb, OUT warnings text[])
+ *
+ * As noetl.parse_playbook, but returns the warnings (an empty array when
+ * there are none) instead of raising them.
+ */
+Datum
+noetl_check_playbook(PG_FUNCTION_ARGS)
+{
+	text	   *content = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *doc = noetl_read_document(content);
+	char	   *path;
+	JsonbValue *payload;
+	List	   *warnings;
+	ListCell   *lc;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	Datum	   *texts;
+	int			n = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function returning record called in context that cannot accept type record")));
+	tupdesc = BlessTupleDesc(tupdesc);
+	payload = noetl_normalize_playbook(jt_from_jsonb(doc), &path, &warnings);
+	texts = palloc(sizeof(Datum) * Max(list_length(warnings), 1));
+	foreach(lc, warnings)
+		texts[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	values[0] = JsonbPGetDatum(jt_to_jsonb(payload));
+	values[1] = PointerGetDatum(construct_array(texts, n, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

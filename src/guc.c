@@ -9,6 +9,7 @@
 
 #include <limits.h>
 
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -28,6 +29,7 @@ int			noetl_max_workload_kb = 16384;
 int			noetl_max_result_kb = 65536;
 int			noetl_max_json_depth = 128;
 int			noetl_playbook_cache_size = 256;
+int			noetl_worker_live_seconds = 60;
 
 /* a channel name is what LISTEN takes: a non-empty identifier */
 static bool
@@ -189,5 +191,31 @@ noetl_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("noetl.worker_live_seconds",
+							"Sets how recently a worker must have been seen to count as live.",
+							"Workers refresh their noetl.worker row every third of this; noetl.status(), noetl run --wait and noetl status name the tools whose ready tasks no live worker runs.",
+							&noetl_worker_live_seconds,
+							60, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("noetl");
+}
+
+PG_FUNCTION_INFO_V1(noetl_worker_live);
+
+/*
+ * Datum noetl_worker_live() returns integer
+ *
+ * noetl.worker_live_seconds, for SQL: calling it loads the library, so
+ * that the setting is the one the configuration gives even in a session
+ * where nothing else of noetl's C has run (unless preloaded, the setting
+ * is a placeholder until then, which pg_settings hides and
+ * current_setting shows as written).
+ */
+Datum
+noetl_worker_live(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(noetl_worker_live_seconds);
 }

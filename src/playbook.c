@@ -11,7 +11,9 @@
  * playbook into one shape (the "payload" stored in noetl.catalog):
  *
  *	workflow[i]:	{step, tool?, args?, next: [{step, when?, args?}],
- *					 loop?: {collection, element, mode, max_in_flight?},
+ *					 loop?: {collection, element, mode, max_in_flight?,
+ *							 concurrency?, enumerate?, where?, order_by?,
+ *							 limit?, chunk?},
  *					 sink?: {tool, ...}, retry?, ...other fields as written}
  *
  * A step without a tool, or with one of the control tools (start, end,
@@ -21,7 +23,9 @@
  *
  * Anything that would make the broker guess is refused with SQLSTATE 22023
  * and a message that starts with the location of the problem, in the form
- * workflow[3].next[0] (indexes count from zero).  So is a setting the
+ * workflow[3].next[0] (indexes count from zero).  What NoETL ignored (an
+ * unknown key, a setting nothing reads) is accepted and reported as a
+ * warning, worded the same way (pb_warn; playbook_keys.c knows the keys).  So is a setting the
  * broker or a worker would take out of range (playbook_task.c checks
  * those), and a template that does not parse or leaves noetl's subset.
  *
@@ -39,6 +43,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -86,6 +93,58 @@ pb_error(const char *loc, const char *fmt,...)
 			 errmsg("%s: %s", loc, buf.data)));
 }
 
+/*
+ * What registration ignores is a warning, kept here while one playbook is
+ * normalised (noetl_normalize_playbook resets the list): at most
+ * MAX_WARNINGS of them, then a count of the rest, each cut to about
+ * MAX_WARNING_LEN bytes.
+ */
+#define MAX_WARNINGS	1000
+#define MAX_WARNING_LEN 1000
+static List *pb_warnings = NIL;
+static int	pb_warnings_left_out = 0;
+
+/*
+ * pb_warn records a warning whose message starts with loc (unless loc is
+ * NULL), as pb_error words an error.
+ */
+void
+pb_warn(const char *loc, const char *fmt,...)
+{
+	StringInfoData buf;
+	va_list		args;
+
+	if (list_length(pb_warnings) >= MAX_WARNINGS)
+	{
+		pb_warnings_left_out++;
+		return;
+	}
+	initStringInfo(&buf);
+	if (loc != NULL)
+		appendStringInfo(&buf, "%s: ", loc);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	/* a warning quotes the document: keep it short, whatever the key */
+	if (buf.len > MAX_WARNING_LEN)
+	{
+		int			keep = pg_mbcliplen(buf.data, buf.len, MAX_WARNING_LEN);
+		char	   *cut = psprintf("%.*s...", keep, buf.data);
+
+		pfree(buf.data);
+		buf.data = cut;
+	}
+	pb_warnings = lappend(pb_warnings, buf.data);
+}
+
 /* pb_in_list says whether s is one of the n strings of list */
 bool
 pb_in_list(const char *s, const char *const *list, int n)
@@ -116,12 +175,26 @@ check_when(JsonbValue *when, const char *loc)
 				 jt_type_name(when));
 }
 
+/* jt_bool makes a boolean value */
+static JsonbValue *
+jt_bool(bool b)
+{
+	JsonbValue *v = palloc0(sizeof(JsonbValue));
+
+	v->type = jbvBool;
+	v->val.boolean = b;
+	return v;
+}
+
 /*
  * next_target normalises one transition target (a step name or a mapping
- * with "step") into {step, when?, args?}, checking that the step exists.
+ * with "step", or era B's "name") into {step, when?, args?}, checking that
+ * the step exists.  when is the condition of the entry the target is in
+ * ("then" or "else"), NULL for a target that is an entry itself; such
+ * targets' own "when" is ignored, as NoETL's planner ignored it.
  */
 static JsonbValue *
-next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
+next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when, bool nested)
 {
 	JsonbValue *out = jt_object();
 	char	   *step;
@@ -138,29 +211,36 @@ next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
 		JsonbValue *copy = jt_copy(e);
 		JsonbValue *s = jt_get(copy, "step");
 
-		for (i = 0; i < copy->val.object.nPairs; i++)
-		{
-			JsonbPair  *p = &copy->val.object.pairs[i];
-			char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-
-			if (strcmp(k, "step") != 0 && strcmp(k, "when") != 0 &&
-				strcmp(k, "desc") != 0 &&
-				!pb_is_args_alias(k))
-			{
-				if (s == NULL)
-					pb_error(loc, "malformed next entry: expected \"step\", found key \"%s\"", k);
-				pb_error(loc, "malformed next entry: unexpected key \"%s\"", k);
-			}
-		}
 		if (s == NULL)
+			s = jt_get(copy, "name");
+		if (s == NULL)
+		{
+			/* name the first key that is not NoETL's, likely the typo */
+			for (i = 0; i < copy->val.object.nPairs; i++)
+			{
+				JsonbValue *k = &copy->val.object.pairs[i].key;
+
+				if (!pb_known_key(PB_KEYS_NEXT, k->val.string.val, k->val.string.len))
+					pb_error(loc, "malformed next entry: expected \"step\", found key \"%.*s\"",
+							 k->val.string.len, k->val.string.val);
+			}
 			pb_error(loc, "malformed next entry: it has no \"step\"");
+		}
 		if (s->type != jbvString || s->val.string.len == 0)
 			pb_error(loc, "malformed next entry: \"step\" must be a non-empty string");
 		step = jt_cstring(s);
-		if (jt_get(copy, "when"))
+		pb_warn_unknown_keys(copy, PB_KEYS_NEXT, loc);
+		if (nested)
 		{
-			if (when)
-				pb_error(loc, "a \"then\" target cannot have its own \"when\"");
+			static const char *const ignored[] = {"when", "then", "else"};
+
+			for (i = 0; i < lengthof(ignored); i++)
+				if (jt_get(copy, ignored[i]))
+					pb_warn(loc, "\"%s\" inside a \"then\" or \"else\" target is ignored, as NoETL ignored it",
+							ignored[i]);
+		}
+		else if (jt_get(copy, "when"))
+		{
 			when = jt_copy(jt_get(copy, "when"));
 			check_when(when, loc);
 		}
@@ -181,7 +261,8 @@ next_target(Playbook *pb, JsonbValue *e, const char *loc, JsonbValue *when)
 }
 
 /*
- * as_list returns v if it is an array, else a one-element array holding v.
+ * as_list returns v if it is an array, else a one-element array holding v
+ * (an empty array for null).
  */
 static JsonbValue *
 as_list(JsonbValue *v)
@@ -191,14 +272,124 @@ as_list(JsonbValue *v)
 	if (v->type == jbvArray)
 		return v;
 	arr = jt_array();
-	jt_append(arr, v);
+	if (v->type != jbvNull)
+		jt_append(arr, v);
 	return arr;
+}
+
+/*
+ * condition_expr returns the expression of a condition: the text of a bare
+ * one, the inside of one that is a single {{ expression }}; NULL for any
+ * other template, and "" for a blank one.
+ */
+static char *
+condition_expr(JsonbValue *when)
+{
+	const char *p = when->val.string.val;
+	int			len = when->val.string.len;
+	char	   *inner;
+	int			i;
+
+	while (len > 0 && isspace((unsigned char) *p))
+	{
+		p++;
+		len--;
+	}
+	while (len > 0 && isspace((unsigned char) p[len - 1]))
+		len--;
+	for (i = 0; i + 1 < len; i++)
+		if (p[i] == '{' && (p[i + 1] == '{' || p[i + 1] == '%' || p[i + 1] == '#'))
+			break;
+	if (i + 1 >= len)
+		return pnstrdup(p, len);	/* bare */
+	if (len < 4 || i != 0 || p[1] != '{' || p[len - 2] != '}' || p[len - 1] != '}')
+		return NULL;
+	p += 2;
+	len -= 4;
+	/* whitespace control: {{- and -}} */
+	if (len > 0 && (*p == '-' || *p == '+'))
+	{
+		p++;
+		len--;
+	}
+	if (len > 0 && p[len - 1] == '-')
+		len--;
+	inner = pnstrdup(p, len);
+	if (strstr(inner, "{{") || strstr(inner, "}}") || strstr(inner, "{%") ||
+		strstr(inner, "%}") || strstr(inner, "{#"))
+		return NULL;
+	for (i = 0; inner[i] != '\0' && isspace((unsigned char) inner[i]); i++)
+		;
+	return inner[i] == '\0' ? pstrdup("") : inner;
+}
+
+/*
+ * else_condition builds the condition of an "else" target: none of conds
+ * (the conditions of the entries before it in the same "next", and of its
+ * own entry) holds.  A condition holds by noetl's rule for "when" (a
+ * boolean is itself, a string holds when, stripped and lower-cased, it is
+ * "true", "1" or "yes", anything else by Python's bool(); tpl_truthy),
+ * which the expression spells out so that "else" fires exactly when no
+ * "when" before it did.  Returns NULL when there is no condition
+ * to negate (the targets always run).  Each "else" spells out the
+ * conditions before it, so there may be at most MAX_ELSE_CONDITIONS of
+ * them, and all of them may take at most MAX_ELSE_BYTES in a playbook
+ * (else a "next" of many entries would take quadratic space); entries in
+ * a row share the condition when nothing came between them.
+ */
+#define MAX_ELSE_CONDITIONS 64
+#define MAX_ELSE_BYTES		(64 * 1024 * 1024)
+
+/* the text else_condition built for this playbook, against MAX_ELSE_BYTES */
+static int64 else_bytes = 0;
+
+static JsonbValue *
+else_condition(List *conds, const char *loc)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			n = 0;
+
+	if (list_length(conds) > MAX_ELSE_CONDITIONS)
+		pb_error(loc, "\"else\" follows %d conditions, more than the %d it can negate",
+				 list_length(conds), MAX_ELSE_CONDITIONS);
+	initStringInfo(&buf);
+	foreach(lc, conds)
+	{
+		JsonbValue *w = lfirst(lc);
+		char	   *expr;
+
+		CHECK_FOR_INTERRUPTS();
+		if (w->type == jbvBool)
+		{
+			if (w->val.boolean)
+				return jt_bool(false);
+			continue;
+		}
+		expr = condition_expr(w);
+		if (expr == NULL)
+			pb_error(loc, "\"else\" cannot follow the condition \"%s\"", jt_cstring(w));
+		if (*expr == '\0')
+			continue;			/* a blank condition never holds */
+		appendStringInfo(&buf, "%snot ((((%s) | trim | lower) in ['true', '1', 'yes']) if (%s) is string else (true if (%s) else false))",
+						 n++ > 0 ? " and " : "", expr, expr, expr);
+	}
+	if (n == 0)
+		return NULL;
+	else_bytes += buf.len;
+	if (else_bytes > MAX_ELSE_BYTES)
+		pb_error(loc, "the conditions that \"else\" entries negate take more than %d MB",
+				 MAX_ELSE_BYTES >> 20);
+	return jt_string(psprintf("{{ %s }}", buf.data));
 }
 
 /*
  * normalize_next turns every spelling of "next" into a list of targets:
  * a name, a list of names, a mapping, a list of mappings with "step", and
- * NoETL's {when, then: [...]} form, whose condition applies to each target.
+ * NoETL's {when, then: [...]} form, whose condition applies to each target
+ * (then being a name, a mapping or a list of either).  An entry's "else"
+ * targets run when none of the conditions before them in the list held,
+ * as NoETL's documentation describes them (its broker ignored them).
  */
 static JsonbValue *
 normalize_next(Playbook *pb, JsonbValue *next, const char *loc)
@@ -206,6 +397,9 @@ normalize_next(Playbook *pb, JsonbValue *next, const char *loc)
 	JsonbValue *out = jt_array();
 	JsonbValue *list;
 	bool		single = (next->type == jbvString || next->type == jbvObject);
+	List	   *conds = NIL;
+	JsonbValue *last_else = NULL;
+	int			last_else_conds = -1;
 	int			j;
 
 	if (next->type == jbvNull)
@@ -221,32 +415,66 @@ normalize_next(Playbook *pb, JsonbValue *next, const char *loc)
 		JsonbValue *e = &list->val.array.elems[j];
 		char	   *eloc = single ? pstrdup(loc) : psprintf("%s[%d]", loc, j);
 		JsonbValue *then = jt_get(e, "then");
+		JsonbValue *els = jt_get(e, "else");
+		JsonbValue *when = jt_get(e, "when");
 
-		if (then != NULL)
+		CHECK_FOR_INTERRUPTS();
+		if (then != NULL || els != NULL)
 		{
-			JsonbValue *when = jt_get(e, "when");
 			JsonbValue *targets;
 			int			k;
 			int			i;
 
 			for (i = 0; i < e->val.object.nPairs; i++)
 			{
-				JsonbPair  *p = &e->val.object.pairs[i];
-				char	   *key = pnstrdup(p->key.val.string.val, p->key.val.string.len);
+				JsonbValue *key = &e->val.object.pairs[i].key;
+				char	   *kname = pnstrdup(key->val.string.val, key->val.string.len);
 
-				if (strcmp(key, "when") != 0 && strcmp(key, "then") != 0 &&
-					strcmp(key, "desc") != 0)
-					pb_error(eloc, "malformed next entry: unexpected key \"%s\" beside \"then\"", key);
+				if (strcmp(kname, "when") == 0 || strcmp(kname, "then") == 0 ||
+					strcmp(kname, "else") == 0 || strcmp(kname, "desc") == 0)
+					continue;
+				if (pb_known_key(PB_KEYS_NEXT, key->val.string.val, key->val.string.len))
+					pb_warn(eloc, "\"%s\" beside \"%s\" is ignored, as NoETL ignored it",
+							kname, then ? "then" : "else");
+				else
+					pb_warn(eloc, "unknown key \"%s\" (ignored)", kname);
 			}
 			if (when)
 				check_when(when, eloc);
-			targets = as_list(then);
-			for (k = 0; k < targets->val.array.nElems; k++)
-				jt_append(out, next_target(pb, &targets->val.array.elems[k],
-										   psprintf("%s.then[%d]", eloc, k), when));
+			if (then)
+			{
+				targets = as_list(then);
+				for (k = 0; k < targets->val.array.nElems; k++)
+					jt_append(out, next_target(pb, &targets->val.array.elems[k],
+											   psprintf("%s.then[%d]", eloc, k), when, true));
+			}
+			if (when)
+				conds = lappend(conds, when);
+			if (els)
+			{
+				JsonbValue *ewhen;
+
+				if (last_else == NULL || list_length(conds) != last_else_conds)
+				{
+					last_else = else_condition(conds, eloc);
+					last_else_conds = list_length(conds);
+				}
+				ewhen = last_else;
+
+				if (ewhen == NULL)
+					pb_warn(eloc, "\"else\" follows no condition: its steps always run");
+				targets = as_list(els);
+				for (k = 0; k < targets->val.array.nElems; k++)
+					jt_append(out, next_target(pb, &targets->val.array.elems[k],
+											   psprintf("%s.else[%d]", eloc, k), ewhen, true));
+			}
 		}
 		else
-			jt_append(out, next_target(pb, e, eloc, NULL));
+		{
+			jt_append(out, next_target(pb, e, eloc, NULL, false));
+			if (e->type == jbvObject && when != NULL)
+				conds = lappend(conds, when);
+		}
 	}
 	return out;
 }
@@ -447,11 +675,34 @@ check_templates_at(JsonbValue *v, const char *loc)
 }
 
 /*
+ * meta_string returns the string value of key in obj (NULL if obj is NULL,
+ * or the value is absent, null or empty, as Python's "or" would skip it),
+ * and refuses a value of another type.
+ */
+static char *
+meta_string(JsonbValue *obj, const char *key, const char *loc)
+{
+	JsonbValue *v = obj ? jt_get(obj, key) : NULL;
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+	{
+		if (loc == NULL)
+			pb_error(key, "must be a string, not %s", jt_type_name(v));
+		pb_error(loc, "\"%s\" must be a string, not %s", key, jt_type_name(v));
+	}
+	if (v->val.string.len == 0)
+		return NULL;
+	return jt_cstring(v);
+}
+
+/*
  * noetl_normalize_playbook validates a parsed document and returns its
  * normalised form; *path_out receives the catalog path.
  */
 JsonbValue *
-noetl_normalize_playbook(JsonbValue *doc, char **path_out)
+noetl_normalize_playbook(JsonbValue *doc, char **path_out, List **warnings)
 {
 	Playbook	pb;
 	JsonbValue *out;
@@ -467,6 +718,9 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	int			n;
 
 	memset(&pb, 0, sizeof(pb));
+	pb_warnings = NIL;
+	pb_warnings_left_out = 0;
+	else_bytes = 0;
 	if (doc->type != jbvObject)
 		pb_error(NULL, "document is not a playbook: expected a mapping with a \"workflow\" list, found %s",
 				 jt_type_name(doc));
@@ -478,13 +732,35 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 				  kind->val.string.len == 8))
 		pb_error(NULL, "document is not a playbook: its kind is %s",
 				 kind->type == jbvString ? psprintf("\"%s\"", jt_cstring(kind)) : jt_type_name(kind));
+	pb_warn_unknown_keys(out, PB_KEYS_DOCUMENT, NULL);
+	/* era B read "steps" where "workflow" is missing */
+	if (jt_get(out, "steps") != NULL)
+	{
+		if (jt_get(out, "workflow") == NULL)
+			jt_set(out, "workflow", jt_copy(jt_get(out, "steps")));
+		else
+			pb_warn("steps", "\"steps\" beside \"workflow\" is ignored, as NoETL ignored it");
+		jt_delete(out, "steps");
+	}
 	if (jt_get(out, "workflow") == NULL)
 		pb_error(NULL, "document is not a playbook: it has no \"workflow\"");
 	meta = jt_get(out, "metadata");
-	if (meta == NULL || meta->type != jbvObject)
-		pb_error("metadata", "playbook has no \"metadata\" mapping");
-	path = pb_optional_string(meta, "path", "metadata");
-	name = pb_optional_string(meta, "name", "metadata");
+	if (meta != NULL && meta->type != jbvObject && meta->type != jbvNull)
+		pb_error("metadata", "expected a mapping, found %s", jt_type_name(meta));
+	if (meta != NULL && meta->type == jbvNull)
+		meta = NULL;
+
+	/*
+	 * NoETL's catalog took the first of metadata.path, path, metadata.name
+	 * and name (the older v1 form had no metadata), an empty one counting
+	 * as absent (catalog/service.py register_resource, in both eras).
+	 */
+	path = meta_string(meta, "path", "metadata");
+	if (path == NULL)
+		path = meta_string(out, "path", NULL);
+	name = meta_string(meta, "name", "metadata");
+	if (name == NULL)
+		name = meta_string(out, "name", NULL);
 	if (path == NULL)
 		path = name;
 	if (path == NULL)
@@ -540,6 +816,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 			CHECK_FOR_INTERRUPTS();
 			if (e->type != jbvObject)
 				pb_error(loc, "expected a mapping, found %s", jt_type_name(e));
+			pb_warn_unknown_keys(e, PB_KEYS_STEP, loc);
 			ename = pb_optional_string(e, "name", loc);
 			if (ename == NULL)
 				pb_error(loc, "workbook task has no \"name\"");
@@ -595,6 +872,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 		JsonbValue *next;
 
 		CHECK_FOR_INTERRUPTS();
+		pb_warn_unknown_keys(s, PB_KEYS_STEP, loc);
 		tool = pb_normalize_task(s, loc);
 		if (tool && strcmp(tool, "workbook") == 0)
 			resolve_workbook(&pb, s, loc);
@@ -628,5 +906,11 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out)
 	workload = jt_get(out, "workload");
 	check_templates_at(workload, "workload");
 	*path_out = path;
+	if (pb_warnings_left_out > 0)
+		pb_warnings = lappend(pb_warnings,
+							  psprintf("%d more warnings left out", pb_warnings_left_out));
+	if (warnings != NULL)
+		*warnings = pb_warnings;
+	pb_warnings = NIL;
 	return out;
 }

@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <limits.h>
 
 #include "miscadmin.h"
@@ -172,10 +173,55 @@ normalize_sink(JsonbValue *obj, const char *loc)
 	jt_set(obj, "sink", sink);
 }
 
+static const char *value_text(JsonbValue *v);
+
+/*
+ * loop_count checks an iterator setting that NoETL read with int(): an
+ * integer from lo to INT_MAX, a string of one, or a template (rendered
+ * when the loop runs).  Returns whether it is one.
+ */
+static bool
+loop_count(JsonbValue *v, int lo)
+{
+	if (v->type == jbvString)
+	{
+		char	   *txt = jt_cstring(v);
+		char	   *end;
+		long		n;
+
+		if (strstr(txt, "{{") != NULL || strstr(txt, "{%") != NULL)
+			return true;
+		/* int() reads a string of digits, with blanks around them */
+		errno = 0;
+		n = strtol(txt, &end, 10);
+		while (isspace((unsigned char) *end))
+			end++;
+		return errno == 0 && end != txt && *end == '\0' && n >= lo && n <= INT_MAX;
+	}
+	if (v->type == jbvNumeric &&
+		DatumGetInt32(DirectFunctionCall1(numeric_scale,
+										  NumericGetDatum(v->val.numeric))) == 0)
+	{
+		char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out,
+															  NumericGetDatum(v->val.numeric)));
+		char	   *end;
+		long		n;
+
+		errno = 0;
+		n = strtol(txt, &end, 10);
+		return errno == 0 && *end == '\0' && n >= lo && n <= INT_MAX;
+	}
+	return false;
+}
+
 /*
  * normalize_loop unifies "loop: {collection|in, element|iterator, mode,
  * max_in_flight}" (and the fields of NoETL's older iterator step, passed in
- * the same mapping) into {collection, element, mode, max_in_flight?}.
+ * the same mapping) into {collection, element, mode, max_in_flight?}, and
+ * keeps NoETL's iterator settings as they are written: concurrency,
+ * enumerate, where, order_by, limit and chunk (plugin/iterator/config.py
+ * @58c2a16b, controller/iterator/config.py @32245391).  Other keys are
+ * warned of and dropped.
  */
 static JsonbValue *
 normalize_loop(JsonbValue *raw, const char *loc)
@@ -185,21 +231,11 @@ normalize_loop(JsonbValue *raw, const char *loc)
 	JsonbValue *element;
 	JsonbValue *mode;
 	JsonbValue *mif;
-	int			i;
+	JsonbValue *v;
 
 	if (raw->type != jbvObject)
 		pb_error(loc, "expected a mapping, found %s", jt_type_name(raw));
-	for (i = 0; i < raw->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &raw->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-		static const char *const known[] = {
-			"collection", "in", "element", "iterator", "mode", "max_in_flight"
-		};
-
-		if (!pb_in_list(k, known, lengthof(known)))
-			pb_error(loc, "unrecognized loop setting \"%s\"", k);
-	}
+	pb_warn_unknown_keys(raw, PB_KEYS_LOOP, loc);
 	collection = jt_get(raw, "collection");
 	if (collection && jt_get(raw, "in"))
 		pb_error(loc, "\"collection\" and \"in\" cannot both be given");
@@ -222,33 +258,94 @@ normalize_loop(JsonbValue *raw, const char *loc)
 	jt_set(out, "collection", collection);
 	jt_set(out, "element", element);
 
+	/* NoETL read str(mode).strip().lower(), and ran any other mode sequentially */
 	mode = jt_get(raw, "mode");
-	if (mode == NULL)
+	if (mode == NULL || mode->type == jbvNull)
 		jt_set(out, "mode", jt_string("sequential"));
-	else if (jt_is_string(mode, "sequential") || jt_is_string(mode, "parallel"))
-		jt_set(out, "mode", mode);
-	else if (jt_is_string(mode, "async"))
-		jt_set(out, "mode", jt_string("parallel"));
 	else
-		pb_error(loc, "loop mode must be \"sequential\", \"parallel\" or \"async\"");
+	{
+		char	   *m = mode->type == jbvString ? jt_cstring(mode) : "";
+		int			len;
+
+		while (isspace((unsigned char) *m))
+			m++;
+		len = strlen(m);
+		while (len > 0 && isspace((unsigned char) m[len - 1]))
+			len--;
+		m = pnstrdup(m, len);
+		if (pg_strcasecmp(m, "sequential") == 0)
+			jt_set(out, "mode", jt_string("sequential"));
+		else if (pg_strcasecmp(m, "parallel") == 0 || pg_strcasecmp(m, "async") == 0)
+			jt_set(out, "mode", jt_string("parallel"));
+		else
+		{
+			if (mode->type == jbvString)
+				pb_warn(loc, "loop mode \"%s\" is not \"sequential\", \"parallel\" or \"async\": the loop runs sequentially, as NoETL ran it",
+						jt_cstring(mode));
+			else
+				pb_warn(loc, "loop mode (%s) is not \"sequential\", \"parallel\" or \"async\": the loop runs sequentially, as NoETL ran it",
+						jt_type_name(mode));
+			jt_set(out, "mode", jt_string("sequential"));
+		}
+	}
 
 	mif = jt_get(raw, "max_in_flight");
 	if (mif)
 	{
-		bool		ok = false;
-
-		if (mif->type == jbvNumeric)
-		{
-			char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out,
-																  NumericGetDatum(mif->val.numeric)));
-			char	   *end;
-			long		n = strtol(txt, &end, 10);
-
-			ok = (*end == '\0' && n >= 1 && n <= INT_MAX);
-		}
-		if (!ok)
+		if (mif->type == jbvString || !loop_count(mif, 1))
 			pb_error(loc, "\"max_in_flight\" must be a positive integer");
 		jt_set(out, "max_in_flight", mif);
+	}
+
+	/* a concurrency NoETL's int() could not read stopped the loop */
+	v = jt_get(raw, "concurrency");
+	if (v && v->type != jbvNull)
+	{
+		if (!loop_count(v, 1))
+			pb_error(loc, "\"concurrency\" must be a positive integer or a template, not %s",
+					 value_text(v));
+		jt_set(out, "concurrency", v);
+	}
+	/* a limit or chunk it could not read was ignored */
+	v = jt_get(raw, "limit");
+	if (v && v->type != jbvNull)
+	{
+		if (loop_count(v, 0))
+			jt_set(out, "limit", v);
+		else
+			pb_warn(loc, "\"limit\" is not an integer of 0 or more (%s): ignored, as NoETL ignored it",
+					value_text(v));
+	}
+	v = jt_get(raw, "chunk");
+	if (v && v->type != jbvNull)
+	{
+		if (loop_count(v, 1))
+			jt_set(out, "chunk", v);
+		else
+			pb_warn(loc, "\"chunk\" is not a positive integer (%s): ignored, as NoETL ignored it",
+					value_text(v));
+	}
+	v = jt_get(raw, "enumerate");
+	if (v && v->type != jbvNull)
+	{
+		if (v->type != jbvBool && v->type != jbvString)
+			pb_error(loc, "\"enumerate\" must be a boolean, not %s", jt_type_name(v));
+		jt_set(out, "enumerate", v);
+	}
+	v = jt_get(raw, "where");
+	if (v && v->type != jbvNull)
+	{
+		if (v->type != jbvBool && v->type != jbvString)
+			pb_error(loc, "\"where\" must be a condition (a string or a boolean), not %s",
+					 jt_type_name(v));
+		jt_set(out, "where", v);
+	}
+	v = jt_get(raw, "order_by");
+	if (v && v->type != jbvNull)
+	{
+		if (v->type != jbvString)
+			pb_error(loc, "\"order_by\" must be a template string, not %s", jt_type_name(v));
+		jt_set(out, "order_by", v);
 	}
 	return out;
 }
@@ -319,15 +416,12 @@ check_type(JsonbValue *v, const char *loc, const char *what,
 /*
  * check_retry checks a retry policy: true/false, a number of attempts, or
  * a mapping of the settings NoETL knows, each within the bounds the broker
- * can act on (null stands for the default).
+ * can act on (null stands for the default).  Other keys are kept, with a
+ * warning: nothing reads them.
  */
 static void
 check_retry(JsonbValue *retry, const char *loc)
 {
-	static const char *const known[] = {
-		"max_attempts", "initial_delay", "backoff_multiplier", "max_delay",
-		"jitter", "retry_when", "stop_when", "retry_on", "delay"
-	};
 	static const char *const delays[] = {"initial_delay", "delay", "max_delay"};
 	static const char *const conditions[] = {"retry_when", "stop_when"};
 	int			i;
@@ -342,14 +436,7 @@ check_retry(JsonbValue *retry, const char *loc)
 	if (retry->type != jbvObject)
 		pb_error(loc, "retry must be true, false, a number of attempts or a mapping, not %s",
 				 jt_type_name(retry));
-	for (i = 0; i < retry->val.object.nPairs; i++)
-	{
-		JsonbPair  *p = &retry->val.object.pairs[i];
-		char	   *k = pnstrdup(p->key.val.string.val, p->key.val.string.len);
-
-		if (!pb_in_list(k, known, lengthof(known)))
-			pb_error(loc, "unrecognized retry setting \"%s\"", k);
-	}
+	pb_warn_unknown_keys(retry, PB_KEYS_RETRY, loc);
 	check_integer(jt_get(retry, "max_attempts"), loc, "\"max_attempts\"", 1, MAX_ATTEMPTS);
 	for (i = 0; i < lengthof(delays); i++)
 		check_number(jt_get(retry, delays[i]), loc, psprintf("\"%s\"", delays[i]),
@@ -379,6 +466,46 @@ check_step_settings(JsonbValue *obj, const char *loc)
 }
 
 /*
+ * check_script checks NoETL's "script:" ({uri, source: {type, ...},
+ * encoding?}), kept as written for the worker: what NoETL's
+ * validate_script_config always refused cannot run and is refused (not a
+ * mapping, no source type, a type other than file, http, gcs and s3, no
+ * uri); a source noetl's worker cannot load, or a tool that does not read
+ * scripts, is a warning (plugin/shared/script/validation.py @32245391).
+ */
+static void
+check_script(JsonbValue *script, const char *tool, const char *loc)
+{
+	static const char *const types[] = {"file", "http", "gcs", "s3"};
+	JsonbValue *source;
+	JsonbValue *type;
+	JsonbValue *uri;
+	char	   *t;
+
+	if (script->type != jbvObject)
+		pb_error(loc, "expected a mapping (uri, source), found %s", jt_type_name(script));
+	source = jt_get(script, "source");
+	if (source == NULL || source->type != jbvObject)
+		pb_error(loc, "\"source\" must be a mapping with a \"type\"");
+	type = jt_get(source, "type");
+	if (type == NULL || type->type != jbvString)
+		pb_error(loc, "\"source\" has no \"type\" (file, http, gcs or s3)");
+	t = jt_cstring(type);
+	if (!pb_in_list(t, types, lengthof(types)))
+		pb_error(loc, "source type \"%s\" is not file, http, gcs or s3", t);
+	uri = jt_get(script, "uri");
+	if ((uri == NULL || uri->type != jbvString || uri->val.string.len == 0) &&
+		!(strcmp(t, "http") == 0 && jt_get(source, "endpoint") != NULL))
+		pb_error(loc, "\"uri\" must be a non-empty string");
+	if (strcmp(t, "file") != 0)
+		pb_warn(loc, "noetl's worker cannot load a script from source type \"%s\" (it reads files under its --script-root)",
+				t);
+	if (tool == NULL || (strcmp(tool, "python") != 0 && strcmp(tool, "workbook") != 0))
+		pb_warn(loc, "only the python tool of noetl's worker reads \"script\"; the %s%s%s step ignores it",
+				tool ? "\"" : "", tool ? tool : "control", tool ? "\"" : "");
+}
+
+/*
  * pb_normalize_task normalises the parts every task shares, whether it is a
  * workflow step or a workbook entry: tool, inputs, sink, retry, loop.
  * Returns the tool, NULL for a control step.
@@ -396,7 +523,8 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 		JsonbValue *loop = jt_object();
 		char	   *tloc = psprintf("%s.task", loc);
 		static const char *const loopkeys[] = {
-			"collection", "in", "element", "iterator", "mode", "max_in_flight"
+			"collection", "in", "element", "iterator", "mode", "max_in_flight",
+			"concurrency", "enumerate", "where", "order_by", "limit", "chunk"
 		};
 		int			i;
 		int			twice;
@@ -407,6 +535,14 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 			pb_error(loc, "iterator step has no \"task\" mapping");
 		/* copy before editing obj: edits move the values jt_get points to */
 		task = jt_copy(task);
+		pb_warn_unknown_keys(task, PB_KEYS_STEP, tloc);
+		/* era B took "data" for the collection when there was none */
+		if (jt_get(obj, "collection") == NULL && jt_get(obj, "in") == NULL &&
+			jt_get(obj, "data") != NULL)
+		{
+			jt_set(loop, "collection", jt_copy(jt_get(obj, "data")));
+			jt_delete(obj, "data");
+		}
 		for (i = 0; i < lengthof(loopkeys); i++)
 		{
 			v = jt_get(obj, loopkeys[i]);
@@ -454,6 +590,9 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 	v = jt_get(obj, "loop");
 	if (v)
 		jt_set(obj, "loop", normalize_loop(v, psprintf("%s.loop", loc)));
+	v = jt_get(obj, "script");
+	if (v)
+		check_script(v, tool, psprintf("%s.script", loc));
 	if (tool && strcmp(tool, "playbook") == 0 && pb_optional_string(obj, "path", loc) == NULL)
 		pb_error(loc, "a playbook step needs \"path\"");
 	return tool;

@@ -67,7 +67,12 @@ boolean(bool b)
  * {"preloaded": bool, "broker": {"pid", "database", "started_at"} or null,
  *  "notify_channel", "cancel_channel",
  *  "queue": {"queued", "retry", "leased", "ready"}, "oldest_ready_seconds",
- *  "running_executions", "note"}
+ *  "running_executions", "unserved_tools", "note"}
+ *
+ * unserved_tools lists the tools whose ready tasks no live worker runs
+ * (noetl.unserved_tools): [{"tool", "tasks", "steps", "waited_seconds"}],
+ * empty when every ready task has a worker; null when the extension's
+ * objects predate it (an update not yet applied).
  */
 Datum
 noetl_status(PG_FUNCTION_ARGS)
@@ -101,6 +106,14 @@ noetl_status(PG_FUNCTION_ARGS)
 		"  FROM noetl.queue"
 		" WHERE status OPERATOR(pg_catalog.=) ANY ('{queued,retry}'::pg_catalog.text[])"
 		"   AND available_at OPERATOR(pg_catalog.<=) pg_catalog.now()", 0
+	};
+	static NoetlStmt has_unserved = {
+		"SELECT pg_catalog.to_regprocedure('noetl.unserved_tools(bigint, double precision)')"
+		"       IS NOT NULL", 0
+	};
+	static NoetlStmt unserved = {
+		"SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(u) ORDER BY u.tool), '[]')"
+		"  FROM noetl.unserved_tools(NULL, 0) u", 0
 	};
 	static NoetlStmt running = {
 		"SELECT pg_catalog.count(*) FROM noetl.execution"
@@ -158,6 +171,17 @@ noetl_status(PG_FUNCTION_ARGS)
 	(void) noetl_spi_exec(&running, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	put(o, "running_executions", num(DatumGetInt64(d)));
+	(void) noetl_spi_exec(&has_unserved, NULL, NULL, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (DatumGetBool(d))
+	{
+		/* copied out of the SPI tuple, which SPI_finish frees */
+		(void) noetl_spi_exec(&unserved, NULL, NULL, SPI_OK_SELECT);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		put(o, "unserved_tools", jt_from_jsonb(DatumGetJsonbPCopy(d)));
+	}
+	else
+		put(o, "unserved_tools", null_value());
 	MemoryContextSwitchTo(spi_cxt);
 	SPI_finish();
 

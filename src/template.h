@@ -15,9 +15,15 @@
  *	tpl_dict.c		dicts: hashed lookups, insertion order
  *	tpl_ops.c		==, ordering, arithmetic
  *	tpl_output.c	str(), repr(), json.dumps, and values to jsonb
- *	tpl_eval.c		evaluation of expressions and rendering of templates
+ *	tpl_eval.c		evaluation of expressions and rendering of templates,
+ *					{% set %} and the scopes of names
  *	tpl_filter.c	filters: argument binding, strings, numbers, tojson
  *	tpl_filter_seq.c	filters on sequences: sort, unique, min, max, ...
+ *	tpl_methods.c	method calls (s.split(','), d.get('k')) and slices
+ *	tpl_format.c	'%s' % args: Python's printf-style formatting
+ *	tpl_filter_iter.c	filters that apply filters and tests: map, select, ...
+ *	tpl_filter_str.c	filters on text: truncate, indent, urlencode, ...
+ *	tpl_unicode_word.c	Python's \w beyond ASCII (wordcount)
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
  *	tpl_proxy.c		NoETL's result proxy: step.data, step.result, is_defined
@@ -78,6 +84,12 @@ typedef enum TVKind
 /* flags */
 #define TVF_MARKUP		0x01	/* a markupsafe.Markup string (tojson) */
 #define TVF_GENERATOR	0x02	/* a one-shot iterator (unique) */
+#define TVF_TUPLE		0x04	/* a tuple, not a list */
+#define TVF_KEYS		0x08	/* dict.keys(): a view */
+#define TVF_VALUES		0x10	/* dict.values(): a view */
+#define TVF_ITEMS		0x20	/* dict.items(): a view of (key, value) tuples */
+#define TVF_VIEW		(TVF_KEYS | TVF_VALUES | TVF_ITEMS)
+#define TVF_GROUP		0x40	/* groupby's (grouper, list) namedtuple */
 #define TVF_PROXY		0x80	/* a step result under NoETL's rules (tpl_proxy.c) */
 
 typedef struct TVal TVal;
@@ -103,6 +115,8 @@ struct TVal
 			int			jclen;	/* its length in bytes */
 			TVal	  **items;	/* or materialised */
 			int			n;
+			int			next;	/* a generator: the items before it are
+								 * consumed */
 		}			list;
 		struct
 		{
@@ -163,11 +177,15 @@ typedef enum TNodeKind
 	TN_CALL,
 	TN_LIST,
 	TN_DICT,
+	TN_TUPLE,
+	TN_SLICE,					/* a[b:c:d]: a, then items[0..2] (NULL if absent) */
+	TN_METHOD,					/* a.name(args) */
 	/* statements */
 	TN_TEXT,
 	TN_OUTPUT,
 	TN_IF,
-	TN_FOR
+	TN_FOR,
+	TN_SET						/* {% set names = a %}, or a block set (items) */
 } TNodeKind;
 
 typedef enum TCmpOp
@@ -202,9 +220,12 @@ struct TNode
 	int			nkwargs;
 	TCmpOp	   *ops;			/* compare operators */
 	char	   *name;			/* variable, attribute, filter, test, function */
+	char	  **names;			/* targets of for and set when unpacking */
+	int			nnames;			/* 0: the single target "name" */
 	int			id;				/* filter/test/function number, -1 unknown */
 	bool		negated;		/* "is not" */
 	bool		conditional;	/* inside if/condexpr: unknown names fail late */
+	bool		constant;		/* a slice Jinja2 folds at compile time */
 	TVal	   *value;			/* constants and text */
 };
 
@@ -348,6 +369,7 @@ extern TVal *tv_float(double f);
 extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
+extern TVal *tv_tuple(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
 extern Datum tv_num_datum(TVal *v);
@@ -392,6 +414,23 @@ extern void tv_fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_
 extern void tpl_render(TTemplate *t, TVal *ctx, StringInfo out);
 extern TVal *tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx);
 extern TVal *tpl_getitem(TVal *obj, TVal *key);
+extern bool tpl_compare_op(TVal *a, TCmpOp op, TVal *b);
+
+/* tpl_parse.c */
+extern int	tpl_filter_id(const char *name);
+extern int	tpl_test_id(const char *name);
+
+extern TVal *tpl_getattr(TVal *obj, const char *name, int namelen);
+extern bool tpl_is_method(TVal *obj, const char *name, int len);
+
+/* tpl_methods.c */
+extern TVal *tpl_call_method(TVal *obj, const char *name, TVal **args, int nargs,
+							 char **kwnames, TVal **kwargs, int nkwargs);
+extern TVal *tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step,
+						bool constant);
+
+/* tpl_format.c */
+extern TVal *tpl_str_format(TVal *fmt, TVal *args);
 
 /* tpl_proxy.c */
 extern PGDLLIMPORT bool tpl_noetl_rules;
@@ -405,6 +444,10 @@ extern TVal *tpl_coerce(const char *s, int len);
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,
 							  int nargs, char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_str_lower(TVal *s);
+extern void tpl_bind(const char *fname, TVal **args, int nargs, char **kwnames,
+					 TVal **kwargs, int nkwargs, const char *const *params,
+					 TVal **defaults, int nparams, TVal **out);
+extern bool tpl_is_jinja2_filter(const char *name);
 
 /* tpl_filter_seq.c */
 extern TVal *tpl_filter_sort(TVal *v, TVal *reverse, TVal *case_sensitive,
@@ -415,9 +458,40 @@ extern TVal *tpl_filter_min_max(TVal *v, bool max, TVal *case_sensitive,
 extern TVal *tpl_filter_sum(TVal *v, TVal *attribute, TVal *start);
 extern TVal *tpl_filter_join(TVal *v, TVal *d, TVal *attribute);
 extern TVal *tpl_filter_first_last(TVal *v, bool last);
+extern TVal **tpl_attr_parts(TVal *attribute, int *n);
+extern TVal *tpl_attr_get(TVal *item, TVal **parts, int nparts, TVal *dflt);
+extern TVal *tpl_filter_dictsort(TVal *v, TVal *case_sensitive, TVal *by, TVal *reverse);
+extern TVal *tpl_filter_items(TVal *v);
+extern TVal *tpl_filter_reverse(TVal *v);
+extern TVal *tpl_filter_batch(TVal *v, TVal *linecount, TVal *fill_with);
+extern TVal *tpl_filter_slice(TVal *v, TVal *slices, TVal *fill_with);
+extern TVal *tpl_filter_groupby(TVal *v, TVal *attribute, TVal *dflt,
+								TVal *case_sensitive);
+
+/* tpl_filter_iter.c */
+extern TVal *tpl_filter_map(TVal *v, TVal **args, int nargs, char **kwnames,
+							TVal **kwargs, int nkwargs);
+extern TVal *tpl_filter_select(TVal *v, bool reject, bool attr, TVal **args,
+							   int nargs, char **kwnames, TVal **kwargs,
+							   int nkwargs);
+
+/* tpl_filter_str.c */
+extern TVal *tpl_filter_truncate(TVal *v, TVal *length, TVal *killwords,
+								 TVal *end, TVal *leeway);
+extern TVal *tpl_filter_wordcount(TVal *v);
+extern TVal *tpl_filter_center(TVal *v, TVal *width);
+extern TVal *tpl_filter_indent(TVal *v, TVal *width, TVal *first, TVal *blank);
+extern TVal *tpl_filter_urlencode(TVal *v);
+extern TVal *tpl_filter_filesizeformat(TVal *v, TVal *binary);
+extern TVal *tpl_filter_b64encode(TVal *v);
+extern TVal *tpl_filter_b64decode(TVal *v);
+
+/* tpl_unicode_word.c */
+extern bool tpl_is_word_char(pg_wchar w);
 
 /* tpl_tests.c */
-extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs);
+extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
+						   char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);
 
 /* tpl_sql.c */

@@ -28,6 +28,19 @@
 static void
 key_hashable(TVal *key)
 {
+	int			i;
+
+	if (key->kind == TV_LIST && (key->flags & TVF_TUPLE))
+	{
+		/* a tuple is hashable when its items are */
+		check_stack_depth();
+		for (i = 0; i < key->u.list.n; i++)
+		{
+			tpl_charge(1);
+			key_hashable(tv_list_get(key, i));
+		}
+		return;
+	}
 	if (key->kind == TV_LIST || key->kind == TV_DICT)
 		tv_fail("unhashable type: '%s'", tv_type_name(key));
 }
@@ -105,6 +118,20 @@ tv_key_hash(TVal *k)
 		case TV_LOOP:
 			/* equal only to itself */
 			return hash_bytes((const unsigned char *) &k, sizeof(k));
+		case TV_LIST:
+			{
+				/* a tuple (key_hashable let no list through) */
+				uint32		h = 0x345678;
+				int			j;
+
+				check_stack_depth();
+				for (j = 0; j < k->u.list.n; j++)
+				{
+					tpl_charge(1);
+					h = hash_combine(h, tv_key_hash(tv_list_get(k, j)));
+				}
+				return h;
+			}
 		default:
 			/* None, Undefined, ranges: few, one chain each kind */
 			return (uint32) k->kind;

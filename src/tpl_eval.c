@@ -9,9 +9,14 @@
  * and fails on every other use.  Attribute and item access follow
  * Jinja2's environment.getattr/getitem: "a.b" tries a Python attribute of
  * a, then a["b"]; "a[b]" tries a[b], then (for a string b) the attribute.
- * Python methods (dict.items, str.upper, ...) cannot be called in noetl
- * templates, so reaching one is an error instead of the method object
- * Jinja2 would print.
+ * Python methods are called ("s.split(',')", see tpl_methods.c); reading
+ * one without calling it is an error instead of the method object Jinja2
+ * would print.
+ *
+ * {% set %} and for loops bind names in a chain of scopes: a loop's
+ * iteration starts from the scope the loop is in, and what a set binds in
+ * the iteration is dropped at its end, as in Jinja2, where a set inside a
+ * loop does not leak out of it.
  *
  * Errors carry the position of the node being evaluated: tv_fail() and
  * the helpers here raise SQLSTATE 22023 naming the template and position.
@@ -107,6 +112,8 @@ static const char *const float_methods[] = {
 	"as_integer_ratio", "conjugate", "fromhex", "hex", "is_integer"
 };
 static const char *const range_methods[] = {"count", "index"};
+static const char *const tuple_methods[] = {"count", "index"};
+static const char *const keys_methods[] = {"isdisjoint"};
 static const char *const generator_methods[] = {
 	"close", "gi_code", "gi_frame", "gi_running", "gi_suspended",
 	"gi_yieldfrom", "send", "throw"
@@ -125,29 +132,62 @@ in_names(const char *name, int len, const char *const *names, int n)
 }
 
 /*
- * python_attribute looks name up among the Python attributes of obj's
- * type.  Data attributes (int.real, range.start, ...) are returned; a
- * method is an error; NULL means there is no such attribute.
+ * tpl_is_method says whether name is a method of obj's Python type.
  */
-static TVal *
-python_attribute(TVal *obj, const char *name, int len)
+bool
+tpl_is_method(TVal *obj, const char *name, int len)
 {
-	bool		method = false;
-
 #define METHODS(list) in_names(name, len, list, lengthof(list))
 	switch (obj->kind)
 	{
 		case TV_DICT:
-			method = METHODS(dict_methods);
-			break;
+			return METHODS(dict_methods);
 		case TV_LIST:
-			method = (obj->flags & TVF_GENERATOR) ? METHODS(generator_methods)
-				: METHODS(list_methods);
-			break;
+			if (obj->flags & TVF_GENERATOR)
+				return METHODS(generator_methods);
+			if (obj->flags & (TVF_KEYS | TVF_ITEMS))
+				return METHODS(keys_methods);
+			if (obj->flags & TVF_VALUES)
+				return false;
+			if (obj->flags & TVF_TUPLE)
+				return METHODS(tuple_methods);
+			return METHODS(list_methods);
 		case TV_STR:
-			method = METHODS(str_methods) ||
+			return METHODS(str_methods) ||
 				((obj->flags & TVF_MARKUP) && METHODS(markup_methods));
-			break;
+		case TV_BOOL:
+		case TV_INT:
+		case TV_BIG:
+			return METHODS(int_methods);
+		case TV_FLOAT:
+			return METHODS(float_methods);
+		case TV_RANGE:
+			return METHODS(range_methods);
+		default:
+			return false;
+	}
+#undef METHODS
+}
+
+/*
+ * python_attribute looks name up among the Python attributes of obj's
+ * type.  Data attributes (int.real, range.start, ...) are returned; a
+ * method is an error (it is called, never read); NULL means there is no
+ * such attribute.
+ */
+static TVal *
+python_attribute(TVal *obj, const char *name, int len)
+{
+	/* groupby's items are namedtuples (grouper, list) */
+	if (obj->kind == TV_LIST && (obj->flags & TVF_GROUP))
+	{
+		if (len == 7 && memcmp(name, "grouper", 7) == 0)
+			return tv_list_get(obj, 0);
+		if (len == 4 && memcmp(name, "list", 4) == 0)
+			return tv_list_get(obj, 1);
+	}
+	switch (obj->kind)
+	{
 		case TV_BOOL:
 		case TV_INT:
 		case TV_BIG:
@@ -159,14 +199,12 @@ python_attribute(TVal *obj, const char *name, int len)
 				return tv_int(0);
 			if (len == 11 && memcmp(name, "denominator", 11) == 0)
 				return tv_int(1);
-			method = METHODS(int_methods);
 			break;
 		case TV_FLOAT:
 			if (len == 4 && memcmp(name, "real", 4) == 0)
 				return obj;
 			if (len == 4 && memcmp(name, "imag", 4) == 0)
 				return tv_float(0.0);
-			method = METHODS(float_methods);
 			break;
 		case TV_RANGE:
 			if (len == 5 && memcmp(name, "start", 5) == 0)
@@ -175,7 +213,6 @@ python_attribute(TVal *obj, const char *name, int len)
 				return tv_int(obj->u.range.stop);
 			if (len == 4 && memcmp(name, "step", 4) == 0)
 				return tv_int(obj->u.range.step);
-			method = METHODS(range_methods);
 			break;
 		case TV_LOOP:
 			{
@@ -210,12 +247,11 @@ python_attribute(TVal *obj, const char *name, int len)
 				return NULL;
 			}
 		default:
-			return NULL;
+			break;
 	}
-#undef METHODS
-	if (method)
-		tv_fail("'%.*s' is a method of %s, and noetl templates do not call methods%s",
-				len, name, tv_type_name(obj),
+	if (tpl_is_method(obj, name, len))
+		tv_fail("'%.*s' is a method of %s, which noetl templates call (x.%.*s()) but do not read%s",
+				len, name, tv_type_name(obj), len, name,
 				obj->kind == TV_DICT ? psprintf("; write x['%.*s'] to read a key of that name", len, name) : "");
 	return NULL;
 }
@@ -230,7 +266,7 @@ object_repr(TVal *obj)
 /*
  * tpl_getattr is Jinja2's environment.getattr (the "." operator).
  */
-static TVal *
+TVal *
 tpl_getattr(TVal *obj, const char *name, int namelen)
 {
 	TVal	   *v;
@@ -262,7 +298,7 @@ tpl_getitem(TVal *obj, TVal *key)
 	switch (obj->kind)
 	{
 		case TV_DICT:
-			if (key->kind != TV_LIST && key->kind != TV_DICT)
+			if ((key->kind != TV_LIST || (key->flags & TVF_TUPLE)) && key->kind != TV_DICT)
 			{
 				bool		found;
 				TVal	   *v = tv_dict_lookup(obj, key, &found);
@@ -275,7 +311,7 @@ tpl_getitem(TVal *obj, TVal *key)
 		case TV_STR:
 		case TV_RANGE:
 			if ((key->kind == TV_INT || key->kind == TV_BOOL) &&
-				!(obj->kind == TV_LIST && (obj->flags & TVF_GENERATOR)))
+				!(obj->kind == TV_LIST && (obj->flags & (TVF_GENERATOR | TVF_VIEW))))
 			{
 				int64		i = key->kind == TV_BOOL ? (key->u.b ? 1 : 0) : key->u.i;
 				int			n = tv_len(obj);
@@ -373,6 +409,21 @@ contains(TVal *haystack, TVal *needle)
 						  needle->u.s.p, needle->u.s.len) != NULL;
 		case TV_LIST:
 			n = haystack->u.list.n;
+			if (haystack->flags & TVF_GENERATOR)
+			{
+				/* a generator is consumed up to the item found */
+				for (i = haystack->u.list.next; i < n; i++)
+				{
+					tpl_charge(1);
+					if (tv_equal(haystack->u.list.items[i], needle))
+					{
+						haystack->u.list.next = i + 1;
+						return true;
+					}
+				}
+				haystack->u.list.next = n;
+				return false;
+			}
 			for (i = 0; i < n; i++)
 			{
 				tpl_charge(1);
@@ -384,6 +435,21 @@ contains(TVal *haystack, TVal *needle)
 			{
 				bool		found;
 
+				if (needle->kind == TV_LIST && (needle->flags & TVF_TUPLE))
+				{
+					/* a tuple is a key when its items are hashable */
+					n = needle->u.list.n;
+					for (i = 0; i < n; i++)
+					{
+						TVal	   *x = tv_list_get(needle, i);
+
+						tpl_charge(1);
+						if ((x->kind == TV_LIST && !(x->flags & TVF_TUPLE)) || x->kind == TV_DICT)
+							tv_fail("unhashable type: '%s'", tv_type_name(x));
+					}
+					(void) tv_dict_lookup(haystack, needle, &found);
+					return found;
+				}
 				if (needle->kind == TV_LIST || needle->kind == TV_DICT)
 					tv_fail("unhashable type: '%s'", tv_type_name(needle));
 				(void) tv_dict_lookup(haystack, needle, &found);
@@ -533,7 +599,7 @@ eval(Eval *e, TNode *n)
 			b = eval(e, n->b);
 			at(n);
 			if (n->kind == TN_MOD && a->kind == TV_STR)
-				tv_fail("string formatting with %% is not supported by noetl templates");
+				return tpl_str_format(a, b);
 			if (a->kind == TV_UNDEF)
 				undefined_fail(a);
 			if (b->kind == TV_UNDEF)
@@ -586,9 +652,8 @@ eval(Eval *e, TNode *n)
 				if (n->kind == TN_FILTER)
 					return tpl_apply_filter(n->id, n->name, a, args, n->nitems,
 											n->kwnames, kwargs, n->nkwargs);
-				if (n->nkwargs > 0)
-					tv_fail("test '%s' takes no keyword arguments", n->name);
-				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems) != n->negated);
+				return tv_bool(tpl_apply_test(n->id, n->name, a, args, n->nitems,
+											  n->kwnames, kwargs, n->nkwargs) != n->negated);
 			}
 		case TN_CALL:
 			{
@@ -625,12 +690,51 @@ eval(Eval *e, TNode *n)
 				return tpl_call_function(n->id, n->name, args, n->nitems);
 			}
 		case TN_LIST:
+		case TN_TUPLE:
 			{
 				TVal	  **items = palloc(sizeof(TVal *) * Max(n->nitems, 1));
 
 				for (i = 0; i < n->nitems; i++)
 					items[i] = eval(e, n->items[i]);
-				return tv_list(items, n->nitems);
+				return n->kind == TN_TUPLE ? tv_tuple(items, n->nitems)
+					: tv_list(items, n->nitems);
+			}
+		case TN_SLICE:
+			{
+				TVal	   *parts[3];
+
+				a = eval(e, n->a);
+				for (i = 0; i < 3; i++)
+					parts[i] = n->items[i] ? eval(e, n->items[i]) : tv_none();
+				at(n);
+				if (a->kind == TV_UNDEF)
+					undefined_fail(a);
+				return tpl_slice(a, parts[0], parts[1], parts[2], n->constant);
+			}
+		case TN_METHOD:
+			{
+				TVal	  **args;
+				TVal	  **kwargs;
+				int			len = strlen(n->name);
+
+				a = eval(e, n->a);
+				at(n);
+				if (a->kind == TV_UNDEF)
+					undefined_fail(a);
+				if (tpl_is_method(a, n->name, len))
+				{
+					eval_args(e, n, &args, &kwargs);
+					at(n);
+					return tpl_call_method(a, n->name, args, n->nitems,
+										   n->kwnames, kwargs, n->nkwargs);
+				}
+				/* not a method: call what the attribute holds */
+				b = tpl_getattr(a, n->name, len);
+				eval_args(e, n, &args, &kwargs);
+				at(n);
+				if (b->kind == TV_UNDEF)
+					undefined_fail(b);
+				tv_fail("'%s' object is not callable", tv_type_name(b));
 			}
 		case TN_DICT:
 			{
@@ -653,11 +757,81 @@ eval(Eval *e, TNode *n)
 }
 
 /*
+ * bind pushes scopes for names (or the single name) bound to v, unpacking
+ * v as Python does when there are several names.  The scopes are
+ * allocated in the current memory context.
+ */
+static void
+bind(Eval *e, const char *name, char **names, int nnames, TVal *v)
+{
+	TVal	   *items;
+	int			count;
+	int			i;
+
+	if (nnames == 0)
+	{
+		Scope	   *s = palloc(sizeof(Scope));
+
+		s->name = name;
+		s->val = v;
+		s->next = e->scope;
+		e->scope = s;
+		return;
+	}
+	if (v->kind == TV_UNDEF)
+		undefined_fail(v);
+	if (v->kind != TV_LIST && v->kind != TV_DICT && v->kind != TV_STR &&
+		v->kind != TV_RANGE)
+		tv_fail("cannot unpack non-iterable %s object", tv_type_name(v));
+	items = tv_iter_items(v, &count);
+	if (count > nnames)
+		tv_fail("too many values to unpack (expected %d)", nnames);
+	if (count < nnames)
+		tv_fail("not enough values to unpack (expected %d, got %d)", nnames, count);
+	for (i = 0; i < nnames; i++)
+		bind(e, names[i], NULL, 0, items->u.list.items[i]);
+}
+
+/*
+ * render_set runs {% set %}: the value, or the rendered block, bound in
+ * the current scope.
+ */
+static void
+render_set(Eval *e, TNode *n)
+{
+	TVal	   *v;
+
+	if (n->a != NULL)
+		v = eval(e, n->a);
+	else
+	{
+		/* a block set: its body renders in a scope of its own */
+		StringInfoData buf;
+		Scope	   *saved = e->scope;
+
+		tv_buf_init(&buf, 64);
+		render_nodes(e, n->items, n->nitems, &buf);
+		e->scope = saved;
+		v = tv_str(buf.data, buf.len);
+		if (n->b != NULL)
+		{
+			/* {% set x | filters %}: the filters see the block as " block" */
+			bind(e, " block", NULL, 0, v);
+			v = eval(e, n->b);
+			e->scope = saved;
+		}
+	}
+	at(n);
+	bind(e, n->name, n->names, n->nnames, v);
+}
+
+/*
  * render_for renders a for loop.  Each iteration allocates in a context
- * that is reset after it: nothing an iteration computes outlives it (the
- * subset has no assignments; the output grows in its own context, and what
- * is attached to values from outside the loop goes where they live, see
- * tpl_owner_enter), so a long loop holds only its live data.
+ * that is reset after it: nothing an iteration computes outlives it (what
+ * a set binds in it is dropped with it, as in Jinja2; the output grows in
+ * its own context, and what is attached to values from outside the loop
+ * goes where they live, see tpl_owner_enter), so a long loop holds only
+ * its live data.
  */
 static void
 render_for(Eval *e, TNode *n, StringInfo out)
@@ -665,8 +839,8 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	TVal	   *seq = eval(e, n->a);
 	int			count;
 	TVal	   *items;
-	Scope		var;
 	Scope		loop;
+	Scope	   *base = e->scope;
 	TVal	   *lv;
 	int			i;
 	MemoryContext outer = CurrentMemoryContext;
@@ -682,23 +856,20 @@ render_for(Eval *e, TNode *n, StringInfo out)
 		TVal	  **kept = palloc(sizeof(TVal *) * Max(count, 1));
 		int			k = 0;
 
-		var.name = n->name;
-		var.next = e->scope;
-		e->scope = &var;
 		for (i = 0; i < count; i++)
 		{
 			bool		keep;
 
 			tpl_charge(1);
-			var.val = items->u.list.items[i];
 			MemoryContextSwitchTo(iteration);
+			bind(e, n->name, n->names, n->nnames, items->u.list.items[i]);
 			keep = tv_truthy(eval(e, n->b));
+			e->scope = base;
 			MemoryContextSwitchTo(outer);
 			MemoryContextReset(iteration);
 			if (keep)
 				kept[k++] = items->u.list.items[i];
 		}
-		e->scope = var.next;
 		items = tv_list(kept, k);
 		count = k;
 	}
@@ -706,29 +877,29 @@ render_for(Eval *e, TNode *n, StringInfo out)
 	{
 		MemoryContextDelete(iteration);
 		render_nodes(e, n->items2, n->nitems2, out);
+		e->scope = base;		/* what the else branch sets stays in it */
 		return;
 	}
 	lv = palloc0(sizeof(TVal));
 	lv->kind = TV_LOOP;
 	lv->u.loop.length = count;
 	lv->u.loop.items = items->u.list.items;
-	var.name = n->name;
-	var.next = e->scope;
 	loop.name = "loop";
 	loop.val = lv;
-	loop.next = &var;
-	e->scope = &loop;
 	for (i = 0; i < count; i++)
 	{
 		tpl_charge(1);
-		var.val = items->u.list.items[i];
 		lv->u.loop.index0 = i;
 		MemoryContextSwitchTo(iteration);
+		/* names resolve to the targets, then "loop", then the enclosing scope */
+		loop.next = base;
+		e->scope = &loop;
+		bind(e, n->name, n->names, n->nnames, items->u.list.items[i]);
 		render_nodes(e, n->items, n->nitems, out);
+		e->scope = base;
 		MemoryContextSwitchTo(outer);
 		MemoryContextReset(iteration);
 	}
-	e->scope = var.next;
 	MemoryContextDelete(iteration);
 }
 
@@ -767,6 +938,9 @@ render_nodes(Eval *e, TNode **nodes, int n, StringInfo out)
 			case TN_FOR:
 				render_for(e, node, out);
 				break;
+			case TN_SET:
+				render_set(e, node);
+				break;
 			default:
 				elog(ERROR, "unexpected template statement %d", node->kind);
 		}
@@ -803,4 +977,14 @@ tpl_eval_expr(TTemplate *t, TNode *expr, TVal *ctx)
 	e.scope = NULL;
 	tpl_err_source = t->source;
 	return eval(&e, expr);
+}
+
+/*
+ * tpl_compare_op applies one comparison operator, as the tests eq, lt,
+ * in, ... (tpl_tests.c) do.
+ */
+bool
+tpl_compare_op(TVal *a, TCmpOp op, TVal *b)
+{
+	return compare(a, op, b);
 }

@@ -38,17 +38,50 @@ enum
 	F_DEFAULT, F_D, F_LENGTH, F_COUNT, F_TOJSON, F_LOWER, F_UPPER,
 	F_CAPITALIZE, F_TITLE, F_REPLACE, F_JOIN, F_INT, F_FLOAT, F_STRING,
 	F_TRIM, F_FIRST, F_LAST, F_ABS, F_ROUND, F_LIST, F_SORT, F_UNIQUE,
-	F_MIN, F_MAX, F_SUM
+	F_MIN, F_MAX, F_SUM,
+	F_MAP, F_SELECT, F_REJECT, F_SELECTATTR, F_REJECTATTR, F_DICTSORT,
+	F_ITEMS, F_REVERSE, F_BATCH, F_SLICE, F_GROUPBY, F_TRUNCATE, F_WORDCOUNT,
+	F_CENTER, F_INDENT, F_FORMAT, F_URLENCODE, F_FILESIZEFORMAT,
+	F_B64ENCODE, F_B64DECODE
 };
 
 /*
- * bind matches positional and keyword arguments to parameter names, as a
- * Python call does; missing ones get defaults[i] (NULL = required).
+ * Jinja2 3.1's builtin filters that noetl does not have: the "filter"
+ * test and map() tell them from names that are no filter at all.
  */
+static const char *const jinja2_only_filters[] = {
+	"attr", "e", "escape", "forceescape", "pprint", "random", "safe",
+	"striptags", "urlize", "wordwrap", "xmlattr"
+};
+
+/* tpl_is_jinja2_filter says whether name is a Jinja2 filter noetl lacks */
+bool
+tpl_is_jinja2_filter(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(jinja2_only_filters); i++)
+		if (strcmp(name, jinja2_only_filters[i]) == 0)
+			return true;
+	return false;
+}
+
+/* no_args refuses arguments to a filter that takes none */
 static void
-bind(const char *fname, TVal *value, TVal **args, int nargs, char **kwnames,
-	 TVal **kwargs, int nkwargs, const char *const *params, TVal **defaults,
-	 int nparams, TVal **out)
+no_args(const char *name, int nargs, int nkwargs)
+{
+	if (nargs + nkwargs > 0)
+		tv_fail("do_%s() takes 1 positional argument but %d were given", name, nargs + nkwargs + 1);
+}
+
+/*
+ * tpl_bind matches positional and keyword arguments to parameter names, as
+ * a Python call does; missing ones get defaults[i] (NULL = required).
+ */
+void
+tpl_bind(const char *fname, TVal **args, int nargs, char **kwnames,
+		 TVal **kwargs, int nkwargs, const char *const *params, TVal **defaults,
+		 int nparams, TVal **out)
 {
 	int			i;
 
@@ -75,7 +108,6 @@ bind(const char *fname, TVal *value, TVal **args, int nargs, char **kwnames,
 	for (i = 0; i < nparams; i++)
 		if (out[i] == NULL)
 			out[i] = defaults[i];
-	(void) value;
 }
 
 /* with_markup gives result the Markup flag of from */
@@ -628,7 +660,7 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 	TVal	   *p[4];
 
 #define BIND(names, defaults) \
-	bind(name, v, args, nargs, kwnames, kwargs, nkwargs, names, defaults, lengthof(names), p)
+	tpl_bind(name, args, nargs, kwnames, kwargs, nkwargs, names, defaults, lengthof(names), p)
 
 	CHECK_FOR_INTERRUPTS();
 	switch (id)
@@ -787,7 +819,120 @@ tpl_apply_filter(int id, const char *name, TVal *v, TVal **args, int nargs,
 				BIND(names, defs);
 				return tpl_filter_sum(v, p[0], p[1]);
 			}
+		case F_MAP:
+			return tpl_filter_map(v, args, nargs, kwnames, kwargs, nkwargs);
+		case F_SELECT:
+		case F_REJECT:
+		case F_SELECTATTR:
+		case F_REJECTATTR:
+			return tpl_filter_select(v, id == F_REJECT || id == F_REJECTATTR,
+									 id == F_SELECTATTR || id == F_REJECTATTR,
+									 args, nargs, kwnames, kwargs, nkwargs);
+		case F_DICTSORT:
+			{
+				static const char *const names[] = {"case_sensitive", "by", "reverse"};
+				TVal	   *defs[] = {tv_bool(false), tv_cstr("key"), tv_bool(false)};
+
+				BIND(names, defs);
+				return tpl_filter_dictsort(v, p[0], p[1], p[2]);
+			}
+		case F_ITEMS:
+			no_args(name, nargs, nkwargs);
+			return tpl_filter_items(v);
+		case F_REVERSE:
+			no_args(name, nargs, nkwargs);
+			return tpl_filter_reverse(v);
+		case F_BATCH:
+		case F_SLICE:
+			{
+				static const char *const bnames[] = {"linecount", "fill_with"};
+				static const char *const snames[] = {"slices", "fill_with"};
+				TVal	   *defs[] = {NULL, tv_none()};
+
+				if (id == F_BATCH)
+					BIND(bnames, defs);
+				else
+					BIND(snames, defs);
+				if (p[0] == NULL)
+					tv_fail("do_%s() missing 1 required positional argument: '%s'", name,
+							id == F_BATCH ? "linecount" : "slices");
+				return id == F_BATCH ? tpl_filter_batch(v, p[0], p[1])
+					: tpl_filter_slice(v, p[0], p[1]);
+			}
+		case F_GROUPBY:
+			{
+				static const char *const names[] = {"attribute", "default", "case_sensitive"};
+				TVal	   *defs[] = {NULL, tv_none(), tv_bool(false)};
+
+				BIND(names, defs);
+				if (p[0] == NULL)
+					tv_fail("do_groupby() missing 1 required positional argument: 'attribute'");
+				return tpl_filter_groupby(v, p[0], p[1], p[2]);
+			}
+		case F_TRUNCATE:
+			{
+				static const char *const names[] = {"length", "killwords", "end", "leeway"};
+				TVal	   *defs[] = {tv_int(255), tv_bool(false), tv_cstr("..."), tv_int(5)};
+
+				BIND(names, defs);
+				return tpl_filter_truncate(v, p[0], p[1], p[2], p[3]);
+			}
+		case F_WORDCOUNT:
+			no_args(name, nargs, nkwargs);
+			return tpl_filter_wordcount(v);
+		case F_CENTER:
+			{
+				static const char *const names[] = {"width"};
+				TVal	   *defs[] = {tv_int(80)};
+
+				BIND(names, defs);
+				return tpl_filter_center(v, p[0]);
+			}
+		case F_INDENT:
+			{
+				static const char *const names[] = {"width", "first", "blank"};
+				TVal	   *defs[] = {tv_int(4), tv_bool(false), tv_bool(false)};
+
+				BIND(names, defs);
+				return tpl_filter_indent(v, p[0], p[1], p[2]);
+			}
+		case F_FORMAT:
+			{
+				/* soft_str(value) % (kwargs or args) */
+				TVal	   *fmt = tv_soft_str(v);
+				int			i;
+
+				if (nargs > 0 && nkwargs > 0)
+					tv_fail("can't handle positional and keyword arguments at the same time");
+				if (nkwargs > 0)
+				{
+					TVal	   *d = tv_dict_new();
+
+					for (i = 0; i < nkwargs; i++)
+						tv_dict_set(d, tv_cstr(kwnames[i]), kwargs[i]);
+					return tpl_str_format(fmt, d);
+				}
+				return tpl_str_format(fmt, tv_tuple(args, nargs));
+			}
+		case F_URLENCODE:
+			no_args(name, nargs, nkwargs);
+			return tpl_filter_urlencode(v);
+		case F_FILESIZEFORMAT:
+			{
+				static const char *const names[] = {"binary"};
+				TVal	   *defs[] = {tv_bool(false)};
+
+				BIND(names, defs);
+				return tpl_filter_filesizeformat(v, p[0]);
+			}
+		case F_B64ENCODE:
+		case F_B64DECODE:
+			if (nargs + nkwargs > 0)
+				tv_fail("<lambda>() takes 1 positional argument but %d were given", nargs + nkwargs + 1);
+			return id == F_B64ENCODE ? tpl_filter_b64encode(v) : tpl_filter_b64decode(v);
 		default:
+			if (tpl_is_jinja2_filter(name))
+				tv_fail("the filter '%s' is not supported by noetl templates", name);
 			tv_fail("No filter named '%s' found.", name);
 	}
 #undef BIND

@@ -153,8 +153,32 @@ tv_equal(TVal *a, TVal *b)
 		case TV_LIST:
 			if ((a->flags | b->flags) & TVF_GENERATOR)
 				return false;
+			if ((a->flags & (TVF_TUPLE | TVF_VIEW)) != (b->flags & (TVF_TUPLE | TVF_VIEW)))
+				return false;
 			if (a->u.list.n != b->u.list.n)
 				return false;
+			if (a->flags & TVF_VALUES)
+				return false;	/* dict_values compare by identity */
+			if (a->flags & (TVF_KEYS | TVF_ITEMS))
+			{
+				/* keys and items views compare as sets */
+				check_stack_depth();
+				for (i = 0; i < a->u.list.n; i++)
+				{
+					TVal	   *x = tv_list_get(a, i);
+					int			j;
+
+					for (j = 0; j < b->u.list.n; j++)
+					{
+						tpl_charge(1);
+						if (tv_equal(x, tv_list_get(b, j)))
+							break;
+					}
+					if (j == b->u.list.n)
+						return false;
+				}
+				return true;
+			}
 			check_stack_depth();
 			for (i = 0; i < a->u.list.n; i++)
 			{
@@ -209,7 +233,11 @@ tv_compare(TVal *a, TVal *b, const char *op)
 	if (a->kind == TV_STR && b->kind == TV_STR)
 		return str_cmp(a, b);
 	if (a->kind == TV_LIST && b->kind == TV_LIST &&
-		!((a->flags | b->flags) & TVF_GENERATOR))
+		((a->flags | b->flags) & (TVF_KEYS | TVF_ITEMS)))
+		tv_fail("ordering dict views (set inclusion) is not supported by noetl templates");
+	if (a->kind == TV_LIST && b->kind == TV_LIST &&
+		!((a->flags | b->flags) & (TVF_GENERATOR | TVF_VALUES)) &&
+		(a->flags & TVF_TUPLE) == (b->flags & TVF_TUPLE))
 	{
 		int			na = a->u.list.n;
 		int			nb = b->u.list.n;
@@ -331,7 +359,7 @@ seq_repeat(TVal *seq, TVal *count)
 	{
 		TVal	   *empty = seq->kind == TV_STR ? tv_str("", 0) : tv_list(NULL, 0);
 
-		empty->flags = seq->flags & TVF_MARKUP;
+		empty->flags = seq->flags & (TVF_MARKUP | TVF_TUPLE);
 		return empty;
 	}
 	if (seq->kind == TV_STR)
@@ -370,6 +398,8 @@ seq_repeat(TVal *seq, TVal *count)
 			for (j = 0; j < len; j++)
 				items[k++] = seq->u.list.items[j];
 		}
+		if (seq->flags & TVF_TUPLE)
+			return tv_tuple(items, k);
 		return tv_list(items, k);
 	}
 }
@@ -574,8 +604,12 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 			r->flags |= TVF_MARKUP;
 		return r;
 	}
+	if (op == TN_SUB && ((a->kind == TV_LIST && (a->flags & (TVF_KEYS | TVF_ITEMS))) ||
+						 (b->kind == TV_LIST && (b->flags & (TVF_KEYS | TVF_ITEMS)))))
+		tv_fail("a set operation on dict views is not supported by noetl templates");
 	if (op == TN_ADD && a->kind == TV_LIST && b->kind == TV_LIST &&
-		!((a->flags | b->flags) & TVF_GENERATOR))
+		!((a->flags | b->flags) & (TVF_GENERATOR | TVF_VIEW)) &&
+		(a->flags & TVF_TUPLE) == (b->flags & TVF_TUPLE))
 	{
 		TVal	  **items;
 		int			i;
@@ -591,20 +625,26 @@ tv_arith(TNodeKind op, TVal *a, TVal *b)
 			items[i] = a->u.list.items[i];
 		for (i = 0; i < b->u.list.n; i++)
 			items[a->u.list.n + i] = b->u.list.items[i];
+		if (a->flags & TVF_TUPLE)
+			return tv_tuple(items, a->u.list.n + b->u.list.n);
 		return tv_list(items, a->u.list.n + b->u.list.n);
 	}
-	if (op == TN_MUL && ((a->kind == TV_STR || (a->kind == TV_LIST && !(a->flags & TVF_GENERATOR))) && ib))
+	if (op == TN_MUL && ((a->kind == TV_STR || (a->kind == TV_LIST && !(a->flags & (TVF_GENERATOR | TVF_VIEW)))) && ib))
 		return seq_repeat(a, b);
-	if (op == TN_MUL && ((b->kind == TV_STR || (b->kind == TV_LIST && !(b->flags & TVF_GENERATOR))) && ia))
+	if (op == TN_MUL && ((b->kind == TV_STR || (b->kind == TV_LIST && !(b->flags & (TVF_GENERATOR | TVF_VIEW)))) && ia))
 		return seq_repeat(b, a);
 	if (op == TN_MOD && a->kind == TV_STR)
-		tv_fail("string formatting with %% is not supported by noetl templates");
+		return tpl_str_format(a, b);
 	if (!tv_is_number(a) || !tv_is_number(b))
 	{
 		if (op == TN_ADD && a->kind == TV_STR)
 			tv_fail("can only concatenate str (not \"%s\") to str", tv_type_name(b));
-		if (op == TN_ADD && a->kind == TV_LIST)
-			tv_fail("can only concatenate list (not \"%s\") to list", tv_type_name(b));
+		if (op == TN_ADD && a->kind == TV_LIST && !(a->flags & (TVF_GENERATOR | TVF_VIEW)))
+			tv_fail("can only concatenate %s (not \"%s\") to %s", tv_type_name(a),
+					tv_type_name(b), tv_type_name(a));
+		if (op == TN_MUL && ((a->kind == TV_LIST && (a->flags & (TVF_GENERATOR | TVF_VIEW))) ||
+							 (b->kind == TV_LIST && (b->flags & (TVF_GENERATOR | TVF_VIEW)))))
+			unsupported_operands(op, a, b);
 		if (op == TN_MUL && (a->kind == TV_STR || a->kind == TV_LIST || b->kind == TV_STR || b->kind == TV_LIST))
 			tv_fail("can't multiply sequence by non-int of type '%s'",
 					tv_type_name(a->kind == TV_STR || a->kind == TV_LIST ? b : a));

@@ -181,15 +181,24 @@ repr_or_str(StringInfo out, TVal *v, bool repr)
 			break;
 		case TV_LIST:
 			if (v->flags & TVF_GENERATOR)
-				tv_fail("a generator (the result of unique) cannot be printed; apply |list first");
-			appendStringInfoChar(out, '[');
+				tv_fail("a generator (the result of unique, map, select, batch, ...) cannot be printed; apply |list first");
+			if (v->flags & TVF_VIEW)
+			{
+				/* dict_keys(['a']): the view's type around a list */
+				appendStringInfo(out, "%s(", tv_type_name(v));
+			}
+			appendStringInfoChar(out, (v->flags & TVF_TUPLE) ? '(' : '[');
 			for (i = 0; i < v->u.list.n; i++)
 			{
 				if (i > 0)
 					appendStringInfoString(out, ", ");
 				repr_or_str(out, tv_list_get(v, i), true);
 			}
-			appendStringInfoChar(out, ']');
+			if ((v->flags & TVF_TUPLE) && v->u.list.n == 1)
+				appendStringInfoChar(out, ',');
+			appendStringInfoChar(out, (v->flags & TVF_TUPLE) ? ')' : ']');
+			if (v->flags & TVF_VIEW)
+				appendStringInfoChar(out, ')');
 			break;
 		case TV_DICT:
 			tv_materialize(v);
@@ -422,7 +431,7 @@ tv_json_dumps(StringInfo out, TVal *v, int indent, int level)
 			json_string(out, v->u.s.p, v->u.s.len);
 			return;
 		case TV_LIST:
-			if (v->flags & TVF_GENERATOR)
+			if (v->flags & (TVF_GENERATOR | TVF_VIEW))
 				break;
 			if (v->u.list.n == 0)
 			{

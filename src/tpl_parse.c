@@ -19,13 +19,19 @@
  *	pow		 := unary ("**" unary)*
  *	unary	 := ("-"|"+") unary | primary postfix* (filter | test | call)*
  *
- * Constructs outside the subset (tuples, slices, method calls, set, macro,
- * include and the other statements, for-loop filters) are refused here
+ * Tuples are Jinja2's: "(a, b)", "(a,)", "()", and a bare "a, b" where
+ * Jinja2 parses a tuple (a print tag, the iterable of a for, the value
+ * of a set, the test of an if).  Subscripts take slices ("a[b:c:d]"),
+ * calls take methods ("s.split(',')", evaluated by tpl_methods.c).
+ *
+ * Constructs outside the subset (macro, include and the other statements,
+ * slices inside tuple subscripts, nested unpacking, namespace attributes
+ * as set targets) are refused here
  * with their position; filters and tests Jinja2 does not know are refused
  * too, except inside if/else branches, where Jinja2 only fails when they
  * are reached.
  *
- * One file of about 1200 lines, on purpose: it is one recursive-descent
+ * One file of about 1400 lines, on purpose: it is one recursive-descent
  * grammar whose rules call one another (statements hold expressions, an
  * expression's filters hold argument lists of expressions), share the
  * parser's position, its "conditional" depth and a dozen token helpers,
@@ -56,12 +62,20 @@ static const char *const filter_names[] = {
 	"default", "d", "length", "count", "tojson", "lower", "upper",
 	"capitalize", "title", "replace", "join", "int", "float", "string",
 	"trim", "first", "last", "abs", "round", "list", "sort", "unique",
-	"min", "max", "sum"
+	"min", "max", "sum",
+	"map", "select", "reject", "selectattr", "rejectattr", "dictsort",
+	"items", "reverse", "batch", "slice", "groupby", "truncate", "wordcount",
+	"center", "indent", "format", "urlencode", "filesizeformat",
+	"b64encode", "b64decode"
 };
 
 static const char *const test_names[] = {
 	"defined", "undefined", "none", "number", "string", "mapping",
-	"sequence", "true", "false"
+	"sequence", "true", "false",
+	"odd", "even", "divisibleby", "sameas", "in", "eq", "equalto", "==",
+	"ne", "!=", "gt", "greaterthan", ">", "ge", ">=", "lt", "lessthan", "<",
+	"le", "<=", "integer", "float", "boolean", "iterable", "lower", "upper",
+	"callable", "filter", "test", "escaped"
 };
 
 static const char *const function_names[] = {
@@ -75,15 +89,16 @@ static const char *const other_functions[] = {
 
 /* statements Jinja2 has and noetl does not */
 static const char *const other_statements[] = {
-	"set", "macro", "call", "block", "extends", "include", "import", "from",
+	"macro", "call", "block", "extends", "include", "import", "from",
 	"with", "autoescape", "filter", "print", "do", "break", "continue",
-	"trans", "pluralize", "endblock", "endmacro", "endset", "endcall",
+	"trans", "pluralize", "endblock", "endmacro", "endcall",
 	"endwith", "endautoescape", "endfilter", "endtrans"
 };
 
 static TNode *parse_expression(Parser *p, bool with_condexpr);
 static TNode *parse_unary(Parser *p, bool with_filter);
 static TNode **parse_body(Parser *p, int *n, const char *const *ends, int nends);
+static TNode *parse_tuple(Parser *p, bool with_condexpr, bool explicit);
 
 /*
  * tpl_verror raises a template error naming the template and the position;
@@ -140,14 +155,14 @@ lookup(const char *name, const char *const *names, int n)
 }
 
 /* tpl_filter_id returns the number of the filter name, or -1 */
-static int
+int
 tpl_filter_id(const char *name)
 {
 	return lookup(name, filter_names, lengthof(filter_names));
 }
 
 /* tpl_test_id returns the number of the test name, or -1 */
-static int
+int
 tpl_test_id(const char *name)
 {
 	return lookup(name, test_names, lengthof(test_names));
@@ -441,11 +456,7 @@ parse_primary(Parser *p)
 	if (is_op(t, "("))
 	{
 		advance(p);
-		if (is_op(cur(p), ")"))
-			unsupported(p, t, "a tuple");
-		n = parse_expression(p, true);
-		if (is_op(cur(p), ","))
-			unsupported(p, cur(p), "a tuple");
+		n = parse_tuple(p, true, true);
 		expect_op(p, ")");
 		return n;
 	}
@@ -454,6 +465,45 @@ parse_primary(Parser *p)
 	if (is_op(t, "{"))
 		return parse_dict(p);
 	fail_at(p, t, "unexpected '%s'", describe(t));
+}
+
+/*
+ * is_constant says whether Jinja2's optimizer can fold n: literals, and
+ * lists, tuples, dicts and signs of them.
+ */
+static bool
+is_constant(TNode *n)
+{
+	int			i;
+
+	if (n == NULL)
+		return true;
+	check_stack_depth();
+	switch (n->kind)
+	{
+		case TN_CONST:
+			return true;
+		case TN_NEG:
+		case TN_POS:
+			return is_constant(n->a);
+		case TN_LIST:
+		case TN_TUPLE:
+		case TN_DICT:
+			for (i = 0; i < n->nitems; i++)
+				if (!is_constant(n->items[i]))
+					return false;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* is_constant_slice says whether n is a slice of literals */
+static bool
+is_constant_slice(TNode *n)
+{
+	return n->kind == TN_SLICE && is_constant(n->a) && is_constant(n->items[0]) &&
+		is_constant(n->items[1]) && is_constant(n->items[2]);
 }
 
 /* parse_subscript parses .name, .0 or [expr] after node */
@@ -486,17 +536,61 @@ parse_subscript(Parser *p, TNode *node)
 		advance(p);
 		return n;
 	}
-	/* "[" */
+	/* "[": an index, or a slice [start:stop:step] with any part left out */
 	advance(p);
-	if (is_op(cur(p), ":"))
-		unsupported(p, cur(p), "slicing");
-	n = new_node(TN_GETITEM, t);
-	n->a = node;
-	n->b = parse_expression(p, true);
-	if (is_op(cur(p), ":"))
-		unsupported(p, cur(p), "slicing");
+	{
+		TNode	   *first = NULL;
+
+		if (!is_op(cur(p), ":"))
+			first = parse_expression(p, true);
+		if (is_op(cur(p), ":"))
+		{
+			n = new_node(TN_SLICE, t);
+			n->a = node;
+			n->items = palloc0(sizeof(TNode *) * 3);
+			n->nitems = 3;
+			n->items[0] = first;
+			advance(p);
+			if (!is_op(cur(p), "]") && !is_op(cur(p), ",") && !is_op(cur(p), ":"))
+				n->items[1] = parse_expression(p, true);
+			if (is_op(cur(p), ":"))
+			{
+				advance(p);
+				if (!is_op(cur(p), "]") && !is_op(cur(p), ","))
+					n->items[2] = parse_expression(p, true);
+			}
+		}
+		else if (is_op(cur(p), ","))
+		{
+			/* x[a, b]: a tuple index, which no value of noetl's has */
+			TNode	   *tuple = new_node(TN_TUPLE, t);
+			int			cap = 0;
+
+			add_item(&tuple->items, &tuple->nitems, &cap, first);
+			while (is_op(cur(p), ","))
+			{
+				advance(p);
+				if (is_op(cur(p), "]"))
+					fail_at(p, cur(p), "unexpected ']'");
+				if (is_op(cur(p), ":"))
+					unsupported(p, cur(p), "a slice in a tuple index");
+				add_item(&tuple->items, &tuple->nitems, &cap, parse_expression(p, true));
+				if (is_op(cur(p), ":"))
+					unsupported(p, cur(p), "a slice in a tuple index");
+			}
+			n = new_node(TN_GETITEM, t);
+			n->a = node;
+			n->b = tuple;
+		}
+		else
+		{
+			n = new_node(TN_GETITEM, t);
+			n->a = node;
+			n->b = first;
+		}
+	}
 	if (is_op(cur(p), ","))
-		unsupported(p, cur(p), "a tuple index");
+		unsupported(p, cur(p), "a slice in a tuple index");
 	expect_op(p, "]");
 	return n;
 }
@@ -508,8 +602,19 @@ parse_call(Parser *p, TNode *node)
 	TToken	   *t = cur(p);
 	TNode	   *n;
 
+	if (node->kind == TN_GETATTR)
+	{
+		/* obj.name(args): a method call, or a call of what obj.name holds */
+		n = new_node(TN_METHOD, t);
+		n->line = node->line;
+		n->col = node->col;
+		n->a = node->a;
+		n->name = node->name;
+		parse_args(p, n);
+		return n;
+	}
 	if (node->kind != TN_NAME)
-		unsupported(p, t, "calling anything but a function by name (methods, results of calls)");
+		unsupported(p, t, "calling anything but a function or a method (results of calls, items)");
 	n = new_node(TN_CALL, t);
 	n->line = node->line;
 	n->col = node->col;
@@ -747,6 +852,22 @@ parse_concat(Parser *p)
 		advance(p);
 		add_item(&n->items, &n->nitems, &cap, parse_math2(p));
 	}
+
+	/*
+	 * Jinja2's optimizer folds a "~" of constants into its string, slices of
+	 * literals included (their Undefined is printed as nothing, see
+	 * tpl_slice); anything not constant leaves the slices to run.
+	 */
+	{
+		int			i;
+		bool		folds = true;
+
+		for (i = 0; i < n->nitems && folds; i++)
+			folds = is_constant(n->items[i]) || is_constant_slice(n->items[i]);
+		for (i = 0; i < n->nitems && folds; i++)
+			if (n->items[i]->kind == TN_SLICE)
+				n->items[i]->constant = true;
+	}
 	return n;
 }
 
@@ -965,23 +1086,119 @@ parse_expression(Parser *p, bool with_condexpr)
 }
 
 /*
+ * parse_tuple is Jinja2's parse_tuple: an expression, or expressions
+ * separated by commas (a trailing one allowed), which make a tuple.
+ * explicit is set inside parentheses, where "()" is the empty tuple.
+ */
+static TNode *
+parse_tuple(Parser *p, bool with_condexpr, bool explicit)
+{
+	TToken	   *t = cur(p);
+	TNode	   *n = new_node(TN_TUPLE, t);
+	int			cap = 0;
+	bool		is_tuple = false;
+
+	for (;;)
+	{
+		TNode	   *item;
+
+		if (n->nitems > 0)
+			expect_op(p, ",");
+		if (is_expr_end(cur(p)))
+			break;
+		item = parse_expression(p, with_condexpr);
+		if (!with_condexpr && p->conditional == 0)
+			recheck_unknown(p, item);
+		add_item(&n->items, &n->nitems, &cap, item);
+		if (!is_op(cur(p), ","))
+			break;
+		is_tuple = true;
+	}
+	if (!is_tuple)
+	{
+		if (n->nitems > 0)
+			return n->items[0];
+		if (!explicit)
+			fail_at(p, cur(p), "Expected an expression, got '%s'", describe(cur(p)));
+	}
+	return n;
+}
+
+/*
  * parse_tag_expression parses the expression of a print tag or a
- * statement, refusing tuples.
+ * statement: a tuple where Jinja2 allows one.
  */
 static TNode *
 parse_tag_expression(Parser *p, bool with_condexpr)
 {
-	TToken	   *t = cur(p);
-	TNode	   *n;
+	return parse_tuple(p, with_condexpr, false);
+}
 
-	if (is_expr_end(t))
-		fail_at(p, t, "Expected an expression, got '%s'", describe(t));
-	n = parse_expression(p, with_condexpr);
-	if (!with_condexpr && p->conditional == 0)
-		recheck_unknown(p, n);
-	if (is_op(cur(p), ","))
-		unsupported(p, cur(p), "a tuple");
-	return n;
+/*
+ * parse_targets parses the names a for loop or a set assigns: "name",
+ * "a, b", "(a, b)".  One name is n->name; several are n->names.
+ */
+static void
+parse_targets(Parser *p, TNode *n, const char *what)
+{
+	bool		paren = false;
+	int			cap = 0;
+	bool		is_tuple = false;
+
+	if (is_op(cur(p), "("))
+	{
+		paren = true;
+		advance(p);
+	}
+	for (;;)
+	{
+		TToken	   *t = cur(p);
+		char	   *name;
+
+		if (n->nnames > 0)
+		{
+			/* Jinja2 takes no trailing comma here */
+			expect_op(p, ",");
+			t = cur(p);
+		}
+		if (is_op(t, "("))
+			unsupported(p, t, "nested unpacking");
+		if (t->kind != TT_NAME)
+			fail_at(p, t, "expected %s, got '%s'", what, describe(t));
+		name = pnstrdup(t->text, t->len);
+		if (strcmp(name, "true") == 0 || strcmp(name, "false") == 0 ||
+			strcmp(name, "none") == 0 || strcmp(name, "True") == 0 ||
+			strcmp(name, "False") == 0 || strcmp(name, "None") == 0)
+			fail_at(p, t, "can't assign to '%s'", name);
+		if (n->nnames == cap)
+		{
+			cap = cap ? cap * 2 : 4;
+			n->names = n->names ? repalloc(n->names, sizeof(char *) * cap)
+				: palloc(sizeof(char *) * cap);
+		}
+		n->names[n->nnames++] = name;
+		advance(p);
+		if (is_op(cur(p), "."))
+			unsupported(p, cur(p), "assigning to an attribute (namespace())");
+		if (!is_op(cur(p), ","))
+			break;
+		is_tuple = true;
+	}
+	if (paren)
+		expect_op(p, ")");
+	if (!is_tuple && !paren)
+	{
+		n->name = n->names[0];
+		n->names = NULL;
+		n->nnames = 0;
+	}
+	else if (!is_tuple)
+	{
+		/* "(a)" is the name a */
+		n->name = n->names[0];
+		n->names = NULL;
+		n->nnames = 0;
+	}
 }
 
 /* expect_block_end consumes the end of a statement tag */
@@ -1050,15 +1267,12 @@ parse_for(Parser *p, TToken *t)
 	TToken	   *target = cur(p);
 	TToken	   *kw;
 	int			saved;
+	int			i;
 
-	if (target->kind != TT_NAME)
-		fail_at(p, target, "expected a loop variable, got '%s'", describe(target));
-	if (is_op(peek(p, 1), ","))
-		unsupported(p, peek(p, 1), "unpacking several loop variables");
-	n->name = pnstrdup(target->text, target->len);
-	if (strcmp(n->name, "loop") == 0)
-		fail_at(p, target, "Can't assign to special loop variable in for-loop target");
-	advance(p);
+	parse_targets(p, n, "a loop variable");
+	for (i = 0; i < Max(n->nnames, 1); i++)
+		if (strcmp(n->nnames ? n->names[i] : n->name, "loop") == 0)
+			fail_at(p, target, "Can't assign to special loop variable in for-loop target");
 	if (!is_name(cur(p), "in"))
 		fail_at(p, cur(p), "expected token 'in', got '%s'", describe(cur(p)));
 	advance(p);
@@ -1087,6 +1301,46 @@ parse_for(Parser *p, TToken *t)
 		advance(p);
 	}
 	p->conditional = saved;
+	expect_block_end(p);
+	return n;
+}
+
+/*
+ * parse_set parses {% set names = expr %} and the block form
+ * {% set name %}...{% endset %}.
+ */
+static TNode *
+parse_set(Parser *p, TToken *t)
+{
+	static const char *const ends[] = {"endset"};
+	TNode	   *n = new_node(TN_SET, t);
+
+	parse_targets(p, n, "a variable name");
+	if (is_op(cur(p), "="))
+	{
+		advance(p);
+		n->a = parse_tag_expression(p, true);
+		expect_block_end(p);
+		return n;
+	}
+	if (n->nnames > 0)
+		fail_at(p, cur(p), "expected token '=', got '%s'", describe(cur(p)));
+	if (is_op(cur(p), "|"))
+	{
+		/* {% set x | f %}: the filters apply to the rendered block, a name
+		 * no template can spell */
+		TNode	   *block = new_node(TN_NAME, cur(p));
+
+		block->name = " block";
+		n->b = block;
+		while (is_op(cur(p), "|"))
+			n->b = parse_filter(p, n->b);
+		if (p->conditional == 0)
+			recheck_unknown(p, n->b);
+	}
+	expect_block_end(p);
+	n->items = parse_body(p, &n->nitems, ends, lengthof(ends));
+	advance(p);					/* endset */
 	expect_block_end(p);
 	return n;
 }
@@ -1140,6 +1394,14 @@ parse_body(Parser *p, int *n, const char *const *ends, int nends)
 
 			advance(p);
 			o->a = parse_tag_expression(p, true);
+
+			/*
+			 * Jinja2's code generator folds an output that is constant as a
+			 * whole; a slice of constants folds through environment.getitem
+			 * (see tpl_slice).  Nested in a larger expression it runs.
+			 */
+			if (o->a->kind == TN_SLICE)
+				o->a->constant = is_constant_slice(o->a);
 			e = cur(p);
 			if (e->kind != TT_VAR_END)
 				fail_at(p, e, "expected token 'end of print statement', got '%s'", describe(e));
@@ -1164,6 +1426,8 @@ parse_body(Parser *p, int *n, const char *const *ends, int nends)
 				add_item(&body, n, &cap, parse_if(p, kw));
 			else if (is_name(kw, "for"))
 				add_item(&body, n, &cap, parse_for(p, kw));
+			else if (is_name(kw, "set"))
+				add_item(&body, n, &cap, parse_set(p, kw));
 			else
 			{
 				char	   *word = pnstrdup(kw->text, kw->len);

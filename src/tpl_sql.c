@@ -349,6 +349,9 @@ string_value(TplCache *cache, const char *s, int len, TVal *ctx, bool condition)
 		v = tpl_eval_expr(tpl, tpl->single, ctx);
 		if (!noetl || (v->kind != TV_UNDEF && v->kind != TV_STR))
 			return v;
+		/* a condition's string is judged by its text (tpl_truthy) */
+		if (condition)
+			return v->kind == TV_UNDEF ? tv_str("", 0) : v;
 		/* text around the braces is part of what NoETL coerces: render it */
 		if (bare)
 			return v->kind == TV_UNDEF ? tv_str("", 0) : tpl_coerce(v->u.s.p, v->u.s.len);
@@ -588,9 +591,13 @@ truthy_text(const char *s, int len)
  * tpl_truthy evaluates a condition with NoETL's rule, parsing it through
  * cache: one rendering.  A condition is rendered as noetl.render renders a
  * string (era B's _evaluate_condition calls render_template: the plain
- * path, the proxy, and coercion), a bare one as if within {{ }}; then a
- * bool is itself, a string is true by truthy_text, and anything else by
- * Python's bool() (so 2 and a non-empty list are true).
+ * path, the proxy, and coercion of rendered text), a bare one as if within
+ * {{ }}; then a bool is itself, a string is true by truthy_text, and
+ * anything else by Python's bool() (so 2 and a non-empty list are true).
+ * The string value of one {{ expression }} is judged by its text, not
+ * coerced first (era B would take "2" as 2): so that the "else" of a
+ * "next" list, which playbook.c writes as an expression negating the
+ * conditions before it, is exactly their negation.
  */
 bool
 tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
@@ -614,8 +621,6 @@ tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 			v = tpl_eval_expr(tpl, tpl->single, ctx);
 			if (v->kind == TV_UNDEF)
 				v = tv_str("", 0);
-			else if (v->kind == TV_STR)
-				v = tpl_coerce(v->u.s.p, v->u.s.len);
 		}
 		if (v->kind == TV_BOOL)
 			result = v->u.b;

@@ -123,6 +123,16 @@ tv_list(TVal **items, int n)
 	return v;
 }
 
+/* tv_tuple returns the tuple of n items (the array is not copied) */
+TVal *
+tv_tuple(TVal **items, int n)
+{
+	TVal	   *v = tv_list(items, n);
+
+	v->flags |= TVF_TUPLE;
+	return v;
+}
+
 /* tv_dict_new returns a new empty dict */
 TVal *
 tv_dict_new(void)
@@ -491,6 +501,14 @@ tv_iter_items(TVal *v, int *n)
 			return tv_list(NULL, 0);
 		case TV_LIST:
 			tv_materialize(v);
+			if (v->flags & TVF_GENERATOR)
+			{
+				/* what is left of a generator, which this consumes */
+				*n = v->u.list.n - v->u.list.next;
+				out = tv_list(v->u.list.items + v->u.list.next, *n);
+				v->u.list.next = v->u.list.n;
+				return out;
+			}
 			*n = v->u.list.n;
 			return v;
 		case TV_DICT:
@@ -561,7 +579,15 @@ tv_type_name(TVal *v)
 		case TV_STR:
 			return (v->flags & TVF_MARKUP) ? "Markup" : "str";
 		case TV_LIST:
-			return (v->flags & TVF_GENERATOR) ? "generator" : "list";
+			if (v->flags & TVF_GENERATOR)
+				return "generator";
+			if (v->flags & TVF_KEYS)
+				return "dict_keys";
+			if (v->flags & TVF_VALUES)
+				return "dict_values";
+			if (v->flags & TVF_ITEMS)
+				return "dict_items";
+			return (v->flags & TVF_TUPLE) ? "tuple" : "list";
 		case TV_DICT:
 			return "dict";
 		case TV_RANGE:

@@ -11,6 +11,16 @@ serves until killed:
     GET  /flaky/KEY       503 for the first two requests with KEY, then 200 {"calls": n}
     GET  /query           {"query": {name: value}, "x_example": <X-Example header>}
     GET  /deep?n=N        an array nested N deep (JSON, but deeper than a worker takes as such)
+
+and, for any method (GET, HEAD, POST, PUT, PATCH, DELETE):
+
+    /status/N             status N, {"status": N}
+    /redirect/N?to=PATH   status N with Location: PATH
+    /loop                 302 with Location: /loop, for ever
+    /method               {"method", "body" (the JSON body, or null), "authorization", "cookie"}
+    /headers              X-Dup twice, X-Mixed-Case, and a JSON-looking text/plain body
+    /big?n=N              N bytes of text/plain
+    /many-headers?n=N     N headers X-H-1 .. X-H-N
 """
 import json
 import sys
@@ -30,9 +40,75 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def any_method(self, method):
+        """the routes of any method; False if the path is none of them"""
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length) if length else b""
+        if url.path.startswith("/status/"):
+            self.reply(int(url.path[len("/status/"):]), {"status": int(url.path[len("/status/"):])})
+        elif url.path.startswith("/redirect/"):
+            self.send_response(int(url.path[len("/redirect/"):]))
+            self.send_header("Location", query.get("to", ["/method"])[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif url.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif url.path == "/method":
+            self.reply(200, {"method": method, "body": json.loads(raw) if raw else None,
+                             "authorization": self.headers.get("Authorization"),
+                             "cookie": self.headers.get("Cookie")})
+        elif url.path == "/headers":
+            data = b'{"not": "parsed"}'
+            self.send_response(200)
+            self.send_header("X-Dup", "a")
+            self.send_header("X-Dup", "b")
+            self.send_header("X-Mixed-Case", "v")
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif url.path == "/many-headers":
+            self.send_response(200)
+            for i in range(int(query.get("n", ["0"])[0])):
+                self.send_header("X-H-%d" % i, "v")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif url.path == "/big":
+            n = int(query.get("n", ["0"])[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            chunk = b"x" * 65536
+            while n > 0:
+                self.wfile.write(chunk[:n])
+                n -= len(chunk)
+        else:
+            return False
+        return True
+
+    def do_HEAD(self):
+        self.any_method("HEAD") or self.reply(404, {"error": "no such path"})
+
+    def do_PUT(self):
+        self.any_method("PUT") or self.reply(404, {"error": "no such path"})
+
+    def do_PATCH(self):
+        self.any_method("PATCH") or self.reply(404, {"error": "no such path"})
+
+    def do_DELETE(self):
+        self.any_method("DELETE") or self.reply(404, {"error": "no such path"})
+
     def do_GET(self):
         url = urlparse(self.path)
-        if url.path == "/items":
+        if self.any_method("GET"):
+            pass
+        elif url.path == "/items":
             limit = int(parse_qs(url.query).get("limit", ["3"])[0])
             self.reply(200, {"items": ITEMS[:limit]})
         elif url.path.startswith("/flaky/"):
@@ -57,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": "no such path"})
 
     def do_POST(self):
+        if urlparse(self.path).path != "/echo" and self.any_method("POST"):
+            return
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"null")
         if urlparse(self.path).path == "/echo":

@@ -1,6 +1,6 @@
 -- The playbook catalog: registration, versions, retrieval, refusals.
 BEGIN;
-SELECT plan(37);
+SELECT plan(46);
 
 CREATE TEMP TABLE doc (name text PRIMARY KEY, body text);
 INSERT INTO doc VALUES
@@ -89,6 +89,60 @@ SELECT is((SELECT jsonb_array_length(payload -> 'workflow') FROM noetl.catalog W
           60001, 'all of its steps are in the payload');
 SELECT throws_ok($$SELECT noetl.register(repeat(E'key: [value, value, value, value, value]\n', 250000) || E'broken: [\n')$$,
                  '22P02', NULL, 'a 10 MB document with an error at its end is refused');
+
+-- what registration ignores comes back as warnings, with a warning for
+-- each tool no worker has announced (live or not), at its first step
+DELETE FROM noetl.worker;
+CREATE TEMP TABLE tools_doc AS SELECT $$name: tests/catalog/tools
+nonsense: 1
+workflow:
+  - {step: start, tool: python, code: x, nexts: [a], next: [a]}
+  - {step: a, tool: duckdb, command: x, next: [b]}
+  - {step: b, tool: python, code: x, next: [c]}
+  - {step: c, tool: playbook, path: tests/catalog/child}
+$$::text AS body;
+SELECT is(pg_get_function_result('noetl.register(text)'::regprocedure),
+          'TABLE(catalog_id bigint, path text, version integer, warnings text[])',
+          'register returns the warnings beside the catalog id, path and version');
+SELECT results_eq($$SELECT warnings FROM noetl.register((SELECT body FROM tools_doc))$$,
+                  $$VALUES (ARRAY['unknown top-level key "nonsense" (ignored)',
+                                  'workflow[0]: unknown key "nexts" (ignored)',
+                                  'workflow[0]: no worker has announced the tool "python" (noetl.worker)',
+                                  'workflow[1]: no worker has announced the tool "duckdb" (noetl.worker)'])$$,
+                  'with no worker announced, each tool is warned of once, at its first step (sub-playbooks are not a worker''s)');
+INSERT INTO noetl.worker (worker_id, tools, last_seen) VALUES ('gone', '{python,http}', now() - interval '1 year');
+SELECT results_eq($$SELECT warnings FROM noetl.register((SELECT body FROM tools_doc))$$,
+                  $$VALUES (ARRAY['unknown top-level key "nonsense" (ignored)',
+                                  'workflow[0]: unknown key "nexts" (ignored)',
+                                  'workflow[1]: no worker has announced the tool "duckdb" (noetl.worker)'])$$,
+                  'a tool that a worker announced, even long ago, is not warned of');
+INSERT INTO noetl.worker (worker_id, tools) VALUES ('w2', '{duckdb}');
+SELECT results_eq($$SELECT warnings FROM noetl.register((SELECT body FROM tools_doc))$$,
+                  $$VALUES (ARRAY['unknown top-level key "nonsense" (ignored)',
+                                  'workflow[0]: unknown key "nexts" (ignored)'])$$,
+                  '... by any worker');
+SELECT results_eq($$SELECT warnings FROM noetl.register(E'name: tests/catalog/clean\nworkflow: [{step: start, tool: http, url: "http://h/"}]')$$,
+                  $$VALUES ('{}'::text[])$$, 'a playbook with nothing to warn of has no warnings');
+SELECT is((SELECT payload FROM noetl.catalog WHERE path = 'tests/catalog/tools' AND version = 1),
+          (SELECT payload FROM noetl.check_playbook((SELECT body FROM tools_doc))),
+          'a playbook with warnings is stored normalised, as check_playbook returns it');
+SELECT results_eq($$SELECT path, version FROM noetl.register(E'name: v1_form\npath: tests/catalog/v1_form\nworkflow: [{step: start}]')$$,
+                  $$VALUES ('tests/catalog/v1_form'::text, 1)$$, 'the older v1 form (name and path at the top) registers under its path');
+SELECT results_eq($$SELECT c.payload -> 'workflow' -> 0 -> 'next', c.warnings FROM noetl.check_playbook((SELECT body FROM tools_doc)) c$$,
+                  $$VALUES ('[{"step": "a"}]'::jsonb,
+                            ARRAY['unknown top-level key "nonsense" (ignored)', 'workflow[0]: unknown key "nexts" (ignored)'])$$,
+                  'check_playbook returns the payload and the warnings (the tool warnings are register''s)');
+
+-- script: reaches the worker's task as written, its templates rendered
+SELECT noetl.register($$name: tests/script_in_task
+workload: {f: hello.py}
+workflow:
+  - {step: start, tool: python, script: {uri: "scripts/{{ workload.f }}", source: {type: file}, encoding: utf-8}}
+$$) IS NOT NULL AS registered \gset
+SELECT noetl.execute('tests/script_in_task', '{}') AS script_eid \gset
+SELECT is((SELECT action -> 'script' FROM noetl.queue WHERE execution_id = :script_eid),
+          '{"uri": "scripts/hello.py", "source": {"type": "file"}, "encoding": "utf-8"}'::jsonb,
+          'a step''s script is in its task (noetl.queue.action -> ''script'') as NoETL shaped it');
 
 -- who may register
 CREATE ROLE regress_noetl_reader;

@@ -8,7 +8,7 @@
 BEGIN;
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(67);
+SELECT plan(68);
 
 \set ctx '{"s": {"x": 1, "items": [5, 6], "keys": "k", "inner": {"y": 2}}, "d": {"data": {"x": 9}, "x": 1}, "l": [1, 2, 3], "workload": {"user_data": {"name": "ann", "n": 2}}, "n": "123", "q": "007", "t": "(1, ''a'', None, True)"}'
 
@@ -69,7 +69,8 @@ SELECT ok(noetl.truthy('{{ r.n }}', '{"r": {"n": 2}}'), 'truthy: 2 is true, as b
 SELECT ok(NOT noetl.truthy('{{ r.n }}', '{"r": {"n": 0}}'), 'truthy: 0 is false');
 SELECT ok(noetl.truthy('r.items', '{"r": {"items": [0]}}'), 'truthy: a non-empty list is true');
 SELECT ok(NOT noetl.truthy('{{ r.items }}', '{"r": {"items": {}}}'), 'truthy: an empty mapping is false');
-SELECT ok(NOT noetl.truthy('{{ r.s | trim }}', '{"r": {"s": " 0 "}}'), 'truthy: rendered "0" is coerced to 0, false');
+SELECT ok(NOT noetl.truthy('{{ r.s | trim }}', '{"r": {"s": " 2 "}}'), 'truthy: a string value is judged by its text ("2" is false), as the else of a next negates it');
+SELECT ok(noetl.truthy('{{ r.s }}{{ r.s }}', '{"r": {"s": "2"}}'), 'truthy: rendered text is coerced ("22" is 22, true)');
 SELECT ok(NOT noetl.truthy('{{ r.s }}', '{"r": {"s": "no"}}'), 'truthy: a string other than true/1/yes is false');
 
 -- the broker: a step reads a result without "data", a key named items, a tojson'd dict

@@ -4,12 +4,13 @@
 -- the raw event API (starts, cancels, logs) but cannot report a task.
 BEGIN;
 DELETE FROM noetl.queue;    -- leases must see only this file's tasks
-SELECT plan(39);
+DELETE FROM noetl.worker;   -- unserved_tools must see only this file's workers
+SELECT plan(43);
 
 -- the grants, as the README gives them
 CREATE ROLE regress_client;
 GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer), noetl.execute_many(text, jsonb[], integer),
-      noetl.cancel(bigint), noetl.status()
+      noetl.cancel(bigint), noetl.status(), noetl.workers(), noetl.unserved_tools(bigint, double precision)
    TO regress_client;
 GRANT SELECT ON noetl.execution, noetl.event, noetl.catalog TO regress_client;
 CREATE ROLE regress_worker;
@@ -19,7 +20,9 @@ GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
       noetl.complete(bigint, text, jsonb, double precision),
       noetl.complete_many(bigint[], text[], jsonb[]),
       noetl.fail(bigint, text, text, jsonb, text, double precision),
-      noetl.release(bigint, text) TO regress_worker;
+      noetl.release(bigint, text),
+      noetl.worker_announce(text, text[], text, integer, integer, text),
+      noetl.worker_refresh(text), noetl.worker_leave(text), noetl.workers() TO regress_worker;
 CREATE ROLE regress_inserter;
 GRANT INSERT ON noetl.event TO regress_inserter;
 
@@ -38,10 +41,15 @@ SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$
                  '42501', NULL, 'a client does not insert events itself');
 SELECT throws_ok($$SELECT noetl.register('metadata: {path: x}')$$, '42501', NULL, 'a client cannot register');
 SELECT throws_ok($$SELECT * FROM noetl.queue$$, '42501', NULL, 'a client does not read the queue');
+SELECT is((SELECT array_agg(tool) FROM noetl.unserved_tools(:e1)), '{python}',
+          'a client asks which tools of its execution no live worker runs');
+SELECT throws_ok($$SELECT noetl.worker_announce('client', '{python}')$$, '42501', NULL, 'a client cannot announce a worker');
 RESET ROLE;
 
 -- the worker
 SET LOCAL ROLE regress_worker;
+SELECT lives_ok($$SELECT noetl.worker_announce('regress-worker', '{python}')$$, 'a worker announces itself');
+SELECT throws_ok($$SELECT noetl.unserved_tools()$$, '42501', NULL, 'a worker does not ask for unserved tools');
 CREATE TEMP TABLE w AS SELECT * FROM noetl.lease('regress-worker', 10);
 SELECT is((SELECT count(*)::int FROM w), 1, 'a worker leases');
 SELECT ok(noetl.heartbeat(queue_id, lease_token, 30) > now(), 'a worker heartbeats its lease') FROM w;

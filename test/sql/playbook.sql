@@ -168,3 +168,195 @@ SELECT noetl.parse_playbook('{"metadata": {"name": "x"}, "workflow": [{"step": "
                             repeat('"{{ x }}", ', 2000000) || '"{{ x }}"]}}') IS NULL;
 SELECT noetl.parse_playbook(regexp_replace(json, '"workload": \{', '"workload": {' || repeat('"x": 1, ', 5000000))) IS NULL FROM big_playbooks;
 RESET statement_timeout;
+
+--
+-- Every form NoETL accepted registers; what registration ignores is a
+-- warning (noetl.check_playbook returns them, parse_playbook raises them)
+--
+-- the older v1 form: name and path at the top, no metadata; NoETL's order
+-- is metadata.path, path, metadata.name, name, an empty one skipped
+SELECT payload ->> 'path' AS path, payload ->> 'name' AS name, payload ? 'metadata' AS has_metadata, warnings
+  FROM noetl.check_playbook(E'apiVersion: noetl.io/v1\nkind: Playbook\nname: v1\npath: tests/v1\nworkflow: [{step: start}]\n');
+SELECT p ->> 'path' AS path, p ->> 'name' AS name FROM (VALUES
+  (noetl.parse_playbook(E'name: only_name\nworkflow: [{step: start}]')),
+  (noetl.parse_playbook(E'metadata: {name: m}\npath: top/path\nworkflow: [{step: start}]')),
+  (noetl.parse_playbook(E'metadata: {path: m/path}\npath: top/path\nname: top\nworkflow: [{step: start}]')),
+  (noetl.parse_playbook(E'metadata: {path: "", name: m}\nworkflow: [{step: start}]')),
+  (noetl.parse_playbook(E'metadata: null\nname: n\nworkflow: [{step: start}]'))) v(p);
+SELECT noetl.parse_playbook(E'metadata: [1]\nname: n\nworkflow: [{step: start}]');
+SELECT noetl.parse_playbook(E'name: 5\nworkflow: [{step: start}]');
+SELECT noetl.parse_playbook(E'metadata: {path: ""}\nworkflow: [{step: start}]');
+-- era B read "steps" where there was no "workflow"
+SELECT payload -> 'workflow' AS workflow, warnings FROM noetl.check_playbook(E'name: s\nsteps: [{step: start}]');
+SELECT payload -> 'workflow' AS workflow, warnings FROM noetl.check_playbook(E'name: s\nworkflow: [{step: start}]\nsteps: [{step: other}]');
+-- unknown keys: at the top, in a step, a workbook entry, an iterator's task, a next entry
+SELECT unnest(warnings) FROM noetl.check_playbook($$
+name: typos
+descripton: top
+workbook:
+  - {name: w, tool: python, code: x, retyr: 3}
+workflow:
+  - step: start
+    nexts: [a]
+    next:
+      - {step: a, wehn: "{{ true }}"}
+  - step: a
+    type: iterator
+    collection: [1]
+    element: i
+    task: {type: python, code: x, argz: {}}
+    next: [{stpe: b, step: b}]
+  - {step: b, tool: workbook, name: w}
+$$);
+-- a warning is also a WARNING from parse_playbook; the payload is as before
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, code: x, nexts: [a]}\n  - {step: a}\n') -> 'workflow' -> 0;
+-- no warnings: an empty array
+SELECT warnings FROM noetl.check_playbook(E'name: x\nworkflow: [{step: start}]');
+-- at most 1,000 warnings, then their count
+SELECT array_length(warnings, 1), warnings[1000], warnings[1001]
+  FROM noetl.check_playbook(E'name: x\nworkflow:\n  - step: start\n' ||
+                            (SELECT string_agg(format(E'    bad%s: 1\n', i), '') FROM generate_series(1, 1500) i));
+
+-- next: "then" as a name, a mapping with args, a list; era B's "name" for "step"
+SELECT jsonb_pretty(payload -> 'workflow' -> 0 -> 'next'), warnings FROM noetl.check_playbook($$
+name: then
+workflow:
+  - step: start
+    next:
+      - when: "{{ workload.a }}"
+        then: a
+      - when: "{{ workload.b }}"
+        then: {step: b, args: {x: 1}}
+      - when: "{{ workload.c }}"
+        then: [a, {step: b, with: {y: 2}}]
+      - {name: c, when: "{{ workload.d }}"}
+      - then: []
+      - then: null
+  - {step: a}
+  - {step: b}
+  - {step: c}
+$$);
+-- what NoETL's planner ignored beside "then" and inside its targets is a warning
+SELECT jsonb_pretty(payload -> 'workflow' -> 0 -> 'next'), warnings FROM noetl.check_playbook($$
+name: then
+workflow:
+  - step: start
+    next:
+      - when: "{{ workload.a }}"
+        step: b
+        args: {x: 1}
+        wehn: x
+        then: [{step: a, when: "{{ workload.z }}"}]
+  - {step: a}
+  - {step: b}
+$$);
+-- "else" runs when no condition before it in the list held (NoETL's
+-- documented meaning; its broker dropped such entries)
+SELECT jsonb_pretty(payload -> 'workflow' -> 0 -> 'next'), warnings FROM noetl.check_playbook($$
+name: else
+workflow:
+  - step: start
+    next:
+      - when: "{{ workload.state == 'ready' }}"
+        then: [a]
+      - {step: b, when: "workload.flag"}
+      - step: c
+      - else: [end, {step: c, args: {why: else}}]
+  - {step: a}
+  - {step: b}
+  - {step: c}
+  - {step: end}
+$$);
+-- the else condition agrees with noetl.truthy on the conditions it negates
+SELECT w ->> 'a' AS a, w ->> 'flag' AS flag,
+       noetl.truthy('{{ workload.a == 1 }}', jsonb_build_object('workload', w)) AS then_fires,
+       noetl.truthy('workload.flag', jsonb_build_object('workload', w)) AS when_fires,
+       noetl.truthy((SELECT payload -> 'workflow' -> 0 -> 'next' -> 2 ->> 'when'
+                       FROM noetl.check_playbook(E'name: e\nworkflow:\n  - step: start\n    next:\n      - {when: "{{ workload.a == 1 }}", then: [x]}\n      - {step: x, when: workload.flag}\n      - else: [x]\n  - {step: x}\n')),
+                    jsonb_build_object('workload', w)) AS else_fires
+  FROM (VALUES ('{"a": 1, "flag": false}'::jsonb), ('{"a": 2, "flag": " Yes "}'), ('{"a": 2, "flag": "no"}'),
+               ('{"a": 2, "flag": 2}'), ('{"a": 2, "flag": 1}'), ('{"a": 2}')) v(w);
+-- "when", "then" and "else" in one entry; else after a constant; else with nothing before it
+SELECT e -> 'step' AS step, e -> 'when' AS "when" FROM jsonb_array_elements((SELECT payload -> 'workflow' -> 0 -> 'next' FROM noetl.check_playbook($$
+name: else
+workflow:
+  - step: start
+    next:
+      - {when: "{{- workload.x -}}", then: a, else: b}
+      - {when: false, then: a}
+      - else: b
+      - {when: true, then: a}
+      - else: c
+  - {step: a}
+  - {step: b}
+  - {step: c}
+$$))) e;
+SELECT payload -> 'workflow' -> 0 -> 'next' AS next, warnings FROM noetl.check_playbook(E'name: e\nworkflow:\n  - {step: start, next: [{else: [a]}]}\n  - {step: a}\n');
+-- refused: an else after a condition that is not one expression, after
+-- more than 64 conditions, a target that does not exist, an entry without a step
+SELECT noetl.parse_playbook(E'name: e\nworkflow:\n  - step: start\n    next:\n      - {when: "{{ a }} and {{ b }}", then: [x]}\n      - else: [x]\n  - {step: x}\n');
+SELECT noetl.parse_playbook(E'name: e\nworkflow:\n  - step: start\n    next:\n' ||
+                            (SELECT string_agg(format(E'      - {when: "{{ workload.k%s }}", then: [x]}\n', i), '') FROM generate_series(1, 65) i) ||
+                            E'      - else: [x]\n  - {step: x}\n');
+SELECT noetl.parse_playbook(E'name: e\nworkflow:\n  - step: start\n    next:\n      - {when: x, then: [x]}\n      - else: [nope]\n  - {step: x}\n');
+SELECT noetl.parse_playbook(E'name: e\nworkflow:\n  - step: start\n    next: [{when: x, wehn: y}]\n  - {step: x}\n');
+
+-- loops keep NoETL's iterator settings, in both eras' spellings
+SELECT jsonb_pretty(payload -> 'workflow' -> 0 -> 'loop') AS loop, payload -> 'workflow' -> 0 ? 'concurrency' AS left_on_step, warnings
+  FROM noetl.check_playbook($$
+name: it
+workflow:
+  - step: start
+    type: iterator
+    data: "{{ workload.items }}"
+    element: item
+    mode: Async
+    concurrency: 4
+    enumerate: true
+    where: "{{ item.ok }}"
+    order_by: "{{ item.n }}"
+    limit: "10"
+    chunk: 2
+    task: {type: python, code: x}
+$$);
+SELECT jsonb_pretty(payload -> 'workflow' -> 0 -> 'loop') AS loop, warnings
+  FROM noetl.check_playbook($$
+name: it
+workflow:
+  - step: start
+    tool: python
+    code: x
+    loop:
+      collection: [1, 2]
+      element: i
+      mode: " SEQUENTIAL "
+      concurrency: "{{ workload.n }}"
+      limit: x
+      chunk: 0
+      max_in_flight: 3
+      batch: 5
+$$);
+SELECT payload -> 'workflow' -> 0 -> 'loop' -> 'mode' AS mode, warnings
+  FROM noetl.check_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, loop: {collection: [1], element: i, mode: fast}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, loop: {collection: [1], element: i, concurrency: 0}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, loop: {collection: [1], element: i, concurrency: many}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, loop: {collection: [1], element: i, enumerate: 1}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, loop: {collection: [1], element: i, max_in_flight: "3"}}\n');
+
+-- script: kept as written for the worker; a source it cannot load, or a
+-- tool that does not read scripts, is a warning; what NoETL always refused is refused
+SELECT payload -> 'workflow' -> 0 -> 'script' AS script, warnings
+  FROM noetl.check_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {uri: "{{ workload.f }}", source: {type: file}, encoding: latin-1}}\n');
+SELECT unnest(warnings) FROM noetl.check_playbook($$
+name: x
+workflow:
+  - {step: start, tool: python, script: {uri: "s3://b/k.py", source: {type: s3, region: eu}}, next: [a]}
+  - {step: a, tool: postgres, script: {uri: q.sql, source: {type: file}}, next: [b]}
+  - {step: b, tool: python, script: {source: {type: http, endpoint: "http://h/x.py"}}}
+$$);
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: "main.py"}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {uri: a.py}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {uri: a.py, source: {type: ftp}}}\n');
+SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {source: {type: file}}}\n');
+-- a warning quotes at most about 1,000 bytes of the document
+SELECT length(w), right(w, 5) FROM noetl.check_playbook('{"name": "x", "workflow": [{"step": "start", "' || repeat('é', 5000) || '": 1}]}') c, unnest(c.warnings) w;

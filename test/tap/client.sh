@@ -19,7 +19,7 @@ refused() {  # refused MESSAGE ARGS...: noetl ARGS exits 2 at once, saying MESSA
     ok $([ "$status" = 2 ] && grep -qF -- "$msg" "$tmp/refused.out"; echo $?) \
        "noetl $* is refused: $(head -1 "$tmp/refused.out")"
 }
-echo "1..30"
+echo "1..31"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -148,5 +148,17 @@ ok $([ "$(q "SELECT result ->> 'deep' FROM noetl.execution WHERE execution_id = 
 ok $(kill -0 "$worker" 2>/dev/null; echo $?) "... and the worker is still running"
 ok $(grep -q "said by the task" "$tmp/client-fields.log"; echo $?) "what a python task prints goes to the worker's log"
 stop_worker
+
+# noetl register prints what registration ignored to stderr, and still registers
+"$NOETL" register - >"$tmp/register.out" 2>"$tmp/register.err" <<'YAML'
+metadata: {path: tests/client/typo}
+workflow:
+  - {step: start, nexts: [end]}
+  - {step: end}
+YAML
+rc=$?
+ok $([ "$rc" = 0 ] && grep -q '^tests/client/typo version [0-9]* (-)$' "$tmp/register.out" &&
+     [ "$(cat "$tmp/register.err")" = 'noetl: warning: -: workflow[0]: unknown key "nexts" (ignored)' ]; echo $?) \
+   "noetl register prints a warning to stderr and registers: $(head -1 "$tmp/register.err")"
 [ "$failed" = 0 ] || tail -n 20 "$tmp"/*.log
 exit $((failed > 0))

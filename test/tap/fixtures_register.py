@@ -2,6 +2,12 @@
 """Every NoETL fixture playbook registers, except those under
 broken_playbooks/, which are refused with a message naming the location.
 
+Registration warns of what it ignores and of tools no worker has
+announced; with one worker announced that runs python, http and postgres
+(what noetl worker runs), the corpus gives exactly the warnings listed in
+WARNINGS, each checked against NoETL's source (docs/compatibility.md,
+"Playbooks"), and no others: a warning on a field NoETL used is a bug.
+
 For each registered fixture the stored payload is checked for the
 normalised shape the broker relies on: "tool" instead of "type", inputs
 under "args" only, "next" as a list of {step, when?, args?} whose targets
@@ -18,6 +24,37 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from noetltest import FIXTURES, Tap, connect  # noqa: E402
 
 ALIASES = {"type", "with", "params", "input", "payload", "data", "save"}
+
+NO_WORKER = 'workflow[%d]: no worker has announced the tool "%s" (noetl.worker)'
+SCRIPT_SOURCE = ("workflow[%d].script: noetl's worker cannot load a script from source type \"%s\" "
+                 "(it reads files under its --script-root)")
+SCRIPT_TOOL = ("workflow[%d].script: only the python tool of noetl's worker reads \"script\"; "
+               "the \"%s\" step ignores it")
+# NoETL's http tool never read verify_ssl (httpx.Client(timeout=...) in
+# plugin/tools/http/executor.py @32245391), and neither does noetl's
+VERIFY_SSL = 'workflow[%d]: unknown key "verify_ssl" (ignored)'
+WARNINGS = {
+    "era-b/data_transfer/http_to_postgres_transfer.yaml": [NO_WORKER % (2, "transfer")],
+    "era-b/data_transfer/snowflake_postgres.yaml": [NO_WORKER % (1, "snowflake"), NO_WORKER % (4, "transfer")],
+    "era-b/http_duckdb_postgres/http_duckdb_postgres.yaml": [NO_WORKER % (3, "duckdb")],
+    "era-b/retry_test/duckdb_retry_query.yaml": [NO_WORKER % (0, "duckdb")],
+    "era-b/snowflake_transfer/snowflake_transfer.yaml":
+        [NO_WORKER % (1, "snowflake"), NO_WORKER % (4, "snowflake_transfer")],
+    "era-b/snowflake_transfer/snowflake_transfer_query.yaml":
+        [NO_WORKER % (1, "snowflake"), NO_WORKER % (4, "snowflake_transfer")],
+    "era-c/data_transfer/http_to_databases/http_to_databases.yaml":
+        [NO_WORKER % (2, "snowflake"), NO_WORKER % (5, "duckdb")],
+    "era-c/data_transfer/http_to_postgres_transfer/http_to_postgres_transfer.yaml": [NO_WORKER % (2, "transfer")],
+    "era-c/data_transfer/snowflake_postgres/snowflake_postgres.yaml":
+        [NO_WORKER % (1, "snowflake"), NO_WORKER % (4, "transfer")],
+    "era-c/duckdb_gcs_workload_identity/duckdb_gcs_workload_identity.yaml": [NO_WORKER % (1, "duckdb")],
+    "era-c/interactive_brokers/ib_gateway_test.yaml": [VERIFY_SSL % 1, VERIFY_SSL % 3, VERIFY_SSL % 6],
+    "era-c/retry_test/duckdb_retry_query.yaml": [NO_WORKER % (1, "duckdb")],
+    "era-c/script_execution/postgres_file_example.yaml": [SCRIPT_TOOL % (1, "postgres")],
+    "era-c/script_execution/postgres_s3_example.yaml": [SCRIPT_SOURCE % (1, "s3"), SCRIPT_TOOL % (1, "postgres")],
+    "era-c/script_execution/python_gcs_example.yaml": [SCRIPT_SOURCE % (1, "gcs")],
+    "era-c/script_execution/python_http_example.yaml": [SCRIPT_SOURCE % (1, "http")],
+}
 
 
 def shape_problems(payload):
@@ -48,17 +85,21 @@ def main():
     tap.require_fixtures()
     conn = connect()
     files = sorted(glob.glob(os.path.join(FIXTURES, "**", "*.yaml"), recursive=True))
+    seen = set()
     tap.ok(len(files) >= 60, "found the fixture corpus (%d files)" % len(files))
     for f in files:
         rel = os.path.relpath(f, FIXTURES)
         with open(f, encoding="utf-8") as fh:
             text = fh.read()
+        seen.add(rel)
         broken = "broken_playbooks" in rel.split(os.sep)
         cur = conn.cursor()
         cur.execute("BEGIN")
+        cur.execute("DELETE FROM noetl.worker")
+        cur.execute("INSERT INTO noetl.worker (worker_id, tools) VALUES ('fixtures', '{python,http,postgres}')")
         try:
-            cur.execute("SELECT path, version FROM noetl.register(%s)", (text,))
-            path, version = cur.fetchone()
+            cur.execute("SELECT path, version, warnings FROM noetl.register(%s)", (text,))
+            path, version, warnings = cur.fetchone()
             cur.execute("SELECT payload FROM noetl.catalog WHERE path = %s AND version = %s",
                         (path, version))
             payload = cur.fetchone()[0]
@@ -74,11 +115,16 @@ def main():
             continue
         if not tap.ok(err is None, "%s registers" % rel, str(err)):
             continue
+        expected = WARNINGS.get(rel, [])
+        tap.ok(warnings == expected, "%s gives %s" % (rel, "%d expected warnings" % len(expected) if expected else "no warnings"),
+               "got: %r\nexpected: %r" % (warnings, expected))
         meta = yaml.safe_load(text).get("metadata", {})
         tap.ok(path == (meta.get("path") or meta.get("name")) and version >= 1,
                "%s is registered under its metadata path" % rel, "path %r" % path)
         problems = shape_problems(payload)
         tap.ok(not problems, "%s is stored in normalised form" % rel, "\n".join(problems))
+    tap.ok(not set(WARNINGS) - seen, "every fixture WARNINGS lists is in the corpus",
+           ", ".join(sorted(set(WARNINGS) - seen)))
     tap.done()
 
 
