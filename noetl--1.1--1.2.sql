@@ -519,3 +519,55 @@ REVOKE ALL ON FUNCTION noetl.unserved_tools(bigint, double precision) FROM PUBLI
 
 COMMENT ON FUNCTION noetl.status() IS
 'whether the library is preloaded, the broker worker (pid, database), the notification channels, outstanding tasks by status, the age of the oldest ready task, the tools whose ready tasks no live worker runs';
+
+/*
+ * The context a python task's code sees as NoETL's worker gave it (era B's
+ * build_evaluation_context, service/context.py @58c2a16b): the workload
+ * (also as "work" and "context"), the execution id, and the result of each
+ * finished step by name.  Only the holder of the task's current lease may
+ * read it.  noetl worker asks for it in its lease statement, for python
+ * tasks whose code names "context" or whose code it cannot see (script,
+ * code_b64), so that other tasks pay nothing for it.
+ */
+CREATE FUNCTION noetl.task_context(queue_id bigint, lease_token text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    xid     bigint;
+    w       jsonb;
+    steps   jsonb;
+BEGIN
+    SELECT q.execution_id, x.workload INTO xid, w
+      FROM noetl.queue q JOIN noetl.execution x ON x.execution_id OPERATOR(pg_catalog.=) q.execution_id
+     WHERE q.queue_id OPERATOR(pg_catalog.=) task_context.queue_id
+       AND q.status OPERATOR(pg_catalog.=) 'leased'
+       AND q.lease_token OPERATOR(pg_catalog.=)
+           pg_catalog.sha256(pg_catalog.convert_to(task_context.lease_token, 'UTF8'));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'task % is not leased with this lease_token', task_context.queue_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Only the worker holding the task''s current lease can read its context.';
+    END IF;
+    SELECT pg_catalog.jsonb_object_agg(s.step, s.result) INTO steps
+      FROM (SELECT q.node_id AS step, q.result
+              FROM noetl.queue q
+             WHERE q.execution_id OPERATOR(pg_catalog.=) xid AND q.status OPERATOR(pg_catalog.=) 'done'
+            UNION ALL
+            SELECT st.step, st.result
+              FROM noetl.step_state st
+             WHERE st.execution_id OPERATOR(pg_catalog.=) xid
+               AND st.status OPERATOR(pg_catalog.=) 'completed') s;
+    RETURN COALESCE(steps, '{}'::jsonb)
+           OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+               'workload', COALESCE(w, '{}'::jsonb), 'work', COALESCE(w, '{}'::jsonb),
+               'context', COALESCE(w, '{}'::jsonb), 'execution_id', xid::text);
+END
+$$;
+
+REVOKE ALL ON FUNCTION noetl.task_context(bigint, text) FROM PUBLIC;
+
+COMMENT ON FUNCTION noetl.task_context(bigint, text) IS
+'what a python task''s code sees as its context: the workload, the execution id and the finished steps'' results; for the holder of the task''s lease';

@@ -11,7 +11,11 @@
  * list elements that are null stay null (SQL NULL parameters).  A python
  * task also gets the python fields of its action other than code (script,
  * code_b64, code_base64, context, loop) as one JSON object, which the
- * python runner reads (tool_python.c).
+ * python runner reads (tool_python.c), with the execution's context
+ * (noetl.task_context: the workload, the finished steps' results) when its
+ * code names "context" or cannot be seen here (script, code_b64): read in
+ * the lease's statement, so that it costs no round trip and other tasks
+ * nothing.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -87,9 +91,14 @@ static const char *lease_sql =
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
 "                         ORDER BY i))::text END,"
 "       CASE WHEN q.tool = 'python' THEN"
-"         (SELECT coalesce(jsonb_object_agg(key, value), '{}')::text "
-"           FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
-"          WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop')) END,"
+"         ((SELECT coalesce(jsonb_object_agg(key, value), '{}')"
+"            FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
+"           WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop'))"
+"          || CASE WHEN a ? 'context' OR NOT (a ? 'script' OR a ? 'code_b64' OR a ? 'code_base64'"
+"                                             OR strpos(a ->> 'code', 'context') > 0)"
+"                  THEN '{}'"
+"                  ELSE jsonb_build_object('context', noetl.task_context(q.queue_id, q.lease_token)) END"
+"         )::text END,"
 "       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
 "                     THEN (a -> 'follow_redirects')::boolean END, false)"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"

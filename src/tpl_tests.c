@@ -255,7 +255,7 @@ tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
 			return v->kind == TV_DICT;
 		case T_SEQUENCE:
 			return v->kind == TV_STR || v->kind == TV_DICT || v->kind == TV_RANGE ||
-				v->kind == TV_UNDEF || (v->kind == TV_LIST && !(v->flags & TVF_GENERATOR));
+				v->kind == TV_UNDEF || (v->kind == TV_LIST && !(v->flags & (TVF_GENERATOR | TVF_VIEW)));
 		case T_TRUE:
 			return v->kind == TV_BOOL && v->u.b;
 		case T_FALSE:

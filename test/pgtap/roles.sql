@@ -5,7 +5,7 @@
 BEGIN;
 DELETE FROM noetl.queue;    -- leases must see only this file's tasks
 DELETE FROM noetl.worker;   -- unserved_tools must see only this file's workers
-SELECT plan(43);
+SELECT plan(48);
 
 -- the grants, as the README gives them
 CREATE ROLE regress_client;
@@ -22,7 +22,8 @@ GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
       noetl.fail(bigint, text, text, jsonb, text, double precision),
       noetl.release(bigint, text),
       noetl.worker_announce(text, text[], text, integer, integer, text),
-      noetl.worker_refresh(text), noetl.worker_leave(text), noetl.workers() TO regress_worker;
+      noetl.worker_refresh(text), noetl.worker_leave(text), noetl.workers(),
+      noetl.task_context(bigint, text) TO regress_worker;
 CREATE ROLE regress_inserter;
 GRANT INSERT ON noetl.event TO regress_inserter;
 
@@ -41,6 +42,7 @@ SELECT throws_ok($$INSERT INTO noetl.event (execution_id, event_type) VALUES ($$
                  '42501', NULL, 'a client does not insert events itself');
 SELECT throws_ok($$SELECT noetl.register('metadata: {path: x}')$$, '42501', NULL, 'a client cannot register');
 SELECT throws_ok($$SELECT * FROM noetl.queue$$, '42501', NULL, 'a client does not read the queue');
+SELECT throws_ok($$SELECT noetl.task_context(1, 'x')$$, '42501', NULL, 'a client reads no task''s context');
 SELECT is((SELECT array_agg(tool) FROM noetl.unserved_tools(:e1)), '{python}',
           'a client asks which tools of its execution no live worker runs');
 SELECT throws_ok($$SELECT noetl.worker_announce('client', '{python}')$$, '42501', NULL, 'a client cannot announce a worker');
@@ -58,6 +60,15 @@ SELECT lives_ok($$SELECT noetl.complete(queue_id, lease_token, '{"ok": 1}', 0.5)
 CREATE TEMP TABLE w2 AS SELECT * FROM noetl.lease('regress-worker', 10);
 SELECT throws_ok($$SELECT noetl.complete(queue_id, (SELECT lease_token FROM w), '{}') FROM w2$$, '55000', NULL,
                  'a worker cannot complete a task with another lease''s token');
+SELECT is((SELECT noetl.task_context(queue_id, lease_token) FROM w2) OPERATOR(pg_catalog.-) 'execution_id',
+          '{"start": {"ok": 1}, "workload": {}, "work": {}, "context": {}}'::jsonb,
+          'a worker reads its task''s context: the workload and the finished steps'' results');
+SELECT is((SELECT noetl.task_context(queue_id, lease_token) ->> 'execution_id' FROM w2), :'e1',
+          'the context names the execution');
+SELECT throws_ok($$SELECT noetl.task_context(queue_id, (SELECT lease_token FROM w)) FROM w2$$, '22023', NULL,
+                 'a worker cannot read a task''s context with another lease''s token');
+SELECT throws_ok($$SELECT noetl.task_context(queue_id, lease_token) FROM w$$, '22023', NULL,
+                 'nor the context of a task it no longer holds');
 SELECT lives_ok($$SELECT noetl.fail(queue_id, lease_token, 'ValueError: no', NULL, 'Traceback ...', 0.1) FROM w2$$,
                 'a worker reports a failure with its stack trace');
 SELECT throws_ok($$SELECT noetl.execute('tests/roles/two')$$, '42501', NULL, 'a worker cannot start executions');

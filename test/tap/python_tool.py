@@ -135,6 +135,21 @@ try:
     case("context_global_at_top_level",
          "EID = context['execution_id']\ndef main():\n    return EID\n",
          check=lambda ok, r, e, eid: ok and r == str(eid))
+    # the broker's context: the workload and the results of the steps before (noetl.task_context)
+    doc = {"metadata": {"path": "tests/python_tool/context_steps"}, "workload": {"w": 7},
+           "workflow": [{"step": "start", "next": ["a"]},
+                        {"step": "a", "tool": "python", "code": "def main():\n    return {'x': 5}\n",
+                         "next": ["s"]},
+                        {"step": "s", "tool": "python", "next": ["end"],
+                         "code": "def main(context):\n"
+                                 "    return [context['a'], context['workload'], context['work'],\n"
+                                 "            context['execution_id'], 's' in context]\n"},
+                        {"step": "end"}]}
+    conn.execute("SELECT noetl.register(%s)", (json.dumps(doc),))
+    ok, result, error, eid = run("context_steps")
+    tap.ok(ok and result == [{"x": 5}, {"w": 7}, {"w": 7}, str(eid), False],
+           "context_steps: the context holds the workload and the finished steps' results",
+           "ok=%s result=%r error=%s" % (ok, result, error))
     case("noetl_globals",
          "def main():\n"
          "    return [json.dumps([1]), isinstance(os.getpid(), int),\n"
