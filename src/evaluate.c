@@ -58,6 +58,7 @@
 
 #include "admit.h"
 #include "event.h"
+#include "guc.h"
 #include "jtree.h"
 #include "owner.h"
 #include "playbook_cache.h"
@@ -404,20 +405,27 @@ protected_eval(Protected *p, char **err)
 }
 
 /*
- * render renders a template value; a template error leaves NULL and its
- * message in *err (other errors propagate).
+ * render renders a template value (in the evaluation's context, or in
+ * ctx); a template error leaves NULL and its message in *err (other
+ * errors propagate).
  */
 static Jsonb *
-render(Run *run, Jsonb *tpl, char **err)
+render_in(Run *run, Jsonb *tpl, TVal *ctx, char **err)
 {
 	Protected	p;
 
 	memset(&p, 0, sizeof(p));
 	p.run = run;
 	p.tpl = tpl;
-	p.ctx = run->ctx;
+	p.ctx = ctx;
 	protected_eval(&p, err);
 	return p.out;
+}
+
+static Jsonb *
+render(Run *run, Jsonb *tpl, char **err)
+{
+	return render_in(run, tpl, run->ctx, err);
 }
 
 /*
@@ -441,14 +449,16 @@ truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
 /* ---------------------------------------------------------------- failure */
 
 /*
- * fail_execution fails a step and its execution, cancelling the rest.
+ * fail_execution fails a step (if step is given) and its execution,
+ * cancelling the rest.
  */
 static void
 fail_execution(Run *run, const char *step, const char *error)
 {
 	if (run->ex.status != EXEC_RUNNING)
 		return;
-	emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
+	if (step != NULL)
+		emit(run, "step_failed", step, NULL, "failed", NULL, NULL, error, 0);
 	/* what was decided before the failure is written, then cancelled */
 	(void) flush(run);
 	if (state_cancel_tasks(run->ex.execution_id) > 0)
@@ -540,12 +550,15 @@ evaluate_next(Run *run, int idx)
 			fire = truthy(run, n->when, n->when_len, run->ctx, &err);
 			if (err != NULL)
 			{
-				/* a condition that cannot be evaluated is false, with a warning */
-				emit(run, "warning", s->name, NULL, "warning", NULL,
-					 meta_of("where", psprintf("next[%d].when", i)),
-					 psprintf("condition of next[%d] of step \"%s\" counts as false: %s",
-							  i, s->name, err), 0);
-				fire = false;
+				/*
+				 * A condition that cannot be evaluated fails the step and
+				 * the execution: NoETL took it as false, which sent the
+				 * execution down no branch without saying why.
+				 */
+				fail_execution(run, s->name,
+							   psprintf("condition of next[%d] of step \"%s\": %s",
+										i, s->name, err));
+				return;
 			}
 		}
 		if (!fire)
@@ -654,10 +667,197 @@ finish(Run *run)
 
 /* ---------------------------------------------------------------- handlers */
 
+/*
+ * has_template says whether a string value of jb (not a key: keys are not
+ * rendered) contains a template delimiter.
+ */
+static bool
+has_template(Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			const char *p = v.val.string.val;
+			int			i;
+
+			for (i = 0; i + 1 < v.val.string.len; i++)
+				if (p[i] == '{' && (p[i + 1] == '{' || p[i + 1] == '%' || p[i + 1] == '#'))
+					return true;
+		}
+	}
+	return false;
+}
+
+/* the passes render_workload makes before it gives up */
+#define WORKLOAD_PASSES 8
+
+/*
+ * What the workload's templates see at start: the workload and
+ * execution_id.  A template that names anything else (a loop's item, the
+ * worker's env) is meant for later: missing records that one did.
+ */
+typedef struct WorkloadScope
+{
+	Jsonb	   *workload;
+	int64		execution_id;
+	bool		missing;
+} WorkloadScope;
+
+static TVal *
+workload_lookup(void *arg, const char *key, int len)
+{
+	WorkloadScope *w = (WorkloadScope *) arg;
+	int			i;
+
+	if (len == 8 && memcmp(key, "workload", 8) == 0)
+		return tv_from_jsonb(w->workload);
+	if (len == 12 && memcmp(key, "execution_id", 12) == 0)
+		return tv_int(w->execution_id);
+	/* a call looks its name up first: the engine's functions are no miss */
+	if ((len == 3 && memcmp(key, "now", 3) == 0) ||
+		(len == 5 && memcmp(key, "range", 5) == 0) ||
+		(len == 4 && memcmp(key, "dict", 4) == 0))
+		return NULL;
+	/* nor is what the plain path tries ("now()", "a[0]"): no name */
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) key[i];
+
+		if (!(c == '_' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (i > 0 && c >= '0' && c <= '9')))
+			return NULL;
+	}
+	if (len > 0)
+		w->missing = true;
+	return NULL;
+}
+
+/*
+ * render_workload_keys renders the workload key by key, when rendering it
+ * whole failed or named something beyond the scope: a key whose value
+ * names something else is kept as it is written (NoETL never rendered a
+ * workload, so a template there may be meant for a later rendering); a
+ * key whose value raises otherwise leaves the reason in *err.
+ */
+static Jsonb *
+render_workload_keys(Run *run, Jsonb *workload, WorkloadScope *scope, TVal *ctx, char **err)
+{
+	JsonbParseState *st = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&workload->root);
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbValue *res = NULL;
+	JsonbIteratorToken tok;
+
+	*err = NULL;
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		Jsonb	   *value;
+		Jsonb	   *rendered;
+
+		CHECK_FOR_INTERRUPTS();
+		if (tok != WJB_KEY)
+		{
+			res = pushJsonbValue(&st, tok, tok == WJB_BEGIN_OBJECT || tok == WJB_END_OBJECT ? NULL : &k);
+			continue;
+		}
+		pushJsonbValue(&st, WJB_KEY, &k);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		value = JsonbValueToJsonb(&v);
+		rendered = value;
+		if (has_template(value))
+		{
+			scope->missing = false;
+			rendered = render_in(run, value, ctx, err);
+			if (scope->missing)
+			{
+				*err = NULL;
+				rendered = value;
+			}
+			else if (*err != NULL)
+			{
+				*err = psprintf("key \"%.*s\": %s", k.val.string.len, k.val.string.val, *err);
+				return NULL;
+			}
+		}
+		v.type = jbvBinary;
+		v.val.binary.data = &rendered->root;
+		v.val.binary.len = VARSIZE(rendered) - VARHDRSZ;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * render_workload renders the templates in the workload of a starting
+ * execution, with execution_id, now() and the workload itself in scope.
+ * A value may use another key of the workload ({{ workload.base }}) and
+ * sees that key rendered: the workload is rendered again, each pass
+ * against the previous pass's result, until a pass changes nothing (a key
+ * that names itself sees its own template).  A key whose templates name
+ * anything else is kept as written.  A template error, references that do
+ * not settle within WORKLOAD_PASSES passes, or a rendered workload larger
+ * than noetl.max_workload_size leaves the reason in *err.
+ */
+static Jsonb *
+render_workload(Run *run, Jsonb *workload, char **err)
+{
+	Jsonb	   *cur = workload;
+	WorkloadScope scope;
+	TVal	   *ctx = tv_dict_new();
+	int			pass;
+
+	*err = NULL;
+	if (!has_template(workload))
+		return workload;
+	scope.execution_id = run->ex.execution_id;
+	ctx->u.dict.lookup = workload_lookup;
+	ctx->u.dict.lookup_arg = &scope;
+	for (pass = 0; pass < WORKLOAD_PASSES; pass++)
+	{
+		Jsonb	   *next;
+
+		CHECK_FOR_INTERRUPTS();
+		scope.workload = cur;
+		scope.missing = false;
+		next = render_in(run, workload, ctx, err);
+		if (*err != NULL || scope.missing)
+			next = render_workload_keys(run, workload, &scope, ctx, err);
+		if (*err != NULL)
+			return NULL;
+		if (!JB_ROOT_IS_OBJECT(next))
+		{
+			*err = pstrdup("the workload did not render to a mapping");
+			return NULL;
+		}
+		if ((Size) VARSIZE(next) > (Size) noetl_max_workload_kb * 1024)
+		{
+			*err = psprintf("the rendered workload is larger than noetl.max_workload_size (%d kB)",
+							noetl_max_workload_kb);
+			return NULL;
+		}
+		if (VARSIZE(next) == VARSIZE(cur) && memcmp(next, cur, VARSIZE(cur)) == 0)
+			return next;
+		cur = next;
+	}
+	*err = psprintf("its values still change after %d renderings: they refer to each other in a cycle, or in a chain longer than that",
+					WORKLOAD_PASSES);
+	return NULL;
+}
+
 static void
 on_start(Run *run, EventRow *row)
 {
 	Jsonb	   *given = jb_get_object(event_jsonb(row, C_CONTEXT), "workload");
+	Jsonb	   *rendered;
+	char	   *err;
 
 	/* the workload given is laid over the playbook's, key by key */
 	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
@@ -667,6 +867,13 @@ on_start(Run *run, EventRow *row)
 	run->orig_pending = 0;
 	/* the row is written by flush(), as this evaluation leaves it */
 	run->new_exec = true;
+	rendered = render_workload(run, run->ex.workload, &err);
+	if (err != NULL)
+	{
+		fail_execution(run, NULL, psprintf("workload: %s", err));
+		return;
+	}
+	run->ex.workload = rendered;
 	dispatch(run, run->pb->start, NULL);
 	finish(run);
 }

@@ -327,9 +327,10 @@ condition_expr(JsonbValue *when)
  * else_condition builds the condition of an "else" target: none of conds
  * (the conditions of the entries before it in the same "next", and of its
  * own entry) holds.  A condition holds by noetl's rule for "when" (a
- * boolean, or a value whose text, stripped and lower-cased, is "true", "1"
- * or "yes"), which the expression spells out so that "else" fires exactly
- * when no "when" before it did.  Returns NULL when there is no condition
+ * boolean is itself, a string holds when, stripped and lower-cased, it is
+ * "true", "1" or "yes", anything else by Python's bool(); tpl_truthy),
+ * which the expression spells out so that "else" fires exactly when no
+ * "when" before it did.  Returns NULL when there is no condition
  * to negate (the targets always run).  Each "else" spells out the
  * conditions before it, so there may be at most MAX_ELSE_CONDITIONS of
  * them, and all of them may take at most MAX_ELSE_BYTES in a playbook
@@ -370,8 +371,8 @@ else_condition(List *conds, const char *loc)
 			pb_error(loc, "\"else\" cannot follow the condition \"%s\"", jt_cstring(w));
 		if (*expr == '\0')
 			continue;			/* a blank condition never holds */
-		appendStringInfo(&buf, "%snot (((%s) | string | trim | lower) in ['true', '1', 'yes'])",
-						 n++ > 0 ? " and " : "", expr);
+		appendStringInfo(&buf, "%snot ((((%s) | trim | lower) in ['true', '1', 'yes']) if (%s) is string else (true if (%s) else false))",
+						 n++ > 0 ? " and " : "", expr, expr, expr);
 	}
 	if (n == 0)
 		return NULL;

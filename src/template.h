@@ -26,6 +26,8 @@
  *	tpl_unicode_word.c	Python's \w beyond ASCII (wordcount)
  *	tpl_tests.c		tests (is defined, ...) and functions (range, now)
  *	tpl_budget.c	the budget of a rendering: steps, memory, range()
+ *	tpl_proxy.c		NoETL's result proxy: step.data, step.result, is_defined
+ *	tpl_coerce.c	NoETL's coercion of rendered text to values
  *	tpl_sql.c		the SQL functions and the per-backend template cache
  *
  * Numbers and whitespace are Python's (pynum.c), jsonb keys are read with
@@ -88,6 +90,7 @@ typedef enum TVKind
 #define TVF_ITEMS		0x20	/* dict.items(): a view of (key, value) tuples */
 #define TVF_VIEW		(TVF_KEYS | TVF_VALUES | TVF_ITEMS)
 #define TVF_GROUP		0x40	/* groupby's (grouper, list) namedtuple */
+#define TVF_PROXY		0x80	/* a step result under NoETL's rules (tpl_proxy.c) */
 
 typedef struct TVal TVal;
 
@@ -428,6 +431,14 @@ extern TVal *tpl_slice(TVal *obj, TVal *start, TVal *stop, TVal *step,
 
 /* tpl_format.c */
 extern TVal *tpl_str_format(TVal *fmt, TVal *args);
+
+/* tpl_proxy.c */
+extern PGDLLIMPORT bool tpl_noetl_rules;
+extern TVal *tpl_proxy_mark(const char *name, TVal *v);
+extern TVal *tpl_proxy_attr(TVal *obj, const char *name, int len);
+
+/* tpl_coerce.c */
+extern TVal *tpl_coerce(const char *s, int len);
 
 /* tpl_filter.c */
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,

@@ -273,6 +273,8 @@ tpl_getattr(TVal *obj, const char *name, int namelen)
 
 	if (obj->kind == TV_UNDEF)
 		undefined_fail(obj);
+	if ((v = tpl_proxy_attr(obj, name, namelen)) != NULL)
+		return v;
 	v = python_attribute(obj, name, namelen);
 	if (v != NULL)
 		return v;
@@ -340,7 +342,10 @@ tpl_getitem(TVal *obj, TVal *key)
 	}
 	if (key->kind == TV_STR)
 	{
-		TVal	   *v = python_attribute(obj, key->u.s.p, key->u.s.len);
+		TVal	   *v = tpl_proxy_attr(obj, key->u.s.p, key->u.s.len);
+
+		if (v == NULL)
+			v = python_attribute(obj, key->u.s.p, key->u.s.len);
 
 		if (v != NULL)
 			return v;
@@ -373,7 +378,7 @@ lookup_name(Eval *e, const char *name, bool *found)
 	{
 		v = tv_dict_get_str(e->ctx, name, strlen(name));
 		if (v != NULL)
-			return v;
+			return tpl_proxy_mark(name, v);
 	}
 	*found = false;
 	return tv_undef(psprintf("'%s' is undefined", name));

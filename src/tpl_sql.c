@@ -215,61 +215,209 @@ copy_jsonb(Jsonb *jb)
 	return copy;
 }
 
+/* has_braces says whether text has both "{{" and "}}", NoETL's test */
+static bool
+has_braces(const char *s, int len)
+{
+	bool		open = false;
+	bool		close = false;
+	int			i;
+
+	for (i = 0; i + 1 < len && !(open && close); i++)
+	{
+		if (s[i] == '{' && s[i + 1] == '{')
+			open = true;
+		else if (s[i] == '}' && s[i + 1] == '}')
+			close = true;
+	}
+	return open && close;
+}
+
+/*
+ * has_operator says whether a path has one of NoETL's operators: == != <
+ * > + - * / | " if " " else ".
+ */
+static bool
+has_operator(const char *p, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		switch (p[i])
+		{
+			case '<':
+			case '>':
+			case '+':
+			case '-':
+			case '*':
+			case '/':
+			case '|':
+				return true;
+			case '=':
+			case '!':
+				if (i + 1 < n && p[i + 1] == '=')
+					return true;
+				break;
+			case ' ':
+				if ((n - i >= 4 && memcmp(p + i, " if ", 4) == 0) ||
+					(n - i >= 6 && memcmp(p + i, " else ", 6) == 0))
+					return true;
+				break;
+			default:
+				break;
+		}
+	}
+	return false;
+}
+
+/*
+ * plain_path is NoETL's shortcut before Jinja2 (render_template,
+ * noetl/core/dsl/render.py at 58c2a16b and 32245391): text that is, once
+ * stripped, "{{}}" is ""; text that is "{{ path }}", where path has none
+ * of == != < > + - * / | " if " " else ", is looked up directly: its
+ * parts between dots, stripped, are keys of the context and of the dicts
+ * within, and the value found is the result, as it is (a key named
+ * "items" is that key).  NULL when the text is no such path, or the path
+ * leads nowhere: Jinja2 renders it then.
+ */
+static TVal *
+plain_path(const char *s, int len, TVal *ctx)
+{
+	const char *p = s;
+	int			n = len;
+	TVal	   *v = ctx;
+
+	py_strip(&p, &n);
+	if (n == 4 && memcmp(p, "{{}}", 4) == 0)
+		return tv_str("", 0);
+	if (n < 4 || memcmp(p, "{{", 2) != 0 || memcmp(p + n - 2, "}}", 2) != 0)
+		return NULL;
+	p += 2;
+	n -= 4;
+	py_strip(&p, &n);
+	if (has_operator(p, n))
+		return NULL;
+	while (v != NULL)
+	{
+		const char *dot = memchr(p, '.', n);
+		const char *part = p;
+		int			plen = dot ? dot - p : n;
+
+		tpl_charge(1);
+		py_strip(&part, &plen);
+		if (v->kind != TV_DICT)
+			return NULL;
+		v = tv_dict_get_str(v, part, plen);
+		if (dot == NULL)
+			return v;
+		n -= dot + 1 - p;
+		p = dot + 1;
+	}
+	return NULL;
+}
+
+/*
+ * string_value renders one string s of a JSON value: the value it renders
+ * to, or NULL when the string stays as it is (no markup, or a template
+ * only workers render, unless condition says that the string is one,
+ * which cannot wait).  A template that is one {{ expression }} gives
+ * the expression's value.  Under NoETL's rules (tpl_noetl_rules), a string
+ * with "{{" and "}}" goes as render_template goes: plain_path first, then
+ * Jinja2, whose text is coerced back to a value (tpl_coerce); of one
+ * {{ expression }}, only a string value (or Undefined, which is "") is,
+ * with the blanks around the braces as Jinja2 renders them.
+ */
+static TVal *
+string_value(TplCache *cache, const char *s, int len, TVal *ctx, bool condition)
+{
+	TTemplate  *tpl;
+	bool		noetl = tpl_noetl_rules && has_braces(s, len);
+	TVal	   *v;
+
+	if (!has_markup(s, len))
+		return NULL;
+	if (noetl && (v = plain_path(s, len, ctx)) != NULL)
+		return v;
+	tpl = tplcache_get(cache, s, len, false);
+	if (tpl->worker_side && !condition)
+		return NULL;
+	if (tpl->single != NULL)
+	{
+		bool		bare = len >= 4 && memcmp(s, "{{", 2) == 0 && memcmp(s + len - 2, "}}", 2) == 0;
+
+		v = tpl_eval_expr(tpl, tpl->single, ctx);
+		if (!noetl || (v->kind != TV_UNDEF && v->kind != TV_STR))
+			return v;
+		/* a condition's string is judged by its text (tpl_truthy) */
+		if (condition)
+			return v->kind == TV_UNDEF ? tv_str("", 0) : v;
+		/* text around the braces is part of what NoETL coerces: render it */
+		if (bare)
+			return v->kind == TV_UNDEF ? tv_str("", 0) : tpl_coerce(v->u.s.p, v->u.s.len);
+	}
+	{
+		StringInfoData out;
+
+		tv_buf_init(&out, len);
+		tpl_render(tpl, ctx, &out);
+		return noetl ? tpl_coerce(out.data, out.len) : tv_str(out.data, out.len);
+	}
+}
+
 /*
  * render_string renders one string of a JSON value into st.  The string is
  * evaluated in scratch, which is reset afterwards: only what is pushed (a
- * copy of the value, or the text) stays, so rendering many strings holds
- * only their results.
+ * copy of the value) stays, so rendering many strings holds only their
+ * results.
  */
 static void
 render_string(TplCache *cache, JsonbValue *s, TVal *ctx, JsonbParseState **st,
 			  JsonbIteratorToken tok, MemoryContext scratch)
 {
-	TTemplate  *tpl;
-	StringInfoData out;
 	JsonbValue	jv;
 	MemoryContext keep = CurrentMemoryContext;
+	TVal	   *v;
+	Jsonb	   *value = NULL;
 
-	if (!has_markup(s->val.string.val, s->val.string.len))
+	/*
+	 * The value is serialised and copied out of scratch: it may point into
+	 * the template (a constant), which the next tplcache_get may free, and
+	 * into scratch.
+	 */
+	MemoryContextSwitchTo(scratch);
+	v = string_value(cache, s->val.string.val, s->val.string.len, ctx, false);
+	if (v != NULL && v->kind == TV_STR)
 	{
-		pushJsonbValue(st, tok, s);
-		return;
-	}
-	tpl = tplcache_get(cache, s->val.string.val, s->val.string.len, false);
-	if (tpl->worker_side)
-	{
-		pushJsonbValue(st, tok, s);
-		return;
-	}
-	if (tpl->single != NULL)
-	{
-		/*
-		 * The value is serialised and copied out of scratch: it may point
-		 * into the template (a constant), which the next tplcache_get may
-		 * free, and into scratch.
-		 */
-		Jsonb	   *value;
+		/* text, the usual case, is pushed as a string, copied out of scratch */
+		char	   *text;
 
-		MemoryContextSwitchTo(scratch);
-		value = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+		if (v->u.s.len > JENTRY_OFFLENMASK)
+			tv_fail("string too long to represent as jsonb string");
 		MemoryContextSwitchTo(keep);
-		value = copy_jsonb(value);
+		text = palloc(v->u.s.len + 1);
+		memcpy(text, v->u.s.p, v->u.s.len);
+		jv.type = jbvString;
+		jv.val.string.val = text;
+		jv.val.string.len = v->u.s.len;
 		MemoryContextReset(scratch);
-		jv.type = jbvBinary;
-		jv.val.binary.data = &value->root;
-		jv.val.binary.len = VARSIZE(value) - VARHDRSZ;
 		pushJsonbValue(st, tok, &jv);
 		return;
 	}
-	/* the text grows where it was allocated, outside scratch */
-	tv_buf_init(&out, s->val.string.len);
-	MemoryContextSwitchTo(scratch);
-	tpl_render(tpl, ctx, &out);
+	if (v != NULL)
+		value = tv_to_jsonb(v);
 	MemoryContextSwitchTo(keep);
+	if (value == NULL)
+	{
+		MemoryContextReset(scratch);
+		pushJsonbValue(st, tok, s);
+		return;
+	}
+	value = copy_jsonb(value);
 	MemoryContextReset(scratch);
-	jv.type = jbvString;
-	jv.val.string.val = out.data;
-	jv.val.string.len = out.len;
+	jv.type = jbvBinary;
+	jv.val.binary.data = &value->root;
+	jv.val.binary.len = VARSIZE(value) - VARHDRSZ;
 	pushJsonbValue(st, tok, &jv);
 }
 
@@ -323,6 +471,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 {
 	TplRun		run;
 	Jsonb	   *volatile result = NULL;
+	bool		rules = tpl_noetl_rules;
 
 	tpl_run_begin(&run);
 	PG_TRY();
@@ -334,17 +483,19 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 													  "noetl template string",
 													  ALLOCSET_DEFAULT_SIZES);
 
+		tpl_noetl_rules = true;
+
 		if (JB_ROOT_IS_SCALAR(t))
 		{
 			JsonbValue	scalar;
 
 			(void) JsonbExtractScalar(&t->root, &scalar);
-			if (scalar.type == jbvString && has_markup(scalar.val.string.val, scalar.val.string.len))
+			if (scalar.type == jbvString)
 			{
-				TTemplate  *tpl = tplcache_get(cache, scalar.val.string.val, scalar.val.string.len, false);
+				TVal	   *v = string_value(cache, scalar.val.string.val, scalar.val.string.len, ctx, false);
 
-				if (!tpl->worker_side && tpl->single != NULL)
-					single = tv_to_jsonb(tpl_eval_expr(tpl, tpl->single, ctx));
+				if (v != NULL)
+					single = tv_to_jsonb(v);
 			}
 			if (single == NULL)
 			{
@@ -367,6 +518,7 @@ tpl_render_jsonb(Jsonb *t, TVal *ctx, TplCache *cache)
 	}
 	PG_FINALLY();
 	{
+		tpl_noetl_rules = rules;
 		tpl_run_end(&run);
 	}
 	PG_END_TRY();
@@ -423,7 +575,7 @@ noetl_eval(PG_FUNCTION_ARGS)
 }
 
 /*
- * truthy_text applies NoETL's rule to the text of a value: true when
+ * truthy_text applies NoETL's rule to a string: true when
  * str.strip().lower() is "true", "1" or "yes".
  */
 static bool
@@ -437,34 +589,49 @@ truthy_text(const char *s, int len)
 
 /*
  * tpl_truthy evaluates a condition with NoETL's rule, parsing it through
- * cache: one rendering.
+ * cache: one rendering.  A condition is rendered as noetl.render renders a
+ * string (era B's _evaluate_condition calls render_template: the plain
+ * path, the proxy, and coercion of rendered text), a bare one as if within
+ * {{ }}; then a bool is itself, a string is true by truthy_text, and
+ * anything else by Python's bool() (so 2 and a non-empty list are true).
+ * The string value of one {{ expression }} is judged by its text, not
+ * coerced first (era B would take "2" as 2): so that the "else" of a
+ * "next" list, which playbook.c writes as an expression negating the
+ * conditions before it, is exactly their negation.
  */
 bool
 tpl_truthy(const char *cond, int len, TVal *ctx, TplCache *cache)
 {
 	TplRun		run;
 	volatile bool result = false;
+	bool		rules = tpl_noetl_rules;
 
 	tpl_run_begin(&run);
 	PG_TRY();
 	{
-		TTemplate  *tpl = tplcache_get(cache, cond, len, !has_markup(cond, len));
-		StringInfoData out;
-		TVal	   *v = NULL;
+		TVal	   *v;
 
-		initStringInfo(&out);
-		if (tpl->single != NULL)
+		tpl_noetl_rules = true;
+		if (has_markup(cond, len))
+			v = string_value(cache, cond, len, ctx, true);
+		else if ((v = plain_path(psprintf("{{ %.*s }}", len, cond), len + 6, ctx)) == NULL)
 		{
+			TTemplate  *tpl = tplcache_get(cache, cond, len, true);
+
 			v = tpl_eval_expr(tpl, tpl->single, ctx);
-			if (v->kind != TV_BOOL)
-				tv_str_out(&out, v);
+			if (v->kind == TV_UNDEF)
+				v = tv_str("", 0);
 		}
+		if (v->kind == TV_BOOL)
+			result = v->u.b;
+		else if (v->kind == TV_STR)
+			result = truthy_text(v->u.s.p, v->u.s.len);
 		else
-			tpl_render(tpl, ctx, &out);
-		result = (v != NULL && v->kind == TV_BOOL) ? v->u.b : truthy_text(out.data, out.len);
+			result = tv_truthy(v);
 	}
 	PG_FINALLY();
 	{
+		tpl_noetl_rules = rules;
 		tpl_run_end(&run);
 	}
 	PG_END_TRY();

@@ -221,17 +221,19 @@ SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE exec
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :lh AND event_type IN ('execution_cancelled', 'execution_complete', 'execution_failed')),
           1, 'exactly one terminal event');
 
--- a condition that raises counts as false and leaves a warning; args that cannot render fail the execution
-SELECT noetl.register(E'metadata: {path: tests/broker/bad_templates}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next:\n      - {step: a, when: "{{ result.x.y.z }}"}\n      - {step: b, when: "{{ result.ok }}"}\n  - step: a\n    tool: python\n    code: x\n  - step: b\n    tool: python\n    args: {v: "{{ 1 / result.zero }}"}\n    code: x\n') \g /dev/null
+-- a condition that raises fails the execution, with the reason; so do args that cannot render
+SELECT noetl.register(E'metadata: {path: tests/broker/bad_templates}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next:\n      - {step: a, when: "{{ result.x.y.z }}"}\n      - {step: b, when: "{{ result.ok }}"}\n  - step: a\n    tool: python\n    code: x\n  - step: b\n    tool: python\n    code: x\n') \g /dev/null
+SELECT noetl.register(E'metadata: {path: tests/broker/bad_args}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next:\n      - {step: b, when: "{{ result.ok }}"}\n  - step: b\n    tool: python\n    args: {v: "{{ 1 / result.zero }}"}\n    code: x\n') \g /dev/null
 SELECT noetl.execute('tests/broker/bad_templates') AS bt \gset
 SELECT pg_temp.work(:bt, '{"start": {"ok": true, "zero": 0}}') \g /dev/null
-SELECT ok((SELECT error FROM noetl.event WHERE execution_id = :bt AND event_type = 'warning') LIKE
-          'condition of next[0] of step "start" counts as false: %''dict object'' has no attribute ''x''%',
-          'a condition that raises is false, with a warning that says why');
-SELECT results_eq($$SELECT status::text, error LIKE 'step "b": template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :bt,
+SELECT noetl.execute('tests/broker/bad_args') AS ba \gset
+SELECT pg_temp.work(:ba, '{"start": {"ok": true, "zero": 0}}') \g /dev/null
+SELECT results_eq($$SELECT status::text, error LIKE 'condition of next[0] of step "start": %''dict object'' has no attribute ''x''%' FROM noetl.execution WHERE execution_id = $$ || :bt,
+                  $$VALUES ('failed'::text, true)$$, 'a condition that raises fails the execution, with the reason');
+SELECT results_eq($$SELECT status::text, error LIKE 'step "b": template error%division by zero%' FROM noetl.execution WHERE execution_id = $$ || :ba,
                   $$VALUES ('failed'::text, true)$$, 'a task whose args cannot be rendered fails the execution, with the reason');
-SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id = :bt AND node_id IN ('a', 'b')), 0,
-          'neither branch was queued');
+SELECT is((SELECT count(*)::int FROM noetl.queue WHERE execution_id IN (:bt, :ba) AND node_id IN ('a', 'b')), 0,
+          'no branch was queued');
 
 -- two branches reported by one INSERT, by node: the join still runs once
 SELECT noetl.execute('examples/workbook_branches') AS mr \gset

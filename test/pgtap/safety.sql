@@ -71,17 +71,18 @@ RESET noetl.playbook_cache_size;
 DELETE FROM noetl.queue;    -- out of the way of the leases below
 
 -- 4. an error in a template is caught in a subtransaction: the reads of step
--- results it made are undone cleanly and the evaluation goes on
-SELECT noetl.register(E'metadata: {path: tests/safety/conditions}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next: [middle]\n  - step: middle\n    tool: python\n    code: x\n    next:\n      - {step: bad, when: "{{ start.x.y }}"}\n      - {step: bad, when: "{{ 1 // start.zero }}"}\n      - {step: good, when: "{{ start.ok }}"}\n  - step: bad\n    tool: python\n    code: x\n  - step: good\n    tool: python\n    code: x\n') \g /dev/null
+-- results it made are undone cleanly and the evaluation goes on, to fail
+-- the execution with the error (a condition that raises is no longer false)
+SELECT noetl.register(E'metadata: {path: tests/safety/conditions}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    next: [middle]\n  - step: middle\n    tool: python\n    code: x\n    next:\n      - {step: good, when: "{{ start.ok }}"}\n      - {step: bad, when: "{{ start.x.y }}"}\n      - {step: bad, when: "{{ 1 // start.zero }}"}\n  - step: bad\n    tool: python\n    code: x\n  - step: good\n    tool: python\n    code: x\n') \g /dev/null
 SELECT noetl.execute('tests/safety/conditions') AS cond \gset
 \i test/lib/sqlworker.sql
 SELECT pg_temp.work(:cond, '{"start": {"ok": true, "zero": 0}}') \g /dev/null
-SELECT results_eq($$SELECT status::text FROM noetl.execution WHERE execution_id = $$ || :cond,
-                  $$VALUES ('completed'::text)$$, 'conditions that raise count as false and the execution goes on');
-SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :cond AND event_type = 'warning'), 2,
-          '... with a warning for each');
-SELECT set_eq($$SELECT node_id FROM noetl.queue WHERE execution_id = $$ || :cond,
-              ARRAY['start', 'middle', 'good'], '... and only the branch whose condition held ran');
+SELECT results_eq($$SELECT status::text, error LIKE 'condition of next[1] of step "middle": %' FROM noetl.execution WHERE execution_id = $$ || :cond,
+                  $$VALUES ('failed'::text, true)$$, 'a condition that raises fails the execution, after the reads it made were undone');
+SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :cond AND event_type IN ('step_failed', 'execution_failed')), 2,
+          '... with a step_failed and an execution_failed');
+SELECT set_eq($$SELECT node_id || ':' || status FROM noetl.queue WHERE execution_id = $$ || :cond,
+              ARRAY['start:done', 'middle:done', 'good:cancelled'], '... and the branch queued before it was cancelled');
 
 -- 6. the broker, not the client, sets event_id, created_at and status
 SET LOCAL ROLE regress_hostile;

@@ -148,7 +148,7 @@ workflow:
   - step: sql
     tool: postgres
     command: "{{ workload.command }}"
-    dsn: "{{ workload.dsn }}"
+    dsn: "{{ workload.dsn | default(none) }}"
     args: "{{ workload.params }}"
     next: [end]
   - step: end
