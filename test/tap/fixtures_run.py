@@ -281,11 +281,12 @@ def main():
         os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
         with open(os.path.join(tmp, rel), "w") as fh:
             fh.write(text)
+    # script: files are read under the worker's script root, its working directory here;
     # the worker's python3 is the one running this test (psycopg for the psycopg fixture)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     worker = subprocess.Popen([program, "worker", "--id", "fixtures-run", "--jobs",
                                str(CONCURRENCY), "--poll", "1", "--tools", "python,http,postgres",
-                               "--task-timeout", str(int(TIMEOUT))],
+                               "--task-timeout", str(int(TIMEOUT)), "--script-root", tmp],
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
     scratch_dbs = []
     runs = []  # one dict per fixture: what was run, how it went
