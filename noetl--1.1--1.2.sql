@@ -529,6 +529,25 @@ COMMENT ON FUNCTION noetl.status() IS
  * tasks whose code names "context" or whose code it cannot see (script,
  * code_b64), so that other tasks pay nothing for it.
  */
+/* the finished steps of an execution and their results, for task_context */
+CREATE FUNCTION noetl.task_context_steps(execution_id bigint)
+RETURNS TABLE (step text, result jsonb)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT q.node_id, q.result
+      FROM noetl.queue q
+     WHERE q.execution_id OPERATOR(pg_catalog.=) task_context_steps.execution_id
+       AND q.status OPERATOR(pg_catalog.=) 'done'
+    UNION ALL
+    SELECT st.step, st.result
+      FROM noetl.step_state st
+     WHERE st.execution_id OPERATOR(pg_catalog.=) task_context_steps.execution_id
+       AND st.status OPERATOR(pg_catalog.=) 'completed'
+$$;
+
+REVOKE ALL ON FUNCTION noetl.task_context_steps(bigint) FROM PUBLIC;
+
 CREATE FUNCTION noetl.task_context(queue_id bigint, lease_token text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
@@ -539,6 +558,8 @@ DECLARE
     xid     bigint;
     w       jsonb;
     steps   jsonb;
+    size    bigint;
+    cap     bigint;
 BEGIN
     SELECT q.execution_id, x.workload INTO xid, w
       FROM noetl.queue q JOIN noetl.execution x ON x.execution_id OPERATOR(pg_catalog.=) q.execution_id
@@ -551,15 +572,24 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Only the worker holding the task''s current lease can read its context.';
     END IF;
+    /* bounded before it is built: the results of many steps could pass jsonb's limit */
+    SELECT pg_catalog.sum(pg_catalog.octet_length(s.result::text)
+                          OPERATOR(pg_catalog.+) pg_catalog.octet_length(s.step))
+      INTO size
+      FROM noetl.task_context_steps(xid) s;
+    size := COALESCE(size, 0) OPERATOR(pg_catalog.+)
+            3 OPERATOR(pg_catalog.*) pg_catalog.octet_length(COALESCE(w, '{}'::jsonb)::text);
+    cap := COALESCE(pg_catalog.pg_size_bytes(pg_catalog.current_setting('noetl.max_result_size', true)),
+                    64 OPERATOR(pg_catalog.*) 1024 OPERATOR(pg_catalog.*) 1024);
+    IF size OPERATOR(pg_catalog.>) cap THEN
+        RAISE EXCEPTION 'the context of task % is larger than noetl.max_result_size (%)',
+                        task_context.queue_id, pg_catalog.pg_size_pretty(cap)
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = pg_catalog.format('Its workload and the results of its execution''s finished steps take %s bytes.', size),
+                  HINT = 'Give the task what its code needs through its args instead of the context.';
+    END IF;
     SELECT pg_catalog.jsonb_object_agg(s.step, s.result) INTO steps
-      FROM (SELECT q.node_id AS step, q.result
-              FROM noetl.queue q
-             WHERE q.execution_id OPERATOR(pg_catalog.=) xid AND q.status OPERATOR(pg_catalog.=) 'done'
-            UNION ALL
-            SELECT st.step, st.result
-              FROM noetl.step_state st
-             WHERE st.execution_id OPERATOR(pg_catalog.=) xid
-               AND st.status OPERATOR(pg_catalog.=) 'completed') s;
+      FROM noetl.task_context_steps(xid) s;
     RETURN COALESCE(steps, '{}'::jsonb)
            OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
                'workload', COALESCE(w, '{}'::jsonb), 'work', COALESCE(w, '{}'::jsonb),

@@ -11,11 +11,10 @@
  * list elements that are null stay null (SQL NULL parameters).  A python
  * task also gets the python fields of its action other than code (script,
  * code_b64, code_base64, context, loop) as one JSON object, which the
- * python runner reads (tool_python.c), with the execution's context
- * (noetl.task_context: the workload, the finished steps' results) when its
- * code names "context" or cannot be seen here (script, code_b64): read in
- * the lease's statement, so that it costs no round trip and other tasks
- * nothing.
+ * python runner reads (tool_python.c); the lease marks the python tasks
+ * whose code names "context" or cannot be seen here (script, code_b64),
+ * and task_read_context adds the execution's context to those, so that
+ * other tasks pay nothing for it.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -61,6 +60,7 @@ enum
 	COL_DSN,
 	COL_BIND,
 	COL_PYTHON,
+	COL_NEEDS_CONTEXT,
 	COL_FOLLOW_REDIRECTS
 };
 
@@ -91,14 +91,12 @@ static const char *lease_sql =
 "                          FROM jsonb_array_elements(a -> 'args') WITH ORDINALITY l(e, i)"
 "                         ORDER BY i))::text END,"
 "       CASE WHEN q.tool = 'python' THEN"
-"         ((SELECT coalesce(jsonb_object_agg(key, value), '{}')"
-"            FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
-"           WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop'))"
-"          || CASE WHEN a ? 'context' OR NOT (a ? 'script' OR a ? 'code_b64' OR a ? 'code_base64'"
-"                                             OR strpos(a ->> 'code', 'context') > 0)"
-"                  THEN '{}'"
-"                  ELSE jsonb_build_object('context', noetl.task_context(q.queue_id, q.lease_token)) END"
-"         )::text END,"
+"         (SELECT coalesce(jsonb_object_agg(key, value), '{}')::text "
+"           FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}' END)"
+"          WHERE key IN ('code_b64', 'code_base64', 'script', 'context', 'loop')) END,"
+"       q.tool = 'python' AND jsonb_typeof(a) = 'object' AND NOT a ? 'context'"
+"         AND (a ? 'script' OR a ? 'code_b64' OR a ? 'code_base64'"
+"              OR strpos(a ->> 'code', 'context') > 0),"
 "       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
 "                     THEN (a -> 'follow_redirects')::boolean END, false)"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
@@ -109,7 +107,10 @@ bool
 task_prepare(PGconn *conn)
 {
 	return db_prepare(conn, "noetl_lease", lease_sql, 4) &&
-		db_prepare(conn, "noetl_started", "SELECT noetl.report($1, $2, 'action_started')", 2);
+		db_prepare(conn, "noetl_started", "SELECT noetl.report($1, $2, 'action_started')", 2) &&
+		db_prepare(conn, "noetl_context",
+				   "SELECT ($3::jsonb OPERATOR(pg_catalog.||)"
+				   " pg_catalog.jsonb_build_object('context', noetl.task_context($1, $2)))::text", 3);
 }
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
@@ -168,6 +169,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->args = column(r, i, COL_ARGS);
 		t->code = column(r, i, COL_CODE);
 		t->python = column(r, i, COL_PYTHON);
+		t->needs_context = strcmp(PQgetvalue(r, i, COL_NEEDS_CONTEXT), "t") == 0;
 		t->method = column(r, i, COL_METHOD);
 		t->url = column(r, i, COL_URL);
 		t->command = column(r, i, COL_COMMAND);
@@ -251,6 +253,38 @@ task_report_started(PGconn *conn, Task *const *tasks, int n)
 		pg_log_warning("could not leave pipeline mode: %s", PQerrorMessage(conn));
 }
 
+/*
+ * task_read_context adds the execution's context (noetl.task_context: the
+ * workload, the finished steps' results) to a python task whose code names
+ * it, in a statement of its own after the lease: a context that cannot be
+ * read (too large, the lease lost) fails that task alone, with the reason
+ * in context_error, instead of every lease that would meet it.
+ */
+void
+task_read_context(PGconn *conn, Task *task)
+{
+	const char *params[3];
+	PGresult   *r;
+
+	params[0] = task->queue_id;
+	params[1] = task->lease_token;
+	params[2] = task->python ? task->python : "{}";
+	r = PQexecPrepared(conn, "noetl_context", 3, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+	{
+		pg_free(task->python);
+		task->python = pg_strdup(PQgetvalue(r, 0, 0));
+	}
+	else
+	{
+		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+		task->context_error = psprintf("could not read the task's context: %s",
+									   msg ? msg : PQerrorMessage(conn));
+	}
+	PQclear(r);
+}
+
 /* task_free frees what task_lease allocated for a task */
 void
 task_free(Task *task)
@@ -263,6 +297,7 @@ task_free(Task *task)
 	pg_free(task->args);
 	pg_free(task->code);
 	pg_free(task->python);
+	pg_free(task->context_error);
 	pg_free(task->method);
 	pg_free(task->url);
 	json_flat_free(&task->headers);

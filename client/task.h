@@ -25,6 +25,8 @@ typedef struct Task
 	char	   *args;			/* the args when an object, JSON; else NULL */
 	char	   *code;			/* python */
 	char	   *python;			/* its action's other python fields, a JSON object */
+	bool		needs_context;	/* python: its code names "context" (task_read_context) */
+	char	   *context_error;	/* why its context could not be read, or NULL */
 	char	   *method;			/* http */
 	char	   *url;
 	bool		follow_redirects;	/* http: follow 3xx (not NoETL's default) */
@@ -40,6 +42,7 @@ extern bool task_prepare(PGconn *conn);
 extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_seconds,
 					   const char *tools, Task **tasks);
 extern void task_report_started(PGconn *conn, Task *const *tasks, int n);
+extern void task_read_context(PGconn *conn, Task *task);
 extern void task_free(Task *task);
 extern void task_pack(const Task *task, PQExpBuffer buf);
 extern bool task_unpack(const char *data, size_t len, Task *task);

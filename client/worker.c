@@ -272,6 +272,11 @@ send_task(Slot *s)
 	PQExpBufferData payload;
 
 	s->runner = r;
+	if (s->task.context_error != NULL)
+	{
+		s->failure = s->task.context_error;		/* reported by finish() */
+		return;
+	}
 	if (!runner_usable(r))
 	{
 		retire(s, r);
@@ -905,7 +910,11 @@ lease(PGconn *conn, Slot *slots, int want)
 	}
 	task_report_started(conn, started, k);
 	for (i = 0; i < k; i++)
+	{
+		if (leased[i]->task.needs_context)
+			task_read_context(conn, &leased[i]->task);
 		start_task(slots, leased[i]);
+	}
 	pg_free(started);
 	pg_free(leased);
 	pg_free(tasks);

@@ -5,7 +5,7 @@
 BEGIN;
 DELETE FROM noetl.queue;    -- leases must see only this file's tasks
 DELETE FROM noetl.worker;   -- unserved_tools must see only this file's workers
-SELECT plan(48);
+SELECT plan(49);
 
 -- the grants, as the README gives them
 CREATE ROLE regress_client;
@@ -69,6 +69,16 @@ SELECT throws_ok($$SELECT noetl.task_context(queue_id, (SELECT lease_token FROM 
                  'a worker cannot read a task''s context with another lease''s token');
 SELECT throws_ok($$SELECT noetl.task_context(queue_id, lease_token) FROM w$$, '22023', NULL,
                  'nor the context of a task it no longer holds');
+RESET ROLE;
+SET LOCAL noetl.max_result_size = '1kB';
+UPDATE noetl.execution SET workload = jsonb_build_object('big', repeat('x', 400)) WHERE execution_id = :e1;
+SET LOCAL ROLE regress_worker;
+SELECT throws_ok($$SELECT noetl.task_context(queue_id, lease_token) FROM w2$$, '54000', NULL,
+                 'a context larger than noetl.max_result_size is refused, not built');
+RESET ROLE;
+RESET noetl.max_result_size;
+UPDATE noetl.execution SET workload = '{}' WHERE execution_id = :e1;
+SET LOCAL ROLE regress_worker;
 SELECT lives_ok($$SELECT noetl.fail(queue_id, lease_token, 'ValueError: no', NULL, 'Traceback ...', 0.1) FROM w2$$,
                 'a worker reports a failure with its stack trace');
 SELECT throws_ok($$SELECT noetl.execute('tests/roles/two')$$, '42501', NULL, 'a worker cannot start executions');

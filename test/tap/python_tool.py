@@ -324,6 +324,26 @@ finally:
         worker.wait()
     log.close()
 
+# a context that cannot be read fails its task alone: a worker whose session
+# allows results of 1 kB, a workload whose three copies in the context pass it
+small_log = open(os.path.join(tmp, "small.log"), "w")
+small = subprocess.Popen([NOETL, "worker", "--id", "python_tool_small", "--tools", "python",
+                          "--poll", "0.5"], stderr=small_log, stdout=subprocess.DEVNULL,
+                         env=dict(os.environ, PGOPTIONS="-c noetl.max_result_size=1kB"))
+try:
+    case("context_too_large", "def main(context):\n    return 1\n",
+         check=failed_with("could not read the task's context: the context of task"),
+         workload={"big": "x" * 500})
+    case("context_too_large_then_others", "def main():\n    return 2\n", None, 2)
+finally:
+    small.terminate()
+    try:
+        small.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        small.kill()
+        small.wait()
+    small_log.close()
+
 with open(log_path, errors="replace") as f:
     text = f.read()
 prefix = r"noetl: task \d+ \(step s\): "
