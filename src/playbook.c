@@ -340,6 +340,56 @@ condition_expr(JsonbValue *when)
 #define MAX_ELSE_CONDITIONS 64
 #define MAX_ELSE_BYTES		(64 * 1024 * 1024)
 
+/*
+ * as_subscripts writes a plain dotted path (a.b.c, identifiers only) as
+ * a['b']['c'], or returns expr as it is.  A condition that is such a path
+ * is looked up key by key before Jinja2 (tpl_sql.c, plain_path), so
+ * {{ workload.items }} is the key "items"; inside the negation it is no
+ * longer alone, and Jinja2's a.items would be the dict's method.  The two
+ * agree wherever the path's keys exist, and where one is missing both are
+ * undefined.
+ */
+static char *
+as_subscripts(char *expr)
+{
+	const char *p = expr;
+	const char *end;
+	StringInfoData buf;
+	bool		first = true;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char) end[-1]))
+		end--;
+	initStringInfo(&buf);
+	while (p < end)
+	{
+		const char *start = p;
+
+		if (!(isalpha((unsigned char) *p) || *p == '_'))
+			return expr;
+		while (p < end && (isalnum((unsigned char) *p) || *p == '_'))
+			p++;
+		if (first)
+			appendBinaryStringInfo(&buf, start, p - start);
+		else
+		{
+			appendStringInfoString(&buf, "['");
+			appendBinaryStringInfo(&buf, start, p - start);
+			appendStringInfoString(&buf, "']");
+		}
+		first = false;
+		if (p < end)
+		{
+			if (*p != '.' || p + 1 >= end)
+				return expr;
+			p++;
+		}
+	}
+	return first ? expr : buf.data;
+}
+
 /* the text else_condition built for this playbook, against MAX_ELSE_BYTES */
 static int64 else_bytes = 0;
 
@@ -371,6 +421,7 @@ else_condition(List *conds, const char *loc)
 			pb_error(loc, "\"else\" cannot follow the condition \"%s\"", jt_cstring(w));
 		if (*expr == '\0')
 			continue;			/* a blank condition never holds */
+		expr = as_subscripts(expr);
 		appendStringInfo(&buf, "%snot ((((%s) | trim | lower) in ['true', '1', 'yes']) if (%s) is string else (true if (%s) else false))",
 						 n++ > 0 ? " and " : "", expr, expr, expr);
 	}

@@ -276,6 +276,14 @@ SELECT w ->> 'a' AS a, w ->> 'flag' AS flag,
                     jsonb_build_object('workload', w)) AS else_fires
   FROM (VALUES ('{"a": 1, "flag": false}'::jsonb), ('{"a": 2, "flag": " Yes "}'), ('{"a": 2, "flag": "no"}'),
                ('{"a": 2, "flag": 2}'), ('{"a": 2, "flag": 1}'), ('{"a": 2}')) v(w);
+-- a condition that is a plain path is looked up key by key (a key named items is the key),
+-- and so is its negation
+SELECT w AS workload,
+       noetl.truthy('{{ workload.items }}', jsonb_build_object('workload', w)) AS when_fires,
+       noetl.truthy((SELECT payload -> 'workflow' -> 0 -> 'next' -> 1 ->> 'when'
+                       FROM noetl.check_playbook(E'name: e\nworkflow:\n  - step: start\n    next:\n      - {when: "{{ workload.items }}", then: [x]}\n      - else: [x]\n  - {step: x}\n')),
+                    jsonb_build_object('workload', w)) AS else_fires
+  FROM (VALUES ('{"items": false}'::jsonb), ('{"items": true}'), ('{"items": []}'), ('{"items": [0]}')) v(w);
 -- "when", "then" and "else" in one entry; else after a constant; else with nothing before it
 SELECT e -> 'step' AS step, e -> 'when' AS "when" FROM jsonb_array_elements((SELECT payload -> 'workflow' -> 0 -> 'next' FROM noetl.check_playbook($$
 name: else
