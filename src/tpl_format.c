@@ -241,6 +241,10 @@ format_float(StringInfo out, Spec *sp, TVal *v)
 	}
 	if (sp->alt)
 		tv_fail("the flag # of %%%c is not supported by noetl templates", sp->conv);
+	/* PostgreSQL's snprintf gives 350 digits of a float, then zeros */
+	if (sp->prec > 350)
+		tv_fail("a precision of %d for %%%c is not supported by noetl templates (at most 350)",
+				sp->prec, sp->conv);
 	fmt[k++] = '%';
 	if (sp->left)
 		fmt[k++] = '-';

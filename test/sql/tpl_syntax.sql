@@ -38,6 +38,7 @@ SELECT noetl.render_text('{{ s.ljust(100000000) }}', :'ctx');
 SELECT noetl.render_text('{{ "%9999999d" % 1 }}', :'ctx');
 SELECT noetl.render_text('{{ "%900000d" % 1 }}', :'ctx');
 SELECT noetl.render_text('{{ "%.900000f" % 1 }}', :'ctx');
+SELECT noetl.render_text('{{ "%900000.2f" % 1 }}', :'ctx');
 SELECT noetl.render_text('{{ (s * 100000).split(",") | length }}', :'ctx');
 -- what a set binds in a loop is dropped with its iteration: a long loop
 -- that sets a large value each time stays within the memory budget
