@@ -454,12 +454,13 @@ tv_len(TVal *v)
 				int64		lo = v->u.range.start;
 				int64		hi = v->u.range.stop;
 				int64		st = v->u.range.step;
-				int64		n;
+				uint64		n;
 
+				/* in uint64: hi - lo and -st may not fit in int64 */
 				if (st > 0)
-					n = lo < hi ? (hi - lo - 1) / st + 1 : 0;
+					n = lo < hi ? ((uint64) hi - (uint64) lo - 1) / (uint64) st + 1 : 0;
 				else
-					n = lo > hi ? (lo - hi - 1) / (-st) + 1 : 0;
+					n = lo > hi ? ((uint64) lo - (uint64) hi - 1) / ((uint64) 0 - (uint64) st) + 1 : 0;
 				if (n > INT_MAX)
 					tv_fail("range is too long");
 				return (int) n;

@@ -32,6 +32,8 @@ SELECT noetl.render_text('{{ x is number }} {{ s is string }} {{ d is mapping }}
 
 -- range() and dict()
 SELECT noetl.render_text('{{ range(3) }} {{ range(1, 10, 4) | list }} {{ dict(a=1, b=[2]) }}', :'ctx');
+-- a range whose span does not fit in 64 bits: four items, as in Python
+SELECT noetl.render_text('{{ range(-9223372036854775808, 9223372036854775807, 2**62) | list }} {{ range(9223372036854775807, -9223372036854775808, -4611686018427387904) | length }}', '{}');
 
 -- noetl.render keeps the JSON type of a string that is one {{ expr }}
 SELECT noetl.render('{"n": "{{ x }}", "f": "{{ y }}", "list": "{{ l | sort }}", "text": "x={{ x }}", "missing": "{{ nope }}", "kept": 5, "nested": ["{{ d }}", {"b": "{{ x > 2 }}"}]}', :'ctx');
