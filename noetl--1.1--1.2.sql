@@ -378,10 +378,12 @@ BEGIN
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.unnest(worker_announce.tools) t
                 WHERE t IS NULL OR pg_catalog.length(t) OPERATOR(pg_catalog.=) 0
-                   OR pg_catalog.length(t) OPERATOR(pg_catalog.>) 63) THEN
-        RAISE EXCEPTION 'worker "%" announces a tool without a name, or with one longer than 63 characters',
+                   OR pg_catalog.length(t) OPERATOR(pg_catalog.>) 63
+                   OR t OPERATOR(pg_catalog.!~) '^[A-Za-z0-9_.-]+$') THEN
+        RAISE EXCEPTION 'worker "%" announces a tool without a name, with one longer than 63 characters, or with characters other than letters, digits, "_", "." and "-"',
                         worker_announce.worker_id
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A tool''s name is what playbooks write after tool: and what leases filter on.';
     END IF;
     IF pg_catalog.length(worker_announce.host) OPERATOR(pg_catalog.>) 256
        OR pg_catalog.length(worker_announce.version) OPERATOR(pg_catalog.>) 64

@@ -101,8 +101,14 @@ def _noetl_script_http(script, source):
         raise ValueError('script.source: method must be a string, headers a mapping, timeout a positive number')
     request = urllib.request.Request(url, method=method.upper(),
                                      headers={str(k): str(v) for k, v in headers.items()})
+    class _Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, hdrs, newurl):
+            if not newurl.lower().startswith(('http://', 'https://')):
+                raise ConnectionError('script %r: redirected to %r, which is not http(s)' % (url, newurl))
+            return super().redirect_request(req, fp, code, msg, hdrs, newurl)
+    opener = urllib.request.build_opener(_Redirects)
     try:
-        with urllib.request.urlopen(request, timeout=min(timeout, 300)) as response:
+        with opener.open(request, timeout=min(timeout, 300)) as response:
             body = response.read(_NOETL_MAX_SCRIPT + 1)
             charset = response.headers.get_content_charset() or script.get('encoding') or 'utf-8'
     except urllib.error.HTTPError as e:

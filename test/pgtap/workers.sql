@@ -6,7 +6,7 @@
 BEGIN;
 DELETE FROM noetl.queue;    -- only this file's tasks
 DELETE FROM noetl.worker;   -- only this file's workers
-SELECT plan(40);
+SELECT plan(43);
 
 -- announce
 SELECT is(noetl.worker_announce('w1', '{python,http}', 'host-a', 101, 4, '1.2'),
@@ -64,6 +64,12 @@ SELECT throws_ok($$SELECT noetl.worker_announce('x', '{python,NULL}')$$, '22023'
 SELECT throws_ok($$SELECT noetl.worker_announce('x', '{{a,b},{c,d}}')$$, '22023', NULL, 'tools in two dimensions');
 SELECT throws_ok($$SELECT noetl.worker_announce('x', array_fill('t'::text, '{65}'))$$, '22023', NULL, '65 tools');
 SELECT throws_ok($$SELECT noetl.worker_announce('x', ARRAY[repeat('t', 64)])$$, '22023', NULL, 'a tool name of 64 characters');
+SELECT throws_ok($$SELECT noetl.worker_announce('x', ARRAY['python,http'])$$, '22023', NULL,
+                 'a tool name with a comma (leases filter on comma-separated names)');
+SELECT throws_ok($$SELECT noetl.worker_announce('x', ARRAY[E'py\nthon'])$$, '22023', NULL, 'a tool name with a line break');
+SELECT lives_ok($$SELECT noetl.worker_announce('x', ARRAY['snowflake_transfer', 'my-tool.v2'])$$,
+                'tool names of letters, digits, "_", "." and "-"');
+DELETE FROM noetl.worker WHERE worker_id = 'x';
 SELECT throws_ok($$SELECT noetl.worker_announce('x', '{python}', repeat('h', 257))$$, '22023', NULL, 'a host of 257 characters');
 SELECT throws_ok($$SELECT noetl.worker_announce('x', '{python}', NULL, 0)$$, '22023', NULL, 'pid 0');
 SELECT throws_ok($$SELECT noetl.worker_announce('x', '{python}', NULL, NULL, -1)$$, '22023', NULL, 'jobs -1');

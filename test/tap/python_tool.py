@@ -232,6 +232,10 @@ try:
                 body = b""
                 self.send_response(302)
                 self.send_header("Location", "/hello.py")
+            elif self.path == "/to_file":
+                body = b""
+                self.send_response(302)
+                self.send_header("Location", "ftp://127.0.0.1/hello.py")
             elif self.path == "/big":
                 body = b"#" * (17 * 1024 * 1024)
                 self.send_response(200)
@@ -270,6 +274,8 @@ try:
          script=script(base + "/boom", "http"))
     case("script_http_huge", None, check=failed_with("larger than 16 MB"),
          script=script(base + "/big", "http"))
+    case("script_http_redirect_out", None, check=failed_with("which is not http(s)"),
+         script=script(base + "/to_file", "http"))
     case("script_http_scheme", None, check=failed_with("needs an http:// or https:// URL"),
          script=script("file:///etc/passwd", "http"))
     # an unknown source type never reaches the worker: registration refuses it, as NoETL's
