@@ -477,8 +477,14 @@ AS $$
 DECLARE
     live_since timestamptz := pg_catalog.now()
         OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => noetl.worker_live_seconds());
+    /* a wait beyond a century (infinity, NaN) is a century; none or a negative one, none */
     ready_before timestamptz := pg_catalog.now()
-        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => GREATEST(coalesce(unserved_tools.min_wait_seconds, 0), 0));
+        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs =>
+            CASE WHEN unserved_tools.min_wait_seconds OPERATOR(pg_catalog.>=) 3153600000::float8
+                 THEN 3153600000::float8
+                 WHEN unserved_tools.min_wait_seconds OPERATOR(pg_catalog.>) 0::float8
+                 THEN unserved_tools.min_wait_seconds
+                 ELSE 0::float8 END);
 BEGIN
     IF unserved_tools.execution_id IS NOT NULL THEN
         RETURN QUERY

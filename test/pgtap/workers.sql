@@ -6,7 +6,7 @@
 BEGIN;
 DELETE FROM noetl.queue;    -- only this file's tasks
 DELETE FROM noetl.worker;   -- only this file's workers
-SELECT plan(43);
+SELECT plan(46);
 
 -- announce
 SELECT is(noetl.worker_announce('w1', '{python,http}', 'host-a', 101, 4, '1.2'),
@@ -91,6 +91,9 @@ SELECT results_eq($$SELECT tool, tasks FROM noetl.unserved_tools(10, 30)$$,
                   $$VALUES ('http'::text, 1::bigint)$$,
                   '... of one execution, ready for at least 30 s');
 SELECT is((SELECT count(*)::int FROM noetl.unserved_tools(10, 3600)), 0, '... none ready for an hour');
+SELECT is((SELECT count(*)::int FROM noetl.unserved_tools(NULL, 'Infinity')), 0, '... none waiting forever');
+SELECT is((SELECT count(*)::int FROM noetl.unserved_tools(NULL, 'NaN')), 0, '... a NaN wait is a century');
+SELECT cmp_ok((SELECT count(*)::int FROM noetl.unserved_tools(NULL, -5)), '>', 0, '... a negative wait is none');
 SELECT is(noetl.status() -> 'unserved_tools' -> 0 ->> 'tool', 'duckdb', 'status() lists the unserved tools');
 SELECT is((SELECT array_agg(u ->> 'tool') FROM jsonb_array_elements(noetl.status() -> 'unserved_tools') u),
           '{duckdb,http}', '... each of them, with the oldest wait');
