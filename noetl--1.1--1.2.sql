@@ -324,6 +324,21 @@ BEGIN
                                        ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
                                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+    /*
+     * Grants made by an extension script count as the extension's own
+     * (pg_init_privs), and pg_dump leaves those out: put back the
+     * privileges 1.0 gave register, so that the grants copied above are
+     * dumped as the administrator's.
+     */
+    UPDATE pg_catalog.pg_init_privs n
+       SET initprivs = o.initprivs
+      FROM pg_catalog.pg_init_privs o
+     WHERE n.objoid OPERATOR(pg_catalog.=) 'noetl.register(text)'::pg_catalog.regprocedure
+       AND n.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND n.objsubid OPERATOR(pg_catalog.=) 0
+       AND o.objoid OPERATOR(pg_catalog.=) 'noetl.register_1_1(text)'::pg_catalog.regprocedure
+       AND o.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND o.objsubid OPERATOR(pg_catalog.=) 0;
 END
 $$;
 

@@ -20,6 +20,7 @@ dbs=(noetl_upgrade noetl_fresh)
 cleanup() {
     local d
     for d in "${dbs[@]}"; do psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1; done
+    psql -XAtq -d postgres -c "DROP ROLE IF EXISTS regress_upgrade_admin" >/dev/null 2>&1
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,7 +34,7 @@ ok() {  # ok STATUS DESCRIPTION
 }
 q() { psql -XAtq -v ON_ERROR_STOP=1 -d noetl_upgrade -c "$1"; }
 current=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$SRC/noetl.control")
-echo "1..8"
+echo "1..10"
 
 psql -XAtq -d postgres -c "CREATE DATABASE noetl_upgrade" -c "CREATE DATABASE noetl_fresh" >/dev/null || exit 1
 q "CREATE EXTENSION noetl VERSION '1.0'" >/dev/null
@@ -44,6 +45,8 @@ CREATE TABLE ids (name text, execution_id bigint);
 INSERT INTO ids VALUES ('leased', noetl.execute('tests/upgrade/two'));
 SELECT count(*) FROM noetl.lease('old-worker', 1);      -- 1.0's lease: no token
 INSERT INTO ids SELECT 'queued' || g, noetl.execute('tests/upgrade/two') FROM generate_series(1, 3) g;
+CREATE ROLE regress_upgrade_admin;
+GRANT EXECUTE ON FUNCTION noetl.register(text) TO regress_upgrade_admin;
 SQL
 ok $([ $? = 0 ] && [ "$(q "SELECT count(*) FROM noetl.execution WHERE status = 'running'")" = 4 ]; echo $?) \
    "under 1.0, four executions run, one with its task leased"
@@ -53,6 +56,15 @@ ok $? "ALTER EXTENSION noetl UPDATE runs"
 sed 's/^/# /' "$tmp/update.err"
 version=$(q "SELECT extversion FROM pg_extension WHERE extname = 'noetl'")
 ok $([ "$version" = "$current" ]; echo $?) "the extension is at $current, the version noetl.control names ($version)"
+
+# 1.2 replaces register (a new return type): the administrator's grants
+# carry over, and stay the administrator's, so that pg_dump keeps them
+ok $([ "$(q "SELECT has_function_privilege('regress_upgrade_admin', 'noetl.register(text)', 'EXECUTE')")" = t ]; echo $?) \
+   "a grant on noetl.register made before the update carries over"
+"$PGBIN/pg_dump" -d noetl_upgrade --schema-only >"$tmp/upgrade.dump" 2>"$tmp/dump.err"
+ok $(grep -q 'GRANT .* ON FUNCTION noetl.register(content text) TO regress_upgrade_admin' "$tmp/upgrade.dump"; echo $?) \
+   "... and pg_dump keeps it (it is not counted as the extension's own privilege)"
+q "REVOKE EXECUTE ON FUNCTION noetl.register(text) FROM regress_upgrade_admin" >/dev/null
 
 # the updated database's objects are a new installation's: columns (in
 # order, with types, defaults and NOT NULL), functions (their whole
