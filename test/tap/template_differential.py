@@ -420,8 +420,8 @@ class Gen:
             return "%s.%s(%s)" % (self.maybe_paren(base), self.pick("find", "rfind", "count", "index", "rindex"),
                                   self.pick("'l'", "'o'", "''", "'x'", "'l', 3", "'l', -3", "'l', 1, 3", "','"))
         if r < 0.8:
-            return "%s.%s(%s)" % (self.pick("l", "[3, 1, 3]", "(1, 2, 1)", "ls", "users | map(attribute='age') | list"
-                                            if False else "users", "[x, y, x]"),
+            return "%s.%s(%s)" % (self.pick("l", "[3, 1, 3]", "(1, 2, 1)", "ls",
+                                            "(users | map(attribute='age') | list)", "[x, y, x]"),
                                   self.pick("index", "count"),
                                   self.pick("1", "3", "'A'", "x", "2.0", "1, 1"))
         return "%s | length" % self.maybe_paren(self.syntax_seq(d + 1))

@@ -27,8 +27,6 @@ stop_worker() {
     kill -KILL "$worker" 2>/dev/null
     wait "$worker" 2>/dev/null
 }
-# pid_of KEY: the integer KEY of the execution's result
-pid_of() { field "$1"; }
 # field KEY: the execution's result's KEY, as text
 field() { q "SELECT result ->> '$1' FROM noetl.execution WHERE execution_id = ${eid:-0}"; }
 # error: the execution's error

@@ -122,7 +122,8 @@ ok $(grep -qF "for tool \"python\", which no live worker runs" "$tmp/status.out"
 ok $(grep -qE "warning: [0-9]+ ready task\(s\) \(step\(s\) ([^)]*, )?compute(, [^)]*)?\) waited up to [0-9.]+ s for tool \"python\"" "$tmp/status_all.out"; echo $?) \
    "noetl status (all executions) warns of it"
 "$NOETL" status --warn-after 3600 "$eid" >"$tmp/status_late.out" 2>&1
-ok $(! grep -q warning "$tmp/status_late.out"; echo $?) "... and does not before --warn-after seconds"
+ok $(grep -q "$eid" "$tmp/status_late.out" && ! grep -q warning "$tmp/status_late.out"; echo $?) \
+   "... and does not before --warn-after seconds"
 ok $([ "$(q "SELECT noetl.status() -> 'unserved_tools' @> '[{\"tool\": \"python\"}]'")" = t ]; echo $?) \
    "noetl.status() lists python among the unserved tools"
 start_worker workers-py --tools python --poll 1
@@ -132,7 +133,8 @@ ok $([ "$rc" = 0 ] && grep -q "^execution $eid completed" "$tmp/wait.out"; echo 
    "once a python worker starts, the task runs and noetl run --wait ends: $(grep "^execution $eid" "$tmp/wait.out" | tail -1)"
 ok $([ "$(grep -c 'warning' "$tmp/wait.out")" = 1 ]; echo $?) "... having warned once"
 "$NOETL" status --warn-after 0 "$eid" >"$tmp/status_after.out" 2>&1
-ok $(! grep -q warning "$tmp/status_after.out"; echo $?) "noetl status EXECUTION_ID warns of nothing then"
+ok $([ $? = 0 ] && grep -q "$eid" "$tmp/status_after.out" && ! grep -q warning "$tmp/status_after.out"; echo $?) \
+   "noetl status EXECUTION_ID warns of nothing then"
 stop_worker
 worker=$http_worker stop_worker
 
