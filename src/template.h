@@ -388,6 +388,7 @@ extern int64 tv_to_index(TVal *v, const char *what);
 extern bool tv_truthy(TVal *v);
 
 /* tpl_dict.c */
+extern void tv_key_hashable(TVal *key);
 extern TVal *tv_dict_lookup(TVal *d, TVal *key, bool *found);
 extern TVal *tv_dict_get_str(TVal *d, const char *key, int keylen);
 extern void tv_dict_set(TVal *d, TVal *key, TVal *val);
@@ -490,6 +491,7 @@ extern TVal *tpl_filter_b64decode(TVal *v);
 extern bool tpl_is_word_char(pg_wchar w);
 
 /* tpl_tests.c */
+extern bool tpl_case_test(TVal *v, bool upper);
 extern bool tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
 						   char **kwnames, TVal **kwargs, int nkwargs);
 extern TVal *tpl_call_function(int id, const char *name, TVal **args, int nargs);

@@ -23,10 +23,11 @@
 #include "template.h"
 
 /*
- * key_hashable checks that a value can be a dict key.
+ * tv_key_hashable checks that a value can be a dict key, as Python's
+ * hash() would: not a list or a dict, nor a tuple holding one at any depth.
  */
-static void
-key_hashable(TVal *key)
+void
+tv_key_hashable(TVal *key)
 {
 	int			i;
 
@@ -37,7 +38,7 @@ key_hashable(TVal *key)
 		for (i = 0; i < key->u.list.n; i++)
 		{
 			tpl_charge(1);
-			key_hashable(tv_list_get(key, i));
+			tv_key_hashable(tv_list_get(key, i));
 		}
 		return;
 	}
@@ -300,7 +301,7 @@ tv_dict_set(TVal *d, TVal *key, TVal *val)
 	TDictIndex *ix;
 
 	tv_materialize(d);
-	key_hashable(key);
+	tv_key_hashable(key);
 	tpl_charge(1);
 	i = dict_find(d, key, &h);
 	if (i >= 0)

@@ -435,23 +435,7 @@ contains(TVal *haystack, TVal *needle)
 			{
 				bool		found;
 
-				if (needle->kind == TV_LIST && (needle->flags & TVF_TUPLE))
-				{
-					/* a tuple is a key when its items are hashable */
-					n = needle->u.list.n;
-					for (i = 0; i < n; i++)
-					{
-						TVal	   *x = tv_list_get(needle, i);
-
-						tpl_charge(1);
-						if ((x->kind == TV_LIST && !(x->flags & TVF_TUPLE)) || x->kind == TV_DICT)
-							tv_fail("unhashable type: '%s'", tv_type_name(x));
-					}
-					(void) tv_dict_lookup(haystack, needle, &found);
-					return found;
-				}
-				if (needle->kind == TV_LIST || needle->kind == TV_DICT)
-					tv_fail("unhashable type: '%s'", tv_type_name(needle));
+				tv_key_hashable(needle);
 				(void) tv_dict_lookup(haystack, needle, &found);
 				return found;
 			}

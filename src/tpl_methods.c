@@ -385,7 +385,6 @@ last_match(const char *p, int lo, int hi, const char *needle, int nlen)
 {
 	int			i;
 
-	tpl_charge_bytes(hi - lo);
 	if (nlen == 0)
 		return hi;
 	for (i = hi - nlen; i >= lo; i--)
@@ -394,8 +393,13 @@ last_match(const char *p, int lo, int hi, const char *needle, int nlen)
 			continue;
 		tpl_charge(1 + nlen / TPL_BYTES_PER_STEP);
 		if (memcmp(p + i, needle, nlen) == 0)
+		{
+			/* the bytes scanned, not the whole range: rsplit calls it per match */
+			tpl_charge_bytes(hi - i);
 			return i;
+		}
 	}
+	tpl_charge_bytes(hi - lo);
 	return -1;
 }
 
@@ -908,26 +912,19 @@ str_is(TVal *s, char cls)
 {
 	Chars		c;
 	int			i;
-	bool		cased = false;
 
+	/* the same rule as the tests lower and upper */
+	if (cls == 'l' || cls == 'u')
+		return tv_bool(tpl_case_test(s, cls == 'u'));
 	decode(s, &c);
 	if (c.n == 0)
 		return tv_bool(false);
 	for (i = 0; i < c.n; i++)
 	{
-		pg_wchar	w = char_at(&c, i);
-
-		if (cls == 'l' || cls == 'u')
-		{
-			if ((cls == 'l' && is_upper(w)) || (cls == 'u' && is_lower(w)))
-				return tv_bool(false);
-			if (is_upper(w) || is_lower(w))
-				cased = true;
-		}
-		else if (!is_class(w, cls))
+		if (!is_class(char_at(&c, i), cls))
 			return tv_bool(false);
 	}
-	return tv_bool(cls == 'l' || cls == 'u' ? cased : true);
+	return tv_bool(true);
 }
 
 /* bind_kwargs binds the arguments of split, rsplit and splitlines, by position or name */
@@ -1092,26 +1089,6 @@ dict_view(TVal *d, uint8 flag)
 	return v;
 }
 
-/* hashable refuses a key Python cannot hash: a list, a dict, a tuple holding one */
-static void
-hashable(TVal *k)
-{
-	int			i;
-
-	if (k->kind == TV_LIST && (k->flags & TVF_TUPLE))
-	{
-		check_stack_depth();
-		for (i = 0; i < k->u.list.n; i++)
-		{
-			tpl_charge(1);
-			hashable(tv_list_get(k, i));
-		}
-		return;
-	}
-	if (k->kind == TV_LIST || k->kind == TV_DICT)
-		tv_fail("unhashable type: '%s'", tv_type_name(k));
-}
-
 /* dict_method calls a method of dict */
 static TVal *
 dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
@@ -1123,7 +1100,7 @@ dict_method(TVal *d, const char *name, TVal **args, int nargs, int nkwargs)
 		TVal	   *v;
 
 		nargs_between("get", nargs, 1, 2);
-		hashable(args[0]);
+		tv_key_hashable(args[0]);
 		v = tv_dict_lookup(d, args[0], &found);
 		if (found)
 			return v;

@@ -107,13 +107,13 @@ static locale_t test_locale = (locale_t) 0;
 static bool test_locale_tried = false;
 
 /*
- * case_test is str(value).islower() (upper false) or .isupper(): some
+ * tpl_case_test is str(value).islower() (upper false) or .isupper(): some
  * cased character, and none of the other case.  Which characters are cased
  * is C.UTF-8's iswlower/iswupper, and the titlecase letters are neither,
  * as in Python.
  */
-static bool
-case_test(TVal *v, bool upper)
+bool
+tpl_case_test(TVal *v, bool upper)
 {
 	StringInfoData buf;
 	bool		some = false;
@@ -308,7 +308,7 @@ tpl_apply_test(int id, const char *name, TVal *v, TVal **args, int nargs,
 				v->kind == TV_RANGE || v->kind == TV_UNDEF || v->kind == TV_LOOP;
 		case T_LOWER:
 		case T_UPPER:
-			return case_test(v, id == T_UPPER);
+			return tpl_case_test(v, id == T_UPPER);
 		case T_CALLABLE:
 			/* Undefined and the loop object have __call__; data has none */
 			return v->kind == TV_UNDEF || v->kind == TV_LOOP;
