@@ -654,9 +654,17 @@ refresh(PGconn *c)
 		announce(c);
 		return;
 	}
-	r = PQexecParams(c, "SELECT noetl.worker_refresh($1)", 1, NULL, params, NULL, NULL, 0);
+	/* the setting can change with a reload: the period follows it */
+	r = PQexecParams(c, "SELECT noetl.worker_refresh($1), noetl.worker_live_seconds()",
+					 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
 		announced = false;
+	else if (PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 1))
+	{
+		int			live = atoi(PQgetvalue(r, 0, 1));
+
+		refresh_every = live >= 3 ? live / 3.0 : 1;
+	}
 	else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_OK)
 		pg_log_warning("could not refresh worker %s in noetl.worker: %s", opt_id,
 					   PQresultErrorMessage(r));

@@ -21,7 +21,7 @@ workers_cleanup() {
 }
 trap workers_cleanup EXIT
 stop_worker() { kill -TERM "$worker"; wait "$worker"; }
-echo "1..24"
+echo "1..25"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -137,5 +137,21 @@ ok $([ $? = 0 ] && grep -q "$eid" "$tmp/status_after.out" && ! grep -q warning "
    "noetl status EXECUTION_ID warns of nothing then"
 stop_worker
 worker=$http_worker stop_worker
+
+# the refresh period follows the setting when a reload lowers it: from 30 s
+# (a refresh every 10 s) to 3 s, the worker stays live from its next refresh
+q "ALTER SYSTEM SET noetl.worker_live_seconds = 30" && q "SELECT pg_reload_conf()" >/dev/null
+wait_for "SELECT noetl.worker_live_seconds() = 30" 5 || echo "# the setting was not reloaded"
+start_worker workers-reload --tools http --poll 1
+wait_for "SELECT count(*) = 1 FROM noetl.worker WHERE worker_id = 'workers-reload'"
+q "ALTER SYSTEM SET noetl.worker_live_seconds = 3" && q "SELECT pg_reload_conf()" >/dev/null
+sleep 11     # the refresh due 10 s after the announcement reads the new setting
+stale=0
+for i in 1 2 3 4 5 6; do
+    [ "$(q "SELECT live FROM noetl.workers() WHERE worker_id = 'workers-reload'")" = t ] || stale=$((stale + 1))
+    sleep 1
+done
+ok $([ "$stale" = 0 ]; echo $?) "a worker refreshes every third of a lowered noetl.worker_live_seconds ($stale of 6 looks not live)"
+stop_worker
 
 exit $((failed > 0))
