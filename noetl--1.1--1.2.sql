@@ -548,9 +548,9 @@ COMMENT ON FUNCTION noetl.status() IS
  * build_evaluation_context, service/context.py @58c2a16b): the workload
  * (also as "work" and "context"), the execution id, and the result of each
  * finished step by name.  Only the holder of the task's current lease may
- * read it.  noetl worker asks for it in its lease statement, for python
- * tasks whose code names "context" or whose code it cannot see (script,
- * code_b64), so that other tasks pay nothing for it.
+ * read it.  noetl worker asks for it after the lease, in a statement of its
+ * own, for python tasks whose code names "context" or whose code it cannot
+ * see (script, code_b64), so that other tasks pay nothing for it.
  */
 /* the finished steps of an execution and their results, for task_context */
 CREATE FUNCTION noetl.task_context_steps(execution_id bigint)

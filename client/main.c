@@ -50,7 +50,7 @@ usage(FILE *f)
 			"  noetl [--dsn DSN] status [--warn-after SECONDS] [EXECUTION_ID]\n"
 			"  noetl [--dsn DSN] worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
-			"                    [--grace SECONDS]\n"
+			"                    [--grace SECONDS] [--isolate] [--script-root DIR]\n"
 			"\n"
 			"register   stores each playbook as the next version of its path\n"
 			"run        starts an execution; with --wait, follows it to the end (exit status 0\n"

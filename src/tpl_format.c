@@ -4,8 +4,9 @@
  *	  Python's printf-style string formatting: 'fmt' % args.
  *
  * As str.__mod__: args is a tuple of the values, or one value; a value
- * with __getitem__ (a dict, a list, a range, Undefined) may be used by
- * "%(key)s" and is never "not all converted".  Conversions d i u o x X e
+ * with __getitem__ (a dict, a list, a range, Undefined) is never "not all
+ * converted", and "%(key)s" reads a dict (of the others, Python's own
+ * lookups, it is refused).  Conversions d i u o x X e
  * E f F g G c r s %, with the flags "-+ #0", a width and a precision (or
  * "*" for either, read from the arguments); length modifiers (h, l, L)
  * are accepted and ignored, as Python does.  %a is refused (ascii() is
