@@ -732,6 +732,7 @@ tpl_coerce(const char *s, int len)
 	{
 		if ((v = parse(s, len, false)) != NULL || (v = parse(s, len, true)) != NULL)
 			return v;
+		return tv_str(s, len);	/* no rule below reads brackets: not parsed again */
 	}
 	if (equal_ci(s, len, "true") || equal_ci(s, len, "false"))
 		return tv_bool(len == 4);
