@@ -370,6 +370,7 @@ extern TVal *tv_str(const char *p, int len);
 extern TVal *tv_cstr(const char *s);
 extern TVal *tv_list(TVal **items, int n);
 extern TVal *tv_tuple(TVal **items, int n);
+extern TVal *tv_generator(TVal **items, int n);
 extern TVal *tv_dict_new(void);
 extern void tv_buf_init(StringInfo buf, int size);
 extern Datum tv_num_datum(TVal *v);

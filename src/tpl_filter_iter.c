@@ -30,16 +30,6 @@
 
 #include "template.h"
 
-/* generator_of makes a one-shot iterator of n items */
-static TVal *
-generator_of(TVal **items, int n)
-{
-	TVal	   *g = tv_list(items, n);
-
-	g->flags |= TVF_GENERATOR;
-	return g;
-}
-
 /* name_of returns the NUL-terminated name a filter or test is called by */
 static char *
 name_of(TVal *name, const char *what)
@@ -68,7 +58,7 @@ tpl_filter_map(TVal *v, TVal **args, int nargs, char **kwnames, TVal **kwargs,
 	int			i;
 
 	if (!tv_truthy(v))
-		return generator_of(NULL, 0);
+		return tv_generator(NULL, 0);
 	items = tv_iter_items(v, &n);
 	out = palloc(sizeof(TVal *) * Max(n, 1));
 
@@ -110,7 +100,7 @@ tpl_filter_map(TVal *v, TVal **args, int nargs, char **kwnames, TVal **kwargs,
 									  nargs - 1, kwnames, kwargs, nkwargs);
 		}
 	}
-	return generator_of(out, n);
+	return tv_generator(out, n);
 }
 
 /*
@@ -133,7 +123,7 @@ tpl_filter_select(TVal *v, bool reject, bool attr, TVal **args, int nargs,
 	int			i;
 
 	if (!tv_truthy(v))
-		return generator_of(NULL, 0);
+		return tv_generator(NULL, 0);
 	if (attr)
 	{
 		if (nargs < 1)
@@ -165,5 +155,5 @@ tpl_filter_select(TVal *v, bool reject, bool attr, TVal **args, int nargs,
 		if (pass != reject)
 			out[nout++] = item;
 	}
-	return generator_of(out, nout);
+	return tv_generator(out, nout);
 }

@@ -100,26 +100,6 @@ attr_get(TVal *item, TVal **parts, int nparts)
 	return tpl_attr_get(item, parts, nparts, NULL);
 }
 
-/* make_tuple makes a tuple of n items */
-static TVal *
-make_tuple(TVal **items, int n)
-{
-	TVal	   *t = tv_list(items, n);
-
-	t->flags |= TVF_TUPLE;
-	return t;
-}
-
-/* generator marks a list as a one-shot iterator */
-static TVal *
-generator(TVal **items, int n)
-{
-	TVal	   *g = tv_list(items, n);
-
-	g->flags |= TVF_GENERATOR;
-	return g;
-}
-
 /* ignore_case lower-cases a string key unless case_sensitive */
 static TVal *
 ignore_case(TVal *v, bool case_sensitive)
@@ -428,7 +408,7 @@ dict_pairs(TVal *d, int *n)
 		tpl_charge(1);
 		pair[0] = d->u.dict.keys[i];
 		pair[1] = d->u.dict.vals[i];
-		out[i] = make_tuple(pair, 2);
+		out[i] = tv_tuple(pair, 2);
 	}
 	return out;
 }
@@ -483,11 +463,11 @@ tpl_filter_items(TVal *v)
 	TVal	  **pairs;
 
 	if (v->kind == TV_UNDEF)
-		return generator(NULL, 0);
+		return tv_generator(NULL, 0);
 	if (v->kind != TV_DICT)
 		tv_fail("Can only get item pairs from a mapping.");
 	pairs = dict_pairs(v, &n);
-	return generator(pairs, n);
+	return tv_generator(pairs, n);
 }
 
 /*
@@ -538,7 +518,7 @@ tpl_filter_reverse(TVal *v)
 		tpl_charge(1);
 		out[i] = items->u.list.items[n - 1 - i];
 	}
-	return iterator ? generator(out, n) : tv_list(out, n);
+	return iterator ? tv_generator(out, n) : tv_list(out, n);
 }
 
 /*
@@ -627,7 +607,7 @@ tpl_filter_batch(TVal *v, TVal *linecount, TVal *fill_with)
 		else
 			out[nout++] = tv_list(tmp, k);
 	}
-	return generator(out, nout);
+	return tv_generator(out, nout);
 }
 
 /*
@@ -653,7 +633,7 @@ tpl_filter_slice(TVal *v, TVal *slices, TVal *fill_with)
 	if (ns == 0)
 		tv_fail("integer division or modulo by zero");
 	if (ns < 0)
-		return generator(NULL, 0);
+		return tv_generator(NULL, 0);
 	tpl_reserve((Size) Min(ns, (int64) (MaxAllocSize / sizeof(TVal *))) * (sizeof(TVal *) + sizeof(TVal)));
 	tpl_charge(ns);
 	if (ns > (int64) (MaxAllocSize / sizeof(TVal *)))
@@ -683,7 +663,7 @@ tpl_filter_slice(TVal *v, TVal *slices, TVal *fill_with)
 			part[len++] = fill_with;
 		out[s] = tv_list(part, (int) len);
 	}
-	return generator(out, (int) ns);
+	return tv_generator(out, (int) ns);
 }
 
 /*
@@ -733,7 +713,7 @@ tpl_filter_groupby(TVal *v, TVal *attribute, TVal *dflt, TVal *case_sensitive)
 				members[k - start] = arr[k].item;
 			pair[0] = cs ? arr[start].key : tpl_attr_get(arr[start].item, parts, np, dflt);
 			pair[1] = tv_list(members, i - start);
-			g = make_tuple(pair, 2);
+			g = tv_tuple(pair, 2);
 			g->flags |= TVF_GROUP;
 			out[nout++] = g;
 		}

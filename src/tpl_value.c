@@ -133,6 +133,16 @@ tv_tuple(TVal **items, int n)
 	return v;
 }
 
+/* tv_generator returns a one-shot iterator of n items (what map, select, ... return) */
+TVal *
+tv_generator(TVal **items, int n)
+{
+	TVal	   *v = tv_list(items, n);
+
+	v->flags |= TVF_GENERATOR;
+	return v;
+}
+
 /* tv_dict_new returns a new empty dict */
 TVal *
 tv_dict_new(void)
