@@ -117,8 +117,16 @@ for i in $(seq 1 42); do
 done | psql -XAtq -v ON_ERROR_STOP=1 >/dev/null
 e3=$(q "SELECT noetl.execute('tests/held/$T/one')")   # one ready task after them
 if [ "$preloaded" = t ]; then
-    r=$(lease_reads)
-    ok $([ "${r:-99}" -lt 40 ]; echo $?) "the mark is past the two leased tasks and the 40 done (a lease reads ${r:-?} entries)"
+    # the minute's sweep below the mark (2,000 entries a lease) may be under
+    # way: it ends within two leases, after which a lease starts at the mark,
+    # whereas a mark left behind q1 would have every lease read the 40 again
+    reads=""
+    for i in 1 2 3; do
+        r=$(lease_reads)
+        reads="$reads ${r:-?}"
+        [ "${r:-99}" -lt 40 ] && break
+    done
+    ok $([ "${r:-99}" -lt 40 ]; echo $?) "the mark is past the two leased tasks and the 40 done (leases read$reads entries)"
 else
     skip "the mark: not preloaded"
 fi
