@@ -562,6 +562,7 @@ AS $$
       FROM noetl.queue q
      WHERE q.execution_id OPERATOR(pg_catalog.=) task_context_steps.execution_id
        AND q.status OPERATOR(pg_catalog.=) 'done'
+       AND q.node_id OPERATOR(pg_catalog.=) q.node_name   -- a loop's iterations are not steps
     UNION ALL
     SELECT st.step, st.result
       FROM noetl.step_state st
@@ -624,3 +625,44 @@ REVOKE ALL ON FUNCTION noetl.task_context(bigint, text) FROM PUBLIC;
 
 COMMENT ON FUNCTION noetl.task_context(bigint, text) IS
 'what a python task''s code sees as its context: the workload, the execution id and the finished steps'' results; for the holder of the task''s lease';
+
+/*
+ * Loops and sub-playbooks (docs/design.md, "Loops" and "Sub-playbooks").
+ * A loop step is one step_state row with the loop's counters and one queue
+ * row per iteration, node_id step[i].  Iterations beyond the loop's window
+ * wait in the new task status "waiting", which no lease, no ready index and
+ * no lease expiry sees: the broker makes the next one "queued" in the
+ * transaction that finishes one.  A sub-playbook step is a queue row held
+ * "leased" by its child execution (worker_id child:<id>, no lease end, no
+ * token); the child's row names its parent's step and its depth.
+ */
+ALTER DOMAIN noetl.task_status DROP CONSTRAINT task_status_check;
+ALTER DOMAIN noetl.task_status ADD CONSTRAINT task_status_check
+    CHECK (VALUE IN ('waiting', 'queued', 'leased', 'done', 'retry', 'dead', 'cancelled'));
+
+ALTER TABLE noetl.queue ADD COLUMN error text;
+COMMENT ON COLUMN noetl.queue.error IS
+'the error of the task''s last failed attempt, kept for a loop''s errors list';
+
+ALTER TABLE noetl.step_state
+    ADD COLUMN loop_total integer,
+    ADD COLUMN loop_next integer,
+    ADD COLUMN loop_done integer,
+    ADD COLUMN loop_failed integer,
+    ADD COLUMN loop_window integer;
+COMMENT ON COLUMN noetl.step_state.loop_total IS 'a loop step: its number of iterations (NULL for other steps)';
+COMMENT ON COLUMN noetl.step_state.loop_next IS 'a loop step: the iterations admitted so far, so the index of the next one';
+COMMENT ON COLUMN noetl.step_state.loop_done IS 'a loop step: the iterations finished, done or dead';
+COMMENT ON COLUMN noetl.step_state.loop_failed IS 'a loop step: the iterations dead';
+COMMENT ON COLUMN noetl.step_state.loop_window IS 'a loop step: the most iterations outstanding at once (max_in_flight)';
+COMMENT ON TABLE noetl.step_state IS
+'per-step state of control steps, of the end step (a join: waiting until every branch is done) and of loops (their counters and, at the end, their list of results); a task''s own state is its noetl.queue row';
+
+ALTER TABLE noetl.execution
+    ADD COLUMN parent_step text,
+    ADD COLUMN depth integer NOT NULL DEFAULT 0 CHECK (depth >= 0);
+COMMENT ON COLUMN noetl.execution.parent_step IS
+'a sub-playbook''s execution: the parent''s queue row (node_id) that waits for it';
+COMMENT ON COLUMN noetl.execution.depth IS
+'0 for an execution a client started, the parent''s depth + 1 for a sub-playbook''s';
+

@@ -71,6 +71,22 @@
 
 PG_FUNCTION_INFO_V1(noetl_event_after);
 
+/*
+ * The frame of a loop's iteration being rendered: what its templates see
+ * beside the execution's names (loop_admit), or while the loop's where and
+ * order_by are evaluated (loop_elements).
+ */
+typedef struct LoopFrame
+{
+	const char *element_name;
+	TVal	   *element;		/* the element; with chunk, the batch */
+	TVal	   *loop;			/* _loop: {current_index, index, item, count} */
+	TVal	   *index;			/* index, with enumerate; else NULL */
+	TVal	   *batch;			/* batch, with chunk; else NULL */
+	const char *step;			/* the loop step's name ... */
+	TVal	   *self;			/* ... which means {result_index} */
+} LoopFrame;
+
 /* the event being evaluated, and what the evaluation decided */
 typedef struct Run
 {
@@ -84,6 +100,7 @@ typedef struct Run
 	bool		ended;
 	TVal	   *result;			/* "result" in templates */
 	TVal	   *ctx;			/* the lazy template context */
+	LoopFrame  *frame;			/* the iteration being rendered, or NULL */
 	int32		orig_pending;	/* the execution row as last written */
 	ExecStatus	orig_status;
 	bool		new_exec;		/* the execution row is not written yet */
@@ -93,6 +110,7 @@ typedef struct Run
 	bool		fin;			/* it is to be written */
 	TaskStatus	fin_status;		/* done, dead or retry */
 	Jsonb	   *fin_result;
+	const char *fin_error;		/* dead: the last attempt's error */
 	TimestampTz fin_at;			/* retry: when it is due */
 	TaskSpec   *tasks;			/* tasks to queue */
 	int			ntasks;
@@ -160,7 +178,9 @@ step_result(Run *run, int idx)
 			return run->seen_values[i];
 	/* kept for the whole evaluation, beyond the rendering that asks */
 	old = MemoryContextSwitchTo(run->cxt);
-	res = state_step_result(run->ex.execution_id, name, run->pb->steps[idx].tool != NULL, &found);
+	res = state_step_result(run->ex.execution_id, name,
+							run->pb->steps[idx].tool != NULL && run->pb->steps[idx].loop == NULL,
+							&found);
 	v = !found ? NULL : res ? tv_from_jsonb(res) : tv_none();
 	MemoryContextSwitchTo(old);
 	if (!found)
@@ -186,11 +206,11 @@ know_result(Run *run, int idx, Jsonb *result)
 }
 
 /*
- * context_lookup resolves a name of the template context: workload,
+ * base_lookup resolves a name of the execution's context: workload,
  * execution_id, result, and the result of each finished step.
  */
 static TVal *
-context_lookup(void *arg, const char *key, int len)
+base_lookup(void *arg, const char *key, int len)
 {
 	Run		   *run = (Run *) arg;
 	int			idx;
@@ -203,6 +223,48 @@ context_lookup(void *arg, const char *key, int len)
 		return run->result;
 	idx = pb_step_index(run->pb, key, len);
 	return idx < 0 ? NULL : step_result(run, idx);
+}
+
+static bool
+name_is(const char *key, int len, const char *name)
+{
+	return name != NULL && strlen(name) == (size_t) len && memcmp(key, name, len) == 0;
+}
+
+/*
+ * context_lookup resolves a name of the template context: an iteration's
+ * names first (NoETL's iteration context shadowed the execution's), then
+ * the execution's.  "parent" is the execution's context without the
+ * iteration (plugin/iterator/config.py @58c2a16b).
+ */
+static TVal *
+context_lookup(void *arg, const char *key, int len)
+{
+	Run		   *run = (Run *) arg;
+	LoopFrame  *f = run->frame;
+
+	if (f != NULL)
+	{
+		if (name_is(key, len, f->element_name))
+			return f->element;
+		if (name_is(key, len, "_loop"))
+			return f->loop;
+		if (f->index != NULL && name_is(key, len, "index"))
+			return f->index;
+		if (f->batch != NULL && name_is(key, len, "batch"))
+			return f->batch;
+		if (name_is(key, len, f->step))
+			return f->self;
+		if (name_is(key, len, "parent"))
+		{
+			TVal	   *d = tv_dict_new();
+
+			d->u.dict.lookup = base_lookup;
+			d->u.dict.lookup_arg = run;
+			return d;
+		}
+	}
+	return base_lookup(arg, key, len);
 }
 
 static TVal *
@@ -271,7 +333,8 @@ flush(Run *run)
 		wake_record_due(run->fin_at);
 	}
 	else if (run->fin)
-		state_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result);
+		state_finish_task(run->nsp, &run->fin_task, run->fin_status, run->fin_result,
+						  run->fin_error);
 	if (ntasks > 0)
 	{
 		queued = palloc(sizeof(bool) * ntasks);
@@ -316,6 +379,7 @@ flush(Run *run)
 	run->ended = false;
 	run->new_exec = false;
 	run->fin = false;
+	run->fin_error = NULL;
 	run->fin_at = 0;
 	run->nevents = 0;
 	run->ntasks = 0;
@@ -330,6 +394,7 @@ finish_task(Run *run, TaskState *q, TaskStatus status, Jsonb *result, TimestampT
 	run->fin = true;
 	run->fin_status = status;
 	run->fin_result = result;
+	run->fin_error = NULL;
 	run->fin_at = at;
 }
 
@@ -473,6 +538,24 @@ fail_execution(Run *run, const char *step, const char *error)
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(Run *run, int idx, Jsonb *args);
+static void loop_start(Run *run, int idx, Jsonb *args);
+
+/* new_task adds a task to those the evaluation queues at flush() */
+static TaskSpec *
+new_task(Run *run)
+{
+	TaskSpec   *task;
+
+	if (run->ntasks == run->captasks)
+	{
+		run->captasks = run->captasks ? run->captasks * 2 : 4;
+		run->tasks = run->tasks ? repalloc_huge(run->tasks, sizeof(TaskSpec) * run->captasks)
+			: palloc(sizeof(TaskSpec) * run->captasks);
+	}
+	task = &run->tasks[run->ntasks++];
+	memset(task, 0, sizeof(TaskSpec));
+	return task;
+}
 
 /*
  * enqueue renders an actionable step into a task and queues it; extra args
@@ -505,15 +588,9 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	if (s->keep != NULL)
 		(void) jt_merge(t, jt_from_jsonb(s->keep), false);
 	for (i = 0; i < run->ntasks; i++)
-		if (run->tasks[i].node == s->name)
+		if (run->tasks[i].node == s->name && run->tasks[i].node_id == NULL)
 			return true;		/* already dispatched by this evaluation */
-	if (run->ntasks == run->captasks)
-	{
-		run->captasks = run->captasks ? run->captasks * 2 : 4;
-		run->tasks = run->tasks ? repalloc(run->tasks, sizeof(TaskSpec) * run->captasks)
-			: palloc(sizeof(TaskSpec) * run->captasks);
-	}
-	task = &run->tasks[run->ntasks++];
+	task = new_task(run);
 	task->queue_id = noetl_next_id();
 	task->node = s->name;
 	task->tool = s->tool;
@@ -594,6 +671,11 @@ dispatch(Run *run, int idx, Jsonb *args)
 		(void) state_insert_step(run->nsp, run->ex.execution_id, s->name, STEP_WAITING, args);
 		return;
 	}
+	if (s->loop != NULL)
+	{
+		loop_start(run, idx, args);
+		return;
+	}
 	if (s->tool == NULL)
 	{
 		if (!state_insert_step(run->nsp, run->ex.execution_id, s->name, STEP_COMPLETED, args))
@@ -626,7 +708,13 @@ finish(Run *run)
 		if (reached && status == STEP_WAITING)
 		{
 			/* the join: every branch is done, the end step runs now */
-			if (end->tool != NULL)
+			if (end->loop != NULL)
+			{
+				/* its step_state row becomes the loop's */
+				state_delete_step(run->nsp, run->ex.execution_id, end->name);
+				loop_start(run, pb->end, args);
+			}
+			else if (end->tool != NULL)
 			{
 				state_set_step(run->nsp, run->ex.execution_id, end->name, STEP_DISPATCHED, NULL);
 				(void) enqueue(run, pb->end, args);
@@ -663,6 +751,649 @@ finish(Run *run)
 			}
 		}
 	}
+}
+
+/* ---------------------------------------------------------------- loops */
+
+/*
+ * A loop step is one step_state row with its counters (state.c) and one
+ * queue row per iteration, node_id "step[i]".  loop_start renders the
+ * collection once, filters, orders, limits and chunks it, and inserts the
+ * iterations, each holding only its own element (its frame); the first
+ * window of them is admitted at once.  Each iteration that finishes moves
+ * the counters on and admits the next ones (loop_fill), in the transaction
+ * that reports it, under the execution's lock: that lock serialises the
+ * loop's reports, so no more than the window is ever outstanding.  The
+ * last one to finish reads every iteration's result in one index scan and
+ * completes the step with the list (loop_finish).
+ */
+
+/* the name of iteration i of a step */
+static char *
+item_node(const char *step, int32 i)
+{
+	return psprintf("%s[%d]", step, i);
+}
+
+/*
+ * frame_set makes the iteration's frame (its action's "loop": {element,
+ * item, index, count, batch?}) the rendering's: the element, _loop, index
+ * (with enumerate), batch (with chunk) and the step's own name.
+ */
+static void
+frame_set(Run *run, LoopFrame *f, const char *step, JsonbValue *frame, bool enumerate)
+{
+	JsonbValue *item = jt_get(frame, "item");
+	JsonbValue *batch = jt_get(frame, "batch");
+	TVal	   *lp = tv_dict_new();
+	TVal	   *self = tv_dict_new();
+	int32		index = 0;
+	int32		count = 0;
+
+	memset(f, 0, sizeof(LoopFrame));
+	f->element_name = jt_cstring(jt_get(frame, "element"));
+	f->element = item ? tv_from_jsonb_value(item) : tv_none();
+	(void) jb_get_int32(jt_to_jsonb(frame), "index", &index);
+	(void) jb_get_int32(jt_to_jsonb(frame), "count", &count);
+	tv_dict_set(lp, tv_cstr("current_index"), tv_int(index));
+	tv_dict_set(lp, tv_cstr("index"), tv_int(index));
+	tv_dict_set(lp, tv_cstr("item"), f->element);
+	tv_dict_set(lp, tv_cstr("count"), tv_int(count));
+	f->loop = lp;
+	f->index = enumerate ? tv_int(index) : NULL;
+	f->batch = batch ? f->element : NULL;
+	tv_dict_set(self, tv_cstr("result_index"), tv_int(index));
+	f->step = step;
+	f->self = self;
+	run->frame = f;
+}
+
+/*
+ * loop_number renders a loop setting that NoETL read with int() (an
+ * integer, a string of one, or a template); false, with *err, if it is
+ * none of those or below lo.
+ */
+static bool
+loop_number(Run *run, Jsonb *setting, int lo, int32 *out, char **err)
+{
+	Jsonb	   *r = render(run, setting, err);
+	JsonbValue *v;
+
+	if (*err != NULL)
+		return false;
+	v = jt_get(jt_from_jsonb(r), "v");
+	if (v != NULL && v->type == jbvString)
+	{
+		char	   *txt = jt_cstring(v);
+		char	   *end;
+		long		n;
+
+		errno = 0;
+		n = strtol(txt, &end, 10);
+		while (isspace((unsigned char) *end))
+			end++;
+		if (errno == 0 && end != txt && *end == '\0' && n >= lo && n <= PG_INT32_MAX)
+		{
+			*out = (int32) n;
+			return true;
+		}
+	}
+	else if (v != NULL && v->type == jbvNumeric &&
+			 jb_get_int32(r, "v", out) && *out >= lo)
+		return true;
+	*err = psprintf("must be an integer of %d or more, not %s", lo,
+					v == NULL ? "nothing" : v->type == jbvString ?
+					psprintf("\"%s\"", jt_cstring(v)) : jt_type_name(v));
+	return false;
+}
+
+/* a loop's element with its original index, for ordering */
+typedef struct LoopElem
+{
+	JsonbValue *value;
+	int32		pos;
+	JsonbValue *key;			/* order_by's key, or NULL (None) */
+} LoopElem;
+
+static int	order_kind;			/* the keys' class: 1 numbers, 2 strings */
+
+static int
+elem_cmp(const void *a, const void *b)
+{
+	const LoopElem *x = (const LoopElem *) a;
+	const LoopElem *y = (const LoopElem *) b;
+	int			c;
+
+	if (order_kind == 1)
+		c = DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											  NumericGetDatum(x->key->val.numeric),
+											  NumericGetDatum(y->key->val.numeric)));
+	else
+	{
+		int			lx = x->key->val.string.len;
+		int			ly = y->key->val.string.len;
+
+		/* UTF-8's byte order is the code points' order, Python's */
+		c = memcmp(x->key->val.string.val, y->key->val.string.val, Min(lx, ly));
+		if (c == 0)
+			c = (lx > ly) - (lx < ly);
+	}
+	return c != 0 ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* key_kind classifies an order_by key: 1 a number, 2 a string, 0 other */
+static int
+key_kind(JsonbValue *k)
+{
+	if (k == NULL)
+		return 0;
+	if (k->type == jbvNumeric)
+		return 1;
+	if (k->type == jbvString)
+		return 2;
+	return 0;
+}
+
+/*
+ * loop_elements renders the loop's collection and applies where, order_by,
+ * limit and chunk, in NoETL's order (plugin/iterator/executor.py
+ * @58c2a16b): the iterations, each an element (or a batch of them).
+ * NULL, with *err, if the collection cannot be rendered or is not a list.
+ */
+static JsonbValue **
+loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
+{
+	BLoop	   *l = s->loop;
+	Jsonb	   *r = render(run, l->collection, err);
+	JsonbValue *coll;
+	LoopElem   *el;
+	JsonbValue **out;
+	int32		m;
+	int32		k = 0;
+	int32		i;
+	bool		warned = false;
+	char	   *serr = NULL;
+
+	*batched = false;
+	if (*err != NULL)
+	{
+		*err = psprintf("step \"%s\": the loop's collection: %s", s->name, *err);
+		return NULL;
+	}
+	coll = jt_get(jt_from_jsonb(r), "v");
+	if (coll == NULL || coll->type != jbvArray)
+	{
+		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
+						coll == NULL ? "nothing" :
+						coll->type == jbvObject ? "a mapping" :
+						coll->type == jbvString ? "a string" :
+						coll->type == jbvNull ? "null" :
+						psprintf("a %s", jt_type_name(coll)));
+		return NULL;
+	}
+	m = coll->val.array.nElems;
+	el = palloc(sizeof(LoopElem) * Max(m, 1));
+	for (i = 0; i < m; i++)
+	{
+		JsonbValue *e = &coll->val.array.elems[i];
+		bool		keep = l->where_const == 1;
+
+		CHECK_FOR_INTERRUPTS();
+		if (l->where_const < 0 || l->order_by != NULL)
+		{
+			LoopFrame	f;
+			JsonbValue *fr = jt_object();
+
+			jt_set(fr, "element", jt_string(l->element));
+			jt_set(fr, "item", e);
+			jt_set(fr, "index", jt_int(i));
+			jt_set(fr, "count", jt_int(m));
+			frame_set(run, &f, s->name, fr, false);
+			if (l->where_const < 0)
+			{
+				keep = truthy(run, l->where, strlen(l->where), run->ctx, &serr);
+				if (serr != NULL && !warned)
+				{
+					/* NoETL counted an error as false, and went on */
+					emit(run, "warning", s->name, NULL, "warning", NULL, meta_of("where", "loop"),
+						 psprintf("the loop's where of step \"%s\" counts as false for element %d: %s",
+								  s->name, i, serr), 0);
+					warned = true;
+				}
+			}
+			if (keep && l->order_by != NULL)
+			{
+				Jsonb	   *key = render(run, l->order_by, &serr);
+
+				el[k].key = serr != NULL ? NULL : jt_get(jt_from_jsonb(key), "v");
+			}
+			run->frame = NULL;
+		}
+		if (!keep)
+			continue;
+		el[k].value = e;
+		el[k].pos = i;
+		if (l->order_by == NULL)
+			el[k].key = NULL;
+		k++;
+	}
+	if (l->order_by != NULL && k > 1)
+	{
+		int			kind = key_kind(el[0].key);
+
+		/* keys Python could not compare left NoETL's list as it was */
+		for (i = 1; i < k && kind != 0; i++)
+			if (key_kind(el[i].key) != kind)
+				kind = 0;
+		if (kind != 0)
+		{
+			order_kind = kind;
+			qsort(el, k, sizeof(LoopElem), elem_cmp);
+		}
+	}
+	if (l->limit != NULL)
+	{
+		int32		lim;
+
+		if (!loop_number(run, l->limit, 0, &lim, err))
+		{
+			*err = psprintf("step \"%s\": the loop's limit %s", s->name, *err);
+			return NULL;
+		}
+		k = Min(k, lim);
+	}
+	if (l->chunk != NULL)
+	{
+		int32		size;
+		int32		nb;
+
+		if (!loop_number(run, l->chunk, 1, &size, err))
+		{
+			*err = psprintf("step \"%s\": the loop's chunk %s", s->name, *err);
+			return NULL;
+		}
+		nb = k / size + (k % size != 0);
+		out = palloc(sizeof(JsonbValue *) * Max(nb, 1));
+		for (i = 0; i < nb; i++)
+		{
+			JsonbValue *b = jt_array();
+			int32		j;
+
+			for (j = i * size; j < Min(k, (i + 1) * size); j++)
+				jt_append(b, el[j].value);
+			out[i] = b;
+		}
+		*batched = true;
+		*n = nb;
+		return out;
+	}
+	out = palloc(sizeof(JsonbValue *) * Max(k, 1));
+	for (i = 0; i < k; i++)
+		out[i] = el[i].value;
+	*n = k;
+	return out;
+}
+
+/*
+ * loop_window is the most iterations of a loop outstanding at once:
+ * 1 for a sequential loop; for a parallel one max_in_flight, else
+ * concurrency, else 8 (plugin/iterator/config.py @58c2a16b).
+ */
+static bool
+loop_window(Run *run, BStep *s, int32 *w, char **err)
+{
+	BLoop	   *l = s->loop;
+
+	*w = 1;
+	if (!l->parallel)
+		return true;
+	if (l->max_in_flight > 0)
+		*w = l->max_in_flight;
+	else if (l->concurrency != NULL)
+	{
+		if (!loop_number(run, l->concurrency, 1, w, err))
+		{
+			*err = psprintf("step \"%s\": the loop's concurrency %s", s->name, *err);
+			return false;
+		}
+	}
+	else
+		*w = 8;
+	return true;
+}
+
+static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
+
+/*
+ * loop_start dispatches loop step idx: its iterations are inserted, the
+ * first window of them admitted, the rest waiting.  An empty collection
+ * completes the step at once with [].
+ */
+static void
+loop_start(Run *run, int idx, Jsonb *args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	char	   *err = NULL;
+	JsonbValue **elems;
+	int32		n = 0;
+	int32		w = 1;
+	bool		batched;
+	bool		enumerate = false;
+	LoopState	ls;
+	JsonbValue *meta;
+	int32		i;
+
+	elems = loop_elements(run, s, &n, &batched, &err);
+	if (elems != NULL)
+		(void) loop_window(run, s, &w, &err);
+	if (err == NULL && n > noetl_max_loop_items)
+		err = psprintf("step \"%s\": the loop has %d iterations, more than noetl.max_loop_items (%d)",
+					   s->name, n, noetl_max_loop_items);
+	if (err == NULL && s->loop->enumerate != NULL)
+	{
+		JsonbValue *e = jt_get(jt_from_jsonb(s->loop->enumerate), "v");
+
+		if (e->type == jbvBool)
+			enumerate = e->val.boolean;
+		else
+			enumerate = truthy(run, jt_cstring(e), e->val.string.len, run->ctx, &err);
+		if (err != NULL)
+			err = psprintf("step \"%s\": the loop's enumerate: %s", s->name, err);
+	}
+	if (err != NULL)
+	{
+		fail_execution(run, s->name, err);
+		return;
+	}
+	memset(&ls, 0, sizeof(ls));
+	ls.total = n;
+	ls.window = w;
+	meta = jt_object();
+	jt_set(meta, "count", jt_int(n));
+	jt_set(meta, "window", jt_int(w));
+	if (n == 0)
+	{
+		Jsonb	   *empty = jt_to_jsonb(jt_array());
+		JsonbValue *m2 = jt_object();
+
+		if (!state_insert_loop(run->nsp, run->ex.execution_id, s->name, STEP_COMPLETED, args,
+							   empty, &ls))
+			return;
+		emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
+		jt_set(m2, "count", jt_int(0));
+		jt_set(m2, "failed", jt_int(0));
+		jt_set(m2, "errors", jt_array());
+		emit(run, "step_completed", s->name, "loop", "completed", empty, jt_to_jsonb(m2), NULL, 0);
+		know_result(run, idx, empty);
+		run->result = tv_from_jsonb(empty);
+		evaluate_next(run, idx);
+		return;
+	}
+	if (!state_insert_loop(run->nsp, run->ex.execution_id, s->name, STEP_DISPATCHED, args,
+						   NULL, &ls))
+		return;					/* started already */
+	emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *action = jt_object();
+		JsonbValue *frame = jt_object();
+		TaskSpec   *task;
+
+		CHECK_FOR_INTERRUPTS();
+		jt_set(frame, "element", jt_string(s->loop->element));
+		jt_set(frame, "item", elems[i]);
+		jt_set(frame, "index", jt_int(i));
+		jt_set(frame, "count", jt_int(n));
+		if (batched)
+			jt_set(frame, "batch", elems[i]);
+		if (enumerate)
+			jt_set(frame, "enumerate", jt_bool(true));
+		jt_set(action, "loop", frame);
+		task = new_task(run);
+		task->queue_id = noetl_next_id();
+		task->node = s->name;
+		task->node_id = item_node(s->name, i);
+		task->tool = s->tool;
+		task->action = jt_to_jsonb(action);
+		task->priority = s->priority;
+		task->max_attempts = s->retry.max_attempts;
+		task->waiting = true;
+		task->fresh = true;
+	}
+	/* the loop itself is outstanding until its end */
+	run->ex.pending++;
+	(void) flush(run);
+	loop_fill(run, idx, &ls, args);
+}
+
+static void loop_item_end(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k,
+						  bool dead, const char *error);
+
+/*
+ * loop_admit makes iteration k of loop step idx ready: its task rendered
+ * with its frame, args laid over, the frame kept as the action's "loop".
+ * A task that cannot be rendered makes the iteration dead at once: it
+ * would fail the same way every time.
+ */
+static void
+loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	char	   *node_id = item_node(s->name, k);
+	Jsonb	   *stored;
+	JsonbValue *frame;
+	TaskState	q;
+	LoopFrame	f;
+	Jsonb	   *rendered;
+	char	   *err = NULL;
+	JsonbValue *t;
+	JsonbValue *meta;
+	bool		enumerate;
+
+	if (!state_admit_item(run->nsp, run->ex.execution_id, node_id, &stored, &q))
+		elog(ERROR, "iteration \"%s\" of execution %lld is not waiting",
+			 node_id, (long long) run->ex.execution_id);
+	frame = jt_get(jt_from_jsonb(stored), "loop");
+	if (frame == NULL || frame->type != jbvObject)
+		elog(ERROR, "iteration \"%s\" has no frame", node_id);
+	enumerate = jt_get(frame, "enumerate") != NULL;
+	(void) jt_delete(frame, "enumerate");
+	frame_set(run, &f, s->name, frame, enumerate);
+	rendered = render(run, s->task, &err);
+	run->frame = NULL;
+	if (err != NULL)
+	{
+		char	   *msg = psprintf("step \"%s\", iteration %d: %s", s->name, k, err);
+
+		state_finish_task(run->nsp, &q, TASK_DEAD, NULL, msg);
+		loop_item_end(run, idx, ls, args, k, true, msg);
+		return;
+	}
+	t = jt_from_jsonb(rendered);
+	if (args != NULL)
+	{
+		JsonbValue *a = jt_get(t, "args");
+
+		jt_set(t, "args", jt_from_jsonb(jb_merge(a ? jt_to_jsonb(a) : NULL, args)));
+	}
+	if (s->keep != NULL)
+		(void) jt_merge(t, jt_from_jsonb(s->keep), false);
+	jt_set(t, "loop", frame);
+	state_queue_admitted(run->nsp, &q, jt_to_jsonb(t));
+	wake_record_ready(q.queue_id);
+	run->ex.pending++;
+	meta = jt_object();
+	jt_set(meta, "index", jt_int(k));
+	jt_set(meta, "count", jt_int(ls->total));
+	emit(run, "loop_iteration", s->name, s->tool, "queued", NULL, jt_to_jsonb(meta), NULL,
+		 q.queue_id)->node_id = node_id;
+}
+
+/*
+ * loop_results is the list of a loop's results, in input order (null for
+ * an iteration that failed or has not finished), and its errors
+ * [{index, message}], read in one scan.
+ */
+static Jsonb *
+loop_results(Run *run, BStep *s, LoopState *ls, JsonbValue **errors)
+{
+	LoopItem   *items = palloc(sizeof(LoopItem) * Max(ls->total, 1));
+	JsonbValue *list = jt_array();
+	int32		i;
+
+	state_loop_results(run->nsp, run->ex.execution_id, s->name, ls->total, items);
+	*errors = jt_array();
+	for (i = 0; i < ls->total; i++)
+	{
+		jt_append(list, items[i].result != NULL ? jt_from_jsonb(items[i].result) : jt_null());
+		if (items[i].seen && items[i].dead)
+		{
+			JsonbValue *e = jt_object();
+
+			jt_set(e, "index", jt_int(i));
+			jt_set(e, "message", jt_string(items[i].error ? items[i].error : "task failed"));
+			jt_append(*errors, e);
+		}
+	}
+	return jt_to_jsonb(list);
+}
+
+/*
+ * loop_finish ends loop step idx once every iteration has: its result is
+ * the list, and its "next" is evaluated with it.
+ */
+static void
+loop_finish(Run *run, int idx, LoopState *ls)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	JsonbValue *errors;
+	JsonbValue *meta = jt_object();
+	Jsonb	   *list;
+
+	(void) flush(run);
+	list = loop_results(run, s, ls, &errors);
+	run->ex.pending--;
+	if ((Size) VARSIZE(list) > (Size) noetl_max_result_kb * 1024)
+	{
+		state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_FAILED, true, NULL);
+		fail_execution(run, s->name,
+					   psprintf("step \"%s\": its list of %d results takes %zu bytes, more than noetl.max_result_size (%d kB)",
+								s->name, ls->total, (Size) VARSIZE(list), noetl_max_result_kb));
+		return;
+	}
+	state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_COMPLETED, true, list);
+	jt_set(meta, "count", jt_int(ls->total));
+	jt_set(meta, "failed", jt_int(ls->failed));
+	jt_set(meta, "errors", errors);
+	emit(run, "step_completed", s->name, "loop", "completed", list, jt_to_jsonb(meta), NULL, 0);
+	know_result(run, idx, list);
+	run->result = tv_from_jsonb(list);
+	evaluate_next(run, idx);
+}
+
+/*
+ * loop_fill admits iterations while fewer than the window are
+ * outstanding, then writes the counters, or ends the loop when every
+ * iteration has finished.
+ */
+static void
+loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args)
+{
+	BStep	   *s = &run->pb->steps[idx];
+
+	while (run->ex.status == EXEC_RUNNING && ls->next < ls->total &&
+		   ls->next - ls->done < ls->window)
+	{
+		int32		k = ls->next++;
+
+		loop_admit(run, idx, ls, args, k);
+	}
+	if (run->ex.status != EXEC_RUNNING)
+		return;
+	if (ls->done == ls->total)
+		loop_finish(run, idx, ls);
+	else
+		state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_DISPATCHED, false, NULL);
+}
+
+/*
+ * loop_item_end counts iteration k of loop step idx finished (dead, with
+ * error, or done).  A dead one fails the step under on_item_error: fail
+ * (era C), with the list so far; under continue (era B) the loop goes on
+ * and the iteration is null in the list and listed in its errors.  The
+ * caller then fills the window.
+ */
+static void
+loop_item_end(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, bool dead,
+			  const char *error)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	JsonbValue *meta;
+
+	ls->done++;
+	if (!dead)
+		return;
+	ls->failed++;
+	meta = jt_object();
+	jt_set(meta, "index", jt_int(k));
+	if (s->loop->fail)
+	{
+		JsonbValue *errors;
+		JsonbValue *m2 = jt_object();
+		Jsonb	   *partial;
+		char	   *msg = psprintf("step \"%s\": iteration %d failed: %s", s->name, k, error);
+
+		(void) flush(run);
+		partial = loop_results(run, s, ls, &errors);
+		state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_FAILED, true, partial);
+		jt_set(m2, "count", jt_int(ls->total));
+		jt_set(m2, "failed", jt_int(ls->failed));
+		jt_set(m2, "errors", errors);
+		emit(run, "step_failed", s->name, "loop", "failed", partial, jt_to_jsonb(m2), msg, 0);
+		fail_execution(run, NULL, msg);
+		return;
+	}
+	emit(run, "iteration_failed", s->name, s->tool, "failed", NULL, jt_to_jsonb(meta), error,
+		 0)->node_id = item_node(s->name, k);
+}
+
+/* item_of says which iteration of its loop task q is; -1 if it is a step's task */
+static int32
+item_of(TaskState *q)
+{
+	size_t		len = strlen(q->node_name);
+	const char *p;
+	int32		k = 0;
+
+	if (strcmp(q->node_id, q->node_name) == 0)
+		return -1;
+	p = q->node_id + len + 1;
+	while (*p >= '0' && *p <= '9')
+		k = k * 10 + (*p++ - '0');
+	return k;
+}
+
+/*
+ * on_item_done handles the end of iteration k of a loop (done, or dead
+ * with no attempt left): the task is written, the window moves on.
+ */
+static void
+on_item_done(Run *run, TaskState *q, int idx, int32 k, bool dead, Jsonb *result,
+			 const char *error)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	StepStatus	status;
+	Jsonb	   *args;
+	LoopState	ls;
+
+	finish_task(run, q, dead ? TASK_DEAD : TASK_DONE, result, 0);
+	run->fin_error = error;
+	run->ex.pending--;
+	if (!state_get_loop(run->nsp, run->ex.execution_id, s->name, &status, &args, &ls) ||
+		status != STEP_DISPATCHED)
+		return;					/* the loop ended meanwhile */
+	loop_item_end(run, idx, &ls, args, k, dead, error);
+	loop_fill(run, idx, &ls, args);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -897,6 +1628,12 @@ on_completed(Run *run, TaskState *q, EventRow *row)
 
 	if (q->status != TASK_LEASED)
 		return;					/* finished meanwhile: nothing to do */
+	if (item_of(q) >= 0)
+	{
+		on_item_done(run, q, idx, item_of(q), false, result, NULL);
+		finish(run);
+		return;
+	}
 	finish_task(run, q, TASK_DONE, result, 0);
 	run->ex.pending--;
 	know_result(run, idx, result);
@@ -980,10 +1717,18 @@ on_error(Run *run, TaskState *q, EventRow *row)
 		num.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(delay)));
 		jt_set(meta, "delay", &num);
 		jt_set(meta, "available_at", jt_string(timestamptz_to_str(at)));
-		emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error, q->queue_id);
+		emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error,
+			 q->queue_id)->node_id = q->node_id;
+		return;
+	}
+	if (item_of(q) >= 0)
+	{
+		on_item_done(run, q, idx, item_of(q), true, result, error);
+		finish(run);
 		return;
 	}
 	finish_task(run, q, TASK_DEAD, result, 0);
+	run->fin_error = error;
 	run->ex.pending--;
 	fail_execution(run, s->name, error);
 	finish(run);

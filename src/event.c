@@ -40,6 +40,8 @@ static const EvType event_types[] = {
 	{"step_completed", EV_BROKER, "step_completed"},
 	{"step_failed", EV_BROKER, "step_failed"},
 	{"step_retry", EV_BROKER, "step_retry"},
+	{"loop_iteration", EV_BROKER, "loop_iteration"},
+	{"iteration_failed", EV_BROKER, "iteration_failed"},
 	{"execution_complete", EV_BROKER, "execution_complete"},
 	{"execution_completed", EV_BROKER, "execution_complete"},
 	{"execution_failed", EV_BROKER, "execution_failed"},
@@ -236,7 +238,7 @@ event_append(Relation rel, int64 execution_id, int64 catalog_id,
 				rows_set(&w, C_PARENT_EXECUTION_ID, Int64GetDatum(parent_execution_id));
 			rows_set(&w, C_CATALOG_ID, Int64GetDatum(catalog_id));
 			rows_set_text(&w, C_EVENT_TYPE, e->event_type);
-			rows_set_text(&w, C_NODE_ID, e->node_name);
+			rows_set_text(&w, C_NODE_ID, e->node_id ? e->node_id : e->node_name);
 			rows_set_text(&w, C_NODE_NAME, e->node_name);
 			rows_set_text(&w, C_NODE_TYPE, e->node_type);
 			rows_set_text(&w, C_STATUS, e->status);

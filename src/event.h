@@ -75,6 +75,7 @@ typedef struct BEvent
 	int64		event_id;		/* assigned when decided: ids follow the order */
 	const char *event_type;
 	const char *node_name;
+	const char *node_id;		/* NULL: the node_name (a step, not an item) */
 	const char *node_type;
 	const char *status;
 	Jsonb	   *result;

@@ -30,6 +30,8 @@ int			noetl_max_result_kb = 65536;
 int			noetl_max_json_depth = 128;
 int			noetl_playbook_cache_size = 256;
 int			noetl_worker_live_seconds = 60;
+int			noetl_max_loop_items = 1000000;
+int			noetl_max_playbook_depth = 16;
 
 /* a channel name is what LISTEN takes: a non-empty identifier */
 static bool
@@ -198,6 +200,24 @@ noetl_define_gucs(void)
 							60, 1, 86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.max_loop_items",
+							"Sets the most iterations one loop step may have.",
+							"A loop's iterations are queue rows inserted when the loop starts; a collection with more fails the step.",
+							&noetl_max_loop_items,
+							1000000, 1, 100000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("noetl.max_playbook_depth",
+							"Sets how deeply sub-playbooks may nest.",
+							"An execution a client starts has depth 0, a sub-playbook's its parent's depth plus one; a sub-playbook step that would pass the limit fails.",
+							&noetl_max_playbook_depth,
+							16, 1, 100,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("noetl");

@@ -219,6 +219,38 @@ jt_string(const char *s)
 	return v;
 }
 
+/* jt_int makes an integer value */
+JsonbValue *
+jt_int(int64 i)
+{
+	JsonbValue *v = palloc0(sizeof(JsonbValue));
+
+	v->type = jbvNumeric;
+	v->val.numeric = int64_to_numeric(i);
+	return v;
+}
+
+/* jt_bool makes a boolean value */
+JsonbValue *
+jt_bool(bool b)
+{
+	JsonbValue *v = palloc0(sizeof(JsonbValue));
+
+	v->type = jbvBool;
+	v->val.boolean = b;
+	return v;
+}
+
+/* jt_null makes a null value */
+JsonbValue *
+jt_null(void)
+{
+	JsonbValue *v = palloc0(sizeof(JsonbValue));
+
+	v->type = jbvNull;
+	return v;
+}
+
 /*
  * jt_find returns the index of key in obj, or -1.  Normalisation looks up
  * a handful of known keys per object, and insertion order is kept for the

@@ -175,15 +175,21 @@ check_when(JsonbValue *when, const char *loc)
 				 jt_type_name(when));
 }
 
-/* jt_bool makes a boolean value */
-static JsonbValue *
-jt_bool(bool b)
+/*
+ * item_like says whether a step name ends in "[digits]": a loop's
+ * iterations are queue rows named step[i], which such a step's row could
+ * collide with.
+ */
+static bool
+item_like(const char *name, int len)
 {
-	JsonbValue *v = palloc0(sizeof(JsonbValue));
+	int			i = len - 1;
 
-	v->type = jbvBool;
-	v->val.boolean = b;
-	return v;
+	if (len < 3 || name[i] != ']')
+		return false;
+	for (i--; i >= 0 && name[i] >= '0' && name[i] <= '9'; i--)
+		;
+	return i >= 0 && i < len - 2 && name[i] == '[';
 }
 
 /*
@@ -900,6 +906,9 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out, List **warnings)
 			pb_error(loc, "step name must be a string, not %s", jt_type_name(nm));
 		if (nm->val.string.len == 0)
 			pb_error(loc, "step name must not be empty");
+		if (item_like(nm->val.string.val, nm->val.string.len))
+			pb_error(loc, "step name \"%s\" ends in an index in brackets, as the names of a loop's iterations do",
+					 jt_cstring(nm));
 		names_add(&pb.steps, jt_cstring(nm), nm->val.string.len, i);
 	}
 	names_sort(&pb.steps);

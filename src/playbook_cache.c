@@ -43,6 +43,7 @@
 #include "guc.h"
 #include "jtree.h"
 #include "playbook_cache.h"
+#include "state.h"
 #include "rows.h"
 #include "stmt.h"
 
@@ -76,6 +77,57 @@ pb_step_index(BPlaybook *pb, const char *name, int len)
 	return names_find(&pb->names, name, len);
 }
 
+/* wrap keeps a setting as the value of a one-key object ("v") */
+static Jsonb *
+wrap(JsonbValue *v)
+{
+	JsonbValue *o;
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	o = jt_object();
+	jt_set(o, "v", jt_copy(v));
+	return jt_to_jsonb(o);
+}
+
+/*
+ * load_loop reads a normalised loop (playbook_task.c, normalize_loop):
+ * {collection, element, mode, max_in_flight?, concurrency?, on_item_error,
+ * where?, order_by?, limit?, chunk?, enumerate?}.
+ */
+static BLoop *
+load_loop(JsonbValue *obj)
+{
+	BLoop	   *l = palloc0(sizeof(BLoop));
+	JsonbValue *v;
+
+	l->collection = wrap(jt_get(obj, "collection"));
+	l->element = jt_cstring(jt_get(obj, "element"));
+	v = jt_get(obj, "mode");
+	l->parallel = v != NULL && jt_is_string(v, "parallel");
+	v = jt_get(obj, "max_in_flight");
+	if (v != NULL && v->type == jbvNumeric)
+		l->max_in_flight = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+															 NumericGetDatum(v->val.numeric)));
+	l->concurrency = wrap(jt_get(obj, "concurrency"));
+	v = jt_get(obj, "on_item_error");
+	l->fail = v == NULL || !jt_is_string(v, "continue");
+	l->where_const = 1;
+	v = jt_get(obj, "where");
+	if (v != NULL && v->type == jbvBool)
+		l->where_const = v->val.boolean ? 1 : 0;
+	else if (v != NULL && v->type == jbvString)
+	{
+		l->where = jt_cstring(v);
+		l->where_const = -1;
+	}
+	l->order_by = wrap(jt_get(obj, "order_by"));
+	l->limit = wrap(jt_get(obj, "limit"));
+	l->chunk = wrap(jt_get(obj, "chunk"));
+	l->enumerate = wrap(jt_get(obj, "enumerate"));
+	return l;
+}
+
 /*
  * load_step fills a BStep from a normalised step object.
  */
@@ -94,7 +146,9 @@ load_step(BStep *s, JsonbValue *obj)
 	v = jt_get(obj, "result");
 	if (v != NULL)
 		s->result = jt_to_jsonb(v);
-	s->loop = jt_get(obj, "loop") != NULL;
+	v = jt_get(obj, "loop");
+	if (v != NULL)
+		s->loop = load_loop(v);
 	s->subplaybook = s->tool != NULL && strcmp(s->tool, "playbook") == 0;
 	v = jt_get(obj, "priority");
 	if (v != NULL && v->type == jbvNumeric)
@@ -332,15 +386,21 @@ void
 pb_check_runnable(BPlaybook *pb)
 {
 	int			i;
+	bool		checked = false;
 
 	for (i = 0; i < pb->nsteps; i++)
 	{
-		if (pb->steps[i].loop)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("playbook \"%s\" cannot run: step \"%s\" uses a loop",
-							pb->path, pb->steps[i].name),
-					 errdetail("This version of noetl registers playbooks with loops but does not run them yet.")));
+		if ((pb->steps[i].loop || pb->steps[i].subplaybook) && !checked)
+		{
+			if (!state_loop_schema(InvalidOid))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("playbook \"%s\" cannot run: step \"%s\" uses a %s, which this database's noetl schema predates",
+								pb->path, pb->steps[i].name,
+								pb->steps[i].loop ? "loop" : "sub-playbook"),
+						 errhint("Run ALTER EXTENSION noetl UPDATE.")));
+			checked = true;
+		}
 		if (pb->steps[i].subplaybook)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

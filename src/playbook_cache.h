@@ -25,6 +25,23 @@ typedef struct BNext
 	Jsonb	   *args;			/* args passed to the target, or NULL */
 } BNext;
 
+/* a loop step's settings, as registration normalised them */
+typedef struct BLoop
+{
+	Jsonb	   *collection;		/* a template string or a list, as a one-key object */
+	char	   *element;		/* the element's name */
+	bool		parallel;		/* mode parallel (or async) */
+	int			max_in_flight;	/* 0: not given */
+	Jsonb	   *concurrency;	/* an integer or a template, or NULL */
+	bool		fail;			/* on_item_error: fail (else continue) */
+	const char *where;			/* a condition, or NULL */
+	int			where_const;	/* -1: evaluate "where", 0/1: a constant */
+	Jsonb	   *order_by;		/* a template (one-key object), or NULL */
+	Jsonb	   *limit;			/* an integer or a template, or NULL */
+	Jsonb	   *chunk;			/* likewise */
+	Jsonb	   *enumerate;		/* a boolean or a condition, or NULL */
+} BLoop;
+
 typedef struct BStep
 {
 	char	   *name;
@@ -38,7 +55,7 @@ typedef struct BStep
 	int			nnext;
 	BRetry		retry;
 	int			priority;
-	bool		loop;			/* uses loop: (not runnable yet) */
+	BLoop	   *loop;			/* the loop's settings, NULL if not a loop */
 	bool		subplaybook;	/* tool: playbook (not runnable yet) */
 } BStep;
 

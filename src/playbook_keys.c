@@ -49,7 +49,7 @@ static const char *const step_keys[] = {
 	"db_host", "db_name", "db_password", "db_port", "db_user", "desc",
 	"description", "direction", "element", "endpoint", "enumerate", "env",
 	"follow_redirects", "gcs_credential", "headers", "in", "input", "iterator", "limit", "loop",
-	"mapping", "max_in_flight", "method", "mode", "name", "next", "order_by",
+	"mapping", "max_in_flight", "method", "mode", "name", "next", "on_item_error", "order_by",
 	"params", "path", "payload", "pg_database", "pg_host", "pg_password",
 	"pg_port", "pg_user", "playbook_content", "playbook_path", "priority",
 	"query", "require_cloud_output", "resource_path", "result", "retry",
@@ -68,7 +68,7 @@ static const char *const next_keys[] = {
 /* a loop: era B's iterator settings, era C's loop, DSL v2's aliases */
 static const char *const loop_keys[] = {
 	"chunk", "collection", "concurrency", "element", "enumerate", "in",
-	"iterator", "limit", "max_in_flight", "mode", "order_by", "where"
+	"iterator", "limit", "max_in_flight", "mode", "on_item_error", "order_by", "where"
 };
 
 /* a retry policy: what NoETL's runtime/retry.py read, and noetl's aliases */

@@ -347,6 +347,21 @@ normalize_loop(JsonbValue *raw, const char *loc)
 			pb_error(loc, "\"order_by\" must be a template string, not %s", jt_type_name(v));
 		jt_set(out, "order_by", v);
 	}
+
+	/*
+	 * What a failed iteration does: era C failed the step ("N iteration(s)
+	 * failed"), era B's iterator returned its list with the errors.  A loop:
+	 * gets era C's rule unless it says otherwise; an iterator step era B's.
+	 */
+	v = jt_get(raw, "on_item_error");
+	if (v == NULL || v->type == jbvNull)
+		jt_set(out, "on_item_error", jt_string("fail"));
+	else if (v->type == jbvString &&
+			 (jt_is_string(v, "continue") || jt_is_string(v, "fail")))
+		jt_set(out, "on_item_error", v);
+	else
+		pb_error(loc, "\"on_item_error\" must be \"continue\" or \"fail\", not %s",
+				 v->type == jbvString ? psprintf("\"%s\"", jt_cstring(v)) : jt_type_name(v));
 	return out;
 }
 
@@ -524,7 +539,8 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 		char	   *tloc = psprintf("%s.task", loc);
 		static const char *const loopkeys[] = {
 			"collection", "in", "element", "iterator", "mode", "max_in_flight",
-			"concurrency", "enumerate", "where", "order_by", "limit", "chunk"
+			"concurrency", "enumerate", "where", "order_by", "limit", "chunk",
+			"on_item_error"
 		};
 		int			i;
 		int			twice;
@@ -574,6 +590,9 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 		if (twice >= 0)
 			pb_error(tloc, "\"%s\" is given both in the step and in its task",
 					 jt_cstring(&task->val.object.pairs[twice].key));
+		/* era B's iterator returned its list whatever failed */
+		if (jt_get(loop, "on_item_error") == NULL)
+			jt_set(loop, "on_item_error", jt_string("continue"));
 		jt_set(obj, "loop", loop);
 	}
 	if (tool && pb_in_list(tool, control_tools, lengthof(control_tools)))

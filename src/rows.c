@@ -62,7 +62,8 @@
 static const char *const qcol_names[NQCOLS] = {
 	"queue_id", "execution_id", "catalog_id", "node_id", "node_name", "tool", "action",
 	"result", "status", "priority", "attempts", "max_attempts", "available_at",
-	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at", "lease_token"
+	"lease_until", "worker_id", "last_heartbeat", "created_at", "updated_at", "lease_token",
+	"error"
 };
 
 static const char *const ecol_names[NCOLS] = {
@@ -74,11 +75,13 @@ static const char *const ecol_names[NCOLS] = {
 
 static const char *const xcol_names[NXCOLS] = {
 	"catalog_id", "status", "pending", "workload", "parent_execution_id",
-	"execution_id", "result", "error", "ended_at", "updated_at", "started_at"
+	"execution_id", "result", "error", "ended_at", "updated_at", "started_at",
+	"parent_step", "depth"
 };
 
 static const char *const scol_names[NSCOLS] = {
-	"execution_id", "step", "status", "args", "result", "started_at", "ended_at"
+	"execution_id", "step", "status", "args", "result", "started_at", "ended_at",
+	"loop_total", "loop_next", "loop_done", "loop_failed", "loop_window"
 };
 
 #define MAXCOLS 20
@@ -103,8 +106,8 @@ typedef struct TableDef
 static const TableDef tables[] = {
 	[ROWS_QUEUE] = {qcol_names, NQCOLS, Q_LEASE_TOKEN, true},
 	[ROWS_EVENT] = {ecol_names, NCOLS, C_LEASE_TOKEN, true},
-	[ROWS_EXECUTION] = {xcol_names, NXCOLS, NXCOLS, true},
-	[ROWS_STEP] = {scol_names, NSCOLS, NSCOLS, true},
+	[ROWS_EXECUTION] = {xcol_names, NXCOLS, X_PARENT_STEP, true},
+	[ROWS_STEP] = {scol_names, NSCOLS, S_LOOP_TOTAL, true},
 };
 
 static ColMap maps[lengthof(tables)];

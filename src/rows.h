@@ -31,6 +31,8 @@ typedef enum QueueColumn
 	Q_LEASE_UNTIL, Q_WORKER_ID, Q_LAST_HEARTBEAT, Q_CREATED_AT, Q_UPDATED_AT,
 	/* since 1.1 */
 	Q_LEASE_TOKEN,
+	/* since 1.2 */
+	Q_ERROR,
 	NQCOLS
 } QueueColumn;
 
@@ -50,6 +52,8 @@ typedef enum ExecColumn
 {
 	X_CATALOG_ID, X_STATUS, X_PENDING, X_WORKLOAD, X_PARENT_EXECUTION_ID,
 	X_EXECUTION_ID, X_RESULT, X_ERROR, X_ENDED_AT, X_UPDATED_AT, X_STARTED_AT,
+	/* since 1.2 */
+	X_PARENT_STEP, X_DEPTH,
 	NXCOLS
 } ExecColumn;
 
@@ -57,6 +61,8 @@ typedef enum ExecColumn
 typedef enum StepColumn
 {
 	S_EXECUTION_ID, S_STEP, S_STATUS, S_ARGS, S_RESULT, S_STARTED_AT, S_ENDED_AT,
+	/* since 1.2 */
+	S_LOOP_TOTAL, S_LOOP_NEXT, S_LOOP_DONE, S_LOOP_FAILED, S_LOOP_WINDOW,
 	NSCOLS
 } StepColumn;
 

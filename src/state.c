@@ -65,7 +65,7 @@ PG_FUNCTION_INFO_V1(noetl_heartbeat);
 /* ---------------------------------------------------------------- statuses */
 
 static const char *const task_names[] = {
-	[TASK_QUEUED] = "queued", [TASK_LEASED] = "leased", [TASK_DONE] = "done",
+	[TASK_WAITING] = "waiting", [TASK_QUEUED] = "queued", [TASK_LEASED] = "leased", [TASK_DONE] = "done",
 	[TASK_RETRY] = "retry", [TASK_DEAD] = "dead", [TASK_CANCELLED] = "cancelled"
 };
 static const char *const exec_names[] = {
@@ -105,8 +105,19 @@ static NoetlStmt s_cancel_tasks = {
 	"UPDATE noetl.queue SET status = 'cancelled', lease_until = NULL,"
 	"       updated_at = pg_catalog.clock_timestamp()"
 	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
-	"   AND status OPERATOR(pg_catalog.=) ANY ('{queued,leased,retry}'::pg_catalog.text[])",
+	"   AND status OPERATOR(pg_catalog.=) ANY ('{waiting,queued,leased,retry}'::pg_catalog.text[])",
 	1, {INT8OID}
+};
+static NoetlStmt s_cancel_loops = {
+	"UPDATE noetl.step_state SET status = 'cancelled', ended_at = pg_catalog.clock_timestamp()"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1"
+	"   AND status OPERATOR(pg_catalog.=) 'dispatched' AND loop_total IS NOT NULL",
+	1, {INT8OID}
+};
+static NoetlStmt s_delete_step = {
+	"DELETE FROM noetl.step_state"
+	" WHERE execution_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
+	2, {INT8OID, TEXTOID}
 };
 static NoetlStmt s_result_queue = {
 	"SELECT result FROM noetl.queue"
@@ -214,6 +225,8 @@ state_insert_execution(Oid nsp, const ExecState *ex, Jsonb *result, const char *
 	rows_set(&w, X_CATALOG_ID, Int64GetDatum(ex->catalog_id));
 	if (ex->has_parent)
 		rows_set(&w, X_PARENT_EXECUTION_ID, Int64GetDatum(ex->parent_execution_id));
+	rows_set_text(&w, X_PARENT_STEP, ex->parent_step);
+	rows_set(&w, X_DEPTH, Int32GetDatum(ex->depth));
 	rows_set_text(&w, X_STATUS, exec_names[ex->status]);
 	rows_set(&w, X_PENDING, Int32GetDatum(ex->pending));
 	rows_set(&w, X_WORKLOAD, JsonbPGetDatum(ex->workload));
@@ -379,6 +392,20 @@ state_set_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
 	step_close(&sr);
 }
 
+/*
+ * state_delete_step forgets a recorded step: the end step's join row, when
+ * the end step is a loop whose own row replaces it.
+ */
+void
+state_delete_step(Oid nsp, int64 execution_id, const char *step)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(execution_id);
+	v[1] = CStringGetTextDatum(step);
+	(void) noetl_spi_exec(&s_delete_step, v, NULL, SPI_OK_DELETE);
+}
+
 /* state_get_step reads a recorded step's status and args; false if none */
 bool
 state_get_step(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
@@ -520,6 +547,13 @@ state_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id, const c
 		ex->workload = DatumGetJsonbPCopy(slot_getattr(xslot, xa[X_WORKLOAD], &isnull));
 		ex->parent_execution_id = rows_int8(xslot, xa[X_PARENT_EXECUTION_ID], &isnull);
 		ex->has_parent = !isnull;
+		ex->parent_step = NULL;
+		ex->depth = 0;
+		if (xa[X_DEPTH] != InvalidAttrNumber)
+		{
+			ex->parent_step = rows_text(xslot, xa[X_PARENT_STEP]);
+			ex->depth = rows_int4(xslot, xa[X_DEPTH]);
+		}
 		read_task(qslot, qa, q);
 	}
 	ExecDropSingleTupleTableSlot(qslot);
@@ -532,8 +566,11 @@ state_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id, const c
 
 /*
  * state_queue_tasks queues tasks of one execution, which the caller has
- * locked; a step already queued for the execution is not queued again.
- * queued[i] says whether tasks[i] was.  Returns how many were.
+ * locked; a step already queued for the execution is not queued again
+ * (unless the task is fresh: a loop's iterations, whose step_state row
+ * was just inserted, are new by construction and not probed).  queued[i]
+ * says whether tasks[i] was.  Returns how many were.  A waiting task (a
+ * loop's iteration beyond its window) is inserted but not ready.
  */
 int
 state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks, int n,
@@ -563,22 +600,26 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		 * caller-chosen id race, and then the other's outcome decides)?
 		 * The unique index backs this.
 		 */
-		rows_key_int8(&keys[0], 1, execution_id);
-		rows_key_text(&keys[1], 2, idx, t->node);
-		exists = rows_probe(w.rel, idx, keys, 2, probe);
-		queued[i] = !exists;
-		if (exists)
-			continue;
+		if (!t->fresh)
+		{
+			rows_key_int8(&keys[0], 1, execution_id);
+			rows_key_text(&keys[1], 2, idx, t->node_id ? t->node_id : t->node);
+			exists = rows_probe(w.rel, idx, keys, 2, probe);
+			queued[i] = !exists;
+			if (exists)
+				continue;
+		}
+		queued[i] = true;
 
 		rows_new(&w);
 		rows_set(&w, Q_QUEUE_ID, Int64GetDatum(t->queue_id));
 		rows_set(&w, Q_EXECUTION_ID, Int64GetDatum(execution_id));
 		rows_set(&w, Q_CATALOG_ID, Int64GetDatum(catalog_id));
-		rows_set_text(&w, Q_NODE_ID, t->node);
+		rows_set_text(&w, Q_NODE_ID, t->node_id ? t->node_id : t->node);
 		rows_set_text(&w, Q_NODE_NAME, t->node);
 		rows_set_text(&w, Q_TOOL, t->tool);
 		rows_set(&w, Q_ACTION, JsonbPGetDatum(t->action));
-		rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
+		rows_set_text(&w, Q_STATUS, task_names[t->waiting ? TASK_WAITING : TASK_QUEUED]);
 		rows_set(&w, Q_PRIORITY, Int32GetDatum(t->priority));
 		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(0));
 		rows_set(&w, Q_MAX_ATTEMPTS, Int32GetDatum(t->max_attempts));
@@ -586,7 +627,8 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		rows_set(&w, Q_CREATED_AT, TimestampTzGetDatum(now));
 		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
 		rows_insert(&w);
-		ready_mark_lower(w.rel, t->priority, t->queue_id);
+		if (!t->waiting)
+			ready_mark_lower(w.rel, t->priority, t->queue_id);
 		count++;
 	}
 	ExecDropSingleTupleTableSlot(probe);
@@ -602,7 +644,8 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
  * stays: a repeated report of that lease is recognised as one.
  */
 static void
-write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz available_at)
+write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, const char *error,
+		  TimestampTz available_at)
 {
 	RowWriter	w;
 
@@ -618,6 +661,8 @@ write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz a
 		rows_set(&w, Q_RESULT, JsonbPGetDatum(result));
 	else
 		rows_set_null(&w, Q_RESULT);
+	if (status != TASK_RETRY)
+		rows_set_text(&w, Q_ERROR, error);
 	rows_set_null(&w, Q_LEASE_UNTIL);
 	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
 	rows_update(&w);
@@ -627,12 +672,15 @@ write_end(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz a
 	q->status = status;
 }
 
-/* state_finish_task ends a task the caller has locked: done or dead */
+/*
+ * state_finish_task ends a task the caller has locked: done or dead, with
+ * its result and (dead) the error of its last attempt.
+ */
 void
-state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
+state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result, const char *error)
 {
 	Assert(status == TASK_DONE || status == TASK_DEAD);
-	write_end(nsp, q, status, result, 0);
+	write_end(nsp, q, status, result, status == TASK_DEAD ? error : NULL, 0);
 }
 
 /*
@@ -642,7 +690,7 @@ state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result)
 void
 state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at)
 {
-	write_end(nsp, q, TASK_RETRY, NULL, available_at);
+	write_end(nsp, q, TASK_RETRY, NULL, NULL, available_at);
 }
 
 /*
@@ -669,7 +717,295 @@ state_release_task(Oid nsp, TaskState *q)
 	q->attempts = Max(q->attempts - 1, 0);
 }
 
-/* state_cancel_tasks cancels an execution's unfinished tasks; returns how many */
+/* ---------------------------------------------------------------- loops */
+
+/*
+ * A loop step is its step_state row, with the loop's counters, and one
+ * queue row per iteration, node_id "step[i]".  Its counters are read and
+ * written by the evaluation that holds the execution's lock, so they need
+ * no lock of their own; its iterations are read one at a time by key while
+ * the loop runs, and all at once, in one index scan, when it ends.
+ */
+
+/*
+ * state_loop_schema says whether the noetl schema has the columns of loops
+ * and sub-playbooks (1.2); a library newer than the schema runs neither.
+ * nsp may be InvalidOid: the schema is then looked up.
+ */
+bool
+state_loop_schema(Oid nsp)
+{
+	Relation	srel;
+	Relation	qrel;
+	bool		has;
+
+	if (!OidIsValid(nsp))
+		nsp = get_namespace_oid("noetl", false);
+	srel = table_open(rows_relid(nsp, "step_state"), AccessShareLock);
+	qrel = table_open(rows_relid(nsp, "queue"), AccessShareLock);
+	has = rows_columns(srel, ROWS_STEP)[S_LOOP_WINDOW] != InvalidAttrNumber &&
+		rows_columns(qrel, ROWS_QUEUE)[Q_ERROR] != InvalidAttrNumber;
+	table_close(qrel, NoLock);
+	table_close(srel, NoLock);
+	return has;
+}
+
+/* set_loop_counters writes a loop's counters into the row being formed */
+static void
+set_loop_counters(RowWriter *w, const LoopState *ls)
+{
+	rows_set(w, S_LOOP_TOTAL, Int32GetDatum(ls->total));
+	rows_set(w, S_LOOP_NEXT, Int32GetDatum(ls->next));
+	rows_set(w, S_LOOP_DONE, Int32GetDatum(ls->done));
+	rows_set(w, S_LOOP_FAILED, Int32GetDatum(ls->failed));
+	rows_set(w, S_LOOP_WINDOW, Int32GetDatum(ls->window));
+}
+
+/*
+ * state_insert_loop records a loop step with its counters (and, for a loop
+ * that ends at once, its end and result); false if the step was already
+ * recorded.
+ */
+bool
+state_insert_loop(Oid nsp, int64 execution_id, const char *step, StepStatus status,
+				  Jsonb *args, Jsonb *result, const LoopState *ls)
+{
+	StepRel		sr;
+	RowWriter	w;
+	bool		exists;
+
+	step_open(nsp, &sr, RowExclusiveLock);
+	exists = find_step(sr.rel, sr.idx, execution_id, step, sr.slot);
+	if (!exists)
+	{
+		rows_open(&w, sr.rel, ROWS_STEP, false);
+		rows_new(&w);
+		rows_set(&w, S_EXECUTION_ID, Int64GetDatum(execution_id));
+		rows_set_text(&w, S_STEP, step);
+		rows_set_text(&w, S_STATUS, step_names[status]);
+		if (args != NULL)
+			rows_set(&w, S_ARGS, JsonbPGetDatum(args));
+		if (result != NULL)
+			rows_set(&w, S_RESULT, JsonbPGetDatum(result));
+		set_loop_counters(&w, ls);
+		rows_set(&w, S_STARTED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+		if (status != STEP_DISPATCHED)
+			rows_set(&w, S_ENDED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+		rows_insert(&w);
+		rows_close(&w);
+		rows_done();
+	}
+	step_close(&sr);
+	return !exists;
+}
+
+/*
+ * state_get_loop reads a loop step's status, args and counters; false if
+ * the step is not recorded, or is not a loop.
+ */
+bool
+state_get_loop(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
+			   Jsonb **args, LoopState *ls)
+{
+	StepRel		sr;
+	bool		found;
+
+	step_open(nsp, &sr, AccessShareLock);
+	found = find_step(sr.rel, sr.idx, execution_id, step, sr.slot);
+	if (found)
+	{
+		const AttrNumber *sa = rows_columns(sr.rel, ROWS_STEP);
+		bool		isnull;
+		Datum		d;
+
+		*status = STEP_STATUS_OF(rows_text(sr.slot, sa[S_STATUS]));
+		d = slot_getattr(sr.slot, sa[S_ARGS], &isnull);
+		*args = isnull ? NULL : DatumGetJsonbPCopy(d);
+		(void) slot_getattr(sr.slot, sa[S_LOOP_TOTAL], &isnull);
+		found = !isnull;
+		ls->total = rows_int4(sr.slot, sa[S_LOOP_TOTAL]);
+		ls->next = rows_int4(sr.slot, sa[S_LOOP_NEXT]);
+		ls->done = rows_int4(sr.slot, sa[S_LOOP_DONE]);
+		ls->failed = rows_int4(sr.slot, sa[S_LOOP_FAILED]);
+		ls->window = rows_int4(sr.slot, sa[S_LOOP_WINDOW]);
+	}
+	step_close(&sr);
+	return found;
+}
+
+/*
+ * state_set_loop writes a loop step's counters and status; with end, also
+ * its end and result (NULL: none).
+ */
+void
+state_set_loop(Oid nsp, int64 execution_id, const char *step, const LoopState *ls,
+			   StepStatus status, bool end, Jsonb *result)
+{
+	StepRel		sr;
+	RowWriter	w;
+	ScanKeyData keys[2];
+
+	step_open(nsp, &sr, RowExclusiveLock);
+	rows_key_int8(&keys[0], 1, execution_id);
+	rows_key_text(&keys[1], 2, sr.idx, step);
+	CommandCounterIncrement();
+	if (!rows_find(sr.rel, sr.idx, keys, 2, sr.slot, LockWaitBlock))
+		elog(ERROR, "loop step \"%s\" of execution %lld is gone", step, (long long) execution_id);
+	rows_open(&w, sr.rel, ROWS_STEP, false);
+	rows_fetch(&w, &sr.slot->tts_tid, S_EXECUTION_ID, execution_id);
+	rows_set_text(&w, S_STATUS, step_names[status]);
+	set_loop_counters(&w, ls);
+	if (end)
+	{
+		if (result != NULL)
+			rows_set(&w, S_RESULT, JsonbPGetDatum(result));
+		rows_set(&w, S_ENDED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	}
+	rows_update(&w);
+	rows_close(&w);
+	rows_done();
+	step_close(&sr);
+}
+
+/*
+ * state_admit_item locks a loop's iteration (node_id "step[i]") and reads
+ * it; false if it is not waiting (the loop was cancelled, or it was
+ * admitted already).  *action is its frame, as the loop's start wrote it.
+ */
+bool
+state_admit_item(Oid nsp, int64 execution_id, const char *node_id, Jsonb **action, TaskState *q)
+{
+	Relation	qrel = table_open(rows_relid(nsp, "queue"), RowExclusiveLock);
+	Relation	qidx = index_open(rows_relid(nsp, "queue_node_key"), AccessShareLock);
+	const AttrNumber *qa = rows_columns(qrel, ROWS_QUEUE);
+	TupleTableSlot *slot = table_slot_create(qrel, NULL);
+	ScanKeyData keys[2];
+	bool		found;
+
+	CommandCounterIncrement();
+	rows_key_int8(&keys[0], 1, execution_id);
+	rows_key_text(&keys[1], 2, qidx, node_id);
+	found = rows_find(qrel, qidx, keys, 2, slot, LockWaitBlock);
+	if (found)
+	{
+		bool		isnull;
+
+		read_task(slot, qa, q);
+		found = q->status == TASK_WAITING;
+		*action = DatumGetJsonbPCopy(slot_getattr(slot, qa[Q_ACTION], &isnull));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(qidx, NoLock);
+	table_close(qrel, NoLock);
+	return found;
+}
+
+/*
+ * state_queue_admitted makes an iteration state_admit_item locked ready
+ * now, with its rendered action.
+ */
+void
+state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action)
+{
+	RowWriter	w;
+	TimestampTz now = GetCurrentTimestamp();
+
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
+	rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
+	rows_set(&w, Q_ACTION, JsonbPGetDatum(action));
+	rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
+	rows_update(&w);
+	ready_mark_lower(w.rel, q->priority, q->queue_id);
+	rows_close(&w);
+	rows_done();
+	q->status = TASK_QUEUED;
+}
+
+/*
+ * item_index parses i out of node_id "step[i]" of the loop step; -1 if
+ * node_id is not one of its iterations.
+ */
+static int32
+item_index(const char *node_id, const char *step, size_t steplen)
+{
+	const char *p;
+	int64		i = 0;
+
+	if (strncmp(node_id, step, steplen) != 0 || node_id[steplen] != '[')
+		return -1;
+	p = node_id + steplen + 1;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		i = i * 10 + (*p - '0');
+		if (i > PG_INT32_MAX)
+			return -1;
+	}
+	return (p[0] == ']' && p[1] == '\0') ? (int32) i : -1;
+}
+
+/*
+ * state_loop_results reads a loop's iterations into items[0 .. total-1]:
+ * one index scan of the execution's queue rows (queue_node_key), in key
+ * order, each iteration put in its slot, no sort.  The caller holds the
+ * execution's lock, and the iterations are all finished: nothing else
+ * writes them.
+ */
+void
+state_loop_results(Oid nsp, int64 execution_id, const char *step, int32 total, LoopItem *items)
+{
+	Relation	qrel = table_open(rows_relid(nsp, "queue"), AccessShareLock);
+	Relation	qidx = index_open(rows_relid(nsp, "queue_node_key"), AccessShareLock);
+	const AttrNumber *qa = rows_columns(qrel, ROWS_QUEUE);
+	TupleTableSlot *slot = table_slot_create(qrel, NULL);
+	size_t		steplen = strlen(step);
+	Snapshot	snap;
+	IndexScanDesc scan;
+	ScanKeyData key;
+
+	memset(items, 0, sizeof(LoopItem) * total);
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	rows_key_int8(&key, 1, execution_id);
+	scan = index_beginscan(qrel, qidx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		char	   *node_id;
+		int32		i;
+		TaskStatus	status;
+		bool		isnull;
+		Datum		d;
+
+		CHECK_FOR_INTERRUPTS();
+		node_id = rows_text(slot, qa[Q_NODE_ID]);
+		i = item_index(node_id, step, steplen);
+		pfree(node_id);
+		if (i < 0 || i >= total)
+			continue;
+		status = TASK_STATUS_OF(rows_text(slot, qa[Q_STATUS]));
+		items[i].seen = true;
+		items[i].dead = status != TASK_DONE;
+		d = slot_getattr(slot, qa[Q_RESULT], &isnull);
+		items[i].result = isnull || items[i].dead ? NULL : DatumGetJsonbPCopy(d);
+		if (items[i].dead)
+			items[i].error = rows_text(slot, qa[Q_ERROR]);
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(qidx, NoLock);
+	table_close(qrel, NoLock);
+}
+
+/*
+ * state_cancel_tasks cancels an execution's unfinished tasks (a loop's
+ * waiting iterations among them) and its running loops; returns how many
+ * tasks it cancelled.
+ */
 int
 state_cancel_tasks(int64 execution_id)
 {
@@ -683,6 +1019,8 @@ state_cancel_tasks(int64 execution_id)
 	PG_TRY();
 	{
 		n = (int) noetl_spi_exec(&s_cancel_tasks, v, NULL, SPI_OK_UPDATE);
+		if (state_loop_schema(InvalidOid))
+			(void) noetl_spi_exec(&s_cancel_loops, v, NULL, SPI_OK_UPDATE);
 	}
 	PG_FINALLY();
 	{

@@ -4,7 +4,8 @@
  *	  The state machine of tasks, executions and steps.
  *
  *	task		queued -> leased -> done | retry (-> leased ...) | dead,
- *				and cancelled from queued, leased or retry
+ *				and cancelled from waiting, queued, leased or retry; a loop's
+ *				iteration beyond its window starts waiting -> queued
  *	execution	running -> completed | failed | cancelled
  *	step		waiting (the end step, a join) -> dispatched -> completed,
  *				and completed at once for a control step
@@ -25,7 +26,7 @@
 
 typedef enum TaskStatus
 {
-	TASK_QUEUED, TASK_LEASED, TASK_DONE, TASK_RETRY, TASK_DEAD, TASK_CANCELLED
+	TASK_WAITING, TASK_QUEUED, TASK_LEASED, TASK_DONE, TASK_RETRY, TASK_DEAD, TASK_CANCELLED
 } TaskStatus;
 
 typedef enum ExecStatus
@@ -48,6 +49,8 @@ typedef struct ExecState
 	Jsonb	   *workload;
 	int64		parent_execution_id;
 	bool		has_parent;
+	const char *parent_step;	/* a sub-playbook's: the parent's node_id */
+	int32		depth;			/* 0, or the parent's depth + 1 */
 } ExecState;
 
 /* a task, as its queue row says (and where it was locked) */
@@ -78,7 +81,29 @@ typedef struct TaskSpec
 	Jsonb	   *action;
 	int32		priority;
 	int32		max_attempts;
+	const char *node_id;		/* a loop's iteration step[i]; NULL: node */
+	bool		waiting;		/* beyond its loop's window: not ready yet */
+	bool		fresh;			/* its node_id is known to be new */
 } TaskSpec;
+
+/* a loop step's counters (step_state.loop_*) */
+typedef struct LoopState
+{
+	int32		total;			/* iterations */
+	int32		next;			/* iterations admitted, so the next one's index */
+	int32		done;			/* iterations finished, done or dead */
+	int32		failed;			/* iterations dead */
+	int32		window;			/* the most outstanding at once */
+} LoopState;
+
+/* a loop's iterations as the ordered read finds them (state_loop_results) */
+typedef struct LoopItem
+{
+	bool		seen;
+	bool		dead;
+	Jsonb	   *result;
+	char	   *error;
+} LoopItem;
 
 /* executions */
 extern bool state_lock_execution(int64 execution_id, ExecState *ex);
@@ -93,17 +118,33 @@ extern bool state_insert_step(Oid nsp, int64 execution_id, const char *step,
 							  StepStatus status, Jsonb *args);
 extern void state_set_step(Oid nsp, int64 execution_id, const char *step, StepStatus status,
 						   Jsonb *result);
+extern void state_delete_step(Oid nsp, int64 execution_id, const char *step);
 extern bool state_get_step(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
 						   Jsonb **args);
 extern Jsonb *state_step_result(int64 execution_id, const char *step, bool actionable,
 								bool *found);
+
+/* loops */
+extern bool state_loop_schema(Oid nsp);
+extern bool state_insert_loop(Oid nsp, int64 execution_id, const char *step, StepStatus status,
+							  Jsonb *args, Jsonb *result, const LoopState *ls);
+extern bool state_get_loop(Oid nsp, int64 execution_id, const char *step, StepStatus *status,
+						   Jsonb **args, LoopState *ls);
+extern void state_set_loop(Oid nsp, int64 execution_id, const char *step, const LoopState *ls,
+						   StepStatus status, bool end, Jsonb *result);
+extern bool state_admit_item(Oid nsp, int64 execution_id, const char *node_id,
+							 Jsonb **action, TaskState *q);
+extern void state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action);
+extern void state_loop_results(Oid nsp, int64 execution_id, const char *step, int32 total,
+							   LoopItem *items);
 
 /* tasks */
 extern bool state_lock_task(Oid nsp, bool by_id, int64 queue_id, int64 execution_id,
 							const char *node_id, ExecState *ex, TaskState *q);
 extern int	state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks,
 							  int n, bool *queued);
-extern void state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result);
+extern void state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *result,
+							  const char *error);
 extern void state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at);
 extern void state_release_task(Oid nsp, TaskState *q);
 extern int	state_cancel_tasks(int64 execution_id);

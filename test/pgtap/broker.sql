@@ -1,7 +1,7 @@
 -- The broker, on this project's own playbooks (examples/ and
 -- test/playbooks/), with a worker written in SQL and canned results:
 -- branches and the join, both DSL spellings, start and end steps that are
--- tasks, retry timelines, loops and sub-playbooks refused; refusals of bad
+-- tasks, retry timelines, a loop, sub-playbooks refused; refusals of bad
 -- events; the lease holder's reports; cancellation; template failures
 -- recorded as failures; columns the library does not know; the seed
 -- failure.  test/pgtap/fixtures.sql runs NoETL's own playbooks.
@@ -21,7 +21,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(81);
+SELECT plan(83);
 
 SELECT noetl.register(:'branches'), noetl.register(:'branches_type'), noetl.register(:'start_task'),
        noetl.register(:'end_task'), noetl.register(:'retry_backoff'), noetl.register(:'retry_status'),
@@ -169,10 +169,15 @@ SELECT pg_temp.work(:sc, '{"with_jitter": {"__fail": "no"}}') \g /dev/null
 SELECT ok((SELECT (meta ->> 'delay')::float8 BETWEEN 0.25 AND 0.5 FROM noetl.event
             WHERE execution_id = :sc AND event_type = 'step_retry'), 'with jitter the first delay is between 0.25 and 0.5 s');
 
--- loops and sub-playbooks register but do not run yet
-SELECT throws_ok($$SELECT noetl.execute('tests/playbooks/loop')$$, '0A000',
-                 'playbook "tests/playbooks/loop" cannot run: step "start" uses a loop',
-                 'a playbook with a loop is refused with 0A000');
+-- a loop runs: one task per item, its result the list (test/pgtap/loops.sql has the rest)
+SELECT noetl.execute('tests/playbooks/loop') AS lp \gset
+SELECT is(pg_temp.work(:lp, '{"start[1]": {"n": 2}}'), 3, 'a loop of 3 items is 3 tasks');
+SELECT is((SELECT result FROM noetl.step_state WHERE execution_id = :lp AND step = 'start'),
+          '[{"step": "start[0]"}, {"n": 2}, {"step": "start[2]"}]'::jsonb,
+          'the loop step''s result is the items'' results in order');
+SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :lp), 'completed',
+          'the execution with the loop completes');
+-- sub-playbooks register but do not run yet
 SELECT throws_ok($$SELECT noetl.execute('tests/playbooks/subplaybook')$$, '0A000',
                  'playbook "tests/playbooks/subplaybook" cannot run: step "start" starts a sub-playbook',
                  'a playbook with a sub-playbook is refused with 0A000');

@@ -368,3 +368,12 @@ SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python
 SELECT noetl.parse_playbook(E'name: x\nworkflow:\n  - {step: start, tool: python, script: {source: {type: file}}}\n');
 -- a warning quotes at most about 1,000 bytes of the document
 SELECT length(w), right(w, 5) FROM noetl.check_playbook('{"name": "x", "workflow": [{"step": "start", "' || repeat('é', 5000) || '": 1}]}') c, unnest(c.warnings) w;
+
+-- on_item_error: continue or fail, nothing else; the era's default otherwise
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    loop: {in: [1], iterator: i, on_item_error: skip}\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    loop: {in: [1], iterator: i, on_item_error: 3}\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    loop: {in: [1], iterator: i, on_item_error: continue}\n') -> 'workflow' -> 0 -> 'loop' ->> 'on_item_error';
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    type: iterator\n    collection: [1]\n    element: i\n    on_item_error: fail\n    task: {type: python, code: x}\n') -> 'workflow' -> 0 -> 'loop' ->> 'on_item_error';
+-- a step named like a loop's iteration could collide with one
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    next: "s[0]"\n  - step: "s[0]"\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    next: "s[x]"\n  - step: "s[x]"\n') -> 'workflow' -> 1 ->> 'step';

@@ -1700,7 +1700,7 @@ def main():
             path, version = admin.execute("SELECT path, version FROM noetl.register(%s)", (text,)).fetchone()
             fz.paths.append(path)
             fz.versions[path] = version
-            if name not in ("loop", "subpb"):
+            if name not in ("subpb",):
                 fz.runnable.append(path)
         except psycopg.Error as e:
             refused.append("%s: %s" % (name, e))
