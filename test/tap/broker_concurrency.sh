@@ -120,6 +120,12 @@ SQL
 eid=$(q -c "SELECT noetl.execute('tests/concurrency/loop2000')")
 q -c "CALL loop2000_sample($eid)" 2>/tmp/loop2000.sample.err &
 sampler=$!
+# the workers start once the sampler has sampled (on a loaded machine a
+# session can take a while to connect)
+for _ in $(seq 1 300); do
+    [ "$(q -c "SELECT count(*) FROM loop2000_samples")" -gt 0 ] && break
+    sleep 0.1
+done
 pids=()
 for i in $(seq 1 8); do
     q -c "CALL loop2000_work('loop2000-w$i', $eid)" 2>"/tmp/loop2000.$i.err" &
@@ -133,9 +139,9 @@ cat /tmp/loop2000.*.err 2>/dev/null | head -5 | sed 's/^/# /'
 rm -f /tmp/loop2000.*.err
 read -r samples max_flight max_open < <(q -F ' ' -c "SELECT count(*), max(in_flight), max(admitted_open) FROM loop2000_samples")
 echo "# $samples samples: at most $max_flight in flight, loop_next - loop_done at most $max_open"
-[ "$samples" -ge 10 ] && [ "$max_flight" -ge 2 ] && [ "$max_flight" -le 16 ]
+[ "$samples" -ge 5 ] && [ "$max_flight" -ge 2 ] && [ "$max_flight" -le 16 ]
 check $? "the sampled window never held more than 16 items, and held several ($max_flight, in $samples samples)"
-[ "$samples" -ge 10 ] && [ "$max_open" -le 16 ]
+[ "$samples" -ge 5 ] && [ "$max_open" -le 16 ]
 check $? "loop_next - loop_done never exceeded 16 ($max_open)"
 read -r status pending done workers < <(q -F ' ' -c "SELECT x.status, x.pending, (SELECT count(*) FROM loop2000_done),
     (SELECT count(DISTINCT value ->> 'by') FROM loop2000_done) FROM noetl.execution x WHERE x.execution_id = $eid")
