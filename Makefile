@@ -49,6 +49,12 @@ bench-worker:
 	QUICK=$(QUICK) bash bench/worker.sh
 .PHONY: bench-worker
 
+# a loop of 10,000 and 100,000 items against the same queue rows by hand
+# (bench/README.md); QUICK=1 as above
+bench-loops:
+	QUICK=$(QUICK) bash bench/loops.sh
+.PHONY: bench-loops
+
 ifeq ($(wildcard $(PG_CONFIG)),)
 all install installcheck:
 	@echo "PostgreSQL 15 and its development files are missing: 'make demo' or 'bash .ci/run', as root, install them" >&2
