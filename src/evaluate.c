@@ -842,8 +842,14 @@ loop_number(Run *run, Jsonb *setting, int lo, int32 *out, char **err)
 			 jb_get_int32(r, "v", out) && *out >= lo)
 		return true;
 	*err = psprintf("must be an integer of %d or more, not %s", lo,
-					v == NULL ? "nothing" : v->type == jbvString ?
-					psprintf("\"%s\"", jt_cstring(v)) : jt_type_name(v));
+					v == NULL ? "nothing" :
+					v->type == jbvString ? psprintf("\"%s\"", jt_cstring(v)) :
+					v->type == jbvNumeric ?
+					DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(v->val.numeric))) :
+					v->type == jbvNull ? "null" :
+					v->type == jbvObject ? "a mapping" :
+					v->type == jbvArray ? "a list" : "a boolean");
 	return false;
 }
 
@@ -895,6 +901,64 @@ key_kind(JsonbValue *k)
 }
 
 /*
+ * where_template is a loop's where as a template value to render: a
+ * condition without markup is an expression, as a "when" is (tpl_truthy).
+ */
+static Jsonb *
+where_template(const char *where)
+{
+	JsonbValue *o = jt_object();
+
+	if (strstr(where, "{{") == NULL && strstr(where, "{%") == NULL)
+		where = psprintf("{{ %s }}", where);
+	jt_set(o, "v", jt_string(where));
+	return jt_to_jsonb(o);
+}
+
+/*
+ * where_keeps renders a loop's where for the element in the frame and
+ * judges the value by NoETL's iterator rule (truthy, plugin/iterator/
+ * utils.py @58c2a16b), not by a "when"'s: a boolean is itself, null is
+ * false, a number is true unless it is 0, a string is false when,
+ * stripped and lower-cased, it is "false", "no", "n", "off", "0", "",
+ * "none" or "null", and true otherwise; anything else is true.
+ */
+static bool
+where_keeps(Run *run, Jsonb *where, char **err)
+{
+	static const char *const no[] = {"false", "no", "n", "off", "0", "", "none", "null"};
+	Jsonb	   *r = render(run, where, err);
+	JsonbValue *v;
+	const char *p;
+	int			len;
+	int			i;
+
+	if (*err != NULL)
+		return false;
+	v = jt_get(jt_from_jsonb(r), "v");
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvNumeric)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+												 NumericGetDatum(v->val.numeric),
+												 NumericGetDatum(int64_to_numeric(0)))) != 0;
+	if (v->type != jbvString)
+		return true;
+	p = v->val.string.val;
+	len = v->val.string.len;
+	while (len > 0 && isspace((unsigned char) *p))
+		p++, len--;
+	while (len > 0 && isspace((unsigned char) p[len - 1]))
+		len--;
+	for (i = 0; i < lengthof(no); i++)
+		if (strlen(no[i]) == (size_t) len && pg_strncasecmp(p, no[i], len) == 0)
+			return false;
+	return true;
+}
+
+/*
  * loop_elements renders the loop's collection and applies where, order_by,
  * limit and chunk, in NoETL's order (plugin/iterator/executor.py
  * @58c2a16b): the iterations, each an element (or a batch of them).
@@ -913,6 +977,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 	int32		i;
 	bool		warned = false;
 	char	   *serr = NULL;
+	Jsonb	   *where = l->where_const < 0 ? where_template(l->where) : NULL;
 
 	*batched = false;
 	if (*err != NULL)
@@ -951,7 +1016,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 			frame_set(run, &f, s->name, fr, false);
 			if (l->where_const < 0)
 			{
-				keep = truthy(run, l->where, strlen(l->where), run->ctx, &serr);
+				keep = where_keeps(run, where, &serr);
 				if (serr != NULL && !warned)
 				{
 					/* NoETL counted an error as false, and went on */
