@@ -1147,7 +1147,12 @@ loop_start(Run *run, int idx, Jsonb *args)
 	LoopState	ls;
 	JsonbValue *meta;
 	int32		i;
+	StepStatus	status;
+	Jsonb	   *started_args;
 
+	/* reached again (by another branch): started already, not rendered again */
+	if (state_get_step(run->nsp, run->ex.execution_id, s->name, &status, &started_args))
+		return;
 	elems = loop_elements(run, s, &n, &batched, &err);
 	if (elems != NULL)
 		(void) loop_window(run, s, &w, &err);

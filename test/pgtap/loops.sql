@@ -11,7 +11,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(99);
+SELECT plan(101);
 
 -- pg_temp.items(eid): the execution's iterations, by index
 CREATE FUNCTION pg_temp.items(eid bigint)
@@ -611,6 +611,34 @@ SELECT is(pg_temp.work(:tw), 3, 'a loop reached twice runs its items once');
 SELECT results_eq($$SELECT status::text, pending, (SELECT count(*)::int FROM noetl.event e WHERE e.execution_id = x.execution_id AND e.event_type = 'step_completed' AND e.node_name = 's')
                       FROM noetl.execution x WHERE execution_id = $$ || :tw,
                   $$VALUES ('completed'::text, 0, 1)$$, 'a loop reached twice completes once');
+
+-- reached again by another branch, in another transaction: the loop is
+-- not rendered again (its where warns once per loop)
+SELECT noetl.register($$
+metadata: {name: loop_again, path: tests/loops/again}
+workflow:
+  - step: start
+    next: [a, b]
+  - step: a
+    tool: python
+    code: x
+    next: [s]
+  - step: b
+    tool: python
+    code: x
+    next: [s]
+  - step: s
+    tool: python
+    code: x
+    loop: {collection: [{v: 1}, 2, {v: 3}], element: n, where: "{{ n.v > 0 }}"}
+$$) \g /dev/null
+SELECT noetl.execute('tests/loops/again') AS ag \gset
+SELECT is(pg_temp.work(:ag), 4, 'a loop reached by two branches runs its two items once');
+SELECT results_eq($$SELECT x.status::text, s.result, (SELECT count(*)::int FROM noetl.event e WHERE e.execution_id = x.execution_id AND e.event_type = 'warning')
+                      FROM noetl.execution x JOIN noetl.step_state s ON s.execution_id = x.execution_id AND s.step = 's'
+                     WHERE x.execution_id = $$ || :ag,
+                  $$VALUES ('completed'::text, '[{"step": "s[0]"}, {"step": "s[1]"}]'::jsonb, 1)$$,
+                  'a loop reached by two branches is rendered once: one warning of its where');
 
 -- ---------------------------------------------------------------- an item that cannot be rendered
 
