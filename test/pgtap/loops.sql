@@ -11,7 +11,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(101);
+SELECT plan(106);
 
 -- pg_temp.items(eid): the execution's iterations, by index
 CREATE FUNCTION pg_temp.items(eid bigint)
@@ -190,6 +190,33 @@ SELECT results_eq($$SELECT event_type, node_id FROM noetl.event WHERE execution_
 SELECT is((SELECT result FROM noetl.step_state WHERE execution_id = :rev),
           '[{"r": "a"}, {"r": "b"}, {"r": "c"}, {"r": "d"}, {"r": "e"}]',
           'the list is in input order all the same');
+
+-- several items' reports in one statement (noetl.complete_many): each sees the one before
+SELECT noetl.execute('tests/loops/max_in_flight') AS many \gset
+CREATE TEMP TABLE many_leases AS SELECT * FROM noetl.lease('w', 10);
+SELECT is(noetl.complete_many(array_agg(queue_id ORDER BY node_id DESC), array_agg(lease_token ORDER BY node_id DESC),
+                              array_agg(jsonb_build_object('n', node_id) ORDER BY node_id DESC)), 3,
+          'complete_many reports the three items in flight at once')
+  FROM many_leases;
+SELECT results_eq($$SELECT loop_next, loop_done, pg_temp.count_items($$ || :many || $$, '{queued,leased,retry}'),
+                           (SELECT pending FROM noetl.execution WHERE execution_id = $$ || :many || $$)
+                      FROM noetl.step_state WHERE execution_id = $$ || :many,
+                  $$VALUES (6, 3, 3, 4)$$, 'complete_many: three more admitted, the window held');
+SELECT pg_temp.work(:many) \g /dev/null
+SELECT is((SELECT result -> 0 FROM noetl.step_state WHERE execution_id = :many), '{"n": "start[0]"}',
+          'complete_many: the list in input order');
+
+-- the list is a result: more than noetl.max_result_size fails the step
+SET noetl.max_result_size = '64kB';
+SELECT noetl.execute('tests/loops/reverse') AS huge \gset
+SELECT is(pg_temp.work(:huge, (SELECT jsonb_object_agg('start[' || g || ']', jsonb_build_object('pad', repeat('x', 20000))) FROM generate_series(0, 4) g)), 5,
+          'noetl.max_result_size: five items of 20 kB each');
+RESET noetl.max_result_size;
+SELECT results_eq($$SELECT x.status::text, x.pending, x.error LIKE 'step "start": its list of 5 results takes 100___ bytes, more than noetl.max_result_size (64 kB)',
+                           s.status::text, s.result IS NULL
+                      FROM noetl.execution x JOIN noetl.step_state s USING (execution_id) WHERE x.execution_id = $$ || :huge,
+                  $$VALUES ('failed'::text, 0, true, 'failed'::text, true)$$,
+                  'noetl.max_result_size: a list larger fails the step, and the message names its size');
 
 -- ---------------------------------------------------------------- failures
 
