@@ -28,7 +28,7 @@ workflow:
 $$) \gset ignored_
 SELECT noetl.execute('regress/loops/events') AS ev \gset
 SELECT pg_temp.work(:ev, '{"s[1]": {"r": "B"}}');
-SELECT event_type, node_id, status, meta FROM noetl.event WHERE execution_id = :ev ORDER BY event_id;
+SELECT event_type, node_id, node_type, status, meta FROM noetl.event WHERE execution_id = :ev ORDER BY event_id;
 SELECT node_id, status, attempts, action -> 'args' AS args, result FROM noetl.queue
  WHERE execution_id = :ev ORDER BY queue_id;
 SELECT step, status, result, loop_total, loop_next, loop_done, loop_failed, loop_window
