@@ -1203,36 +1203,43 @@ item_node(const char *step, int32 i)
 }
 
 /*
- * frame_set makes the iteration's frame (its action's "loop": {element,
- * item, index, count, batch?}) the rendering's: the element, _loop, index
- * (with enumerate), batch (with chunk) and the step's own name.
+ * frame_set makes iteration index of count, with element item (with
+ * chunk, the batch), the frame of the renderings that follow: the element,
+ * _loop, index (with enumerate), batch (with chunk) and the step's own
+ * name.
  */
 static void
-frame_set(Run *run, LoopFrame *f, const char *step, JsonbValue *frame, bool enumerate)
+frame_set(Run *run, LoopFrame *f, const char *step, const char *element, JsonbValue *item,
+		  int32 index, int32 count, bool batched, bool enumerate)
 {
-	JsonbValue *item = jt_get(frame, "item");
-	JsonbValue *batch = jt_get(frame, "batch");
 	TVal	   *lp = tv_dict_new();
 	TVal	   *self = tv_dict_new();
-	int32		index = 0;
-	int32		count = 0;
 
 	memset(f, 0, sizeof(LoopFrame));
-	f->element_name = jt_cstring(jt_get(frame, "element"));
+	f->element_name = element;
 	f->element = item ? tv_from_jsonb_value(item) : tv_none();
-	(void) jb_get_int32(jt_to_jsonb(frame), "index", &index);
-	(void) jb_get_int32(jt_to_jsonb(frame), "count", &count);
 	tv_dict_set(lp, tv_cstr("current_index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("item"), f->element);
 	tv_dict_set(lp, tv_cstr("count"), tv_int(count));
 	f->loop = lp;
 	f->index = enumerate ? tv_int(index) : NULL;
-	f->batch = batch ? f->element : NULL;
+	f->batch = batched ? f->element : NULL;
 	tv_dict_set(self, tv_cstr("result_index"), tv_int(index));
 	f->step = step;
 	f->self = self;
 	run->frame = f;
+}
+
+/* frame_int reads an integer of an iteration's stored frame */
+static int32
+frame_int(JsonbValue *frame, const char *key)
+{
+	JsonbValue *v = jt_get(frame, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		elog(ERROR, "an iteration's frame has no \"%s\"", key);
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -1333,6 +1340,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 	BLoop	   *l = s->loop;
 	Jsonb	   *r = render(run, l->collection, err);
 	JsonbValue *coll;
+	JsonbValue *vals;
 	LoopElem   *el;
 	JsonbValue **out;
 	int32		m;
@@ -1347,35 +1355,43 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 		*err = psprintf("step \"%s\": the loop's collection: %s", s->name, *err);
 		return NULL;
 	}
-	coll = jt_get(jt_from_jsonb(r), "v");
-	if (coll == NULL || coll->type != jbvArray)
+	coll = jb_get(r, "v");
+	if (coll == NULL || coll->type != jbvBinary || !JsonContainerIsArray(coll->val.binary.data))
 	{
 		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
 						coll == NULL ? "nothing" :
-						coll->type == jbvObject ? "a mapping" :
+						coll->type == jbvBinary ? "a mapping" :
 						coll->type == jbvString ? "a string" :
 						coll->type == jbvNull ? "null" :
 						psprintf("a %s", jt_type_name(coll)));
 		return NULL;
 	}
-	m = coll->val.array.nElems;
+	/* the elements are read in place: nested ones stay binary, uncopied */
+	m = JsonContainerSize(coll->val.binary.data);
 	el = palloc(sizeof(LoopElem) * Max(m, 1));
+	vals = palloc(sizeof(JsonbValue) * Max(m, 1));
+	{
+		JsonbIterator *it = JsonbIteratorInit(coll->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		int32		j = 0;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && j < m)
+				vals[j++] = v;
+		m = j;
+	}
 	for (i = 0; i < m; i++)
 	{
-		JsonbValue *e = &coll->val.array.elems[i];
+		JsonbValue *e = &vals[i];
 		bool		keep = l->where_const == 1;
 
 		CHECK_FOR_INTERRUPTS();
 		if (l->where_const < 0 || l->order_by != NULL)
 		{
 			LoopFrame	f;
-			JsonbValue *fr = jt_object();
 
-			jt_set(fr, "element", jt_string(l->element));
-			jt_set(fr, "item", e);
-			jt_set(fr, "index", jt_int(i));
-			jt_set(fr, "count", jt_int(m));
-			frame_set(run, &f, s->name, fr, false);
+			frame_set(run, &f, s->name, l->element, e, i, m, false, false);
 			if (l->where_const < 0)
 			{
 				keep = truthy(run, l->where, strlen(l->where), run->ctx, &serr);
@@ -1491,6 +1507,64 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
 
+/* the iterations a loop's start writes at a time, in a memory context reset after each */
+#define LOOP_INSERT_BATCH 1000
+
+/*
+ * loop_insert writes a loop's n iterations, waiting, each with its frame
+ * {"loop": {element, item, index, count, batch?, enumerate?}}: the element
+ * is stored in its own row and nowhere else.
+ */
+static void
+loop_insert(Run *run, BStep *s, JsonbValue **elems, int32 n, bool batched, bool enumerate)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl loop start",
+											  ALLOCSET_DEFAULT_SIZES);
+	TaskSpec   *tasks = palloc(sizeof(TaskSpec) * LOOP_INSERT_BATCH);
+	bool	   *queued = palloc(sizeof(bool) * LOOP_INSERT_BATCH);
+	int32		i = 0;
+
+	while (i < n)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		int			k;
+
+		for (k = 0; k < LOOP_INSERT_BATCH && i < n; k++, i++)
+		{
+			JsonbValue *action = jt_object();
+			JsonbValue *frame = jt_object();
+			TaskSpec   *task = &tasks[k];
+
+			CHECK_FOR_INTERRUPTS();
+			jt_set(frame, "element", jt_string(s->loop->element));
+			jt_set(frame, "item", elems[i]);
+			jt_set(frame, "index", jt_int(i));
+			jt_set(frame, "count", jt_int(n));
+			if (batched)
+				jt_set(frame, "batch", elems[i]);
+			if (enumerate)
+				jt_set(frame, "enumerate", jt_bool(true));
+			jt_set(action, "loop", frame);
+			memset(task, 0, sizeof(TaskSpec));
+			task->queue_id = noetl_next_id();
+			task->node = s->name;
+			task->node_id = item_node(s->name, i);
+			task->tool = s->tool;
+			task->action = jt_to_jsonb(action);
+			task->priority = s->priority;
+			task->max_attempts = s->retry.max_attempts;
+			task->waiting = true;
+			task->fresh = true;
+		}
+		(void) state_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id, tasks, k,
+								 queued);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+	}
+	rows_done();
+	MemoryContextDelete(cxt);
+}
+
 /*
  * loop_start dispatches loop step idx: its iterations are inserted, the
  * first window of them admitted, the rest waiting.  An empty collection
@@ -1508,7 +1582,6 @@ loop_start(Run *run, int idx, Jsonb *args)
 	bool		enumerate = false;
 	LoopState	ls;
 	JsonbValue *meta;
-	int32		i;
 
 	elems = loop_elements(run, s, &n, &batched, &err);
 	if (elems != NULL)
@@ -1560,36 +1633,10 @@ loop_start(Run *run, int idx, Jsonb *args)
 						   NULL, &ls))
 		return;					/* started already */
 	emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
-	for (i = 0; i < n; i++)
-	{
-		JsonbValue *action = jt_object();
-		JsonbValue *frame = jt_object();
-		TaskSpec   *task;
-
-		CHECK_FOR_INTERRUPTS();
-		jt_set(frame, "element", jt_string(s->loop->element));
-		jt_set(frame, "item", elems[i]);
-		jt_set(frame, "index", jt_int(i));
-		jt_set(frame, "count", jt_int(n));
-		if (batched)
-			jt_set(frame, "batch", elems[i]);
-		if (enumerate)
-			jt_set(frame, "enumerate", jt_bool(true));
-		jt_set(action, "loop", frame);
-		task = new_task(run);
-		task->queue_id = noetl_next_id();
-		task->node = s->name;
-		task->node_id = item_node(s->name, i);
-		task->tool = s->tool;
-		task->action = jt_to_jsonb(action);
-		task->priority = s->priority;
-		task->max_attempts = s->retry.max_attempts;
-		task->waiting = true;
-		task->fresh = true;
-	}
 	/* the loop itself is outstanding until its end */
 	run->ex.pending++;
 	(void) flush(run);
+	loop_insert(run, s, elems, n, batched, enumerate);
 	loop_fill(run, idx, &ls, args);
 }
 
@@ -1670,7 +1717,8 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 		elog(ERROR, "iteration \"%s\" has no frame", node_id);
 	enumerate = jt_get(frame, "enumerate") != NULL;
 	(void) jt_delete(frame, "enumerate");
-	frame_set(run, &f, s->name, frame, enumerate);
+	frame_set(run, &f, s->name, s->loop->element, jt_get(frame, "item"), frame_int(frame, "index"),
+			  frame_int(frame, "count"), jt_get(frame, "batch") != NULL, enumerate);
 	rendered = render(run, s->task, &err);
 	run->frame = NULL;
 	if (err != NULL)
