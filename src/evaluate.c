@@ -809,23 +809,29 @@ child_meta(int64 child_id)
 
 /*
  * child_result is a completed child's result: its execution's result, else
- * the result of its return_step, else null (NoETL's order,
+ * the result of its return_step, else null, and a mapping with "data"
+ * stands for its data (NoETL's order and unwrapping,
  * server/api/queue/service.py @58c2a16b, _get_child_execution_result,
  * without its fallback to step names it guessed).
  */
 static Jsonb *
 child_result(int64 child_id, Jsonb *exec_result, const char *return_step)
 {
-	Jsonb	   *r = exec_result;
 	bool		found = false;
+	Jsonb	   *r;
 
-	if (r == NULL && return_step != NULL)
-	{
-		r = state_step_result(child_id, return_step, true, &found);
-		if (!found)
-			r = state_step_result(child_id, return_step, false, &found);
-	}
-	return r != NULL ? unwrap(r) : NULL;
+	/* "Extract data if wrapped": any mapping with "data" stands for it */
+	if (exec_result != NULL)
+		return JB_ROOT_IS_OBJECT(exec_result) && !JB_ROOT_IS_SCALAR(exec_result) &&
+			jb_get(exec_result, "data") != NULL ?
+			JsonbValueToJsonb(jb_get(exec_result, "data")) : exec_result;
+	if (return_step == NULL)
+		return NULL;
+	/* a step's result is stored unwrapped already */
+	r = state_step_result(child_id, return_step, true, &found);
+	if (!found)
+		r = state_step_result(child_id, return_step, false, &found);
+	return r;
 }
 
 /*
