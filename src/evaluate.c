@@ -1484,9 +1484,17 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 }
 
 /*
+ * The widest window: the iterations one transaction may admit at once (a
+ * loop's start, or a report that widens nothing but finds the window
+ * empty), each rendered, and for a sub-playbook started, in it.
+ */
+#define LOOP_MAX_WINDOW 10000
+
+/*
  * loop_window is the most iterations of a loop outstanding at once:
  * 1 for a sequential loop; for a parallel one max_in_flight, else
- * concurrency, else 8 (plugin/iterator/config.py @58c2a16b).
+ * concurrency, else 8 (plugin/iterator/config.py @58c2a16b), at most
+ * LOOP_MAX_WINDOW.
  */
 static bool
 loop_window(Run *run, BStep *s, int32 *w, char **err)
@@ -1508,6 +1516,7 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 	}
 	else
 		*w = 8;
+	*w = Min(*w, LOOP_MAX_WINDOW);
 	return true;
 }
 
