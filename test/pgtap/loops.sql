@@ -11,7 +11,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(106);
+SELECT plan(107);
 
 -- pg_temp.items(eid): the execution's iterations, by index
 CREATE FUNCTION pg_temp.items(eid bigint)
@@ -144,11 +144,9 @@ SELECT noetl.register($$
 metadata: {name: loop_par, path: tests/loops/parallel}
 workflow:
   - step: start
-    type: iterator
-    collection: "{{ range(20) | list }}"
-    element: n
-    mode: async
-    task: {type: python, code: x}
+    tool: python
+    code: x
+    loop: {collection: "{{ range(20) | list }}", element: n, mode: parallel}
 $$) \g /dev/null
 SELECT noetl.execute('tests/loops/max_in_flight') AS mif \gset
 SELECT is(pg_temp.count_items(:mif, '{queued}'), 3, 'max_in_flight 3: three iterations admitted at the start');
@@ -165,7 +163,7 @@ SELECT is((SELECT error FROM noetl.execution WHERE execution_id = :conc0),
           'a concurrency rendered below 1 fails the step');
 SELECT noetl.execute('tests/loops/parallel') AS par \gset
 SELECT results_eq($$SELECT status::text, loop_window FROM noetl.step_state WHERE execution_id = $$ || :par,
-                  $$VALUES ('dispatched'::text, 8)$$, 'mode async alone (era B''s iterator): a window of 8');
+                  $$VALUES ('dispatched'::text, 8)$$, 'mode parallel alone: a window of 8');
 SELECT results_eq($$SELECT most, violations FROM pg_temp.drain($$ || :par || $$, 8)$$, $$VALUES (8, 0)$$,
                   'the default window: at most eight in flight');
 
@@ -242,6 +240,7 @@ SELECT is(pg_temp.work(:cont, '{"start[1]": {"__fail": "one is odd"}, "start[3]"
 SELECT results_eq($$SELECT node_id, status, error FROM pg_temp.items($$ || :cont || $$)$$,
                   $$VALUES ('start[0]', 'done', NULL), ('start[1]', 'dead', 'one is odd'), ('start[2]', 'done', NULL), ('start[3]', 'dead', 'three is odd')$$,
                   'continue: the failed items are dead, with their errors on their rows');
+SELECT is((SELECT loop_window FROM noetl.step_state WHERE execution_id = :cont), 8, 'era B''s iterator, mode async alone: a window of 8');
 SELECT results_eq($$SELECT status::text, loop_done, loop_failed, result FROM noetl.step_state WHERE execution_id = $$ || :cont || $$ AND step = 'start'$$,
                   $$VALUES ('completed'::text, 4, 2, '[{"step": "start[0]"}, null, {"step": "start[2]"}, null]'::jsonb)$$,
                   'continue: the step completes, the failed items null in the list');
