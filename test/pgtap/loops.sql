@@ -362,6 +362,9 @@ DECLARE t record;
 BEGIN
     PERFORM pg_temp.due(eid);
     SELECT * INTO t FROM noetl.lease('expiring', 1, 1) l WHERE l.execution_id = eid;
+    IF NOT FOUND THEN
+        RETURN 'nothing to lease';
+    END IF;
     INSERT INTO noetl.event (event_type, queue_id, lease_token, error, meta)
     VALUES ('action_error', t.queue_id, t.lease_token, 'lease expired',
             jsonb_build_object('lease_expired', true, 'attempt', t.attempts));
