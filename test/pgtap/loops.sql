@@ -11,7 +11,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(107);
+SELECT plan(108);
 
 -- pg_temp.items(eid): the execution's iterations, by index
 CREATE FUNCTION pg_temp.items(eid bigint)
@@ -166,6 +166,21 @@ SELECT results_eq($$SELECT status::text, loop_window FROM noetl.step_state WHERE
                   $$VALUES ('dispatched'::text, 8)$$, 'mode parallel alone: a window of 8');
 SELECT results_eq($$SELECT most, violations FROM pg_temp.drain($$ || :par || $$, 8)$$, $$VALUES (8, 0)$$,
                   'the default window: at most eight in flight');
+
+-- a window wider than 10,000 is 10,000: one transaction's admissions stay bounded
+SELECT noetl.register($$
+metadata: {name: loop_wide, path: tests/loops/wide}
+workflow:
+  - step: start
+    tool: python
+    code: x
+    loop: {collection: "{{ range(10005) | list }}", element: n, mode: parallel, max_in_flight: 50000}
+$$) \g /dev/null
+SELECT noetl.execute('tests/loops/wide') AS wide \gset
+SELECT results_eq($$SELECT loop_window, loop_next, pg_temp.count_items($$ || :wide || $$, '{queued}'), (SELECT pending FROM noetl.execution WHERE execution_id = $$ || :wide || $$)
+                      FROM noetl.step_state WHERE execution_id = $$ || :wide,
+                  $$VALUES (10000, 10000, 10000, 10001)$$, 'max_in_flight 50,000: a window of 10,000');
+SELECT noetl.cancel(:wide) \g /dev/null
 
 -- ---------------------------------------------------------------- order
 
