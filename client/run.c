@@ -253,17 +253,21 @@ draw(Follow *f, const char *status, double seconds)
 	if (children != NULL && PQntuples(children) > 0)
 	{
 		long		running = atol(PQgetvalue(children, 0, 2));
+		size_t		start = line.len;
 		int			shown = 0;
 
 		appendPQExpBufferStr(&line, "; children:");
 		for (i = 0; i < PQntuples(children); i++)
 		{
 			size_t		len = line.len;
+			char		more[32] = "";
 
 			appendPQExpBuffer(&line, "%s %s (%s)", i > 0 ? "," : "", PQgetvalue(children, i, 0),
 							  PQgetvalue(children, i, 1));
-			/* an id cut short is no use: leave it out for the count */
-			if (i > 0 && progress_width(line.data) > columns - 12)
+			if (running > i + 1)
+				snprintf(more, sizeof(more), " +%ld", running - i - 1);
+			/* an id cut short is no use: leave it out, for the count */
+			if (progress_width(line.data) + (int) strlen(more) > columns - 1)
 			{
 				line.data[len] = '\0';
 				line.len = len;
@@ -271,7 +275,13 @@ draw(Follow *f, const char *status, double seconds)
 			}
 			shown++;
 		}
-		if (running > shown)
+		if (shown == 0)
+		{
+			line.data[start] = '\0';
+			line.len = start;
+			appendPQExpBuffer(&line, "; %ld running children", running);
+		}
+		else if (running > shown)
 			appendPQExpBuffer(&line, " +%ld", running - shown);
 	}
 	PQclear(loops);

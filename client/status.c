@@ -175,7 +175,7 @@ one(PGconn *c, const char *eid, double warn_after)
 	r = db_exec(c, NULL, timeline_sql, 1, params);
 	if (r == NULL)
 		return 2;
-	printf("\n%9s  %-19s %-20s %-10s %-16s %s\n", "seconds", "event", "step", "status", "worker", "error");
+	printf("\n%9s  %-19s %-20s %-10s %-16s %s\n", "seconds", "event", "step", "status", "worker", "child, error");
 	for (i = 0; i < PQntuples(r); i++)
 	{
 		printf("%9s  %-19s %-20s %-10s %-16s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
