@@ -85,7 +85,7 @@ typedef struct Step
 	char	   *name;
 	bool		running;		/* started, not yet completed or failed */
 	bool		loop;			/* its step_started's node_type: a loop */
-	bool		playbook;		/* ... a sub-playbook */
+	bool		playbook;		/* it has started a child execution */
 	char	   *shown;			/* without a terminal: its counters last printed */
 } Step;
 
@@ -121,14 +121,17 @@ step_of(Follow *f, const char *name)
 	return &f->steps[f->nsteps++];
 }
 
-/* any_running tells whether a running step is a loop (loops) or may have children */
+/*
+ * any_running tells whether a running step is a loop (loops), or else has
+ * started a child: a sub-playbook step, or a loop of them
+ */
 static bool
 any_running(Follow *f, bool loops)
 {
 	int			i;
 
 	for (i = 0; i < f->nsteps; i++)
-		if (f->steps[i].running && (f->steps[i].loop || (!loops && f->steps[i].playbook)))
+		if (f->steps[i].running && (loops ? f->steps[i].loop : f->steps[i].playbook))
 			return true;
 	return false;
 }
@@ -156,9 +159,11 @@ read_events(Follow *f)
 		Step	   *s = NULL;
 
 		if (strcmp(type, "step_started") == 0 || strcmp(type, "step_completed") == 0 ||
-			strcmp(type, "step_failed") == 0)
+			strcmp(type, "step_failed") == 0 || strcmp(type, "loop_iteration") == 0)
 			s = step_of(f, PQgetvalue(ev, i, 3));
-		if (s != NULL && strcmp(type, "step_started") == 0)
+		if (s != NULL && strcmp(type, "loop_iteration") == 0)
+			s->playbook = true; /* events_sql reads one only when it starts a child */
+		else if (s != NULL && strcmp(type, "step_started") == 0)
 		{
 			s->running = true;
 			s->loop = strcmp(PQgetvalue(ev, i, 4), "loop") == 0;
