@@ -43,7 +43,7 @@ static const char *one_sql =
 
 /* the execution's loops: its step_state rows, by their key */
 static const char *loops_sql =
-"SELECT step, status, loop_total, loop_done, loop_failed, loop_next, loop_window"
+"SELECT step, CASE status WHEN 'dispatched' THEN 'running' ELSE status END, loop_total, loop_done, loop_failed, loop_next, loop_window"
 "  FROM noetl.step_state WHERE execution_id = $1 AND loop_total IS NOT NULL"
 " ORDER BY started_at, step";
 
@@ -51,7 +51,10 @@ static const char *loops_sql =
 static const char *children_sql =
 "SELECT execution_id, coalesce(parent_step, ''), status,"
 "       to_char(extract(epoch FROM coalesce(ended_at, clock_timestamp()) - started_at), 'FM999990.000'),"
-"       count(*) OVER ()"
+"       count(*) OVER (), count(*) FILTER (WHERE status = 'running') OVER (),"
+"       count(*) FILTER (WHERE status = 'completed') OVER (),"
+"       count(*) FILTER (WHERE status = 'failed') OVER (),"
+"       count(*) FILTER (WHERE status = 'cancelled') OVER ()"
 "  FROM noetl.execution WHERE parent_execution_id = $1"
 " ORDER BY execution_id LIMIT " CppAsString2(CHILDREN_SHOWN);
 
@@ -72,9 +75,9 @@ recent(PGconn *c, double warn_after)
 
 	if (r == NULL)
 		return 2;
-	printf("%-20s %-44s %-10s %-19s %10s\n", "execution", "playbook", "status", "started", "seconds");
+	printf("%-20s %-36s %-10s %-19s %10s\n", "execution", "playbook", "status", "started", "seconds");
 	for (i = 0; i < PQntuples(r); i++)
-		printf("%-20s %-44s %-10s %-19s %10s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		printf("%-20s %-36s %-10s %-19s %10s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
 			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
 	if (PQntuples(r) == 0)
 		printf("(no executions)\n");
@@ -118,6 +121,7 @@ children(PGconn *c, const char *eid)
 {
 	const char *params[1] = {eid};
 	PGresult   *r = db_exec(c, NULL, children_sql, 1, params);
+	static const char *const statuses[] = {"running", "completed", "failed", "cancelled"};
 	long		total;
 	int			i;
 
@@ -125,8 +129,18 @@ children(PGconn *c, const char *eid)
 		return false;
 	if (PQntuples(r) > 0)
 	{
+		const char *sep = " (";
+
 		total = atol(PQgetvalue(r, 0, 4));
-		printf("\nchildren (%ld):\n", total);
+		printf("\nchildren: %ld", total);
+		for (i = 0; i < lengthof(statuses); i++)
+		{
+			if (atol(PQgetvalue(r, 0, 5 + i)) == 0)
+				continue;
+			printf("%s%s %s", sep, PQgetvalue(r, 0, 5 + i), statuses[i]);
+			sep = ", ";
+		}
+		printf(")\n");
 		printf("  %-20s %-20s %-10s %10s\n", "execution", "step", "status", "seconds");
 		for (i = 0; i < PQntuples(r); i++)
 			printf("  %-20s %-20s %-10s %10s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),

@@ -20,7 +20,7 @@ refused() {  # refused MESSAGE ARGS...: noetl ARGS exits 2 at once, saying MESSA
     ok $([ "$status" = 2 ] && grep -qF -- "$msg" "$tmp/refused.out"; echo $?) \
        "noetl $* is refused: $(head -1 "$tmp/refused.out")"
 }
-echo "1..44"
+echo "1..46"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -175,10 +175,10 @@ wait_grep() {  # wait_grep PATTERN FILE: polls (10 s) until grep -E PATTERN FILE
     for i in $(seq 1 100); do grep -qE -- "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
     return 1
 }
-widest() {  # widest FILE: the most characters a line drawn on the terminal has, its padding left out
+widest() {  # widest FILE: the most characters a line of FILE has, its padding left out
     python3 -c 'import re, sys
 lines = re.split("[\r\n]", open(sys.argv[1], encoding="utf-8").read())
-print(max(len(l.rstrip(" ")) for l in lines if not l.startswith("execution ")))' "$1"
+print(max(len(l.rstrip(" ")) for l in lines))' "$1"
 }
 started() { sed -n 's/^execution \([0-9]*\) of .* started.*$/\1/p' "$1" | head -1; }
 "$NOETL" register - >/dev/null 2>&1 <<'YAML'
@@ -233,6 +233,9 @@ wait_for "SELECT count(*) = 2 FROM noetl.queue WHERE execution_id = ${loop:-0} A
 task
 wait_grep '^ +[0-9.]+s  loop_progress +process_items 1/6 \(2 in flight\)$' "$tmp/loop.out"
 ok $? "noetl run --wait, without a terminal, prints a loop's counters: $(grep loop_progress "$tmp/loop.out" | tail -1)"
+"$NOETL" status "$loop" >"$tmp/status_running.out" 2>&1
+ok $(grep -qE '^  process_items +running +1/6 \(2 in flight\), window 2$' "$tmp/status_running.out"; echo $?) \
+   "noetl status shows a running loop's counters: $(grep '^  process_items' "$tmp/status_running.out")"
 task 'process_items[1]'
 wait_grep 'loop_progress +process_items 2/6 \(2 in flight, 1 failed\)$' "$tmp/loop.out"
 ok $([ $? = 0 ] && grep -qE '^ +[0-9.]+s  iteration_failed +process_items\[1\]  boom$' "$tmp/loop.out"; echo $?) \
@@ -296,10 +299,10 @@ fi
 # noetl status of the parent: its children by id; of a child: its parent
 "$NOETL" status "$kids" >"$tmp/status_kids.out" 2>&1
 child=$(q "SELECT execution_id FROM noetl.execution WHERE parent_execution_id = ${kids:-0} AND parent_step = 'users[2]'")
-ok $([ $? = 0 ] && grep -q '^children (3):$' "$tmp/status_kids.out" \
+ok $([ $? = 0 ] && grep -qx 'children: 3 (3 completed)' "$tmp/status_kids.out" \
      && [ "$(grep -cE '^  [0-9]{18,} +users\[[0-2]\] +completed +[0-9.]+$' "$tmp/status_kids.out")" = 3 ] \
      && grep -qE "^  $child +users\[2\] +completed" "$tmp/status_kids.out"; echo $?) \
-   "noetl status lists the children: id, step, status, seconds"
+   "noetl status counts the children by status and lists them: id, step, status, seconds"
 ok $(grep -qE "^ +[0-9.]+  loop_iteration +users\[2\] .* child $child\$" "$tmp/status_kids.out" \
      && grep -qE "^ +[0-9.]+  action_completed +users\[2\] .* child $child\$" "$tmp/status_kids.out"; echo $?) \
    "... and its timeline the child's start and end, with its id"
@@ -309,12 +312,40 @@ ok $([ $? = 0 ] && grep -qx "parent: $kids (users\[2\])" "$tmp/status_child.out"
    "noetl status CHILD names its parent and the parent's step: $(grep '^parent' "$tmp/status_child.out")"
 # the first 20 children, then a count: rows a superuser adds for the display
 q "INSERT INTO noetl.execution (execution_id, catalog_id, parent_execution_id, parent_step, depth, status, ended_at)
-   SELECT noetl.snowflake_id(), catalog_id, execution_id, 'users[' || i || ']', 1, 'completed', pg_catalog.now()
+   SELECT noetl.snowflake_id(), catalog_id, execution_id, 'users[' || i || ']', 1,
+          CASE WHEN i < 5 THEN 'running' ELSE 'completed' END, CASE WHEN i >= 5 THEN pg_catalog.now() END
      FROM noetl.execution, generate_series(3, 24) i WHERE execution_id = ${kids:-0}" >/dev/null
 "$NOETL" status "$kids" >"$tmp/status_many.out" 2>&1
-ok $([ $? = 0 ] && grep -q '^children (25):$' "$tmp/status_many.out" \
-     && [ "$(grep -cE '^  [0-9]{18,} +users\[[0-9]+\] +completed' "$tmp/status_many.out")" = 20 ] \
+ok $([ $? = 0 ] && grep -qx 'children: 25 (2 running, 23 completed)' "$tmp/status_many.out" \
+     && [ "$(grep -cE '^  [0-9]{18,} +users\[[0-9]+\] +(running|completed) ' "$tmp/status_many.out")" = 20 ] \
      && grep -qx '  ... and 5 more' "$tmp/status_many.out"; echo $?) \
    "... the first 20 of 25, then how many more"
+# a sub-playbook step, without a terminal: its start and its end, each with the child's id
+"$NOETL" register - >/dev/null 2>&1 <<'YAML'
+metadata: {path: tests/client/call}
+workflow:
+  - step: start
+    next: [call]
+  - step: call
+    tool: playbook
+    path: tests/client/kid
+    args: {n: 7}
+    next: [end]
+  - step: end
+YAML
+timeout 60 "$NOETL" run tests/client/call --wait --warn-after 3600 >"$tmp/call.out" 2>&1 &
+runner=$!
+pids+=("$runner")
+wait_grep 'started$' "$tmp/call.out"
+call=$(started "$tmp/call.out")
+wait_for "SELECT count(*) = 1 FROM noetl.queue q JOIN noetl.execution x USING (execution_id)
+           WHERE x.parent_execution_id = ${call:-0} AND q.status = 'queued'"
+task
+wait "$runner"
+rc=$?
+child=$(q "SELECT execution_id FROM noetl.execution WHERE parent_execution_id = ${call:-0} AND parent_step = 'call'")
+ok $([ "$rc" = 0 ] && [ -n "$child" ] && grep -qE "^ +[0-9.]+s  step_started +call  child $child\$" "$tmp/call.out" \
+     && grep -qE "^ +[0-9.]+s  action_completed +call  child $child\$" "$tmp/call.out"; echo $?) \
+   "noetl run --wait of a sub-playbook step prints the child's id at its start and its end"
 [ "$failed" = 0 ] || tail -n 20 "$tmp"/*.log
 exit $((failed > 0))
