@@ -41,9 +41,10 @@ static const char *one_sql =
 "       has_table_privilege('noetl.step_state', 'SELECT')"
 "  FROM noetl.execution x JOIN noetl.catalog c USING (catalog_id) WHERE x.execution_id = $1";
 
-/* the execution's loops: its step_state rows, by their key */
+/* the execution's loops: its step_state rows, by their key (dispatched: running) */
 static const char *loops_sql =
-"SELECT step, CASE status WHEN 'dispatched' THEN 'running' ELSE status END, loop_total, loop_done, loop_failed, loop_next, loop_window"
+"SELECT step, CASE status WHEN 'dispatched' THEN 'running' ELSE status END,"
+"       loop_total, loop_done, loop_failed, loop_next, loop_window"
 "  FROM noetl.step_state WHERE execution_id = $1 AND loop_total IS NOT NULL"
 " ORDER BY started_at, step";
 
