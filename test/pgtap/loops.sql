@@ -11,7 +11,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(108);
+SELECT plan(110);
 
 -- pg_temp.items(eid): the execution's iterations, by index
 CREATE FUNCTION pg_temp.items(eid bigint)
@@ -320,6 +320,18 @@ SELECT results_eq($$SELECT e.status, s.loop_next, (SELECT count(*)::int FROM noe
                      WHERE e.execution_id = $$ || :fl || $$ AND e.node_id = 'other' AND e.event_type = 'action_completed'
                        AND s.execution_id = e.execution_id AND s.step = 's'$$,
                   $$VALUES ('ignored'::text, 3, 3)$$, 'fail: a late report is ignored and admits nothing');
+
+-- the other branch failing fails the execution: the running loop is cancelled
+SELECT noetl.execute('tests/loops/fail') AS fo \gset
+SELECT noetl.fail(l.queue_id, l.lease_token, 'the other broke')
+  FROM noetl.lease('w', 10) l WHERE l.execution_id = :fo AND l.node_id = 'other' \g /dev/null
+SELECT results_eq($$SELECT x.status::text, x.pending, x.error, s.status::text, s.result
+                      FROM noetl.execution x JOIN noetl.step_state s ON s.execution_id = x.execution_id AND s.step = 's'
+                     WHERE x.execution_id = $$ || :fo,
+                  $$VALUES ('failed'::text, 0, 'the other broke'::text, 'cancelled'::text, NULL::jsonb)$$,
+                  'another step failing: the execution fails, the loop step is cancelled, with no list');
+SELECT results_eq($$SELECT status, count(*)::int FROM pg_temp.items($$ || :fo || $$) GROUP BY status$$,
+                  $$VALUES ('cancelled'::text, 6)$$, 'another step failing: the loop''s items, leased and waiting, are cancelled');
 
 -- ---------------------------------------------------------------- retries
 
