@@ -259,6 +259,20 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 		return NULL;
 	}
 	coll = jb_get(r, "v");
+	if (coll != NULL && coll->type == jbvString)
+	{
+		/* text that holds a list (JSON, or a Python literal) is that list */
+		TVal	   *list = tpl_read_list(coll->val.string.val, coll->val.string.len);
+
+		if (list != NULL)
+		{
+			JsonbValue *o = jt_object();
+
+			jt_set(o, "v", jt_from_jsonb(tv_to_jsonb(list)));
+			r = jt_to_jsonb(o);
+			coll = jb_get(r, "v");
+		}
+	}
 	if (coll == NULL || coll->type != jbvBinary || !JsonContainerIsArray(coll->val.binary.data))
 	{
 		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
@@ -510,12 +524,8 @@ loop_start(Run *run, int idx, Jsonb *args)
 	{
 		JsonbValue *e = jt_get(jt_from_jsonb(s->loop->enumerate), "v");
 
-		if (e->type == jbvBool)
-			enumerate = e->val.boolean;
-		else
-			enumerate = ev_truthy(run, jt_cstring(e), e->val.string.len, run->ctx, &err);
-		if (err != NULL)
-			err = psprintf("step \"%s\": the loop's enumerate: %s", s->name, err);
+		/* bool(task_config.get('enumerate') or False): any text but "" is true */
+		enumerate = e->type == jbvBool ? e->val.boolean : e->val.string.len > 0;
 	}
 	if (err != NULL)
 	{
@@ -640,7 +650,7 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 	run->frame = NULL;
 	if (err != NULL)
 	{
-		char	   *msg = psprintf("step \"%s\", iteration %d: %s", s->name, k, err);
+		char	   *msg = pstrdup(err);
 
 		state_finish_task(run->nsp, &q, TASK_DEAD, NULL, msg);
 		loop_item_end(run, idx, ls, args, k, true, msg);

@@ -714,7 +714,7 @@ SELECT results_eq($$SELECT node_id, status, attempts, error FROM pg_temp.items($
                   'an item that cannot be rendered: nothing happens to it before its turn');
 SELECT is(pg_temp.work(:rd, '{"start[0]": {"q": 2}, "start[2]": {"q": 5}}'), 2, 'an item that cannot be rendered is never leased');
 SELECT results_eq($$SELECT node_id, status, attempts, error FROM pg_temp.items($$ || :rd || $$)$$,
-                  $$VALUES ('start[0]', 'done', 1, NULL), ('start[1]', 'dead', 0, 'step "start", iteration 1: template error at line 1, column 7: integer division or modulo by zero'),
+                  $$VALUES ('start[0]', 'done', 1, NULL), ('start[1]', 'dead', 0, 'template error at line 1, column 7: integer division or modulo by zero'),
                            ('start[2]', 'done', 1, NULL)$$,
                   'an item that cannot be rendered is dead at once, without retries (retry: 3), with the error; the next one is admitted');
 SELECT is((SELECT count(*)::int FROM noetl.event WHERE execution_id = :rd AND event_type = 'step_retry'), 0,

@@ -79,7 +79,7 @@ SELECT node_id, status, action -> 'loop' AS frame, action -> 'args' AS args FROM
 -- an empty collection: the loop completes at once with [], and next runs
 SELECT noetl.register($$
 metadata: {name: collections, path: regress/loops/collections}
-workload: {empty: [], mapping: {a: 1}, string: abc, number: 3, "null": null}
+workload: {empty: [], mapping: {a: 1}, string: abc, number: 3, "null": null, json_text: " [1, {\"a\": 2}]", python_text: "[1, 'two', None]", dict_text: "{\"a\": 1}"}
 workflow:
   - step: start
     tool: python
@@ -93,6 +93,12 @@ $$) \gset ignored_
 SELECT noetl.execute('regress/loops/collections', '{"which": "empty"}') AS em \gset
 SELECT event_type, node_id, status, result FROM noetl.event WHERE execution_id = :em ORDER BY event_id;
 SELECT node_id, status, action -> 'args' AS args FROM noetl.queue WHERE execution_id = :em;
+-- text that holds a list is that list (JSON, or a Python literal), as NoETL's coerce_items read it
+SELECT noetl.execute('regress/loops/collections', '{"which": "json_text"}') AS jt \gset
+SELECT node_id, status, action -> 'loop' -> 'item' AS item FROM noetl.queue WHERE execution_id = :jt ORDER BY queue_id;
+SELECT noetl.execute('regress/loops/collections', '{"which": "python_text"}') AS pt \gset
+SELECT (SELECT loop_total FROM noetl.step_state WHERE execution_id = :pt AND step = 'start') AS total,
+       (SELECT action -> 'loop' -> 'item' FROM noetl.queue WHERE execution_id = :pt AND node_id = 'start[0]') AS first;
 -- collections that are not lists fail the step, and the execution
 CREATE FUNCTION pg_temp.outcome(which text, OUT status text, OUT error text) LANGUAGE plpgsql AS $$
 DECLARE
@@ -100,7 +106,7 @@ DECLARE
 BEGIN
     SELECT x.status, x.error INTO status, error FROM noetl.execution x WHERE x.execution_id = eid;
 END $$;
-SELECT w.which, o.* FROM unnest(ARRAY['mapping', 'string', 'number', 'null']) WITH ORDINALITY w (which, n),
+SELECT w.which, o.* FROM unnest(ARRAY['mapping', 'string', 'number', 'null', 'dict_text']) WITH ORDINALITY w (which, n),
        LATERAL pg_temp.outcome(w.which) o ORDER BY w.n;
 SELECT noetl.register($$
 metadata: {name: broken, path: regress/loops/broken}
