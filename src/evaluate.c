@@ -786,6 +786,7 @@ finish(Run *run)
 typedef struct ChildEnd
 {
 	bool		ended;
+	bool		started;		/* its execution exists (else it never started) */
 	ExecStatus	status;
 	Jsonb	   *result;			/* completed: its result (see child_result) */
 	const char *error;
@@ -917,6 +918,7 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 	c->ex.depth = run->ex.depth + 1;
 	c->ctx = make_context(c);
 	c->result = tv_none();
+	out.started = true;
 
 	/* the child's execution_start, as a client's would read, but the broker's */
 	ctx = jt_object();
@@ -953,10 +955,16 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 	return out;
 }
 
-/* child_message is what a child's failure or cancellation makes its parent's row's error */
+/*
+ * child_message is what a child's failure or cancellation makes its
+ * parent's row's error; a child that never started (its path not
+ * registered, the depth reached) has no execution to name.
+ */
 static char *
 child_message(int64 child_id, const ChildEnd *e)
 {
+	if (!e->started)
+		return pstrdup(e->error);
 	if (e->status == EXEC_CANCELLED)
 		return psprintf("sub-playbook execution %lld was cancelled", (long long) child_id);
 	return psprintf("sub-playbook execution %lld failed: %s", (long long) child_id,
@@ -974,7 +982,7 @@ child_message(int64 child_id, const ChildEnd *e)
 static void
 child_apply(Run *run, TaskState *q, int64 child_id, const ChildEnd *e, bool may_retry)
 {
-	JsonbValue *meta = child_meta(child_id);
+	JsonbValue *meta = e->started ? child_meta(child_id) : jt_object();
 
 	if (e->status == EXEC_COMPLETED)
 	{
@@ -1113,6 +1121,7 @@ propagate(Run *c)
 		p->orig_pending = p->ex.pending;
 		p->orig_status = p->ex.status;
 		e.ended = true;
+		e.started = true;
 		e.status = c->ex.status;
 		e.error = c->end_error;
 		e.result = NULL;
@@ -1634,7 +1643,8 @@ loop_admit_child(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, TaskSta
 	if (dead)
 		msg = child_message(child_id, &e);
 	emit(run, dead ? "action_error" : "action_completed", s->name, "playbook",
-		 dead ? "failed" : "completed", e.result, jt_to_jsonb(child_meta(child_id)), msg,
+		 dead ? "failed" : "completed", e.result,
+		 jt_to_jsonb(e.started ? child_meta(child_id) : jt_object()), msg,
 		 q2.queue_id)->node_id = q2.node_id;
 	state_finish_task(run->nsp, &q2, dead ? TASK_DEAD : TASK_DONE, e.result, msg);
 	run->ex.pending--;
