@@ -810,23 +810,29 @@ child_meta(int64 child_id)
 
 /*
  * child_result is a completed child's result: its execution's result, else
- * the result of its return_step, else null (NoETL's order,
+ * the result of its return_step, else null, and a mapping with "data"
+ * stands for its data (NoETL's order and unwrapping,
  * server/api/queue/service.py @58c2a16b, _get_child_execution_result,
  * without its fallback to step names it guessed).
  */
 static Jsonb *
 child_result(int64 child_id, Jsonb *exec_result, const char *return_step)
 {
-	Jsonb	   *r = exec_result;
 	bool		found = false;
+	Jsonb	   *r;
 
-	if (r == NULL && return_step != NULL)
-	{
-		r = state_step_result(child_id, return_step, true, &found);
-		if (!found)
-			r = state_step_result(child_id, return_step, false, &found);
-	}
-	return r != NULL ? unwrap(r) : NULL;
+	/* "Extract data if wrapped": any mapping with "data" stands for it */
+	if (exec_result != NULL)
+		return JB_ROOT_IS_OBJECT(exec_result) && !JB_ROOT_IS_SCALAR(exec_result) &&
+			jb_get(exec_result, "data") != NULL ?
+			JsonbValueToJsonb(jb_get(exec_result, "data")) : exec_result;
+	if (return_step == NULL)
+		return NULL;
+	/* a step's result is stored unwrapped already */
+	r = state_step_result(child_id, return_step, true, &found);
+	if (!found)
+		r = state_step_result(child_id, return_step, false, &found);
+	return r;
 }
 
 /*
@@ -1212,36 +1218,43 @@ item_node(const char *step, int32 i)
 }
 
 /*
- * frame_set makes the iteration's frame (its action's "loop": {element,
- * item, index, count, batch?}) the rendering's: the element, _loop, index
- * (with enumerate), batch (with chunk) and the step's own name.
+ * frame_set makes iteration index of count, with element item (with
+ * chunk, the batch), the frame of the renderings that follow: the element,
+ * _loop, index (with enumerate), batch (with chunk) and the step's own
+ * name.
  */
 static void
-frame_set(Run *run, LoopFrame *f, const char *step, JsonbValue *frame, bool enumerate)
+frame_set(Run *run, LoopFrame *f, const char *step, const char *element, JsonbValue *item,
+		  int32 index, int32 count, bool batched, bool enumerate)
 {
-	JsonbValue *item = jt_get(frame, "item");
-	JsonbValue *batch = jt_get(frame, "batch");
 	TVal	   *lp = tv_dict_new();
 	TVal	   *self = tv_dict_new();
-	int32		index = 0;
-	int32		count = 0;
 
 	memset(f, 0, sizeof(LoopFrame));
-	f->element_name = jt_cstring(jt_get(frame, "element"));
+	f->element_name = element;
 	f->element = item ? tv_from_jsonb_value(item) : tv_none();
-	(void) jb_get_int32(jt_to_jsonb(frame), "index", &index);
-	(void) jb_get_int32(jt_to_jsonb(frame), "count", &count);
 	tv_dict_set(lp, tv_cstr("current_index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("item"), f->element);
 	tv_dict_set(lp, tv_cstr("count"), tv_int(count));
 	f->loop = lp;
 	f->index = enumerate ? tv_int(index) : NULL;
-	f->batch = batch ? f->element : NULL;
+	f->batch = batched ? f->element : NULL;
 	tv_dict_set(self, tv_cstr("result_index"), tv_int(index));
 	f->step = step;
 	f->self = self;
 	run->frame = f;
+}
+
+/* frame_int reads an integer of an iteration's stored frame */
+static int32
+frame_int(JsonbValue *frame, const char *key)
+{
+	JsonbValue *v = jt_get(frame, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		elog(ERROR, "an iteration's frame has no \"%s\"", key);
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -1342,6 +1355,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 	BLoop	   *l = s->loop;
 	Jsonb	   *r = render(run, l->collection, err);
 	JsonbValue *coll;
+	JsonbValue *vals;
 	LoopElem   *el;
 	JsonbValue **out;
 	int32		m;
@@ -1356,35 +1370,43 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 		*err = psprintf("step \"%s\": the loop's collection: %s", s->name, *err);
 		return NULL;
 	}
-	coll = jt_get(jt_from_jsonb(r), "v");
-	if (coll == NULL || coll->type != jbvArray)
+	coll = jb_get(r, "v");
+	if (coll == NULL || coll->type != jbvBinary || !JsonContainerIsArray(coll->val.binary.data))
 	{
 		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
 						coll == NULL ? "nothing" :
-						coll->type == jbvObject ? "a mapping" :
+						coll->type == jbvBinary ? "a mapping" :
 						coll->type == jbvString ? "a string" :
 						coll->type == jbvNull ? "null" :
 						psprintf("a %s", jt_type_name(coll)));
 		return NULL;
 	}
-	m = coll->val.array.nElems;
+	/* the elements are read in place: nested ones stay binary, uncopied */
+	m = JsonContainerSize(coll->val.binary.data);
 	el = palloc(sizeof(LoopElem) * Max(m, 1));
+	vals = palloc(sizeof(JsonbValue) * Max(m, 1));
+	{
+		JsonbIterator *it = JsonbIteratorInit(coll->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		int32		j = 0;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && j < m)
+				vals[j++] = v;
+		m = j;
+	}
 	for (i = 0; i < m; i++)
 	{
-		JsonbValue *e = &coll->val.array.elems[i];
+		JsonbValue *e = &vals[i];
 		bool		keep = l->where_const == 1;
 
 		CHECK_FOR_INTERRUPTS();
 		if (l->where_const < 0 || l->order_by != NULL)
 		{
 			LoopFrame	f;
-			JsonbValue *fr = jt_object();
 
-			jt_set(fr, "element", jt_string(l->element));
-			jt_set(fr, "item", e);
-			jt_set(fr, "index", jt_int(i));
-			jt_set(fr, "count", jt_int(m));
-			frame_set(run, &f, s->name, fr, false);
+			frame_set(run, &f, s->name, l->element, e, i, m, false, false);
 			if (l->where_const < 0)
 			{
 				keep = truthy(run, l->where, strlen(l->where), run->ctx, &serr);
@@ -1471,9 +1493,17 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 }
 
 /*
+ * The widest window: the iterations one transaction may admit at once (a
+ * loop's start, or a report that widens nothing but finds the window
+ * empty), each rendered, and for a sub-playbook started, in it.
+ */
+#define LOOP_MAX_WINDOW 10000
+
+/*
  * loop_window is the most iterations of a loop outstanding at once:
  * 1 for a sequential loop; for a parallel one max_in_flight, else
- * concurrency, else 8 (plugin/iterator/config.py @58c2a16b).
+ * concurrency, else 8 (plugin/iterator/config.py @58c2a16b), at most
+ * LOOP_MAX_WINDOW.
  */
 static bool
 loop_window(Run *run, BStep *s, int32 *w, char **err)
@@ -1495,10 +1525,69 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 	}
 	else
 		*w = 8;
+	*w = Min(*w, LOOP_MAX_WINDOW);
 	return true;
 }
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
+
+/* the iterations a loop's start writes at a time, in a memory context reset after each */
+#define LOOP_INSERT_BATCH 1000
+
+/*
+ * loop_insert writes a loop's n iterations, waiting, each with its frame
+ * {"loop": {element, item, index, count, batch?, enumerate?}}: the element
+ * is stored in its own row and nowhere else.
+ */
+static void
+loop_insert(Run *run, BStep *s, JsonbValue **elems, int32 n, bool batched, bool enumerate)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl loop start",
+											  ALLOCSET_DEFAULT_SIZES);
+	TaskSpec   *tasks = palloc(sizeof(TaskSpec) * LOOP_INSERT_BATCH);
+	bool	   *queued = palloc(sizeof(bool) * LOOP_INSERT_BATCH);
+	int32		i = 0;
+
+	while (i < n)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		int			k;
+
+		for (k = 0; k < LOOP_INSERT_BATCH && i < n; k++, i++)
+		{
+			JsonbValue *action = jt_object();
+			JsonbValue *frame = jt_object();
+			TaskSpec   *task = &tasks[k];
+
+			CHECK_FOR_INTERRUPTS();
+			jt_set(frame, "element", jt_string(s->loop->element));
+			jt_set(frame, "item", elems[i]);
+			jt_set(frame, "index", jt_int(i));
+			jt_set(frame, "count", jt_int(n));
+			if (batched)
+				jt_set(frame, "batch", elems[i]);
+			if (enumerate)
+				jt_set(frame, "enumerate", jt_bool(true));
+			jt_set(action, "loop", frame);
+			memset(task, 0, sizeof(TaskSpec));
+			task->queue_id = noetl_next_id();
+			task->node = s->name;
+			task->node_id = item_node(s->name, i);
+			task->tool = s->tool;
+			task->action = jt_to_jsonb(action);
+			task->priority = s->priority;
+			task->max_attempts = s->retry.max_attempts;
+			task->waiting = true;
+			task->fresh = true;
+		}
+		(void) state_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id, tasks, k,
+								 queued);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+	}
+	rows_done();
+	MemoryContextDelete(cxt);
+}
 
 /*
  * loop_start dispatches loop step idx: its iterations are inserted, the
@@ -1517,7 +1606,6 @@ loop_start(Run *run, int idx, Jsonb *args)
 	bool		enumerate = false;
 	LoopState	ls;
 	JsonbValue *meta;
-	int32		i;
 
 	elems = loop_elements(run, s, &n, &batched, &err);
 	if (elems != NULL)
@@ -1569,36 +1657,10 @@ loop_start(Run *run, int idx, Jsonb *args)
 						   NULL, &ls))
 		return;					/* started already */
 	emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
-	for (i = 0; i < n; i++)
-	{
-		JsonbValue *action = jt_object();
-		JsonbValue *frame = jt_object();
-		TaskSpec   *task;
-
-		CHECK_FOR_INTERRUPTS();
-		jt_set(frame, "element", jt_string(s->loop->element));
-		jt_set(frame, "item", elems[i]);
-		jt_set(frame, "index", jt_int(i));
-		jt_set(frame, "count", jt_int(n));
-		if (batched)
-			jt_set(frame, "batch", elems[i]);
-		if (enumerate)
-			jt_set(frame, "enumerate", jt_bool(true));
-		jt_set(action, "loop", frame);
-		task = new_task(run);
-		task->queue_id = noetl_next_id();
-		task->node = s->name;
-		task->node_id = item_node(s->name, i);
-		task->tool = s->tool;
-		task->action = jt_to_jsonb(action);
-		task->priority = s->priority;
-		task->max_attempts = s->retry.max_attempts;
-		task->waiting = true;
-		task->fresh = true;
-	}
 	/* the loop itself is outstanding until its end */
 	run->ex.pending++;
 	(void) flush(run);
+	loop_insert(run, s, elems, n, batched, enumerate);
 	loop_fill(run, idx, &ls, args);
 }
 
@@ -1680,7 +1742,8 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 		elog(ERROR, "iteration \"%s\" has no frame", node_id);
 	enumerate = jt_get(frame, "enumerate") != NULL;
 	(void) jt_delete(frame, "enumerate");
-	frame_set(run, &f, s->name, frame, enumerate);
+	frame_set(run, &f, s->name, s->loop->element, jt_get(frame, "item"), frame_int(frame, "index"),
+			  frame_int(frame, "count"), jt_get(frame, "batch") != NULL, enumerate);
 	rendered = render(run, s->task, &err);
 	run->frame = NULL;
 	if (err != NULL)
