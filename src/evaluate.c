@@ -862,6 +862,9 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 	BEvent	   *ev;
 	JsonbValue *ctx;
 	JsonbValue *meta;
+	MemoryContext ccxt;
+	MemoryContext old;
+	Jsonb	   *result = NULL;
 
 	check_stack_depth();
 	memset(&out, 0, sizeof(out));
@@ -910,8 +913,16 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 		return out;
 	}
 
+	/*
+	 * The child is evaluated in a memory context of its own, gone once its
+	 * start is done: a loop of children (or children of children) would
+	 * otherwise keep every child's evaluation until the parent's ended,
+	 * about 85 kB a child.  Only its outcome is copied out.
+	 */
+	ccxt = AllocSetContextCreate(run->cxt, "noetl sub-playbook", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ccxt);
 	c = palloc0(sizeof(Run));
-	c->cxt = run->cxt;
+	c->cxt = ccxt;
 	c->event_rel = run->event_rel;
 	c->nsp = run->nsp;
 	c->pb = pb_get(catalog_id);
@@ -947,17 +958,18 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 			break;
 		finish(c);
 	}
-	if (c->ex.status == EXEC_RUNNING)
-	{
-		out.ended = false;
-		return out;
-	}
+	out.ended = c->ex.status != EXEC_RUNNING;
 	out.status = c->ex.status;
-	out.error = c->end_error;
 	if (c->ex.status == EXEC_COMPLETED)
-		out.result = child_result(child_id, c->end_result,
-								  rs && rs->type == jbvString ?
-								  pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+		result = child_result(child_id, c->end_result,
+							  rs && rs->type == jbvString ?
+							  pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+	MemoryContextSwitchTo(old);
+	if (out.ended && c->end_error != NULL)
+		out.error = pstrdup(c->end_error);
+	if (result != NULL)
+		out.result = DatumGetJsonbPCopy(JsonbPGetDatum(result));
+	MemoryContextDelete(ccxt);
 	return out;
 }
 
