@@ -1181,29 +1181,37 @@ cancel_children(Run *run)
 	check_stack_depth();
 	for (i = 0; i < n; i++)
 	{
+		/* each child's cancel in a context of its own, as its start was */
+		MemoryContext ccxt = AllocSetContextCreate(run->cxt, "noetl sub-playbook",
+												   ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(ccxt);
 		Run		   *c = palloc0(sizeof(Run));
 
 		CHECK_FOR_INTERRUPTS();
-		c->cxt = run->cxt;
+		c->cxt = ccxt;
 		c->event_rel = run->event_rel;
 		c->nsp = run->nsp;
-		if (!state_lock_execution(ids[i], &c->ex) || c->ex.status != EXEC_RUNNING)
-			continue;
-		c->pb = pb_get(c->ex.catalog_id);
-		c->ctx = make_context(c);
-		c->result = tv_none();
-		c->event_id = run->end_event_id;
-		c->orig_pending = c->ex.pending;
-		c->orig_status = c->ex.status;
-		if (state_cancel_tasks(c->ex.execution_id) > 0)
-			wake_record_cancel(c->ex.execution_id);
-		cancel_children(c);
-		c->ex.pending = 0;
-		c->ex.status = EXEC_CANCELLED;
-		c->ended = true;
-		emit(c, "execution_cancelled", NULL, NULL, "cancelled", NULL,
-			 meta_of("cancelled_by", "parent"), NULL, 0);
-		(void) flush(c);
+		if (state_lock_execution(ids[i], &c->ex) && c->ex.status == EXEC_RUNNING)
+		{
+			c->pb = pb_get(c->ex.catalog_id);
+			c->ctx = make_context(c);
+			c->result = tv_none();
+			c->event_id = run->end_event_id;
+			c->orig_pending = c->ex.pending;
+			c->orig_status = c->ex.status;
+			if (state_cancel_tasks(c->ex.execution_id) > 0)
+				wake_record_cancel(c->ex.execution_id);
+			c->ex.pending = 0;
+			c->ex.status = EXEC_CANCELLED;
+			c->ended = true;
+			/* its own children's cancels are caused by its execution_cancelled */
+			c->end_event_id = emit(c, "execution_cancelled", NULL, NULL, "cancelled", NULL,
+								   meta_of("cancelled_by", "parent"), NULL, 0)->event_id;
+			cancel_children(c);
+			(void) flush(c);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ccxt);
 	}
 }
 

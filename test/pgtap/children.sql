@@ -26,7 +26,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(100);
+SELECT plan(101);
 
 SELECT noetl.register(:'leaf'), noetl.register(:'bare'), noetl.register(:'control'), noetl.register(:'broken'),
        noetl.register(:'mid'), noetl.register(:'parent'), noetl.register(:'loop'),
@@ -203,6 +203,9 @@ SELECT noetl.cancel(:p7) \g /dev/null
 SELECT is((SELECT array_agg(status::text ORDER BY depth) FROM noetl.execution WHERE execution_id IN (:p7, :c7, :g7)),
           '{cancelled,cancelled,cancelled}', 'cancelling the grandparent cancels the child and the grandchild');
 SELECT is((SELECT status::text FROM noetl.queue WHERE execution_id = :g7), 'cancelled', '... and the grandchild''s task');
+SELECT is((SELECT parent_event_id FROM noetl.event WHERE execution_id = :g7 AND event_type = 'execution_cancelled'),
+          (SELECT event_id FROM noetl.event WHERE execution_id = :c7 AND event_type = 'execution_cancelled'),
+          'the grandchild''s execution_cancelled is caused by the child''s');
 SELECT is(pg_temp.terminals(:p7) || ' ' || pg_temp.terminals(:c7) || ' ' || pg_temp.terminals(:g7),
           'execution_cancelled execution_cancelled execution_cancelled', 'one terminal event each');
 
