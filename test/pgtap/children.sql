@@ -26,7 +26,7 @@ BEGIN;
 -- leases must see only this file's tasks: any others are out of the way until ROLLBACK
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(101);
+SELECT plan(105);
 
 SELECT noetl.register(:'leaf'), noetl.register(:'bare'), noetl.register(:'control'), noetl.register(:'broken'),
        noetl.register(:'mid'), noetl.register(:'parent'), noetl.register(:'loop'),
@@ -351,6 +351,20 @@ SELECT results_eq($$SELECT status::text, result -> 'all' FROM noetl.execution WH
 SELECT is((SELECT loop_done || '/' || loop_total || ' ' || loop_failed FROM noetl.step_state WHERE execution_id = :p18 AND step = 'start'),
           '4/4 0', 'the loop''s counters');
 SELECT is(pg_temp.terminals(:p18), 'execution_complete', 'one terminal event');
+
+-- an iteration's child that fails is retried with a new child on the same row; the window keeps its place
+SELECT noetl.register(E'metadata: {path: tests/child/loop_retry}\nworkflow:\n  - step: start\n    tool: playbook\n    path: tests/child/leaf\n    args: {x: "{{ n }}"}\n    retry: {max_attempts: 2}\n    loop:\n      collection: [1, 2]\n      element: n\n      mode: parallel\n    next: [end]\n  - step: end\n    result: "{{ start }}"\n') \g /dev/null
+SELECT noetl.execute('tests/child/loop_retry') AS p20 \gset
+SELECT pg_temp.child(:p20, 'start[0]') AS c20 \gset
+SELECT is(pg_temp.work(:c20, '{"work": {"__fail": "item boom"}}'), 1, 'a loop''s first child fails');
+SELECT results_eq($$SELECT node_id, status::text, attempts, worker_id = 'child:$$ || :c20 || $$' FROM noetl.queue WHERE execution_id = $$ || :p20 || $$ ORDER BY 1$$,
+                  $$VALUES ('start[0]'::text, 'leased'::text, 2, false), ('start[1]', 'leased', 1, false)$$,
+                  'its iteration is held by a new child, attempts 2; the other iteration is untouched');
+SELECT is(pg_temp.work(pg_temp.child(:p20, 'start[0]'), '{"work": {"v": 5}}') + pg_temp.work(pg_temp.child(:p20, 'start[1]'), '{"work": {"v": 6}}'),
+          2, 'both children''s tasks are done');
+SELECT results_eq($$SELECT status::text, result FROM noetl.execution WHERE execution_id = $$ || :p20,
+                  $$VALUES ('completed'::text, '[{"x": 1, "got": 5}, {"x": 2, "got": 6}]'::jsonb)$$,
+                  'the loop completes with the retried child''s result in its place');
 
 -- ---------------------------------------------------------------- hostile clients
 CREATE ROLE regress_child_inserter;
