@@ -608,7 +608,8 @@ loop_admit_child(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, TaskSta
 	if (dead)
 		msg = child_message(child_id, &e);
 	ev_emit(run, dead ? "action_error" : "action_completed", s->name, "playbook",
-		 dead ? "failed" : "completed", e.result, jt_to_jsonb(child_meta(child_id)), msg,
+		 dead ? "failed" : "completed", e.result,
+		 jt_to_jsonb(e.started ? child_meta(child_id) : jt_object()), msg,
 		 q2.queue_id)->node_id = q2.node_id;
 	state_finish_task(run->nsp, &q2, dead ? TASK_DEAD : TASK_DONE, e.result, msg);
 	run->ex.pending--;
