@@ -433,6 +433,9 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
 
+/* the admissions whose leftovers are written and freed at a time (loop_fill) */
+#define LOOP_ADMIT_BATCH 64
+
 /* the iterations a loop's start writes at a time, in a memory context reset after each */
 #define LOOP_INSERT_BATCH 1000
 
@@ -691,24 +694,69 @@ static Jsonb *
 loop_results(Run *run, BStep *s, LoopState *ls, JsonbValue **errors)
 {
 	LoopItem   *items = palloc(sizeof(LoopItem) * Max(ls->total, 1));
-	JsonbValue *list = jt_array();
+	JsonbParseState *st = NULL;
+	JsonbParseState *est = NULL;
+	JsonbValue *list;
+	JsonbValue	v;
 	int32		i;
 
 	state_loop_results(run->nsp, run->ex.execution_id, s->name, ls->total, items);
-	*errors = jt_array();
+
+	/*
+	 * Built as it is read, each result pushed as it is stored: no tree of
+	 * the whole list, whose nodes would cost several times the list.
+	 */
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&est, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < ls->total; i++)
 	{
-		jt_append(list, items[i].result != NULL ? jt_from_jsonb(items[i].result) : jt_null());
+		Jsonb	   *r = items[i].result;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r == NULL)
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
+		else if (JB_ROOT_IS_SCALAR(r))
+		{
+			if (!JsonbExtractScalar(&r->root, &v))
+				elog(ERROR, "a scalar result that is none");
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &r->root;
+			v.val.binary.len = VARSIZE(r) - VARHDRSZ;
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
 		if (items[i].seen && items[i].dead)
 		{
-			JsonbValue *e = jt_object();
+			const char *msg = items[i].error ? items[i].error : "task failed";
 
-			jt_set(e, "index", jt_int(i));
-			jt_set(e, "message", jt_string(items[i].error ? items[i].error : "task failed"));
-			jt_append(*errors, e);
+			pushJsonbValue(&est, WJB_BEGIN_OBJECT, NULL);
+			v.type = jbvString;
+			v.val.string.val = "index";
+			v.val.string.len = 5;
+			pushJsonbValue(&est, WJB_KEY, &v);
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(i);
+			pushJsonbValue(&est, WJB_VALUE, &v);
+			v.type = jbvString;
+			v.val.string.val = "message";
+			v.val.string.len = 7;
+			pushJsonbValue(&est, WJB_KEY, &v);
+			v.val.string.val = (char *) msg;
+			v.val.string.len = strlen(msg);
+			pushJsonbValue(&est, WJB_VALUE, &v);
+			pushJsonbValue(&est, WJB_END_OBJECT, NULL);
 		}
+		items[i].result = NULL;
 	}
-	return jt_to_jsonb(list);
+	list = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	*errors = jt_from_jsonb(JsonbValueToJsonb(pushJsonbValue(&est, WJB_END_ARRAY, NULL)));
+	return JsonbValueToJsonb(list);
 }
 
 /*
@@ -753,13 +801,39 @@ static void
 loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args)
 {
 	BStep	   *s = &run->pb->steps[idx];
+	MemoryContext cxt = NULL;
+	int			since = 0;
 
 	while (run->ex.status == EXEC_RUNNING && ls->next < ls->total &&
 		   ls->next - ls->done < ls->window)
 	{
 		int32		k = ls->next++;
+		MemoryContext old;
 
+		/*
+		 * Iterations that end within their admission (a rendering that
+		 * fails under "continue", a child that ends within its start) leave
+		 * the window open, so one transaction may admit every iteration:
+		 * what each leaves behind is written and freed every
+		 * LOOP_ADMIT_BATCH admissions.
+		 */
+		if (cxt == NULL)
+			cxt = AllocSetContextCreate(run->cxt, "noetl loop admissions",
+										ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(cxt);
 		loop_admit(run, idx, ls, args, k);
+		MemoryContextSwitchTo(old);
+		if (++since == LOOP_ADMIT_BATCH)
+		{
+			(void) ev_flush(run);
+			MemoryContextReset(cxt);
+			since = 0;
+		}
+	}
+	if (cxt != NULL)
+	{
+		(void) ev_flush(run);
+		MemoryContextDelete(cxt);
 	}
 	if (run->ex.status != EXEC_RUNNING)
 		return;
