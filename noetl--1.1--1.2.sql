@@ -75,20 +75,28 @@ BEGIN
                                              COALESCE(pg_catalog.cardinality(complete_many.lease_tokens)::text, 'no'),
                                              COALESCE(pg_catalog.cardinality(complete_many.results)::text, 'no'));
     END IF;
+    /*
+     * Executions in one order for every caller, the newest first: two
+     * batches never lock two executions in opposite orders, and a child
+     * (newer than its parent) is locked before its parent, as its end
+     * locks them (docs/design.md, "Concurrency").  A task's reports keep
+     * the caller's order.
+     */
     INSERT INTO noetl.event (event_type, queue_id, lease_token, result)
     SELECT 'action_completed', u.queue_id, u.lease_token, COALESCE(u.result, '{}')
       FROM ROWS FROM (pg_catalog.unnest(complete_many.queue_ids),
                       pg_catalog.unnest(complete_many.lease_tokens),
                       pg_catalog.unnest(complete_many.results))
            WITH ORDINALITY AS u(queue_id, lease_token, result, i)
-     ORDER BY u.i;
+      LEFT JOIN noetl.queue q ON q.queue_id OPERATOR(pg_catalog.=) u.queue_id
+     ORDER BY q.execution_id DESC NULLS LAST, u.i;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
 
 COMMENT ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) IS
-'reports many tasks done in one statement (an action_completed event each, results NULL meaning {}); all or none: a refused report fails the call; returns how many';
+'reports many tasks done in one statement (an action_completed event each, results NULL meaning {}), the newest execution''s first; all or none: a refused report fails the call; returns how many';
 
 REVOKE ALL ON FUNCTION noetl.execute_many(text, jsonb[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) FROM PUBLIC;
@@ -666,3 +674,53 @@ COMMENT ON COLUMN noetl.execution.parent_step IS
 COMMENT ON COLUMN noetl.execution.depth IS
 '0 for an execution a client started, the parent''s depth + 1 for a sub-playbook''s';
 
+
+/*
+ * A parent that ends cancels its running children in the same transaction,
+ * skipping (SKIP LOCKED) a child another transaction is evaluating at that
+ * moment, so that it never waits for a descendant.  Such a child, if its
+ * evaluation leaves it running, is an orphan: noetl.cancel_orphans()
+ * cancels it (an execution_cancel each, in a subtransaction of its own).
+ * The broker worker calls it every noetl.lease_check_interval; without
+ * the broker worker, call it yourself (pg_cron).
+ */
+CREATE INDEX execution_running_child_idx ON noetl.execution (parent_execution_id)
+    WHERE status = 'running' AND parent_execution_id IS NOT NULL;
+
+CREATE FUNCTION noetl.cancel_orphans()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    orphan bigint;
+    n integer := 0;
+BEGIN
+    FOR orphan IN
+        SELECT c.execution_id
+          FROM noetl.execution c
+          JOIN noetl.execution p ON p.execution_id OPERATOR(pg_catalog.=) c.parent_execution_id
+         WHERE c.status OPERATOR(pg_catalog.=) 'running'
+           AND c.parent_execution_id IS NOT NULL
+           AND p.status OPERATOR(pg_catalog.<>) 'running'
+         ORDER BY c.execution_id
+         LIMIT 1000
+    LOOP
+        BEGIN
+            INSERT INTO noetl.event (execution_id, event_type, meta)
+            VALUES (orphan, 'execution_cancel', pg_catalog.jsonb_build_object('reason', 'orphan'));
+            n := n OPERATOR(pg_catalog.+) 1;
+        EXCEPTION WHEN query_canceled THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'noetl could not cancel orphaned execution %: %', orphan, SQLERRM;
+        END;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION noetl.cancel_orphans() FROM PUBLIC;
+
+COMMENT ON FUNCTION noetl.cancel_orphans() IS
+'cancels running sub-playbook executions whose parent has ended (at most 1,000 a call); the broker worker calls it every noetl.lease_check_interval';
