@@ -42,6 +42,9 @@ Expectation fields (all optional; a fixture without any must complete):
     setup_sql: TEXT                   run on the scratch database before the fixture
     timeout: SECONDS
     not_yet: REASON
+    already: {FIELD: ...}             of a not_yet fixture, what works already
+                                      (steps, ran, attempts, ...; status only if
+                                      given), checked as an ordinary test
 """
 
 import glob
@@ -65,7 +68,9 @@ EXPECTED = os.path.join(REPO, "test", "fixtures_expected.yaml")
 TIMEOUT = float(os.environ.get("FIXTURE_TIMEOUT", "45"))
 CONCURRENCY = int(os.environ.get("FIXTURE_CONCURRENCY", "8"))
 FIELDS = {"status", "refused", "error", "attempts", "log", "sql", "steps", "result", "ran",
-          "not_ran", "workload", "setup_sql", "timeout", "not_yet"}
+          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already"}
+# what an already: block may check
+ALREADY = {"status", "error", "attempts", "log", "sql", "steps", "result", "ran", "not_ran"}
 # what NoETL's script_execution fixtures load from their scripts/ directory,
 # which the corpus does not carry: written under the worker's working
 # directory, at the relative path the fixtures give
@@ -198,11 +203,12 @@ def printed(log, queue_id):
     return "\n".join(out)
 
 
-def problems(exp, got):
-    """What differs from the expectation (an empty list: none)."""
+def problems(exp, got, whole=True):
+    """What differs from the expectation (an empty list: none); with whole
+    false (an already: block), the status only if the expectation gives one."""
     out = []
     want = exp.get("status", "completed")
-    if got["status"] not in (want if isinstance(want, list) else [want]):
+    if (whole or "status" in exp) and got["status"] not in (want if isinstance(want, list) else [want]):
         out.append("status %s, expected %s" % (got["status"], want))
     if "error" in exp and got["status"] == "failed" and exp["error"] not in (got.get("error") or ""):
         out.append("error %r does not contain %r" % (got.get("error"), exp["error"]))
@@ -262,6 +268,11 @@ def main():
     tap.ok(not stale, "every expectation names a fixture of the corpus", "stale: " + ", ".join(stale))
     bad = ["%s: %s" % (f, sorted(set(e or {}) - FIELDS)) for f, e in expected.items()
            if set(e or {}) - FIELDS]
+    bad += ["%s: already: %s" % (f, sorted(set(e["already"] or {}) - ALREADY))
+            for f, e in expected.items() if isinstance((e or {}).get("already"), dict)
+            and set(e["already"]) - ALREADY]
+    bad += ["%s: already: without not_yet" % f for f, e in expected.items()
+            if "already" in (e or {}) and "not_yet" not in e]
     tap.ok(not bad, "the expectations use only known fields", "\n".join(bad))
 
     program = noetl_program()
@@ -375,6 +386,14 @@ def main():
                                 % float(exp.get("timeout", TIMEOUT)))
             if "not_yet" in exp:
                 tap.todo(not diag, name, "not yet: " + exp["not_yet"], "\n".join(diag))
+                if "already" in exp:
+                    now = exp["already"] or {}
+                    if "outcome" in r:
+                        adiag = problems(now, r["outcome"], whole=False)
+                    else:
+                        adiag = diag or ["not run"]
+                    tap.ok(not adiag, "%s: already %s" % (rel, ", ".join(sorted(now))),
+                           "\n".join(adiag))
             else:
                 tap.ok(not diag, name, "\n".join(diag))
     finally:
