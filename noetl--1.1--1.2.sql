@@ -666,3 +666,53 @@ COMMENT ON COLUMN noetl.execution.parent_step IS
 COMMENT ON COLUMN noetl.execution.depth IS
 '0 for an execution a client started, the parent''s depth + 1 for a sub-playbook''s';
 
+
+/*
+ * A parent that ends cancels its running children in the same transaction,
+ * skipping (SKIP LOCKED) a child another transaction is evaluating at that
+ * moment, so that it never waits for a descendant.  Such a child, if its
+ * evaluation leaves it running, is an orphan: noetl.cancel_orphans()
+ * cancels it (an execution_cancel each, in a subtransaction of its own).
+ * The broker worker calls it every noetl.lease_check_interval; without
+ * the broker worker, call it yourself (pg_cron).
+ */
+CREATE INDEX execution_running_child_idx ON noetl.execution (parent_execution_id)
+    WHERE status = 'running' AND parent_execution_id IS NOT NULL;
+
+CREATE FUNCTION noetl.cancel_orphans()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    orphan bigint;
+    n integer := 0;
+BEGIN
+    FOR orphan IN
+        SELECT c.execution_id
+          FROM noetl.execution c
+          JOIN noetl.execution p ON p.execution_id OPERATOR(pg_catalog.=) c.parent_execution_id
+         WHERE c.status OPERATOR(pg_catalog.=) 'running'
+           AND c.parent_execution_id IS NOT NULL
+           AND p.status OPERATOR(pg_catalog.<>) 'running'
+         ORDER BY c.execution_id
+         LIMIT 1000
+    LOOP
+        BEGIN
+            INSERT INTO noetl.event (execution_id, event_type, meta)
+            VALUES (orphan, 'execution_cancel', pg_catalog.jsonb_build_object('reason', 'orphan'));
+            n := n OPERATOR(pg_catalog.+) 1;
+        EXCEPTION WHEN query_canceled THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'noetl could not cancel orphaned execution %: %', orphan, SQLERRM;
+        END;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION noetl.cancel_orphans() FROM PUBLIC;
+
+COMMENT ON FUNCTION noetl.cancel_orphans() IS
+'cancels running sub-playbook executions whose parent has ended (at most 1,000 a call); the broker worker calls it every noetl.lease_check_interval';

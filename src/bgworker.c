@@ -62,6 +62,7 @@
 #include "bgworker.h"
 #include "guc.h"
 #include "shmem.h"
+#include "state.h"
 #include "stmt.h"
 #include "subxact.h"
 
@@ -321,6 +322,39 @@ expire_leases(void)
 	return done;
 }
 
+/*
+ * cancel_orphans calls noetl.cancel_orphans(): sub-playbook executions
+ * still running after their parent ended (a cascade passed them by while
+ * another transaction evaluated them).  A schema older than sub-playbooks
+ * has neither.
+ */
+static NoetlStmt orphans = {
+	"SELECT noetl.cancel_orphans()", 0, {InvalidOid}
+};
+
+static void
+call_orphans(void *arg)
+{
+	(void) noetl_spi_exec(&orphans, NULL, NULL, SPI_OK_SELECT);
+}
+
+static void
+cancel_orphans(void)
+{
+	ErrorData  *ed;
+
+	if (!state_loop_schema(InvalidOid))
+		return;
+	ed = subxact_run(call_orphans, NULL);
+	if (ed == NULL)
+		return;
+	if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(ed);
+	ereport(WARNING,
+			(errmsg("noetl broker could not cancel orphaned executions: %s", ed->message)));
+	FreeErrorData(ed);
+}
+
 /* milliseconds from now until t, at least 0 */
 static long
 ms_until(TimestampTz now, TimestampTz t)
@@ -429,6 +463,7 @@ noetl_broker_main(Datum main_arg)
 				if (lease_check)
 				{
 					(void) expire_leases();
+					cancel_orphans();
 					last_lease_check = now;
 				}
 			}

@@ -49,6 +49,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -98,6 +99,9 @@ typedef struct Run
 	Jsonb	   *exec_result;
 	char	   *exec_error;
 	bool		ended;
+	int64		end_event_id;	/* this evaluation ended the execution: its event */
+	Jsonb	   *end_result;		/* ... and its result or error */
+	char	   *end_error;
 	TVal	   *result;			/* "result" in templates */
 	TVal	   *ctx;			/* the lazy template context */
 	LoopFrame  *frame;			/* the iteration being rendered, or NULL */
@@ -513,6 +517,8 @@ truthy(Run *run, const char *cond, int len, TVal *ctx, char **err)
 
 /* ---------------------------------------------------------------- failure */
 
+static void cancel_children(Run *run);
+
 /*
  * fail_execution fails a step (if step is given) and its execution,
  * cancelling the rest.
@@ -532,13 +538,17 @@ fail_execution(Run *run, const char *step, const char *error)
 	run->ex.status = EXEC_FAILED;
 	run->exec_error = pstrdup(error);
 	run->ended = true;
-	emit(run, "execution_failed", NULL, NULL, "failed", NULL, NULL, error, 0);
+	run->end_error = run->exec_error;
+	run->end_event_id = emit(run, "execution_failed", NULL, NULL, "failed", NULL, NULL, error,
+							 0)->event_id;
+	cancel_children(run);
 }
 
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(Run *run, int idx, Jsonb *args);
 static void loop_start(Run *run, int idx, Jsonb *args);
+static void enqueue_child(Run *run, int idx, Jsonb *action);
 
 /* new_task adds a task to those the evaluation queues at flush() */
 static TaskSpec *
@@ -587,6 +597,11 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	}
 	if (s->keep != NULL)
 		(void) jt_merge(t, jt_from_jsonb(s->keep), false);
+	if (s->subplaybook)
+	{
+		enqueue_child(run, idx, jt_to_jsonb(t));
+		return true;
+	}
 	for (i = 0; i < run->ntasks; i++)
 		if (run->tasks[i].node == s->name && run->tasks[i].node_id == NULL)
 			return true;		/* already dispatched by this evaluation */
@@ -747,9 +762,427 @@ finish(Run *run)
 				run->ex.status = EXEC_COMPLETED;
 				run->exec_result = result;
 				run->ended = true;
-				emit(run, "execution_complete", NULL, NULL, "completed", result, NULL, NULL, 0);
+				run->end_result = result;
+				run->end_event_id = emit(run, "execution_complete", NULL, NULL, "completed",
+										 result, NULL, NULL, 0)->event_id;
 			}
 		}
+	}
+}
+
+/* ---------------------------------------------------------------- sub-playbooks */
+
+/*
+ * A sub-playbook step (tool: playbook), or an iteration of a loop over one,
+ * is a queue row held "leased" by its child execution (state.c).  The
+ * child starts in the transaction that dispatches the row, evaluated here
+ * in a Run of its own (child_start); its end, in whatever transaction ends
+ * it, completes or fails the row in its parent (propagate), under the
+ * parent's lock: a descendant is locked before its ancestor, never the
+ * reverse, so no cycle of waits can form.
+ */
+
+/* how a child execution ended, when it has */
+typedef struct ChildEnd
+{
+	bool		ended;
+	ExecStatus	status;
+	Jsonb	   *result;			/* completed: its result (see child_result) */
+	const char *error;
+} ChildEnd;
+
+static void start_with(Run *run, Jsonb *given);
+static void task_done(Run *run, TaskState *q, Jsonb *result);
+static void task_error(Run *run, TaskState *q, const char *error, Jsonb *result,
+					   bool may_retry);
+
+/* child_meta is the meta of an event about a child: {child_execution_id} */
+static JsonbValue *
+child_meta(int64 child_id)
+{
+	JsonbValue *meta = jt_object();
+
+	/* as text: JSON numbers lose a snowflake id's low bits in many clients */
+	jt_set(meta, "child_execution_id", jt_string(psprintf("%lld", (long long) child_id)));
+	return meta;
+}
+
+/*
+ * child_result is a completed child's result: its execution's result, else
+ * the result of its return_step, else null, and a mapping with "data"
+ * stands for its data (NoETL's order and unwrapping,
+ * server/api/queue/service.py @58c2a16b, _get_child_execution_result,
+ * without its fallback to step names it guessed).
+ */
+static Jsonb *
+child_result(int64 child_id, Jsonb *exec_result, const char *return_step)
+{
+	bool		found = false;
+	Jsonb	   *r;
+
+	/* "Extract data if wrapped": any mapping with "data" stands for it */
+	if (exec_result != NULL)
+		return JB_ROOT_IS_OBJECT(exec_result) && !JB_ROOT_IS_SCALAR(exec_result) &&
+			jb_get(exec_result, "data") != NULL ?
+			JsonbValueToJsonb(jb_get(exec_result, "data")) : exec_result;
+	if (return_step == NULL)
+		return NULL;
+	/* a step's result is stored unwrapped already */
+	r = state_step_result(child_id, return_step, true, &found);
+	if (!found)
+		r = state_step_result(child_id, return_step, false, &found);
+	return r;
+}
+
+/*
+ * child_start starts child execution child_id of the step s for its row
+ * node_id, with the row's rendered action {path, version?, args?,
+ * return_step?}, in this transaction: its execution_start (caused by
+ * parent_event_id) and its first evaluation, nested in this one.  Returns
+ * whether it ended within its start, and how: a path that is not
+ * registered, or a depth beyond noetl.max_playbook_depth, ends it before
+ * it starts, failed.
+ */
+static ChildEnd
+child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *action,
+			int64 parent_event_id)
+{
+	JsonbValue *path = jb_get(action, "path");
+	JsonbValue *version = jb_get(action, "version");
+	JsonbValue *rs = jb_get(action, "return_step");
+	JsonbValue *argsv = jb_get(action, "args");
+	Jsonb	   *args = NULL;
+	ChildEnd	out;
+	char	   *p;
+	int32		v = 0;
+	bool		has_version = version != NULL && version->type != jbvNull;
+	int64		catalog_id;
+	Run		   *c;
+	BEvent	   *ev;
+	JsonbValue *ctx;
+	JsonbValue *meta;
+
+	check_stack_depth();
+	memset(&out, 0, sizeof(out));
+	out.ended = true;
+	out.status = EXEC_FAILED;
+	if (path == NULL || path->type != jbvString || path->val.string.len == 0)
+	{
+		out.error = psprintf("step \"%s\": the sub-playbook's path must be a non-empty string",
+							 s->name);
+		return out;
+	}
+	p = pnstrdup(path->val.string.val, path->val.string.len);
+	if (has_version)
+	{
+		if (!jb_get_int32(action, "version", &v) || v <= 0)
+		{
+			out.error = psprintf("step \"%s\": the version of sub-playbook \"%s\" must be a positive integer",
+								 s->name, p);
+			return out;
+		}
+	}
+	if (argsv != NULL && argsv->type != jbvNull)
+	{
+		if (!(argsv->type == jbvBinary && JsonContainerIsObject(argsv->val.binary.data)))
+		{
+			out.error = psprintf("step \"%s\": the args of sub-playbook \"%s\" must be a mapping",
+								 s->name, p);
+			return out;
+		}
+		args = JsonbValueToJsonb(argsv);
+	}
+	if (run->ex.depth + 1 > noetl_max_playbook_depth)
+	{
+		out.error = psprintf("sub-playbook \"%s\" not started: noetl.max_playbook_depth (%d) reached",
+							 p, noetl_max_playbook_depth);
+		return out;
+	}
+	/* as admit does: the lock the child's row is written under, then the catalog */
+	LockRelationOid(rows_relid(run->nsp, "execution"), RowExclusiveLock);
+	catalog_id = pb_resolve(run->nsp, p, v, has_version);
+	if (catalog_id == 0)
+	{
+		out.error = has_version ?
+			psprintf("version %d of sub-playbook \"%s\" is not registered", v, p) :
+			psprintf("sub-playbook \"%s\" is not registered", p);
+		return out;
+	}
+
+	c = palloc0(sizeof(Run));
+	c->cxt = run->cxt;
+	c->event_rel = run->event_rel;
+	c->nsp = run->nsp;
+	c->pb = pb_get(catalog_id);
+	pb_check_runnable(c->pb);
+	c->ex.execution_id = child_id;
+	c->ex.catalog_id = catalog_id;
+	c->ex.has_parent = true;
+	c->ex.parent_execution_id = run->ex.execution_id;
+	c->ex.parent_step = node_id;
+	c->ex.depth = run->ex.depth + 1;
+	c->ctx = make_context(c);
+	c->result = tv_none();
+
+	/* the child's execution_start, as a client's would read, but the broker's */
+	ctx = jt_object();
+	jt_set(ctx, "path", jt_string(p));
+	jt_set(ctx, "version", jt_int(c->pb->version));
+	jt_set(ctx, "workload", args ? jt_from_jsonb(args) : jt_object());
+	meta = jt_object();
+	jt_set(meta, "parent_step", jt_string(node_id));
+	ev = emit(c, "execution_start", NULL, "playbook", NULL, NULL, jt_to_jsonb(meta), NULL, 0);
+	ev->context = jt_to_jsonb(ctx);
+	event_append(c->event_rel, child_id, catalog_id, run->ex.execution_id, parent_event_id,
+				 &ev, 1);
+	c->nevents = 0;
+	c->event_id = ev->event_id;
+
+	start_with(c, args);
+	while (flush(c))
+	{
+		if (c->ex.status != EXEC_RUNNING || c->ex.pending != 0)
+			break;
+		finish(c);
+	}
+	if (c->ex.status == EXEC_RUNNING)
+	{
+		out.ended = false;
+		return out;
+	}
+	out.status = c->ex.status;
+	out.error = c->end_error;
+	if (c->ex.status == EXEC_COMPLETED)
+		out.result = child_result(child_id, c->end_result,
+								  rs && rs->type == jbvString ?
+								  pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+	return out;
+}
+
+/* child_message is what a child's failure or cancellation makes its parent's row's error */
+static char *
+child_message(int64 child_id, const ChildEnd *e)
+{
+	if (e->status == EXEC_CANCELLED)
+		return psprintf("sub-playbook execution %lld was cancelled", (long long) child_id);
+	return psprintf("sub-playbook execution %lld failed: %s", (long long) child_id,
+					e->error ? e->error : "failed");
+}
+
+/*
+ * child_apply applies the end of child execution child_id to its row q,
+ * which the evaluation holds locked: the broker writes action_completed or
+ * action_error into the parent, as NoETL's server did, and the row is done
+ * (or retried, or dead) as any task's.  A child cancelled, or one that
+ * ended within its start (may_retry false: it would end the same way
+ * again), is not retried.  The caller runs finish().
+ */
+static void
+child_apply(Run *run, TaskState *q, int64 child_id, const ChildEnd *e, bool may_retry)
+{
+	JsonbValue *meta = child_meta(child_id);
+
+	if (e->status == EXEC_COMPLETED)
+	{
+		emit(run, "action_completed", q->node_name, "playbook", "completed", e->result,
+			 jt_to_jsonb(meta), NULL, q->queue_id)->node_id = q->node_id;
+		task_done(run, q, e->result);
+		return;
+	}
+	emit(run, "action_error", q->node_name, "playbook", "failed", NULL, jt_to_jsonb(meta),
+		 child_message(child_id, e), q->queue_id)->node_id = q->node_id;
+	task_error(run, q, child_message(child_id, e), NULL,
+			   may_retry && e->status == EXEC_FAILED);
+}
+
+/* child_holds says whether row q is held by child execution child_id */
+static bool
+child_holds(TaskState *q, int64 child_id)
+{
+	return q->status == TASK_LEASED && q->worker_id != NULL &&
+		strcmp(q->worker_id, psprintf("child:%lld", (long long) child_id)) == 0;
+}
+
+/*
+ * child_ended_at_start applies the end of a child that ended within its
+ * start to its row node_id (written by now), re-read locked.
+ */
+static void
+child_ended_at_start(Run *run, const char *node_id, int64 child_id, const ChildEnd *e)
+{
+	TaskState	q;
+	ExecState	ex;
+	TVal	   *result = run->result;
+
+	(void) flush(run);
+	if (!state_lock_task(run->nsp, false, 0, run->ex.execution_id, node_id, &ex, &q))
+		elog(ERROR, "the row \"%s\" of sub-playbook execution %lld is gone",
+			 node_id, (long long) child_id);
+	if (child_holds(&q, child_id))
+		child_apply(run, &q, child_id, e, false);
+	run->result = result;		/* the step being evaluated keeps its own */
+}
+
+/*
+ * enqueue_child queues sub-playbook step idx's row, held by a new child
+ * execution, and starts the child; a step queued already starts none.
+ */
+static void
+enqueue_child(Run *run, int idx, Jsonb *action)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	TaskSpec   *task;
+	int64		child_id = noetl_next_id();
+	BEvent	   *ev;
+	int64		started;
+	ChildEnd	e;
+
+	/* what the evaluation decided so far is written: the row's flush is its own */
+	(void) flush(run);
+	task = new_task(run);
+	task->queue_id = noetl_next_id();
+	task->node = s->name;
+	task->tool = s->tool;
+	task->action = action;
+	task->priority = s->priority;
+	task->max_attempts = s->retry.max_attempts;
+	task->child_id = child_id;
+	run->ex.pending++;
+	ev = emit(run, "step_started", s->name, "playbook", "started", NULL,
+			  jt_to_jsonb(child_meta(child_id)), NULL, task->queue_id);
+	ev->if_queued = true;
+	started = ev->event_id;
+	if (flush(run))
+		return;					/* queued by an earlier event: its child runs */
+	e = child_start(run, s, s->name, child_id, action, started);
+	if (e.ended)
+		child_ended_at_start(run, s->name, child_id, &e);
+}
+
+/*
+ * child_retry starts a new child execution for row q, whose child failed
+ * with attempts left: no delay (step_retry's meta says 0).
+ */
+static void
+child_retry(Run *run, TaskState *q, BStep *s, const char *error, int attempt)
+{
+	int64		child_id = noetl_next_id();
+	JsonbValue *meta = child_meta(child_id);
+	Jsonb	   *action = state_task_action(run->nsp, q);
+	BEvent	   *ev;
+	ChildEnd	e;
+
+	state_child_retry(run->nsp, q, child_id);
+	jt_set(meta, "attempt", jt_int(attempt));
+	jt_set(meta, "max_attempts", jt_int(s->retry.max_attempts));
+	jt_set(meta, "delay", jt_int(0));
+	ev = emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error,
+			  q->queue_id);
+	ev->node_id = q->node_id;
+	e = child_start(run, s, q->node_id, child_id, action, ev->event_id);
+	if (e.ended)
+		child_ended_at_start(run, q->node_id, child_id, &e);
+}
+
+/*
+ * propagate applies the end of execution c (this evaluation ended it) to
+ * its parent's row, in a broker-made evaluation of the parent; and so on
+ * up, while each parent ends in turn.  A parent that is no longer running,
+ * or a row no longer held by the child (the parent was cancelled or failed
+ * meanwhile), takes nothing.
+ */
+static void
+propagate(Run *c)
+{
+	while (c->end_event_id != 0 && c->ex.has_parent)
+	{
+		Run		   *p = palloc0(sizeof(Run));
+		TaskState	q;
+		int32		depth;
+		char	   *node_id = state_child_link(c->nsp, c->ex.execution_id, &depth);
+		ChildEnd	e;
+
+		CHECK_FOR_INTERRUPTS();
+		if (node_id == NULL)
+			return;
+		p->cxt = c->cxt;
+		p->event_rel = c->event_rel;
+		p->nsp = c->nsp;
+		p->event_id = c->end_event_id;
+		if (!state_lock_task(p->nsp, false, 0, c->ex.parent_execution_id, node_id, &p->ex, &q))
+			return;
+		if (p->ex.status != EXEC_RUNNING || !child_holds(&q, c->ex.execution_id))
+			return;
+		p->pb = pb_get(p->ex.catalog_id);
+		p->ctx = make_context(p);
+		p->result = tv_none();
+		p->orig_pending = p->ex.pending;
+		p->orig_status = p->ex.status;
+		e.ended = true;
+		e.status = c->ex.status;
+		e.error = c->end_error;
+		e.result = NULL;
+		if (e.status == EXEC_COMPLETED)
+		{
+			Jsonb	   *action = state_task_action(p->nsp, &q);
+			JsonbValue *rs = jb_get(action, "return_step");
+
+			e.result = child_result(c->ex.execution_id, c->end_result,
+									rs && rs->type == jbvString ?
+									pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+		}
+		child_apply(p, &q, c->ex.execution_id, &e, true);
+		finish(p);
+		while (flush(p))
+		{
+			if (p->ex.status != EXEC_RUNNING || p->ex.pending != 0)
+				break;
+			finish(p);
+		}
+		c = p;
+	}
+}
+
+/*
+ * cancel_children cancels an execution's running children, and theirs, in
+ * this transaction: their tasks cancelled, execution_cancelled written.
+ * A child another transaction is evaluating is passed by (SKIP LOCKED):
+ * its end finds its parent ended, and noetl.cancel_orphans() cancels it if
+ * it runs on.
+ */
+static void
+cancel_children(Run *run)
+{
+	int			n;
+	int64	   *ids = state_running_children(run->nsp, run->ex.execution_id, &n);
+	int			i;
+
+	check_stack_depth();
+	for (i = 0; i < n; i++)
+	{
+		Run		   *c = palloc0(sizeof(Run));
+
+		CHECK_FOR_INTERRUPTS();
+		c->cxt = run->cxt;
+		c->event_rel = run->event_rel;
+		c->nsp = run->nsp;
+		if (!state_lock_execution(ids[i], &c->ex) || c->ex.status != EXEC_RUNNING)
+			continue;
+		c->pb = pb_get(c->ex.catalog_id);
+		c->ctx = make_context(c);
+		c->result = tv_none();
+		c->event_id = run->end_event_id;
+		c->orig_pending = c->ex.pending;
+		c->orig_status = c->ex.status;
+		if (state_cancel_tasks(c->ex.execution_id) > 0)
+			wake_record_cancel(c->ex.execution_id);
+		cancel_children(c);
+		c->ex.pending = 0;
+		c->ex.status = EXEC_CANCELLED;
+		c->ended = true;
+		emit(c, "execution_cancelled", NULL, NULL, "cancelled", NULL,
+			 meta_of("cancelled_by", "parent"), NULL, 0);
+		(void) flush(c);
 	}
 }
 
@@ -776,36 +1209,43 @@ item_node(const char *step, int32 i)
 }
 
 /*
- * frame_set makes the iteration's frame (its action's "loop": {element,
- * item, index, count, batch?}) the rendering's: the element, _loop, index
- * (with enumerate), batch (with chunk) and the step's own name.
+ * frame_set makes iteration index of count, with element item (with
+ * chunk, the batch), the frame of the renderings that follow: the element,
+ * _loop, index (with enumerate), batch (with chunk) and the step's own
+ * name.
  */
 static void
-frame_set(Run *run, LoopFrame *f, const char *step, JsonbValue *frame, bool enumerate)
+frame_set(Run *run, LoopFrame *f, const char *step, const char *element, JsonbValue *item,
+		  int32 index, int32 count, bool batched, bool enumerate)
 {
-	JsonbValue *item = jt_get(frame, "item");
-	JsonbValue *batch = jt_get(frame, "batch");
 	TVal	   *lp = tv_dict_new();
 	TVal	   *self = tv_dict_new();
-	int32		index = 0;
-	int32		count = 0;
 
 	memset(f, 0, sizeof(LoopFrame));
-	f->element_name = jt_cstring(jt_get(frame, "element"));
+	f->element_name = element;
 	f->element = item ? tv_from_jsonb_value(item) : tv_none();
-	(void) jb_get_int32(jt_to_jsonb(frame), "index", &index);
-	(void) jb_get_int32(jt_to_jsonb(frame), "count", &count);
 	tv_dict_set(lp, tv_cstr("current_index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("index"), tv_int(index));
 	tv_dict_set(lp, tv_cstr("item"), f->element);
 	tv_dict_set(lp, tv_cstr("count"), tv_int(count));
 	f->loop = lp;
 	f->index = enumerate ? tv_int(index) : NULL;
-	f->batch = batch ? f->element : NULL;
+	f->batch = batched ? f->element : NULL;
 	tv_dict_set(self, tv_cstr("result_index"), tv_int(index));
 	f->step = step;
 	f->self = self;
 	run->frame = f;
+}
+
+/* frame_int reads an integer of an iteration's stored frame */
+static int32
+frame_int(JsonbValue *frame, const char *key)
+{
+	JsonbValue *v = jt_get(frame, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		elog(ERROR, "an iteration's frame has no \"%s\"", key);
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -906,6 +1346,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 	BLoop	   *l = s->loop;
 	Jsonb	   *r = render(run, l->collection, err);
 	JsonbValue *coll;
+	JsonbValue *vals;
 	LoopElem   *el;
 	JsonbValue **out;
 	int32		m;
@@ -920,35 +1361,43 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 		*err = psprintf("step \"%s\": the loop's collection: %s", s->name, *err);
 		return NULL;
 	}
-	coll = jt_get(jt_from_jsonb(r), "v");
-	if (coll == NULL || coll->type != jbvArray)
+	coll = jb_get(r, "v");
+	if (coll == NULL || coll->type != jbvBinary || !JsonContainerIsArray(coll->val.binary.data))
 	{
 		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
 						coll == NULL ? "nothing" :
-						coll->type == jbvObject ? "a mapping" :
+						coll->type == jbvBinary ? "a mapping" :
 						coll->type == jbvString ? "a string" :
 						coll->type == jbvNull ? "null" :
 						psprintf("a %s", jt_type_name(coll)));
 		return NULL;
 	}
-	m = coll->val.array.nElems;
+	/* the elements are read in place: nested ones stay binary, uncopied */
+	m = JsonContainerSize(coll->val.binary.data);
 	el = palloc(sizeof(LoopElem) * Max(m, 1));
+	vals = palloc(sizeof(JsonbValue) * Max(m, 1));
+	{
+		JsonbIterator *it = JsonbIteratorInit(coll->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		int32		j = 0;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && j < m)
+				vals[j++] = v;
+		m = j;
+	}
 	for (i = 0; i < m; i++)
 	{
-		JsonbValue *e = &coll->val.array.elems[i];
+		JsonbValue *e = &vals[i];
 		bool		keep = l->where_const == 1;
 
 		CHECK_FOR_INTERRUPTS();
 		if (l->where_const < 0 || l->order_by != NULL)
 		{
 			LoopFrame	f;
-			JsonbValue *fr = jt_object();
 
-			jt_set(fr, "element", jt_string(l->element));
-			jt_set(fr, "item", e);
-			jt_set(fr, "index", jt_int(i));
-			jt_set(fr, "count", jt_int(m));
-			frame_set(run, &f, s->name, fr, false);
+			frame_set(run, &f, s->name, l->element, e, i, m, false, false);
 			if (l->where_const < 0)
 			{
 				keep = truthy(run, l->where, strlen(l->where), run->ctx, &serr);
@@ -1064,6 +1513,64 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
 
+/* the iterations a loop's start writes at a time, in a memory context reset after each */
+#define LOOP_INSERT_BATCH 1000
+
+/*
+ * loop_insert writes a loop's n iterations, waiting, each with its frame
+ * {"loop": {element, item, index, count, batch?, enumerate?}}: the element
+ * is stored in its own row and nowhere else.
+ */
+static void
+loop_insert(Run *run, BStep *s, JsonbValue **elems, int32 n, bool batched, bool enumerate)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "noetl loop start",
+											  ALLOCSET_DEFAULT_SIZES);
+	TaskSpec   *tasks = palloc(sizeof(TaskSpec) * LOOP_INSERT_BATCH);
+	bool	   *queued = palloc(sizeof(bool) * LOOP_INSERT_BATCH);
+	int32		i = 0;
+
+	while (i < n)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		int			k;
+
+		for (k = 0; k < LOOP_INSERT_BATCH && i < n; k++, i++)
+		{
+			JsonbValue *action = jt_object();
+			JsonbValue *frame = jt_object();
+			TaskSpec   *task = &tasks[k];
+
+			CHECK_FOR_INTERRUPTS();
+			jt_set(frame, "element", jt_string(s->loop->element));
+			jt_set(frame, "item", elems[i]);
+			jt_set(frame, "index", jt_int(i));
+			jt_set(frame, "count", jt_int(n));
+			if (batched)
+				jt_set(frame, "batch", elems[i]);
+			if (enumerate)
+				jt_set(frame, "enumerate", jt_bool(true));
+			jt_set(action, "loop", frame);
+			memset(task, 0, sizeof(TaskSpec));
+			task->queue_id = noetl_next_id();
+			task->node = s->name;
+			task->node_id = item_node(s->name, i);
+			task->tool = s->tool;
+			task->action = jt_to_jsonb(action);
+			task->priority = s->priority;
+			task->max_attempts = s->retry.max_attempts;
+			task->waiting = true;
+			task->fresh = true;
+		}
+		(void) state_queue_tasks(run->nsp, run->ex.execution_id, run->ex.catalog_id, tasks, k,
+								 queued);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+	}
+	rows_done();
+	MemoryContextDelete(cxt);
+}
+
 /*
  * loop_start dispatches loop step idx: its iterations are inserted, the
  * first window of them admitted, the rest waiting.  An empty collection
@@ -1081,7 +1588,6 @@ loop_start(Run *run, int idx, Jsonb *args)
 	bool		enumerate = false;
 	LoopState	ls;
 	JsonbValue *meta;
-	int32		i;
 
 	elems = loop_elements(run, s, &n, &batched, &err);
 	if (elems != NULL)
@@ -1133,41 +1639,60 @@ loop_start(Run *run, int idx, Jsonb *args)
 						   NULL, &ls))
 		return;					/* started already */
 	emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
-	for (i = 0; i < n; i++)
-	{
-		JsonbValue *action = jt_object();
-		JsonbValue *frame = jt_object();
-		TaskSpec   *task;
-
-		CHECK_FOR_INTERRUPTS();
-		jt_set(frame, "element", jt_string(s->loop->element));
-		jt_set(frame, "item", elems[i]);
-		jt_set(frame, "index", jt_int(i));
-		jt_set(frame, "count", jt_int(n));
-		if (batched)
-			jt_set(frame, "batch", elems[i]);
-		if (enumerate)
-			jt_set(frame, "enumerate", jt_bool(true));
-		jt_set(action, "loop", frame);
-		task = new_task(run);
-		task->queue_id = noetl_next_id();
-		task->node = s->name;
-		task->node_id = item_node(s->name, i);
-		task->tool = s->tool;
-		task->action = jt_to_jsonb(action);
-		task->priority = s->priority;
-		task->max_attempts = s->retry.max_attempts;
-		task->waiting = true;
-		task->fresh = true;
-	}
 	/* the loop itself is outstanding until its end */
 	run->ex.pending++;
 	(void) flush(run);
+	loop_insert(run, s, elems, n, batched, enumerate);
 	loop_fill(run, idx, &ls, args);
 }
 
 static void loop_item_end(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k,
 						  bool dead, const char *error);
+
+/*
+ * loop_admit_child starts the child execution of iteration k of a loop
+ * over a sub-playbook (q, locked, with its rendered action); a child that
+ * ends within its start finishes the iteration at once.
+ */
+static void
+loop_admit_child(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, TaskState *q,
+				 Jsonb *action)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	int64		child_id = noetl_next_id();
+	JsonbValue *meta = child_meta(child_id);
+	BEvent	   *ev;
+	ChildEnd	e;
+	TaskState	q2;
+	ExecState	ex;
+	bool		dead;
+	char	   *msg = NULL;
+
+	state_queue_admitted(run->nsp, q, action, child_id);
+	run->ex.pending++;
+	jt_set(meta, "index", jt_int(k));
+	jt_set(meta, "count", jt_int(ls->total));
+	ev = emit(run, "loop_iteration", s->name, s->tool, "started", NULL, jt_to_jsonb(meta), NULL,
+			  q->queue_id);
+	ev->node_id = q->node_id;
+	e = child_start(run, s, q->node_id, child_id, action, ev->event_id);
+	if (!e.ended)
+		return;
+	/* it would end the same way again: not retried */
+	(void) flush(run);
+	if (!state_lock_task(run->nsp, false, 0, run->ex.execution_id, q->node_id, &ex, &q2) ||
+		!child_holds(&q2, child_id))
+		elog(ERROR, "iteration \"%s\" is no longer held by its child", q->node_id);
+	dead = e.status != EXEC_COMPLETED;
+	if (dead)
+		msg = child_message(child_id, &e);
+	emit(run, dead ? "action_error" : "action_completed", s->name, "playbook",
+		 dead ? "failed" : "completed", e.result, jt_to_jsonb(child_meta(child_id)), msg,
+		 q2.queue_id)->node_id = q2.node_id;
+	state_finish_task(run->nsp, &q2, dead ? TASK_DEAD : TASK_DONE, e.result, msg);
+	run->ex.pending--;
+	loop_item_end(run, idx, ls, args, k, dead, msg);
+}
 
 /*
  * loop_admit makes iteration k of loop step idx ready: its task rendered
@@ -1198,7 +1723,8 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 		elog(ERROR, "iteration \"%s\" has no frame", node_id);
 	enumerate = jt_get(frame, "enumerate") != NULL;
 	(void) jt_delete(frame, "enumerate");
-	frame_set(run, &f, s->name, frame, enumerate);
+	frame_set(run, &f, s->name, s->loop->element, jt_get(frame, "item"), frame_int(frame, "index"),
+			  frame_int(frame, "count"), jt_get(frame, "batch") != NULL, enumerate);
 	rendered = render(run, s->task, &err);
 	run->frame = NULL;
 	if (err != NULL)
@@ -1219,7 +1745,12 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 	if (s->keep != NULL)
 		(void) jt_merge(t, jt_from_jsonb(s->keep), false);
 	jt_set(t, "loop", frame);
-	state_queue_admitted(run->nsp, &q, jt_to_jsonb(t));
+	if (s->subplaybook)
+	{
+		loop_admit_child(run, idx, ls, args, k, &q, jt_to_jsonb(t));
+		return;
+	}
+	state_queue_admitted(run->nsp, &q, jt_to_jsonb(t), 0);
 	wake_record_ready(q.queue_id);
 	run->ex.pending++;
 	meta = jt_object();
@@ -1583,14 +2114,16 @@ render_workload(Run *run, Jsonb *workload, char **err)
 	return NULL;
 }
 
+/*
+ * start_with starts an execution: the workload given is laid over the
+ * playbook's, key by key, rendered, and "start" dispatched.
+ */
 static void
-on_start(Run *run, EventRow *row)
+start_with(Run *run, Jsonb *given)
 {
-	Jsonb	   *given = jb_get_object(event_jsonb(row, C_CONTEXT), "workload");
 	Jsonb	   *rendered;
 	char	   *err;
 
-	/* the workload given is laid over the playbook's, key by key */
 	run->ex.workload = given ? jb_merge(run->pb->workload, given) : run->pb->workload;
 	run->ex.status = EXEC_RUNNING;
 	run->ex.pending = 0;
@@ -1609,6 +2142,12 @@ on_start(Run *run, EventRow *row)
 	finish(run);
 }
 
+static void
+on_start(Run *run, EventRow *row)
+{
+	start_with(run, jb_get_object(event_jsonb(row, C_CONTEXT), "workload"));
+}
+
 static int
 step_of_task(Run *run, TaskState *q)
 {
@@ -1620,18 +2159,19 @@ step_of_task(Run *run, TaskState *q)
 	return idx;
 }
 
+/*
+ * task_done handles the end of a task the evaluation has locked, done with
+ * result: a step's task completes its step and fires its "next"; a loop's
+ * iteration moves its loop on.  The caller runs finish().
+ */
 static void
-on_completed(Run *run, TaskState *q, EventRow *row)
+task_done(Run *run, TaskState *q, Jsonb *result)
 {
-	Jsonb	   *result = unwrap(event_jsonb(row, C_RESULT));
 	int			idx = step_of_task(run, q);
 
-	if (q->status != TASK_LEASED)
-		return;					/* finished meanwhile: nothing to do */
 	if (item_of(q) >= 0)
 	{
 		on_item_done(run, q, idx, item_of(q), false, result, NULL);
-		finish(run);
 		return;
 	}
 	finish_task(run, q, TASK_DONE, result, 0);
@@ -1640,6 +2180,14 @@ on_completed(Run *run, TaskState *q, EventRow *row)
 	emit(run, "step_completed", q->node_name, q->tool, "completed", result, NULL, NULL, q->queue_id);
 	run->result = result ? tv_from_jsonb(result) : tv_none();
 	evaluate_next(run, idx);
+}
+
+static void
+on_completed(Run *run, TaskState *q, EventRow *row)
+{
+	if (q->status != TASK_LEASED)
+		return;					/* finished meanwhile: nothing to do */
+	task_done(run, q, unwrap(event_jsonb(row, C_RESULT)));
 	finish(run);
 }
 
@@ -1677,19 +2225,24 @@ retry_condition(Run *run, BStep *s, const char *cond, TVal *ctx, bool *ok)
 	return value;
 }
 
+static void child_retry(Run *run, TaskState *q, BStep *s, const char *error, int attempt);
+
+/*
+ * task_error handles a failed attempt of a task the evaluation has locked:
+ * the step's retry policy decides whether it runs again (a sub-playbook's
+ * row: with a new child execution); otherwise, or without may_retry, the
+ * task is dead and its step fails (a loop's iteration: under the loop's
+ * rule).  The caller runs finish().
+ */
 static void
-on_error(Run *run, TaskState *q, EventRow *row)
+task_error(Run *run, TaskState *q, const char *error, Jsonb *result, bool may_retry)
 {
-	Jsonb	   *result = unwrap(event_jsonb(row, C_RESULT));
-	char	   *error = event_text(row, C_ERROR);
 	int			idx = step_of_task(run, q);
 	BStep	   *s = &run->pb->steps[idx];
 	int			attempt = Max(q->attempts, 1);
-	bool		retry = attempt < s->retry.max_attempts;
+	bool		retry = may_retry && attempt < s->retry.max_attempts;
 	bool		ok;
 
-	if (q->status != TASK_LEASED)
-		return;
 	if (error == NULL)
 		error = pstrdup("task failed");
 	if (retry && (s->retry.retry_when || s->retry.stop_when))
@@ -1700,6 +2253,11 @@ on_error(Run *run, TaskState *q, EventRow *row)
 			retry = retry_condition(run, s, s->retry.retry_when, ctx, &ok);
 		if (retry && s->retry.stop_when && retry_condition(run, s, s->retry.stop_when, ctx, &ok))
 			retry = false;
+	}
+	if (retry && s->subplaybook)
+	{
+		child_retry(run, q, s, error, attempt);
+		return;
 	}
 	if (retry)
 	{
@@ -1724,13 +2282,20 @@ on_error(Run *run, TaskState *q, EventRow *row)
 	if (item_of(q) >= 0)
 	{
 		on_item_done(run, q, idx, item_of(q), true, result, error);
-		finish(run);
 		return;
 	}
 	finish_task(run, q, TASK_DEAD, result, 0);
 	run->fin_error = error;
 	run->ex.pending--;
 	fail_execution(run, s->name, error);
+}
+
+static void
+on_error(Run *run, TaskState *q, EventRow *row)
+{
+	if (q->status != TASK_LEASED)
+		return;
+	task_error(run, q, event_text(row, C_ERROR), unwrap(event_jsonb(row, C_RESULT)), true);
 	finish(run);
 }
 
@@ -1757,7 +2322,9 @@ on_cancel(Run *run)
 	run->ex.pending = 0;
 	run->ex.status = EXEC_CANCELLED;
 	run->ended = true;
-	emit(run, "execution_cancelled", NULL, NULL, "cancelled", NULL, NULL, NULL, 0);
+	run->end_event_id = emit(run, "execution_cancelled", NULL, NULL, "cancelled", NULL, NULL,
+							 NULL, 0)->event_id;
+	cancel_children(run);
 	finish(run);
 }
 
@@ -1847,6 +2414,9 @@ done:
 			break;
 		finish(&run);
 	}
+	/* a sub-playbook's end completes, fails or cancels its parent's step */
+	if (run.pb != NULL)
+		propagate(&run);
 	admit_forget();
 	MemoryContextSwitchTo(old);
 	SPI_finish();

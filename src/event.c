@@ -246,6 +246,8 @@ event_append(Relation rel, int64 execution_id, int64 catalog_id,
 				rows_set(&w, C_RESULT, JsonbPGetDatum(e->result));
 			if (e->meta != NULL)
 				rows_set(&w, C_META, JsonbPGetDatum(e->meta));
+			if (e->context != NULL)
+				rows_set(&w, C_CONTEXT, JsonbPGetDatum(e->context));
 			rows_set_text(&w, C_ERROR, e->error);
 			if (e->queue_id != 0)
 				rows_set(&w, C_QUEUE_ID, Int64GetDatum(e->queue_id));

@@ -80,6 +80,7 @@ typedef struct BEvent
 	const char *status;
 	Jsonb	   *result;
 	Jsonb	   *meta;
+	Jsonb	   *context;		/* a sub-playbook's execution_start: {path, ...} */
 	const char *error;
 	int64		queue_id;		/* 0 = none */
 	bool		if_queued;		/* written only if task queue_id was queued */

@@ -43,8 +43,8 @@
 #include "guc.h"
 #include "jtree.h"
 #include "playbook_cache.h"
-#include "state.h"
 #include "rows.h"
+#include "state.h"
 #include "stmt.h"
 
 typedef struct PbEntry
@@ -379,8 +379,8 @@ pb_get(int64 catalog_id)
 }
 
 /*
- * pb_check_runnable refuses playbooks that use what this version of the
- * broker cannot run yet.
+ * pb_check_runnable refuses playbooks that use what the database's noetl
+ * schema cannot hold: loops and sub-playbooks need version 1.2's columns.
  */
 void
 pb_check_runnable(BPlaybook *pb)
@@ -401,11 +401,5 @@ pb_check_runnable(BPlaybook *pb)
 						 errhint("Run ALTER EXTENSION noetl UPDATE.")));
 			checked = true;
 		}
-		if (pb->steps[i].subplaybook)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("playbook \"%s\" cannot run: step \"%s\" starts a sub-playbook",
-							pb->path, pb->steps[i].name),
-					 errdetail("This version of noetl registers playbooks with sub-playbooks but does not run them yet.")));
 	}
 }

@@ -718,10 +718,15 @@ rows_fetch(RowWriter *w, ItemPointer tid, int col_id, int64 id)
 
 	if (w->old == NULL && w->cached)
 	{
-		/* kept with the cached state: a copy of the descriptor, no reference */
+		/*
+		 * Kept with the cached state: a copy of the descriptor, no
+		 * reference.  With its constraints: they hold the values of columns
+		 * added with a default after the row was written (attmissingval),
+		 * which a plain copy would read as NULL.
+		 */
 		MemoryContext oldcxt = MemoryContextSwitchTo(w->estate->es_query_cxt);
 
-		w->old = ExecAllocTableSlot(&w->estate->es_tupleTable, CreateTupleDescCopy(td),
+		w->old = ExecAllocTableSlot(&w->estate->es_tupleTable, CreateTupleDescCopyConstr(td),
 									table_slot_callbacks(w->rel));
 		MemoryContextSwitchTo(oldcxt);
 	}

@@ -619,15 +619,18 @@ state_queue_tasks(Oid nsp, int64 execution_id, int64 catalog_id, TaskSpec *tasks
 		rows_set_text(&w, Q_NODE_NAME, t->node);
 		rows_set_text(&w, Q_TOOL, t->tool);
 		rows_set(&w, Q_ACTION, JsonbPGetDatum(t->action));
-		rows_set_text(&w, Q_STATUS, task_names[t->waiting ? TASK_WAITING : TASK_QUEUED]);
+		rows_set_text(&w, Q_STATUS, task_names[t->waiting ? TASK_WAITING :
+											   t->child_id != 0 ? TASK_LEASED : TASK_QUEUED]);
 		rows_set(&w, Q_PRIORITY, Int32GetDatum(t->priority));
-		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(0));
+		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(t->child_id != 0 ? 1 : 0));
+		if (t->child_id != 0)
+			rows_set_text(&w, Q_WORKER_ID, psprintf("child:%lld", (long long) t->child_id));
 		rows_set(&w, Q_MAX_ATTEMPTS, Int32GetDatum(t->max_attempts));
 		rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(now));
 		rows_set(&w, Q_CREATED_AT, TimestampTzGetDatum(now));
 		rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
 		rows_insert(&w);
-		if (!t->waiting)
+		if (!t->waiting && t->child_id == 0)
 			ready_mark_lower(w.rel, t->priority, t->queue_id);
 		count++;
 	}
@@ -902,25 +905,34 @@ state_admit_item(Oid nsp, int64 execution_id, const char *node_id, Jsonb **actio
 
 /*
  * state_queue_admitted makes an iteration state_admit_item locked ready
- * now, with its rendered action.
+ * now, with its rendered action; or, for a sub-playbook's iteration, held
+ * by its child execution (child_id) from now on.
  */
 void
-state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action)
+state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action, int64 child_id)
 {
 	RowWriter	w;
 	TimestampTz now = GetCurrentTimestamp();
 
 	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
 	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
-	rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
 	rows_set(&w, Q_ACTION, JsonbPGetDatum(action));
 	rows_set(&w, Q_AVAILABLE_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(now));
+	if (child_id != 0)
+	{
+		rows_set_text(&w, Q_STATUS, task_names[TASK_LEASED]);
+		rows_set_text(&w, Q_WORKER_ID, psprintf("child:%lld", (long long) child_id));
+		rows_set(&w, Q_ATTEMPTS, Int32GetDatum(1));
+	}
+	else
+		rows_set_text(&w, Q_STATUS, task_names[TASK_QUEUED]);
 	rows_update(&w);
-	ready_mark_lower(w.rel, q->priority, q->queue_id);
+	if (child_id == 0)
+		ready_mark_lower(w.rel, q->priority, q->queue_id);
 	rows_close(&w);
 	rows_done();
-	q->status = TASK_QUEUED;
+	q->status = child_id != 0 ? TASK_LEASED : TASK_QUEUED;
 }
 
 /*
@@ -1028,6 +1040,110 @@ state_cancel_tasks(int64 execution_id)
 	}
 	PG_END_TRY();
 	return n;
+}
+
+/* ---------------------------------------------------------------- sub-playbooks */
+
+/*
+ * A sub-playbook step's queue row is held "leased" by its child execution:
+ * worker_id "child:<id>", no lease end (lease expiry never takes it), no
+ * token (no worker's report matches it).  The child's row names the
+ * parent's row (parent_step) and its depth.
+ */
+
+static NoetlStmt s_task_action = {
+	"SELECT action FROM noetl.queue WHERE queue_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+static NoetlStmt s_child_link = {
+	"SELECT parent_step, depth FROM noetl.execution WHERE execution_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+static NoetlStmt s_running_children = {
+	"SELECT execution_id FROM noetl.execution"
+	" WHERE parent_execution_id OPERATOR(pg_catalog.=) $1"
+	"   AND status OPERATOR(pg_catalog.=) 'running'"
+	" ORDER BY execution_id FOR NO KEY UPDATE SKIP LOCKED",
+	1, {INT8OID}
+};
+
+/*
+ * state_child_retry gives a sub-playbook's row the caller has locked to a
+ * new child execution: one attempt more.
+ */
+void
+state_child_retry(Oid nsp, TaskState *q, int64 child_id)
+{
+	RowWriter	w;
+
+	rows_open(&w, table_open(rows_relid(nsp, "queue"), RowExclusiveLock), ROWS_QUEUE, true);
+	rows_fetch(&w, &q->tid, Q_QUEUE_ID, q->queue_id);
+	rows_set_text(&w, Q_WORKER_ID, psprintf("child:%lld", (long long) child_id));
+	rows_set(&w, Q_ATTEMPTS, Int32GetDatum(q->attempts + 1));
+	rows_set(&w, Q_UPDATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	rows_update(&w);
+	rows_close(&w);
+	rows_done();
+	q->attempts++;
+	q->worker_id = psprintf("child:%lld", (long long) child_id);
+}
+
+/* state_task_action reads a task's action */
+Jsonb *
+state_task_action(Oid nsp, TaskState *q)
+{
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(q->queue_id);
+	if (noetl_spi_exec(&s_task_action, v, NULL, SPI_OK_SELECT) == 0)
+		elog(ERROR, "task %lld is gone", (long long) q->queue_id);
+	return spi_jsonb(1);
+}
+
+/*
+ * state_child_link reads the parent's row a child execution's row names
+ * (NULL if none) and its depth.
+ */
+char *
+state_child_link(Oid nsp, int64 execution_id, int32 *depth)
+{
+	Datum		v[1];
+	bool		isnull;
+
+	v[0] = Int64GetDatum(execution_id);
+	*depth = 0;
+	if (noetl_spi_exec(&s_child_link, v, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	*depth = DatumGetInt32(spi_value(2, &isnull));
+	return spi_text(1);
+}
+
+/*
+ * state_running_children locks an execution's running children, skipping
+ * those another transaction holds (it is evaluating them: their end finds
+ * the parent not running, and noetl.cancel_orphans() cancels them if they
+ * go on), and returns their ids.
+ */
+int64 *
+state_running_children(Oid nsp, int64 execution_id, int *n)
+{
+	Datum		v[1];
+	int64	   *ids;
+	uint64		i;
+	uint64		count;
+
+	v[0] = Int64GetDatum(execution_id);
+	count = noetl_spi_exec(&s_running_children, v, NULL, SPI_OK_SELECT);
+	ids = palloc(sizeof(int64) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+											 &isnull));
+	}
+	*n = (int) count;
+	return ids;
 }
 
 /* ---------------------------------------------------------------- leases */

@@ -84,6 +84,7 @@ typedef struct TaskSpec
 	const char *node_id;		/* a loop's iteration step[i]; NULL: node */
 	bool		waiting;		/* beyond its loop's window: not ready yet */
 	bool		fresh;			/* its node_id is known to be new */
+	int64		child_id;		/* a sub-playbook's: held by this child execution */
 } TaskSpec;
 
 /* a loop step's counters (step_state.loop_*) */
@@ -134,7 +135,7 @@ extern void state_set_loop(Oid nsp, int64 execution_id, const char *step, const 
 						   StepStatus status, bool end, Jsonb *result);
 extern bool state_admit_item(Oid nsp, int64 execution_id, const char *node_id,
 							 Jsonb **action, TaskState *q);
-extern void state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action);
+extern void state_queue_admitted(Oid nsp, TaskState *q, Jsonb *action, int64 child_id);
 extern void state_loop_results(Oid nsp, int64 execution_id, const char *step, int32 total,
 							   LoopItem *items);
 
@@ -148,5 +149,11 @@ extern void state_finish_task(Oid nsp, TaskState *q, TaskStatus status, Jsonb *r
 extern void state_retry_task(Oid nsp, TaskState *q, TimestampTz available_at);
 extern void state_release_task(Oid nsp, TaskState *q);
 extern int	state_cancel_tasks(int64 execution_id);
+
+/* sub-playbooks */
+extern void state_child_retry(Oid nsp, TaskState *q, int64 child_id);
+extern Jsonb *state_task_action(Oid nsp, TaskState *q);
+extern char *state_child_link(Oid nsp, int64 execution_id, int32 *depth);
+extern int64 *state_running_children(Oid nsp, int64 execution_id, int *n);
 
 #endif							/* NOETL_STATE_H */

@@ -1,7 +1,7 @@
 -- The broker, on this project's own playbooks (examples/ and
 -- test/playbooks/), with a worker written in SQL and canned results:
 -- branches and the join, both DSL spellings, start and end steps that are
--- tasks, retry timelines, a loop, sub-playbooks refused; refusals of bad
+-- tasks, retry timelines, a loop, a sub-playbook; refusals of bad
 -- events; the lease holder's reports; cancellation; template failures
 -- recorded as failures; columns the library does not know; the seed
 -- failure.  test/pgtap/fixtures.sql runs NoETL's own playbooks.
@@ -177,10 +177,10 @@ SELECT is((SELECT result FROM noetl.step_state WHERE execution_id = :lp AND step
           'the loop step''s result is the items'' results in order');
 SELECT is((SELECT status::text FROM noetl.execution WHERE execution_id = :lp), 'completed',
           'the execution with the loop completes');
--- sub-playbooks register but do not run yet
-SELECT throws_ok($$SELECT noetl.execute('tests/playbooks/subplaybook')$$, '0A000',
-                 'playbook "tests/playbooks/subplaybook" cannot run: step "start" starts a sub-playbook',
-                 'a playbook with a sub-playbook is refused with 0A000');
+-- a sub-playbook runs as a child execution (test/pgtap/children.sql has the rest)
+SELECT noetl.execute('tests/playbooks/subplaybook') AS sp \gset
+SELECT is((SELECT count(*)::int FROM noetl.execution WHERE parent_execution_id = :sp AND parent_step = 'start'),
+          1, 'a sub-playbook step starts one child execution, naming the parent''s step');
 
 -- bad events are refused, and change nothing
 SELECT throws_ok($$SELECT noetl.execute('no/such/playbook')$$, '42704',

@@ -31,7 +31,8 @@ SELECT set_eq($$SELECT name || ' ' || context || ' ' || coalesce(unit, '') FROM 
                     'noetl.template_max_memory superuser kB', 'noetl.template_max_range superuser ',
                     'noetl.max_workload_size superuser kB', 'noetl.max_result_size superuser kB',
                     'noetl.max_json_depth superuser ', 'noetl.playbook_cache_size superuser ',
-                    'noetl.worker_live_seconds sighup s'],
+                    'noetl.worker_live_seconds sighup s', 'noetl.max_loop_items superuser ',
+                    'noetl.max_playbook_depth superuser '],
               'the settings, their contexts and units');
 SELECT is(current_setting('noetl.notify_channel') || ' ' || current_setting('noetl.cancel_channel'),
           'noetl_queue noetl_cancel', 'the channels');

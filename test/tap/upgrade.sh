@@ -34,7 +34,7 @@ ok() {  # ok STATUS DESCRIPTION
 }
 q() { psql -XAtq -v ON_ERROR_STOP=1 -d noetl_upgrade -c "$1"; }
 current=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$SRC/noetl.control")
-echo "1..10"
+echo "1..11"
 
 psql -XAtq -d postgres -c "CREATE DATABASE noetl_upgrade" -c "CREATE DATABASE noetl_fresh" >/dev/null || exit 1
 q "CREATE EXTENSION noetl VERSION '1.0'" >/dev/null
@@ -119,4 +119,31 @@ ok $? "the queued tasks are leased with tokens and completed"
 sed 's/^/# /' "$tmp/finish.out" | grep -i error
 ok $([ "$(q "SELECT count(*) FROM noetl.execution x JOIN ids USING (execution_id) WHERE ids.name LIKE 'queued%' AND x.status = 'completed'")" = 3 ]; echo $?) \
    "the executions started under 1.0 complete under $current"
+
+# what 1.0's schema could not hold runs after the update: a loop, a sub-playbook
+psql -XAtq -v ON_ERROR_STOP=1 -d noetl_upgrade >"$tmp/loop.out" 2>&1 <<'SQL'
+SELECT 1 FROM noetl.register($$
+metadata: {name: after, path: tests/upgrade/after}
+workflow:
+  - step: start
+    tool: python
+    code: x
+    loop: {collection: [1, 2], element: n}
+    next: [{step: child}]
+  - step: child
+    tool: playbook
+    path: tests/upgrade/leaf
+$$);
+SELECT 1 FROM noetl.register($$
+metadata: {name: leaf, path: tests/upgrade/leaf}
+workflow:
+  - step: start
+$$);
+CREATE TABLE ids2 AS SELECT noetl.execute('tests/upgrade/after') AS x;
+SELECT noetl.complete(queue_id, lease_token, '{"n": 1}') FROM noetl.lease('new-worker', 100);
+SELECT noetl.complete(queue_id, lease_token, '{"n": 2}') FROM noetl.lease('new-worker', 100);
+SQL
+sed 's/^/# /' "$tmp/loop.out" | grep -i error
+ok $([ "$(q "SELECT status || ' ' || (SELECT count(*) FROM noetl.execution c WHERE c.parent_execution_id = x.execution_id) FROM noetl.execution x JOIN ids2 ON ids2.x = x.execution_id")" = "completed 1" ]; echo $?) \
+   "after the update, a loop and a sub-playbook run"
 exit $((failed > 0))
