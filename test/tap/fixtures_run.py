@@ -34,6 +34,9 @@ Expectation fields (all optional; a fixture without any must complete):
     steps: {STEP: SUBSET}             the step's result contains SUBSET (dicts key by key)
     result: SUBSET                    the execution's result contains SUBSET
     ran: [STEP, ...]                  steps that must have run (a task or a step state)
+    children: [[STEP, STATUS], ...]   the sub-playbook executions it started, in the
+                                      order they started: the parent's step (node_id)
+                                      and the child's status
     not_ran: [STEP, ...]              steps that must not
     workload: {KEY: VALUE}            more overrides; "{scratch}" is the scratch
                                       database's connection string ("{scratch_db}" its
@@ -68,9 +71,10 @@ EXPECTED = os.path.join(REPO, "test", "fixtures_expected.yaml")
 TIMEOUT = float(os.environ.get("FIXTURE_TIMEOUT", "45"))
 CONCURRENCY = int(os.environ.get("FIXTURE_CONCURRENCY", "8"))
 FIELDS = {"status", "refused", "error", "attempts", "log", "sql", "steps", "result", "ran",
-          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already"}
+          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already", "children"}
 # what an already: block may check
-ALREADY = {"status", "error", "attempts", "log", "sql", "steps", "result", "ran", "not_ran"}
+ALREADY = {"status", "error", "attempts", "log", "sql", "steps", "result", "ran", "not_ran",
+           "children"}
 # what NoETL's script_execution fixtures load from their scripts/ directory,
 # which the corpus does not carry: written under the worker's working
 # directory, at the relative path the fixtures give
@@ -186,7 +190,11 @@ def outcome(cur, eid):
     for step, status, result in cur.fetchall():
         steps.setdefault(step, result)
         ran.add(step)
+    cur.execute("SELECT parent_step, status::text FROM noetl.execution "
+                "WHERE parent_execution_id = %s ORDER BY execution_id", (eid,))
+    children = [list(r) for r in cur.fetchall()]
     return {"status": row[0], "result": row[1], "error": row[2], "steps": steps, "ran": ran,
+            "children": children,
             "attempts": attempts, "queue_ids": queue_ids, "first_failure": first_failure(cur, eid)}
 
 
@@ -245,6 +253,9 @@ def problems(exp, got, whole=True):
     for step in exp.get("ran") or []:
         if step not in got["ran"]:
             out.append("step %s did not run" % step)
+    if "children" in exp and got["children"] != exp["children"]:
+        out.append("children %s, expected %s" % (json.dumps(got["children"]),
+                                                  json.dumps(exp["children"])))
     for step in exp.get("not_ran") or []:
         if step in got["ran"]:
             out.append("step %s ran" % step)
@@ -444,7 +455,8 @@ def describe(exp):
     what = exp.get("status", "completed")
     if isinstance(what, list):
         what = " or ".join(what)
-    extra = [k for k in ("steps", "result", "ran", "not_ran", "error", "attempts", "sql", "log")
+    extra = [k for k in ("steps", "result", "ran", "not_ran", "error", "attempts", "sql", "log",
+                         "children")
              if k in exp]
     return what + (" (" + ", ".join(extra) + " as documented)" if extra else "")
 
