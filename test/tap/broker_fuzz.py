@@ -6,7 +6,9 @@ With a fixed seed (NOETL_FUZZ_SEED) and a fixed number of operations
 (NOETL_FUZZ_OPS, 8000 by default: about 30 s on two cores), it registers
 playbooks of many shapes (chains, fan-out and a join at end, conditions,
 retries, control steps, end results and task arguments that fail at run
-time, template budgets, workbooks, playbooks that cannot run), then drives a
+time, template budgets, workbooks, loops fixed and random (every mode,
+window, where, order_by, limit, chunk and failure rule, some of them loops
+of sub-playbooks), sub-playbooks, playbooks that cannot run), then drives a
 random mix of operations through three connections, some inside explicit
 transactions (any isolation level) that commit or roll back, some under
 savepoints, some as an INSERT-only role, a few in concurrent bursts:
@@ -63,11 +65,16 @@ long), deadlocks and serialization failures are clean.
 Afterwards it checks the invariants in one snapshot while executions still
 run, then leases and completes what the fuzz's executions have left, cancels
 those still running, and checks them again: one terminal event per ended
-execution and none while running (and it matches the status); queue rows
-<=> step_started events; pending equals the outstanding tasks (0 once
+execution and none while running (and it matches the status); a step's
+queue rows <=> step_started events, an admitted iteration's row <=> one
+loop_iteration; a loop's rows match its counters (loop_next admitted, the
+rest waiting, done and dead counted, no more than its window in flight), a
+completed loop has its whole list, an ended execution no waiting row;
+pending equals the outstanding tasks plus the running loops (0 once
 ended), and no running execution is left with nothing outstanding; no stored
 lease token, no alias stored, no broker event that an event of its execution
-did not produce, and none of the event ids the fuzz's own inserts returned
+(or, for a sub-playbook's, of its parent or child) did not produce, and none
+of the event ids the fuzz's own inserts returned
 stored as a broker type.  Last, that the server never restarted: the same
 pg_postmaster_start_time(), every connection alive (a crashed backend makes
 the postmaster end them all; the start time only changes on a full
@@ -431,6 +438,22 @@ workflow:
     tool: fuzz_a
   - step: end
 """
+    P["loopchild"] = """
+metadata: {path: tests/fuzz/loopchild}
+workflow:
+  - step: start
+    next: [kids]
+  - step: kids
+    tool: playbook
+    path: tests/fuzz/chain
+    return_step: s2
+    args: {n: "{{ it }}", label: "kid-{{ _loop.index }}"}
+    loop: {collection: [1, 2, 3, 4], element: it, mode: parallel, max_in_flight: 2}
+    retry: {max_attempts: 2}
+    next: [end]
+  - step: end
+    result: {kids: "{{ kids }}"}
+"""
     P["subpb"] = """
 metadata: {path: tests/fuzz/subpb}
 workflow:
@@ -525,6 +548,11 @@ def random_loop_playbook(r, n):
         each.update({"type": "iterator", "task": {"type": r.choice(["fuzz_a", "fuzz_b"]),
                                                    "args": {"v": "{{ %s }}" % (loop["element"] or "it")}}})
         each.update(loop)
+    elif r.random() < 0.15:
+        # a loop of sub-playbooks
+        each.update({"tool": "playbook", "path": r.choice(["tests/fuzz/chain", "tests/fuzz/single",
+                                                           "tests/fuzz/onlycontrol", "tests/fuzz/nosuch"]),
+                     "loop": loop, "args": {"n": "{{ _loop.index }}"}})
     else:
         each.update({"tool": r.choice(["fuzz_a", "fuzz_b"]), "loop": loop,
                      "args": {"v": "{{ _loop.index }}", "n": "{{ _loop.count }}"}})
@@ -1816,12 +1844,20 @@ def check_invariants(conn, client_events, snapshot=True):
           FROM noetl.event e WHERE e.event_type = ANY(%s)
         UNION ALL
         SELECT 'broker event ' || e.event_id || ' (' || e.event_type || ') of execution ' || e.execution_id
-               || ' was not produced by an event of that execution'
+               || ' was not produced by an event of that execution, its parent or a child of it'
           FROM noetl.event e
+          JOIN noetl.execution x ON x.execution_id = e.execution_id
          WHERE e.event_type = ANY(%s)
            AND NOT EXISTS (SELECT 1 FROM noetl.event p
                             WHERE p.execution_id = e.execution_id AND p.event_id = e.parent_event_id
                               AND NOT p.event_type = ANY(%s))
+           -- a sub-playbook's end is written into its parent by the child's terminal
+           -- event, and a parent's start, cancel or failure into its children by its own
+           AND NOT EXISTS (SELECT 1 FROM noetl.event p
+                             JOIN noetl.execution px ON px.execution_id = p.execution_id
+                            WHERE p.event_id = e.parent_event_id
+                              AND (p.execution_id = x.parent_execution_id
+                                   OR px.parent_execution_id = e.execution_id))
         UNION ALL
         SELECT 'event ' || e.event_id || ', inserted by the fuzz, is stored as ' || e.event_type
           FROM noetl.event e
@@ -1906,8 +1942,7 @@ def main():
             path, version = admin.execute("SELECT path, version FROM noetl.register(%s)", (text,)).fetchone()
             fz.paths.append(path)
             fz.versions[path] = version
-            if name not in ("subpb",):
-                fz.runnable.append(path)
+            fz.runnable.append(path)
         except psycopg.Error as e:
             refused.append("%s: %s" % (name, e))
     tap.ok(not refused, "%d playbooks of every shape register" % len(fz.valid), "\n".join(refused))
