@@ -75,20 +75,28 @@ BEGIN
                                              COALESCE(pg_catalog.cardinality(complete_many.lease_tokens)::text, 'no'),
                                              COALESCE(pg_catalog.cardinality(complete_many.results)::text, 'no'));
     END IF;
+    /*
+     * Executions in one order for every caller, the newest first: two
+     * batches never lock two executions in opposite orders, and a child
+     * (newer than its parent) is locked before its parent, as its end
+     * locks them (docs/design.md, "Concurrency").  A task's reports keep
+     * the caller's order.
+     */
     INSERT INTO noetl.event (event_type, queue_id, lease_token, result)
     SELECT 'action_completed', u.queue_id, u.lease_token, COALESCE(u.result, '{}')
       FROM ROWS FROM (pg_catalog.unnest(complete_many.queue_ids),
                       pg_catalog.unnest(complete_many.lease_tokens),
                       pg_catalog.unnest(complete_many.results))
            WITH ORDINALITY AS u(queue_id, lease_token, result, i)
-     ORDER BY u.i;
+      LEFT JOIN noetl.queue q ON q.queue_id OPERATOR(pg_catalog.=) u.queue_id
+     ORDER BY q.execution_id DESC NULLS LAST, u.i;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
 
 COMMENT ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) IS
-'reports many tasks done in one statement (an action_completed event each, results NULL meaning {}); all or none: a refused report fails the call; returns how many';
+'reports many tasks done in one statement (an action_completed event each, results NULL meaning {}), the newest execution''s first; all or none: a refused report fails the call; returns how many';
 
 REVOKE ALL ON FUNCTION noetl.execute_many(text, jsonb[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION noetl.complete_many(bigint[], text[], jsonb[]) FROM PUBLIC;

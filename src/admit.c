@@ -124,6 +124,7 @@ remember(ExecState *ex, TaskState *q)
 	remembered.event_id = 0;
 	remembered.ex = *ex;
 	remembered.ex.workload = keep_varlena(ex->workload);
+	remembered.ex.parent_step = keep_str(ex->parent_step);
 	remembered.q = *q;
 	remembered.q.node_id = keep_str(q->node_id);
 	remembered.q.node_name = keep_str(q->node_name);

@@ -21,6 +21,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "evaluate.h"
 #include "guc.h"
@@ -96,6 +97,9 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 	BEvent	   *ev;
 	JsonbValue *ctx;
 	JsonbValue *meta;
+	MemoryContext ccxt;
+	MemoryContext old;
+	Jsonb	   *result = NULL;
 
 	check_stack_depth();
 	memset(&out, 0, sizeof(out));
@@ -144,8 +148,16 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 		return out;
 	}
 
+	/*
+	 * The child is evaluated in a memory context of its own, gone once its
+	 * start is done: a loop of children (or children of children) would
+	 * otherwise keep every child's evaluation until the parent's ended,
+	 * about 85 kB a child.  Only its outcome is copied out.
+	 */
+	ccxt = AllocSetContextCreate(run->cxt, "noetl sub-playbook", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ccxt);
 	c = palloc0(sizeof(Run));
-	c->cxt = run->cxt;
+	c->cxt = ccxt;
 	c->event_rel = run->event_rel;
 	c->nsp = run->nsp;
 	c->pb = pb_get(catalog_id);
@@ -158,6 +170,7 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 	c->ex.depth = run->ex.depth + 1;
 	c->ctx = ev_make_context(c);
 	c->result = tv_none();
+	out.started = true;
 
 	/* the child's execution_start, as a client's would read, but the broker's */
 	ctx = jt_object();
@@ -180,24 +193,31 @@ child_start(Run *run, BStep *s, const char *node_id, int64 child_id, Jsonb *acti
 			break;
 		ev_finish(c);
 	}
-	if (c->ex.status == EXEC_RUNNING)
-	{
-		out.ended = false;
-		return out;
-	}
+	out.ended = c->ex.status != EXEC_RUNNING;
 	out.status = c->ex.status;
-	out.error = c->end_error;
 	if (c->ex.status == EXEC_COMPLETED)
-		out.result = child_result(child_id, c->end_result,
-								  rs && rs->type == jbvString ?
-								  pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+		result = child_result(child_id, c->end_result,
+							  rs && rs->type == jbvString ?
+							  pnstrdup(rs->val.string.val, rs->val.string.len) : NULL);
+	MemoryContextSwitchTo(old);
+	if (out.ended && c->end_error != NULL)
+		out.error = pstrdup(c->end_error);
+	if (result != NULL)
+		out.result = DatumGetJsonbPCopy(JsonbPGetDatum(result));
+	MemoryContextDelete(ccxt);
 	return out;
 }
 
-/* child_message is what a child's failure or cancellation makes its parent's row's error */
+/*
+ * child_message is what a child's failure or cancellation makes its
+ * parent's row's error; a child that never started (its path not
+ * registered, the depth reached) has no execution to name.
+ */
 char *
 child_message(int64 child_id, const ChildEnd *e)
 {
+	if (!e->started)
+		return pstrdup(e->error);
 	if (e->status == EXEC_CANCELLED)
 		return psprintf("sub-playbook execution %lld was cancelled", (long long) child_id);
 	return psprintf("sub-playbook execution %lld failed: %s", (long long) child_id,
@@ -215,7 +235,7 @@ child_message(int64 child_id, const ChildEnd *e)
 static void
 child_apply(Run *run, TaskState *q, int64 child_id, const ChildEnd *e, bool may_retry)
 {
-	JsonbValue *meta = child_meta(child_id);
+	JsonbValue *meta = e->started ? child_meta(child_id) : jt_object();
 
 	if (e->status == EXEC_COMPLETED)
 	{
@@ -354,6 +374,7 @@ child_propagate(Run *c)
 		p->orig_pending = p->ex.pending;
 		p->orig_status = p->ex.status;
 		e.ended = true;
+		e.started = true;
 		e.status = c->ex.status;
 		e.error = c->end_error;
 		e.result = NULL;
@@ -395,29 +416,37 @@ child_cancel_children(Run *run)
 	check_stack_depth();
 	for (i = 0; i < n; i++)
 	{
+		/* each child's cancel in a context of its own, as its start was */
+		MemoryContext ccxt = AllocSetContextCreate(run->cxt, "noetl sub-playbook",
+												   ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(ccxt);
 		Run		   *c = palloc0(sizeof(Run));
 
 		CHECK_FOR_INTERRUPTS();
-		c->cxt = run->cxt;
+		c->cxt = ccxt;
 		c->event_rel = run->event_rel;
 		c->nsp = run->nsp;
-		if (!state_lock_execution(ids[i], &c->ex) || c->ex.status != EXEC_RUNNING)
-			continue;
-		c->pb = pb_get(c->ex.catalog_id);
-		c->ctx = ev_make_context(c);
-		c->result = tv_none();
-		c->event_id = run->end_event_id;
-		c->orig_pending = c->ex.pending;
-		c->orig_status = c->ex.status;
-		if (state_cancel_tasks(c->ex.execution_id) > 0)
-			wake_record_cancel(c->ex.execution_id);
-		child_cancel_children(c);
-		c->ex.pending = 0;
-		c->ex.status = EXEC_CANCELLED;
-		c->ended = true;
-		ev_emit(c, "execution_cancelled", NULL, NULL, "cancelled", NULL,
-			 ev_meta_of("cancelled_by", "parent"), NULL, 0);
-		(void) ev_flush(c);
+		if (state_lock_execution(ids[i], &c->ex) && c->ex.status == EXEC_RUNNING)
+		{
+			c->pb = pb_get(c->ex.catalog_id);
+			c->ctx = ev_make_context(c);
+			c->result = tv_none();
+			c->event_id = run->end_event_id;
+			c->orig_pending = c->ex.pending;
+			c->orig_status = c->ex.status;
+			if (state_cancel_tasks(c->ex.execution_id) > 0)
+				wake_record_cancel(c->ex.execution_id);
+			c->ex.pending = 0;
+			c->ex.status = EXEC_CANCELLED;
+			c->ended = true;
+			/* its own children's cancels are caused by its execution_cancelled */
+			c->end_event_id = ev_emit(c, "execution_cancelled", NULL, NULL, "cancelled", NULL,
+									  ev_meta_of("cancelled_by", "parent"), NULL, 0)->event_id;
+			child_cancel_children(c);
+			(void) ev_flush(c);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ccxt);
 	}
 }
 

@@ -237,8 +237,9 @@ ev_emit(Run *run, const char *type, const char *step, const char *node_type,
 	if (run->nevents == run->capevents)
 	{
 		run->capevents = run->capevents ? run->capevents * 2 : 8;
+		/* in the evaluation's context: a loop's admissions reset their own */
 		run->events = run->events ? repalloc(run->events, sizeof(BEvent) * run->capevents)
-			: palloc(sizeof(BEvent) * run->capevents);
+			: MemoryContextAlloc(run->cxt, sizeof(BEvent) * run->capevents);
 	}
 	ev = &run->events[run->nevents++];
 	memset(ev, 0, sizeof(BEvent));
@@ -480,7 +481,7 @@ ev_fail_execution(Run *run, const char *step, const char *error)
 		wake_record_cancel(run->ex.execution_id);
 	run->ex.pending = 0;
 	run->ex.status = EXEC_FAILED;
-	run->exec_error = pstrdup(error);
+	run->exec_error = MemoryContextStrdup(run->cxt, error);
 	run->ended = true;
 	run->end_error = run->exec_error;
 	run->end_event_id = ev_emit(run, "execution_failed", NULL, NULL, "failed", NULL, NULL, error,
@@ -502,7 +503,7 @@ ev_new_task(Run *run)
 	{
 		run->captasks = run->captasks ? run->captasks * 2 : 4;
 		run->tasks = run->tasks ? repalloc_huge(run->tasks, sizeof(TaskSpec) * run->captasks)
-			: palloc(sizeof(TaskSpec) * run->captasks);
+			: MemoryContextAlloc(run->cxt, sizeof(TaskSpec) * run->captasks);
 	}
 	task = &run->tasks[run->ntasks++];
 	memset(task, 0, sizeof(TaskSpec));

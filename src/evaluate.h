@@ -80,6 +80,7 @@ typedef struct Run
 typedef struct ChildEnd
 {
 	bool		ended;
+	bool		started;		/* its execution exists (else it never started) */
 	ExecStatus	status;
 	Jsonb	   *result;			/* completed: its result (see child_result) */
 	const char *error;

@@ -114,9 +114,73 @@ loop_number(Run *run, Jsonb *setting, int lo, int32 *out, char **err)
 			 jb_get_int32(r, "v", out) && *out >= lo)
 		return true;
 	*err = psprintf("must be an integer of %d or more, not %s", lo,
-					v == NULL ? "nothing" : v->type == jbvString ?
-					psprintf("\"%s\"", jt_cstring(v)) : jt_type_name(v));
+					v == NULL ? "nothing" :
+					v->type == jbvString ? psprintf("\"%s\"", jt_cstring(v)) :
+					v->type == jbvNumeric ?
+					DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(v->val.numeric))) :
+					v->type == jbvNull ? "null" :
+					v->type == jbvObject ? "a mapping" :
+					v->type == jbvArray ? "a list" : "a boolean");
 	return false;
+}
+
+/*
+ * where_template is a loop's where as a template value to render: a
+ * condition without markup is an expression, as a "when" is (tpl_truthy).
+ */
+static Jsonb *
+where_template(const char *where)
+{
+	JsonbValue *o = jt_object();
+
+	if (strstr(where, "{{") == NULL && strstr(where, "{%") == NULL)
+		where = psprintf("{{ %s }}", where);
+	jt_set(o, "v", jt_string(where));
+	return jt_to_jsonb(o);
+}
+
+/*
+ * where_keeps renders a loop's where for the element in the frame and
+ * judges the value by NoETL's iterator rule (truthy, plugin/iterator/
+ * utils.py @58c2a16b), not by a "when"'s: a boolean is itself, null is
+ * false, a number is true unless it is 0, a string is false when,
+ * stripped and lower-cased, it is "false", "no", "n", "off", "0", "",
+ * "none" or "null", and true otherwise; anything else is true.
+ */
+static bool
+where_keeps(Run *run, Jsonb *where, char **err)
+{
+	static const char *const no[] = {"false", "no", "n", "off", "0", "", "none", "null"};
+	Jsonb	   *r = ev_render(run, where, err);
+	JsonbValue *v;
+	const char *p;
+	int			len;
+	int			i;
+
+	if (*err != NULL)
+		return false;
+	v = jt_get(jt_from_jsonb(r), "v");
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvNumeric)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+												 NumericGetDatum(v->val.numeric),
+												 NumericGetDatum(int64_to_numeric(0)))) != 0;
+	if (v->type != jbvString)
+		return true;
+	p = v->val.string.val;
+	len = v->val.string.len;
+	while (len > 0 && isspace((unsigned char) *p))
+		p++, len--;
+	while (len > 0 && isspace((unsigned char) p[len - 1]))
+		len--;
+	for (i = 0; i < lengthof(no); i++)
+		if (strlen(no[i]) == (size_t) len && pg_strncasecmp(p, no[i], len) == 0)
+			return false;
+	return true;
 }
 
 /* a loop's element with its original index, for ordering */
@@ -186,6 +250,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 	int32		i;
 	bool		warned = false;
 	char	   *serr = NULL;
+	Jsonb	   *where = l->where_const < 0 ? where_template(l->where) : NULL;
 
 	*batched = false;
 	if (*err != NULL)
@@ -194,6 +259,20 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 		return NULL;
 	}
 	coll = jb_get(r, "v");
+	if (coll != NULL && coll->type == jbvString)
+	{
+		/* text that holds a list (JSON, or a Python literal) is that list */
+		TVal	   *list = tpl_read_list(coll->val.string.val, coll->val.string.len);
+
+		if (list != NULL)
+		{
+			JsonbValue *o = jt_object();
+
+			jt_set(o, "v", jt_from_jsonb(tv_to_jsonb(list)));
+			r = jt_to_jsonb(o);
+			coll = jb_get(r, "v");
+		}
+	}
 	if (coll == NULL || coll->type != jbvBinary || !JsonContainerIsArray(coll->val.binary.data))
 	{
 		*err = psprintf("step \"%s\": the loop's collection is %s, not a list", s->name,
@@ -232,7 +311,7 @@ loop_elements(Run *run, BStep *s, int32 *n, bool *batched, char **err)
 			frame_set(run, &f, s->name, l->element, e, i, m, false, false);
 			if (l->where_const < 0)
 			{
-				keep = ev_truthy(run, l->where, strlen(l->where), run->ctx, &serr);
+				keep = where_keeps(run, where, &serr);
 				if (serr != NULL && !warned)
 				{
 					/* NoETL counted an error as false, and went on */
@@ -354,6 +433,9 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
 
+/* the admissions whose leftovers are written and freed at a time (loop_fill) */
+#define LOOP_ADMIT_BATCH 64
+
 /* the iterations a loop's start writes at a time, in a memory context reset after each */
 #define LOOP_INSERT_BATCH 1000
 
@@ -429,7 +511,12 @@ loop_start(Run *run, int idx, Jsonb *args)
 	bool		enumerate = false;
 	LoopState	ls;
 	JsonbValue *meta;
+	StepStatus	status;
+	Jsonb	   *started_args;
 
+	/* reached again (by another branch): started already, not rendered again */
+	if (state_get_step(run->nsp, run->ex.execution_id, s->name, &status, &started_args))
+		return;
 	elems = loop_elements(run, s, &n, &batched, &err);
 	if (elems != NULL)
 		(void) loop_window(run, s, &w, &err);
@@ -440,12 +527,8 @@ loop_start(Run *run, int idx, Jsonb *args)
 	{
 		JsonbValue *e = jt_get(jt_from_jsonb(s->loop->enumerate), "v");
 
-		if (e->type == jbvBool)
-			enumerate = e->val.boolean;
-		else
-			enumerate = ev_truthy(run, jt_cstring(e), e->val.string.len, run->ctx, &err);
-		if (err != NULL)
-			err = psprintf("step \"%s\": the loop's enumerate: %s", s->name, err);
+		/* bool(task_config.get('enumerate') or False): any text but "" is true */
+		enumerate = e->type == jbvBool ? e->val.boolean : e->val.string.len > 0;
 	}
 	if (err != NULL)
 	{
@@ -528,7 +611,8 @@ loop_admit_child(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, TaskSta
 	if (dead)
 		msg = child_message(child_id, &e);
 	ev_emit(run, dead ? "action_error" : "action_completed", s->name, "playbook",
-		 dead ? "failed" : "completed", e.result, jt_to_jsonb(child_meta(child_id)), msg,
+		 dead ? "failed" : "completed", e.result,
+		 jt_to_jsonb(e.started ? child_meta(child_id) : jt_object()), msg,
 		 q2.queue_id)->node_id = q2.node_id;
 	state_finish_task(run->nsp, &q2, dead ? TASK_DEAD : TASK_DONE, e.result, msg);
 	run->ex.pending--;
@@ -570,7 +654,7 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 	run->frame = NULL;
 	if (err != NULL)
 	{
-		char	   *msg = psprintf("step \"%s\", iteration %d: %s", s->name, k, err);
+		char	   *msg = pstrdup(err);
 
 		state_finish_task(run->nsp, &q, TASK_DEAD, NULL, msg);
 		loop_item_end(run, idx, ls, args, k, true, msg);
@@ -610,24 +694,69 @@ static Jsonb *
 loop_results(Run *run, BStep *s, LoopState *ls, JsonbValue **errors)
 {
 	LoopItem   *items = palloc(sizeof(LoopItem) * Max(ls->total, 1));
-	JsonbValue *list = jt_array();
+	JsonbParseState *st = NULL;
+	JsonbParseState *est = NULL;
+	JsonbValue *list;
+	JsonbValue	v;
 	int32		i;
 
 	state_loop_results(run->nsp, run->ex.execution_id, s->name, ls->total, items);
-	*errors = jt_array();
+
+	/*
+	 * Built as it is read, each result pushed as it is stored: no tree of
+	 * the whole list, whose nodes would cost several times the list.
+	 */
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&est, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < ls->total; i++)
 	{
-		jt_append(list, items[i].result != NULL ? jt_from_jsonb(items[i].result) : jt_null());
+		Jsonb	   *r = items[i].result;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r == NULL)
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
+		else if (JB_ROOT_IS_SCALAR(r))
+		{
+			if (!JsonbExtractScalar(&r->root, &v))
+				elog(ERROR, "a scalar result that is none");
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &r->root;
+			v.val.binary.len = VARSIZE(r) - VARHDRSZ;
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
 		if (items[i].seen && items[i].dead)
 		{
-			JsonbValue *e = jt_object();
+			const char *msg = items[i].error ? items[i].error : "task failed";
 
-			jt_set(e, "index", jt_int(i));
-			jt_set(e, "message", jt_string(items[i].error ? items[i].error : "task failed"));
-			jt_append(*errors, e);
+			pushJsonbValue(&est, WJB_BEGIN_OBJECT, NULL);
+			v.type = jbvString;
+			v.val.string.val = "index";
+			v.val.string.len = 5;
+			pushJsonbValue(&est, WJB_KEY, &v);
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(i);
+			pushJsonbValue(&est, WJB_VALUE, &v);
+			v.type = jbvString;
+			v.val.string.val = "message";
+			v.val.string.len = 7;
+			pushJsonbValue(&est, WJB_KEY, &v);
+			v.val.string.val = (char *) msg;
+			v.val.string.len = strlen(msg);
+			pushJsonbValue(&est, WJB_VALUE, &v);
+			pushJsonbValue(&est, WJB_END_OBJECT, NULL);
 		}
+		items[i].result = NULL;
 	}
-	return jt_to_jsonb(list);
+	list = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	*errors = jt_from_jsonb(JsonbValueToJsonb(pushJsonbValue(&est, WJB_END_ARRAY, NULL)));
+	return JsonbValueToJsonb(list);
 }
 
 /*
@@ -672,13 +801,39 @@ static void
 loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args)
 {
 	BStep	   *s = &run->pb->steps[idx];
+	MemoryContext cxt = NULL;
+	int			since = 0;
 
 	while (run->ex.status == EXEC_RUNNING && ls->next < ls->total &&
 		   ls->next - ls->done < ls->window)
 	{
 		int32		k = ls->next++;
+		MemoryContext old;
 
+		/*
+		 * Iterations that end within their admission (a rendering that
+		 * fails under "continue", a child that ends within its start) leave
+		 * the window open, so one transaction may admit every iteration:
+		 * what each leaves behind is written and freed every
+		 * LOOP_ADMIT_BATCH admissions.
+		 */
+		if (cxt == NULL)
+			cxt = AllocSetContextCreate(run->cxt, "noetl loop admissions",
+										ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(cxt);
 		loop_admit(run, idx, ls, args, k);
+		MemoryContextSwitchTo(old);
+		if (++since == LOOP_ADMIT_BATCH)
+		{
+			(void) ev_flush(run);
+			MemoryContextReset(cxt);
+			since = 0;
+		}
+	}
+	if (cxt != NULL)
+	{
+		(void) ev_flush(run);
+		MemoryContextDelete(cxt);
 	}
 	if (run->ex.status != EXEC_RUNNING)
 		return;

@@ -962,9 +962,10 @@ item_index(const char *node_id, const char *step, size_t steplen)
 /*
  * state_loop_results reads a loop's iterations into items[0 .. total-1]:
  * one index scan of the execution's queue rows (queue_node_key), in key
- * order, each iteration put in its slot, no sort.  The caller holds the
- * execution's lock, and the iterations are all finished: nothing else
- * writes them.
+ * order, each iteration put in its slot, no sort: a done one with its
+ * result, a dead one with its error, any other (not finished: the loop
+ * failed part way) with neither.  The caller holds the execution's lock:
+ * nothing else writes them meanwhile.
  */
 void
 state_loop_results(Oid nsp, int64 execution_id, const char *step, int32 total, LoopItem *items)
@@ -1000,9 +1001,10 @@ state_loop_results(Oid nsp, int64 execution_id, const char *step, int32 total, L
 			continue;
 		status = TASK_STATUS_OF(rows_text(slot, qa[Q_STATUS]));
 		items[i].seen = true;
-		items[i].dead = status != TASK_DONE;
+		/* a loop failed part way also has items not finished: neither */
+		items[i].dead = status == TASK_DEAD;
 		d = slot_getattr(slot, qa[Q_RESULT], &isnull);
-		items[i].result = isnull || items[i].dead ? NULL : DatumGetJsonbPCopy(d);
+		items[i].result = isnull || status != TASK_DONE ? NULL : DatumGetJsonbPCopy(d);
 		if (items[i].dead)
 			items[i].error = rows_text(slot, qa[Q_ERROR]);
 	}

@@ -441,6 +441,7 @@ extern TVal *tpl_proxy_attr(TVal *obj, const char *name, int len);
 
 /* tpl_coerce.c */
 extern TVal *tpl_coerce(const char *s, int len);
+extern TVal *tpl_read_list(const char *s, int len);
 
 /* tpl_filter.c */
 extern TVal *tpl_apply_filter(int id, const char *name, TVal *v, TVal **args,

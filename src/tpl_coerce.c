@@ -764,3 +764,24 @@ tpl_coerce(const char *s, int len)
 		return tv_str("", 0);
 	return tv_str(s, len);
 }
+
+/*
+ * tpl_read_list reads text as NoETL's iterator read a collection that
+ * rendered to text (coerce_items, plugin/iterator/utils.py @58c2a16b):
+ * stripped, as JSON, else as a Python literal.  Returns the list, or NULL
+ * when the text is not one.
+ */
+TVal *
+tpl_read_list(const char *s, int len)
+{
+	const char *t = s;
+	int			tlen = len;
+	TVal	   *v;
+
+	py_strip(&t, &tlen);
+	if (tlen < 2 || t[0] != '[')
+		return NULL;
+	if ((v = parse(t, tlen, false)) == NULL)
+		v = parse(t, tlen, true);
+	return v != NULL && v->kind == TV_LIST ? v : NULL;
+}

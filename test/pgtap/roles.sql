@@ -12,7 +12,7 @@ CREATE ROLE regress_client;
 GRANT EXECUTE ON FUNCTION noetl.execute(text, jsonb, integer), noetl.execute_many(text, jsonb[], integer),
       noetl.cancel(bigint), noetl.status(), noetl.workers(), noetl.unserved_tools(bigint, double precision)
    TO regress_client;
-GRANT SELECT ON noetl.execution, noetl.event, noetl.catalog TO regress_client;
+GRANT SELECT ON noetl.execution, noetl.event, noetl.catalog, noetl.step_state TO regress_client;
 CREATE ROLE regress_worker;
 GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
       noetl.heartbeat(bigint, text, integer),

@@ -5,7 +5,9 @@
 # serves $PGDATABASE (with noetl.lease_check_interval at most a few seconds).  A task leased for
 # one second and never finished is leased again with attempts = 2; when
 # that lease runs out too, with max_attempts reached, the execution fails
-# with "lease expired".  A heartbeat keeps a lease alive.
+# with "lease expired".  A heartbeat keeps a lease alive.  A sub-playbook
+# step's row, leased by its child execution with no lease end, never
+# expires.
 set -u
 n=0; failed=0
 ok() {  # ok CONDITION-STATUS DESCRIPTION
@@ -22,7 +24,7 @@ wait_for() {
     done
     return 1
 }
-echo "1..14"
+echo "1..16"
 
 q "SELECT noetl.register(E'metadata: {path: tests/lease/expiry}\nworkflow:\n  - step: start\n    next: [task]\n  - step: task\n    tool: lease_probe\n    code: x\n    retry: {max_attempts: 2, initial_delay: 0.2}\n')" >/dev/null
 eid=$(q "SELECT noetl.execute('tests/lease/expiry')")
@@ -92,4 +94,17 @@ wait_for "SELECT count(*) > 0 FROM noetl.event WHERE execution_id = $eid5 AND er
 ok $([ $? = 0 ] && [ "$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'noetl broker'")" = "$broker" ]; echo $?) \
    "... and the same broker worker goes on expiring leases"
 q "SELECT noetl.cancel($eid5)" >/dev/null
+# a sub-playbook's row is held leased by its child, with no lease end: the
+# broker worker's expiry never takes it, however long the child runs (here:
+# while an honest lease started after it expires, and is reported)
+q "SELECT noetl.register(E'metadata: {path: tests/lease/child}\nworkflow:\n  - step: start\n    tool: child_probe\n    code: x\n')" >/dev/null
+q "SELECT noetl.register(E'metadata: {path: tests/lease/parent}\nworkflow:\n  - step: start\n    tool: playbook\n    path: tests/lease/child\n')" >/dev/null
+eid6=$(q "SELECT noetl.execute('tests/lease/parent')")
+eid7=$(q "SELECT noetl.execute('tests/lease/expiry')")
+qid7=$(q "SELECT queue_id FROM noetl.lease('doomed-worker', 1, 1, ARRAY['lease_probe'])")
+wait_for "SELECT count(*) > 0 FROM noetl.event WHERE queue_id = ${qid7:-0} AND error = 'lease expired'"
+ok $? "a lease started after the child's row expires and is reported"
+ok $([ "$(q "SELECT status || ' ' || attempts || ' ' || (lease_until IS NULL) || ' ' || (SELECT count(*) FROM noetl.event e WHERE e.execution_id = $eid6 AND e.event_type IN ('action_error', 'step_retry')) FROM noetl.queue WHERE execution_id = $eid6")" = "leased 1 true 0" ]; echo $?) \
+   "... while the parent's row, held by its child, stays leased with no lease end and no expiry reported"
+q "SELECT noetl.cancel($eid6), noetl.cancel($eid7)" >/dev/null
 exit $((failed > 0))
