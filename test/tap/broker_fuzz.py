@@ -74,8 +74,7 @@ pending equals the outstanding tasks plus the running loops (0 once
 ended), and no running execution is left with nothing outstanding; no stored
 lease token, no alias stored, no broker event that an event of its execution
 (or, for a sub-playbook's, of its parent or child) did not produce, and none
-of the event ids the fuzz's own inserts returned
-stored as a broker type.  Last, that the server never restarted: the same
+of the event ids the fuzz's own inserts returned stored as a broker type.  Last, that the server never restarted: the same
 pg_postmaster_start_time(), every connection alive (a crashed backend makes
 the postmaster end them all; the start time only changes on a full
 restart) and the same broker worker process.
