@@ -197,10 +197,19 @@ def _noetl_context(task, args):
     context = dict(context) if isinstance(context, dict) else {}
     loop = task.get('loop')
     if isinstance(loop, dict) and 'item' in loop:
+        # NoETL's build_iteration_context (controller/iterator/execution.py@32245391)
         item = loop['item']
+        context['parent'] = dict(context)
+        if isinstance(context.get('work'), dict):
+            context['work'] = dict(context['work'], **{loop.get('element') or 'item': item})
         context[loop.get('element') or 'item'] = item
         context['_loop'] = {'current_index': loop.get('index'), 'index': loop.get('index'),
                             'item': item, 'count': loop.get('count')}
+        # the loop step's own name (the task's step is the item's node_id,
+        # "step[index]") answers {result_index}
+        step, suffix = task.get('step'), '[%s]' % loop.get('index')
+        if isinstance(step, str) and step.endswith(suffix) and len(step) > len(suffix):
+            context[step[:-len(suffix)]] = {'result_index': loop.get('index')}
         args.setdefault('value', item)
         if 'batch' in loop:
             context['batch'] = loop['batch']

@@ -6,7 +6,9 @@ With a fixed seed (NOETL_FUZZ_SEED) and a fixed number of operations
 (NOETL_FUZZ_OPS, 8000 by default: about 30 s on two cores), it registers
 playbooks of many shapes (chains, fan-out and a join at end, conditions,
 retries, control steps, end results and task arguments that fail at run
-time, template budgets, workbooks, playbooks that cannot run), then drives a
+time, template budgets, workbooks, loops fixed and random (every mode,
+window, where, order_by, limit, chunk and failure rule, some of them loops
+of sub-playbooks), sub-playbooks, playbooks that cannot run), then drives a
 random mix of operations through three connections, some inside explicit
 transactions (any isolation level) that commit or roll back, some under
 savepoints, some as an INSERT-only role, a few in concurrent bursts:
@@ -63,12 +65,16 @@ long), deadlocks and serialization failures are clean.
 Afterwards it checks the invariants in one snapshot while executions still
 run, then leases and completes what the fuzz's executions have left, cancels
 those still running, and checks them again: one terminal event per ended
-execution and none while running (and it matches the status); queue rows
-<=> step_started events; pending equals the outstanding tasks (0 once
+execution and none while running (and it matches the status); a step's
+queue rows <=> step_started events, an admitted iteration's row <=> one
+loop_iteration; a loop's rows match its counters (loop_next admitted, the
+rest waiting, done and dead counted, no more than its window in flight), a
+completed loop has its whole list, an ended execution no waiting row;
+pending equals the outstanding tasks plus the running loops (0 once
 ended), and no running execution is left with nothing outstanding; no stored
 lease token, no alias stored, no broker event that an event of its execution
-did not produce, and none of the event ids the fuzz's own inserts returned
-stored as a broker type.  Last, that the server never restarted: the same
+(or, for a sub-playbook's, of its parent or child) did not produce, and none
+of the event ids the fuzz's own inserts returned stored as a broker type.  Last, that the server never restarted: the same
 pg_postmaster_start_time(), every connection alive (a crashed backend makes
 the postmaster end them all; the start time only changes on a full
 restart) and the same broker worker process.
@@ -374,6 +380,79 @@ workflow:
     next: [end]
   - step: end
 """
+    P["loops"] = """
+metadata: {path: tests/fuzz/loops}
+workload: {items: [5, 3, 8, 1, 9, 2, 7], c: 3, words: [b, a, c]}
+workflow:
+  - step: start
+    next: [par, filt, cont, iter, empty]
+  - step: par
+    tool: fuzz_a
+    loop: {collection: "{{ workload.items }}", element: it, mode: parallel, max_in_flight: 3}
+    retry: {max_attempts: 2, initial_delay: 0.01}
+    args: {it: "{{ it }}", i: "{{ _loop.index }}"}
+    next: [join]
+  - step: filt
+    tool: fuzz_b
+    loop: {collection: "{{ workload.items }}", element: x, where: "{{ x > 2 }}", order_by: "{{ -x }}",
+           limit: 4, chunk: 2, enumerate: true, mode: async, concurrency: "{{ workload.c }}"}
+    args: {batch: "{{ x }}", index: "{{ index }}"}
+    next: [join]
+  - step: cont
+    tool: fuzz_a
+    loop: {collection: "{{ workload.words }}", element: w, on_item_error: continue}
+    next: [join]
+  - step: iter
+    type: iterator
+    collection: "{{ workload.words }}"
+    element: w
+    mode: parallel
+    task: {type: fuzz_b, args: {w: "{{ w }}", self: "{{ iter.result_index }}"}}
+    next: [join]
+  - step: empty
+    tool: fuzz_a
+    loop: {collection: [], element: e}
+    next: [join]
+  - step: join
+    tool: fuzz_b
+    args: {par: "{{ par | length }}", cont: "{{ cont }}", iter: "{{ iter }}", e: "{{ empty }}"}
+    next: [end]
+  - step: end
+    result: {par: "{{ par }}", filt: "{{ filt | length }}"}
+"""
+    P["loopnext"] = """
+metadata: {path: tests/fuzz/loopnext}
+workflow:
+  - step: start
+    next: [src]
+  - step: src
+    tool: fuzz_a
+    next: [{step: each, args: {k: "{{ src.v }}"}}]
+  - step: each
+    tool: fuzz_b
+    loop: {collection: "{{ [src.v, src.zero, src.node] }}", element: it, mode: parallel,
+           max_in_flight: 2, on_item_error: fail}
+    next: [{step: end, when: "{{ each | length == 3 }}"}, {step: other}]
+  - step: other
+    tool: fuzz_a
+  - step: end
+"""
+    P["loopchild"] = """
+metadata: {path: tests/fuzz/loopchild}
+workflow:
+  - step: start
+    next: [kids]
+  - step: kids
+    tool: playbook
+    path: tests/fuzz/chain
+    return_step: s2
+    args: {n: "{{ it }}", label: "kid-{{ _loop.index }}"}
+    loop: {collection: [1, 2, 3, 4], element: it, mode: parallel, max_in_flight: 2}
+    retry: {max_attempts: 2}
+    next: [end]
+  - step: end
+    result: {kids: "{{ kids }}"}
+"""
     P["subpb"] = """
 metadata: {path: tests/fuzz/subpb}
 workflow:
@@ -435,6 +514,57 @@ YAML_SPLICES = [": ", "- ", "\n", "\n  ", "\n    - ", "{", "}", "[", "]", ",", "
                 "!!int ", "? ", "|", ">", "#", "'", '"', "\t", "~", "null", "yes", "0x", "1e9",
                 "99999999999999999999999", "{{", "}}", "{%", "%}", "step: ", "next: ", "tool: ",
                 "when: ", "retry: ", "args: ", "workflow: ", "end", "start", "<<: ", "---\n"]
+
+
+def random_loop(r):
+    """Loop settings of random shape, mostly valid: every mode, window,
+    filter, order, limit, chunk and failure rule, and a few bad values."""
+    loop = {"collection": r.choice(["{{ workload.items }}", "{{ s1.l }}", "{{ s1 }}", [], [1],
+                                    list(range(r.randint(0, 12))), "[1, 2, 3]", "{{ nosuch }}",
+                                    "{{ range(%d) | list }}" % r.randint(0, 30), {"a": 1}, 7, None]),
+            "element": r.choice(["it", "it", "x", "item", "s1", "_loop", ""])}
+    for key, values in (("mode", ["sequential", "parallel", "async", "nosuch", 1]),
+                        ("max_in_flight", [1, 2, 3, 8, 0, -1, "x", 10 ** 12]),
+                        ("concurrency", [1, 2, "{{ workload.c }}", "{{ 0 }}", "{{ nosuch }}", 1.5]),
+                        ("where", ["{{ it % 2 == 0 }}", "{{ it > 2 }}", "{{ it.x }}", "no", "{{ 1/0 }}",
+                                   "{{ parent.workload.c }}"]),
+                        ("order_by", ["{{ -it }}", "{{ it }}", "{{ it | string }}", "{{ [it] }}", "{{ 1/0 }}"]),
+                        ("limit", [0, 1, 3, 100, -1, "2"]),
+                        ("chunk", [1, 2, 3, 0, -1, "x"]),
+                        ("enumerate", [True, False, "{{ true }}", "yes"]),
+                        ("on_item_error", ["continue", "fail", "nosuch"])):
+        if r.random() < 0.35:
+            loop[key] = r.choice(values)
+    return loop
+
+
+def random_loop_playbook(r, n):
+    """A playbook whose middle step is a random loop, as loop: or as era B's
+    type: iterator, with retries and a next that reads its list."""
+    loop = random_loop(r)
+    each = {"step": "each", "next": [{"step": "end", "when": "{{ each | length > 1 }}"}, {"step": "last"}]}
+    if r.random() < 0.3:
+        each.update({"type": "iterator", "task": {"type": r.choice(["fuzz_a", "fuzz_b"]),
+                                                   "args": {"v": "{{ %s }}" % (loop["element"] or "it")}}})
+        each.update(loop)
+    elif r.random() < 0.15:
+        # a loop of sub-playbooks
+        each.update({"tool": "playbook", "path": r.choice(["tests/fuzz/chain", "tests/fuzz/single",
+                                                           "tests/fuzz/onlycontrol", "tests/fuzz/nosuch"]),
+                     "loop": loop, "args": {"n": "{{ _loop.index }}"}})
+    else:
+        each.update({"tool": r.choice(["fuzz_a", "fuzz_b"]), "loop": loop,
+                     "args": {"v": "{{ _loop.index }}", "n": "{{ _loop.count }}"}})
+    if r.random() < 0.3:
+        each["retry"] = {"max_attempts": r.choice([2, 3]), "initial_delay": 0.01}
+    doc = {"metadata": {"path": PREFIX + "genloop/%d" % n},
+           "workload": {"items": [r.randint(-5, 20) for _ in range(r.randint(0, 10))], "c": r.randint(1, 4)},
+           "workflow": [{"step": "start", "next": ["s1"]},
+                        {"step": "s1", "tool": "fuzz_a", "next": ["each"]},
+                        each,
+                        {"step": "last", "tool": "fuzz_b", "args": {"l": "{{ each }}"}, "next": ["end"]},
+                        {"step": "end", "result": {"l": "{{ each }}"}}]}
+    return yaml.safe_dump(doc, allow_unicode=True)
 
 
 def mutate_text(r, t):
@@ -910,8 +1040,10 @@ class Fuzz:
             text = r.choice(HOSTILE_TEXTS)
         elif k < 0.55:
             text = mutate_text(r, r.choice(list(self.valid.values())))
-        elif k < 0.75:
+        elif k < 0.7:
             text = self.structural_mutation()
+        elif k < 0.75:
+            text = random_loop_playbook(r, r.randint(100, 140))
         elif k < 0.85:
             d = r.choice([100, 127, 129, 1000, 100000])
             text = "metadata: {path: tests/fuzz/deep}\nworkflow: [{step: start, tool: fuzz_a, args: %s}]" % (
@@ -956,6 +1088,8 @@ class Fuzz:
                                        "backoff_multiplier": r.choice([0, 1, 1e300, -2]),
                                        "max_delay": r.choice([0, 0.1, 1e300]),
                                        "jitter": r.choice([True, False, "yes"])}])
+            elif k < 0.6 and key == "loop":
+                step[key] = random_loop(r)
             elif k < 0.7 and key == "next":
                 names = [st.get("step") for st in doc["workflow"]]
                 step[key] = r.choice([[], [r.choice(names)], r.choice(names),
@@ -1558,25 +1692,118 @@ def check_invariants(conn, client_events, snapshot=True):
          WHERE e.event_type IN ('execution_complete', 'execution_failed', 'execution_cancelled')
            AND NOT EXISTS (SELECT 1 FROM noetl.execution x WHERE x.execution_id = e.execution_id)
          LIMIT 20""").fetchall()
+    # a step's queue row (node_id = node_name) has one step_started; an
+    # iteration's ("step[i]") has one loop_iteration once admitted (none while
+    # waiting; a dead one may have died in its admission, a cancelled one
+    # waiting), under a loop step_state of its execution; a loop's own
+    # step_started (node_type loop, no queue_id) is one per loop step_state
     out["dispatch"] = conn.execute("""
         SELECT 'queue row ' || q.queue_id || ' (' || q.execution_id || ', ' || q.node_id || ') has '
                || count(e.event_id) || ' step_started events'
           FROM noetl.queue q
           LEFT JOIN noetl.event e ON e.execution_id = q.execution_id AND e.queue_id = q.queue_id
                AND e.event_type = 'step_started'
+         WHERE q.node_id = q.node_name
          GROUP BY q.queue_id, q.execution_id, q.node_id
         HAVING count(e.event_id) <> 1
+        UNION ALL
+        SELECT 'iteration ' || q.queue_id || ' (' || q.execution_id || ', ' || q.node_id || ') is '
+               || q.status || ' with ' || count(e.event_id) || ' loop_iteration and '
+               || count(e.event_id) FILTER (WHERE e.event_type = 'step_started') || ' step_started events'
+          FROM noetl.queue q
+          LEFT JOIN noetl.event e ON e.execution_id = q.execution_id AND e.queue_id = q.queue_id
+               AND e.event_type IN ('loop_iteration', 'step_started')
+         WHERE q.node_id <> q.node_name
+         GROUP BY q.queue_id, q.execution_id, q.node_id, q.status
+        HAVING count(e.event_id) FILTER (WHERE e.event_type = 'step_started') <> 0
+            OR count(e.event_id) > CASE WHEN q.status::text = 'waiting' THEN 0 ELSE 1 END
+            OR (count(e.event_id) = 0 AND q.status::text IN ('queued', 'leased', 'retry', 'done'))
+        UNION ALL
+        SELECT 'iteration ' || q.queue_id || ' (' || q.execution_id || ', ' || q.node_id
+               || ') has no loop step ' || q.node_name || ' that holds its index'
+          FROM noetl.queue q
+         WHERE q.node_id <> q.node_name
+           AND NOT EXISTS (SELECT 1 FROM noetl.step_state s
+                            WHERE s.execution_id = q.execution_id AND s.step = q.node_name
+                              AND s.loop_total IS NOT NULL
+                              AND q.node_id = ANY (SELECT s.step || '[' || i || ']'
+                                                     FROM generate_series(0, s.loop_total - 1) i))
         UNION ALL
         SELECT 'step_started ' || e.event_id || ' of execution ' || e.execution_id || ' names queue_id '
                || coalesce(e.queue_id::text, 'NULL') || ', which is no task of it'
           FROM noetl.event e
          WHERE e.event_type = 'step_started'
+           AND e.queue_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM noetl.queue q
                             WHERE q.queue_id = e.queue_id AND q.execution_id = e.execution_id)
+        UNION ALL
+        SELECT 'step_started ' || e.event_id || ' of execution ' || e.execution_id || ' (' || e.node_id
+               || ', ' || coalesce(e.node_type, 'no node_type') || ') has no queue_id and no loop step_state'
+          FROM noetl.event e
+         WHERE e.event_type = 'step_started'
+           AND e.queue_id IS NULL
+           AND (e.node_type IS DISTINCT FROM 'loop'
+                OR NOT EXISTS (SELECT 1 FROM noetl.step_state s
+                                WHERE s.execution_id = e.execution_id AND s.step = e.node_id
+                                  AND s.loop_total IS NOT NULL))
+        UNION ALL
+        SELECT 'loop step ' || s.step || ' of execution ' || s.execution_id || ' has '
+               || count(e.event_id) || ' step_started events'
+          FROM noetl.step_state s
+          LEFT JOIN noetl.event e ON e.execution_id = s.execution_id AND e.node_id = s.step
+               AND e.event_type = 'step_started'
+         WHERE s.loop_total IS NOT NULL
+         GROUP BY s.execution_id, s.step
+        HAVING count(e.event_id) <> 1
         UNION ALL
         SELECT 'queue row ' || q.queue_id || ' of execution ' || q.execution_id || ', which does not exist'
           FROM noetl.queue q
          WHERE NOT EXISTS (SELECT 1 FROM noetl.execution x WHERE x.execution_id = q.execution_id)
+         LIMIT 20""").fetchall()
+    # a running loop: its rows match its counters (all n rows inserted at its
+    # start, the first loop_next admitted, the rest waiting), and no more
+    # than its window are in flight; a completed one has every row ended
+    # and a list of loop_total; no ended execution keeps a waiting row
+    out["loops"] = conn.execute("""
+        WITH it AS (
+            SELECT q.execution_id, q.node_name AS step, q.status::text AS status,
+                   substring(q.node_id FROM length(q.node_name) + 2
+                             FOR length(q.node_id) - length(q.node_name) - 2)::int AS i
+              FROM noetl.queue q
+             WHERE q.node_id <> q.node_name AND q.node_id LIKE '%%]'
+               AND substring(q.node_id FROM length(q.node_name) + 2
+                             FOR length(q.node_id) - length(q.node_name) - 2) ~ '^[0-9]{1,9}$')
+        SELECT 'loop ' || s.step || ' of execution ' || s.execution_id || ' (' || s.status
+               || ', total ' || s.loop_total || ', next ' || s.loop_next || ', done ' || s.loop_done
+               || ', failed ' || s.loop_failed || ', window ' || s.loop_window || ') has '
+               || count(it.i) || ' rows: ' || count(it.i) FILTER (WHERE it.status = 'waiting')
+               || ' waiting (' || count(it.i) FILTER (WHERE it.status = 'waiting' AND it.i < s.loop_next)
+               || ' admitted), ' || count(it.i) FILTER (WHERE it.status IN ('queued', 'leased', 'retry'))
+               || ' in flight, ' || count(it.i) FILTER (WHERE it.status = 'done') || ' done, '
+               || count(it.i) FILTER (WHERE it.status = 'dead') || ' dead, '
+               || count(it.i) FILTER (WHERE it.status = 'cancelled') || ' cancelled'
+          FROM noetl.step_state s
+          JOIN noetl.execution x ON x.execution_id = s.execution_id
+          LEFT JOIN it ON it.execution_id = s.execution_id AND it.step = s.step
+         WHERE s.loop_total IS NOT NULL
+         GROUP BY s.execution_id, s.step, s.status, s.loop_total, s.loop_next, s.loop_done,
+                  s.loop_failed, s.loop_window, x.status, s.result
+        HAVING count(it.i) <> s.loop_total
+            OR (s.status::text = 'dispatched' AND x.status::text = 'running'
+                AND (count(it.i) FILTER (WHERE it.status = 'waiting' AND it.i < s.loop_next) <> 0
+                     OR count(it.i) FILTER (WHERE it.status <> 'waiting' AND it.i >= s.loop_next) <> 0
+                     OR count(it.i) FILTER (WHERE it.status IN ('done', 'dead')) <> s.loop_done
+                     OR count(it.i) FILTER (WHERE it.status = 'dead') <> s.loop_failed
+                     OR count(it.i) FILTER (WHERE it.status IN ('queued', 'leased', 'retry'))
+                        <> s.loop_next - s.loop_done
+                     OR s.loop_next - s.loop_done > s.loop_window
+                     OR s.loop_done >= s.loop_total))
+            OR (s.status::text = 'completed'
+                AND (count(it.i) FILTER (WHERE it.status IN ('done', 'dead')) <> s.loop_total
+                     OR jsonb_typeof(s.result) IS DISTINCT FROM 'array'
+                     OR jsonb_array_length(s.result) <> s.loop_total))
+            OR (x.status::text <> 'running' AND count(it.i) FILTER (WHERE it.status = 'waiting') <> 0)
+            OR (x.status::text <> 'running' AND s.status::text = 'dispatched')
          LIMIT 20""").fetchall()
     out["pending"] = conn.execute("""
         SELECT 'execution ' || x.execution_id || ' is ' || x.status || ' with pending ' || x.pending
@@ -1585,7 +1812,13 @@ def check_invariants(conn, client_events, snapshot=True):
           LEFT JOIN noetl.queue q ON q.execution_id = x.execution_id
                AND q.status IN ('queued', 'leased', 'retry')
          GROUP BY x.execution_id, x.status, x.pending
-        HAVING x.pending <> CASE WHEN x.status = 'running' THEN count(q.queue_id) ELSE 0 END
+        HAVING x.pending <> CASE WHEN x.status = 'running'
+                                 THEN count(q.queue_id)
+                                      + (SELECT count(*) FROM noetl.step_state s
+                                          WHERE s.execution_id = x.execution_id
+                                            AND s.loop_total IS NOT NULL
+                                            AND s.status::text = 'dispatched')
+                                 ELSE 0 END
             OR (x.status <> 'running' AND count(q.queue_id) <> 0)
          LIMIT 20""").fetchall()
     out["stuck"] = conn.execute("""
@@ -1610,12 +1843,20 @@ def check_invariants(conn, client_events, snapshot=True):
           FROM noetl.event e WHERE e.event_type = ANY(%s)
         UNION ALL
         SELECT 'broker event ' || e.event_id || ' (' || e.event_type || ') of execution ' || e.execution_id
-               || ' was not produced by an event of that execution'
+               || ' was not produced by an event of that execution, its parent or a child of it'
           FROM noetl.event e
+          JOIN noetl.execution x ON x.execution_id = e.execution_id
          WHERE e.event_type = ANY(%s)
            AND NOT EXISTS (SELECT 1 FROM noetl.event p
                             WHERE p.execution_id = e.execution_id AND p.event_id = e.parent_event_id
                               AND NOT p.event_type = ANY(%s))
+           -- a sub-playbook's end is written into its parent by the child's terminal
+           -- event, and a parent's start, cancel or failure into its children by its own
+           AND NOT EXISTS (SELECT 1 FROM noetl.event p
+                             JOIN noetl.execution px ON px.execution_id = p.execution_id
+                            WHERE p.event_id = e.parent_event_id
+                              AND (p.execution_id = x.parent_execution_id
+                                   OR px.parent_execution_id = e.execution_id))
         UNION ALL
         SELECT 'event ' || e.event_id || ', inserted by the fuzz, is stored as ' || e.event_type
           FROM noetl.event e
@@ -1700,11 +1941,26 @@ def main():
             path, version = admin.execute("SELECT path, version FROM noetl.register(%s)", (text,)).fetchone()
             fz.paths.append(path)
             fz.versions[path] = version
-            if name not in ("subpb",):
-                fz.runnable.append(path)
+            fz.runnable.append(path)
         except psycopg.Error as e:
             refused.append("%s: %s" % (name, e))
     tap.ok(not refused, "%d playbooks of every shape register" % len(fz.valid), "\n".join(refused))
+    # random loops: registered if their settings are valid (a refusal is a clean error, checked
+    # with the register class), runnable then
+    loops, unclean = 0, []
+    for n in range(30):
+        try:
+            path, version = admin.execute("SELECT path, version FROM noetl.register(%s)",
+                                          (random_loop_playbook(r, n),)).fetchone()
+            fz.paths.append(path)
+            fz.versions[path] = version
+            fz.runnable.append(path)
+            loops += 1
+        except psycopg.Error as e:
+            if unclean_state(e.sqlstate):
+                unclean.append("%s: %s" % (e.sqlstate, str(e).strip()))
+    tap.ok(loops > 0 and not unclean, "random loop playbooks register or are refused cleanly "
+           "(%d of 30 registered)" % loops, "\n".join(unclean))
 
     tf = load_module("template_fuzz")
     td = tf.load_generator()
@@ -1744,8 +2000,12 @@ def main():
     checker = reconnect()
     names = [
         ("terminal", "one terminal event per ended execution, none while running"),
-        ("dispatch", "every queue row has exactly one step_started and every step_started its queue row"),
-        ("pending", "pending equals the outstanding tasks (0, and none outstanding, once ended)"),
+        ("dispatch", "every step's queue row has exactly one step_started, every admitted iteration one "
+                     "loop_iteration, every step_started its queue row or loop step"),
+        ("loops", "every loop's rows match its counters and its window; a completed loop has its whole "
+                  "list; no ended execution keeps a waiting iteration"),
+        ("pending", "pending equals the outstanding tasks and running loops (0, and none outstanding, "
+                    "once ended)"),
         ("stuck", "every running execution has work outstanding (none is stuck)"),
         ("client", "no stored lease token, no broker event written by a client"),
     ]

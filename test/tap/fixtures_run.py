@@ -34,6 +34,9 @@ Expectation fields (all optional; a fixture without any must complete):
     steps: {STEP: SUBSET}             the step's result contains SUBSET (dicts key by key)
     result: SUBSET                    the execution's result contains SUBSET
     ran: [STEP, ...]                  steps that must have run (a task or a step state)
+    children: [[STEP, STATUS], ...]   the sub-playbook executions it started, in the
+                                      order they started: the parent's step (node_id)
+                                      and the child's status
     not_ran: [STEP, ...]              steps that must not
     workload: {KEY: VALUE}            more overrides; "{scratch}" is the scratch
                                       database's connection string ("{scratch_db}" its
@@ -42,6 +45,9 @@ Expectation fields (all optional; a fixture without any must complete):
     setup_sql: TEXT                   run on the scratch database before the fixture
     timeout: SECONDS
     not_yet: REASON
+    already: {FIELD: ...}             of a not_yet fixture, what works already
+                                      (steps, ran, attempts, ...; status only if
+                                      given), checked as an ordinary test
 """
 
 import glob
@@ -65,7 +71,10 @@ EXPECTED = os.path.join(REPO, "test", "fixtures_expected.yaml")
 TIMEOUT = float(os.environ.get("FIXTURE_TIMEOUT", "45"))
 CONCURRENCY = int(os.environ.get("FIXTURE_CONCURRENCY", "8"))
 FIELDS = {"status", "refused", "error", "attempts", "log", "sql", "steps", "result", "ran",
-          "not_ran", "workload", "setup_sql", "timeout", "not_yet"}
+          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already", "children"}
+# what an already: block may check
+ALREADY = {"status", "error", "attempts", "log", "sql", "steps", "result", "ran", "not_ran",
+           "children"}
 # what NoETL's script_execution fixtures load from their scripts/ directory,
 # which the corpus does not carry: written under the worker's working
 # directory, at the relative path the fixtures give
@@ -181,7 +190,11 @@ def outcome(cur, eid):
     for step, status, result in cur.fetchall():
         steps.setdefault(step, result)
         ran.add(step)
+    cur.execute("SELECT parent_step, status::text FROM noetl.execution "
+                "WHERE parent_execution_id = %s ORDER BY execution_id", (eid,))
+    children = [list(r) for r in cur.fetchall()]
     return {"status": row[0], "result": row[1], "error": row[2], "steps": steps, "ran": ran,
+            "children": children,
             "attempts": attempts, "queue_ids": queue_ids, "first_failure": first_failure(cur, eid)}
 
 
@@ -198,11 +211,12 @@ def printed(log, queue_id):
     return "\n".join(out)
 
 
-def problems(exp, got):
-    """What differs from the expectation (an empty list: none)."""
+def problems(exp, got, whole=True):
+    """What differs from the expectation (an empty list: none); with whole
+    false (an already: block), the status only if the expectation gives one."""
     out = []
     want = exp.get("status", "completed")
-    if got["status"] not in (want if isinstance(want, list) else [want]):
+    if (whole or "status" in exp) and got["status"] not in (want if isinstance(want, list) else [want]):
         out.append("status %s, expected %s" % (got["status"], want))
     if "error" in exp and got["status"] == "failed" and exp["error"] not in (got.get("error") or ""):
         out.append("error %r does not contain %r" % (got.get("error"), exp["error"]))
@@ -239,6 +253,9 @@ def problems(exp, got):
     for step in exp.get("ran") or []:
         if step not in got["ran"]:
             out.append("step %s did not run" % step)
+    if "children" in exp and got["children"] != exp["children"]:
+        out.append("children %s, expected %s" % (json.dumps(got["children"]),
+                                                  json.dumps(exp["children"])))
     for step in exp.get("not_ran") or []:
         if step in got["ran"]:
             out.append("step %s ran" % step)
@@ -262,6 +279,11 @@ def main():
     tap.ok(not stale, "every expectation names a fixture of the corpus", "stale: " + ", ".join(stale))
     bad = ["%s: %s" % (f, sorted(set(e or {}) - FIELDS)) for f, e in expected.items()
            if set(e or {}) - FIELDS]
+    bad += ["%s: already: %s" % (f, sorted(set(e["already"] or {}) - ALREADY))
+            for f, e in expected.items() if isinstance((e or {}).get("already"), dict)
+            and set(e["already"]) - ALREADY]
+    bad += ["%s: already: without not_yet" % f for f, e in expected.items()
+            if "already" in (e or {}) and "not_yet" not in e]
     tap.ok(not bad, "the expectations use only known fields", "\n".join(bad))
 
     program = noetl_program()
@@ -375,6 +397,14 @@ def main():
                                 % float(exp.get("timeout", TIMEOUT)))
             if "not_yet" in exp:
                 tap.todo(not diag, name, "not yet: " + exp["not_yet"], "\n".join(diag))
+                if "already" in exp:
+                    now = exp["already"] or {}
+                    if "outcome" in r:
+                        adiag = problems(now, r["outcome"], whole=False)
+                    else:
+                        adiag = diag or ["not run"]
+                    tap.ok(not adiag, "%s: already %s" % (rel, ", ".join(sorted(now))),
+                           "\n".join(adiag))
             else:
                 tap.ok(not diag, name, "\n".join(diag))
     finally:
@@ -425,7 +455,8 @@ def describe(exp):
     what = exp.get("status", "completed")
     if isinstance(what, list):
         what = " or ".join(what)
-    extra = [k for k in ("steps", "result", "ran", "not_ran", "error", "attempts", "sql", "log")
+    extra = [k for k in ("steps", "result", "ran", "not_ran", "error", "attempts", "sql", "log",
+                         "children")
              if k in exp]
     return what + (" (" + ", ".join(extra) + " as documented)" if extra else "")
 

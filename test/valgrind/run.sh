@@ -48,7 +48,7 @@ SUITES=${*:-regress isolation pgtap tap workload}
 # (19) and snowflake_concurrency.sh (18: no broker)
 REGRESS_SKIP=${NOETL_VALGRIND_REGRESS_SKIP:-yaml playbook}
 TAP_PROGRAMS=${NOETL_VALGRIND_TAP:-notify.sh lease_expiry.sh broker_concurrency.sh python_worker.sh
-    fixtures_register.py template_differential.py yaml_differential.py broker_fuzz.py
+    loop_worker.py fixtures_register.py template_differential.py yaml_differential.py broker_fuzz.py
     hostile_search_path.sh dump_restore.sh}
 # the fuzzer, a tenth of its usual run: adversarial input through every path
 export NOETL_FUZZ_OPS=${NOETL_VALGRIND_FUZZ_OPS:-800}
