@@ -311,13 +311,14 @@ ok $([ $? = 0 ] && grep -qx "parent: $kids (users\[2\])" "$tmp/status_child.out"
      && grep -q "^execution $child of tests/client/kid v[0-9]*: completed" "$tmp/status_child.out"; echo $?) \
    "noetl status CHILD names its parent and the parent's step: $(grep '^parent' "$tmp/status_child.out")"
 # the first 20 children, then a count: rows a superuser adds for the display
+# (none running: the broker worker cancels a running child of a finished parent)
 q "INSERT INTO noetl.execution (execution_id, catalog_id, parent_execution_id, parent_step, depth, status, ended_at)
    SELECT noetl.snowflake_id(), catalog_id, execution_id, 'users[' || i || ']', 1,
-          CASE WHEN i < 5 THEN 'running' ELSE 'completed' END, CASE WHEN i >= 5 THEN pg_catalog.now() END
+          CASE WHEN i < 5 THEN 'failed' ELSE 'completed' END, pg_catalog.now()
      FROM noetl.execution, generate_series(3, 24) i WHERE execution_id = ${kids:-0}" >/dev/null
 "$NOETL" status "$kids" >"$tmp/status_many.out" 2>&1
-ok $([ $? = 0 ] && grep -qx 'children: 25 (2 running, 23 completed)' "$tmp/status_many.out" \
-     && [ "$(grep -cE '^  [0-9]{18,} +users\[[0-9]+\] +(running|completed) ' "$tmp/status_many.out")" = 20 ] \
+ok $([ $? = 0 ] && grep -qx 'children: 25 (23 completed, 2 failed)' "$tmp/status_many.out" \
+     && [ "$(grep -cE '^  [0-9]{18,} +users\[[0-9]+\] +(completed|failed) ' "$tmp/status_many.out")" = 20 ] \
      && grep -qx '  ... and 5 more' "$tmp/status_many.out"; echo $?) \
    "... the first 20 of 25, then how many more"
 # a sub-playbook step, without a terminal: its start and its end, each with the child's id
