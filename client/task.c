@@ -305,6 +305,7 @@ task_free(Task *task)
 	pg_free(task->command);
 	pg_free(task->dsn);
 	json_flat_free(&task->bind);
+	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));
 }
 

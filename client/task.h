@@ -12,6 +12,7 @@
 #include "pqexpbuffer.h"
 
 #include "json.h"
+#include "secrets.h"
 
 typedef struct Task
 {
@@ -36,6 +37,7 @@ typedef struct Task
 	char	   *dsn;
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
+	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;
 
 extern bool task_prepare(PGconn *conn);

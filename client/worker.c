@@ -521,6 +521,9 @@ finish(PGconn *c, Slot *s)
 		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
 	else
 		failure_report(s, &json);
+	/* nothing a task was given as a secret leaves the worker (secrets.h) */
+	secret_redact_json(&s->task.secrets, &json);
+	secret_redact_text(&s->task.secrets, &s->err);
 	if (PQExpBufferDataBroken(json))
 	{
 		pg_log_error("out of memory");
