@@ -724,3 +724,392 @@ REVOKE ALL ON FUNCTION noetl.cancel_orphans() FROM PUBLIC;
 
 COMMENT ON FUNCTION noetl.cancel_orphans() IS
 'cancels running sub-playbook executions whose parent has ended (at most 1,000 a call); the broker worker calls it every noetl.lease_check_interval';
+
+
+/*
+ * Credentials
+ *
+ * noetl.credential holds NoETL's named credentials (its table: name,
+ * type, data, meta, tags, description), with data encrypted at rest:
+ * pgcrypto's pgp_sym_encrypt of the data's JSON text, under the key in the
+ * superuser-only setting noetl.credential_key, which is kept outside the
+ * table (postgresql.conf, or ALTER SYSTEM).  pgcrypto is not a requirement
+ * of the extension: the functions below look up its schema when they are
+ * called and call it schema-qualified, or fail with a hint to install it.
+ * The table has no grants; roles reach it through the functions only:
+ * credential_set, credential_remove and credentials (which never returns
+ * data) for the role that manages credentials, task_credential for a
+ * worker, which returns a credential only for a task whose current lease
+ * it holds.  No message, detail or hint names anything of a credential's
+ * data.
+ */
+CREATE TABLE noetl.credential (
+    id          bigint PRIMARY KEY DEFAULT noetl.snowflake_id(),
+    name        text NOT NULL UNIQUE
+                CHECK (pg_catalog.length(name) OPERATOR(pg_catalog.>=) 1 AND pg_catalog.length(name) OPERATOR(pg_catalog.<=) 200),
+    type        text NOT NULL
+                CHECK (type OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]{0,62}$'),
+    data        bytea NOT NULL,
+    meta        jsonb,
+    tags        text[],
+    description text,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON noetl.credential FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('noetl.credential', '');
+
+COMMENT ON TABLE noetl.credential IS
+'named credentials (NoETL''s credential table); data is the pgp_sym_encrypt (pgcrypto) of the credential''s JSON under the setting noetl.credential_key; read only through noetl.task_credential';
+COMMENT ON COLUMN noetl.credential.data IS
+'the credential''s data (a JSON object), encrypted with pgp_sym_encrypt under noetl.credential_key (NoETL: data_encrypted)';
+
+/* the schema of pgcrypto, or an error that says to install it */
+CREATE FUNCTION noetl.credential_pgcrypto()
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s name;
+BEGIN
+    SELECT n.nspname INTO s
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto';
+    IF s IS NULL THEN
+        RAISE EXCEPTION 'noetl credentials need the pgcrypto extension'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Run CREATE EXTENSION pgcrypto in this database.';
+    END IF;
+    RETURN s;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_pgcrypto() FROM PUBLIC;
+
+/* the key of noetl.credential_key, or an error that says to set it */
+CREATE FUNCTION noetl.credential_key()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+BEGIN
+    /* loads the library, so that the setting is defined (not a placeholder) */
+    PERFORM noetl.worker_live_seconds();
+    k := pg_catalog.current_setting('noetl.credential_key', true);
+    IF k IS NULL OR k OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'noetl.credential_key is not set'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Credentials are encrypted with the key in the setting noetl.credential_key.',
+                  HINT = 'Set noetl.credential_key in postgresql.conf (or with ALTER SYSTEM) and reload the configuration.';
+    END IF;
+    RETURN k;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_key() FROM PUBLIC;
+
+/* a credential's data, decrypted (owner only: never granted) */
+CREATE FUNCTION noetl.credential_data(name text, key text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    crypt name := noetl.credential_pgcrypto();
+    k text := COALESCE(key, noetl.credential_key());
+    sealed bytea;
+    plain text;
+BEGIN
+    SELECT c.data INTO sealed FROM noetl.credential c
+     WHERE c.name OPERATOR(pg_catalog.=) credential_data.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'credential "%" does not exist', pg_catalog.left(name, 200)
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_decrypt($1, $2)', crypt)
+           INTO plain USING sealed, k;
+    EXCEPTION WHEN query_canceled THEN
+        RAISE;
+    WHEN OTHERS THEN
+        RAISE EXCEPTION 'could not decrypt credential "%"', pg_catalog.left(name, 200)
+            USING ERRCODE = 'invalid_password',
+                  HINT = 'noetl.credential_key must be the key the credential was stored with.';
+    END;
+    RETURN plain::jsonb;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_data(text, text) FROM PUBLIC;
+
+CREATE FUNCTION noetl.credential_set(name text, type text, data jsonb,
+                                     description text DEFAULT NULL, tags text[] DEFAULT NULL,
+                                     meta jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    crypt name := noetl.credential_pgcrypto();
+    k text := noetl.credential_key();
+    sealed bytea;
+    cid bigint;
+BEGIN
+    IF name IS NULL OR pg_catalog.length(name) OPERATOR(pg_catalog.<) 1 OR pg_catalog.length(name) OPERATOR(pg_catalog.>) 200
+       OR name OPERATOR(pg_catalog.~) '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'a credential name must be 1 to 200 characters without control characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF type IS NULL OR type OPERATOR(pg_catalog.!~) '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'credential "%": a type must be a lower-case word such as postgres, bearer, basic, api_key or header', name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF data IS NULL OR pg_catalog.jsonb_typeof(data) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'credential "%": its data must be a JSON object', name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF meta IS NOT NULL AND pg_catalog.jsonb_typeof(meta) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'credential "%": its meta must be a JSON object', name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1, $2, %L)', crypt, 'cipher-algo=aes256')
+       INTO sealed USING data::text, k;
+    INSERT INTO noetl.credential AS c (name, type, data, meta, tags, description)
+    VALUES (name, type, sealed, meta, tags, description)
+    ON CONFLICT ON CONSTRAINT credential_name_key DO UPDATE
+       SET type = excluded.type, data = excluded.data, meta = excluded.meta,
+           tags = excluded.tags, description = excluded.description,
+           updated_at = pg_catalog.now()
+    RETURNING c.id INTO cid;
+    RETURN cid;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_set(text, text, jsonb, text, text[], jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.credential_set(text, text, jsonb, text, text[], jsonb) IS
+'adds the credential NAME, or replaces it (its data encrypted under noetl.credential_key); returns its id';
+
+CREATE FUNCTION noetl.credential_remove(name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (DELETE FROM noetl.credential c
+                WHERE c.name OPERATOR(pg_catalog.=) credential_remove.name RETURNING 1)
+    SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM d
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_remove(text) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.credential_remove(text) IS
+'removes the credential NAME; false if there was none';
+
+CREATE FUNCTION noetl.credentials()
+RETURNS TABLE (name text, type text, tags text[], description text, meta jsonb,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name, c.type, c.tags, c.description, c.meta, c.created_at, c.updated_at
+      FROM noetl.credential c ORDER BY c.name
+$$;
+REVOKE ALL ON FUNCTION noetl.credentials() FROM PUBLIC;
+COMMENT ON FUNCTION noetl.credentials() IS
+'the credentials, without their data';
+
+/*
+ * noetl.credential_rekey re-encrypts every credential stored under
+ * old_key with the current noetl.credential_key (superuser only: not
+ * granted).  Set the new key, reload, call it with the old one.
+ */
+CREATE FUNCTION noetl.credential_rekey(old_key text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    crypt name := noetl.credential_pgcrypto();
+    k text := noetl.credential_key();
+    c record;
+    plain jsonb;
+    sealed bytea;
+    n integer := 0;
+BEGIN
+    FOR c IN SELECT cr.id, cr.name FROM noetl.credential cr ORDER BY cr.id FOR UPDATE LOOP
+        plain := noetl.credential_data(c.name, old_key);
+        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1, $2, %L)', crypt, 'cipher-algo=aes256')
+           INTO sealed USING plain::text, k;
+        UPDATE noetl.credential SET data = sealed, updated_at = pg_catalog.now()
+         WHERE id OPERATOR(pg_catalog.=) c.id;
+        n := n OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.credential_rekey(text) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.credential_rekey(text) IS
+'re-encrypts every credential stored under old_key with the current noetl.credential_key; superuser only';
+
+/* a libpq conninfo value, single-quoted as libpq reads it */
+CREATE FUNCTION noetl.conninfo_quote(v text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '''' OPERATOR(pg_catalog.||)
+           pg_catalog.replace(pg_catalog.replace(v, E'\\', E'\\\\'), '''', E'\\''')
+           OPERATOR(pg_catalog.||) ''''
+$$;
+REVOKE ALL ON FUNCTION noetl.conninfo_quote(text) FROM PUBLIC;
+
+/*
+ * noetl.task_credential returns the credential a task's auth names, for
+ * the worker holding the task's current lease: auth is a name (a JSON
+ * string) or a mapping as NoETL wrote it ({type?, credential | key | name:
+ * NAME, ...}), whose other members are laid over the credential's data.
+ * The result has the name, the type, the data, and for postgres
+ * credentials a libpq conninfo (dsn), for bearer, basic, api_key and
+ * header credentials the HTTP headers.
+ */
+CREATE FUNCTION noetl.task_credential(queue_id bigint, lease_token text, auth jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    cname text;
+    want text;
+    ctype text;
+    d jsonb;
+    overlay jsonb := '{}';
+    out jsonb;
+    dsn text := '';
+    v text;
+    kw record;
+    hname text;
+BEGIN
+    IF queue_id IS NULL OR lease_token IS NULL OR NOT EXISTS (
+        SELECT 1 FROM noetl.queue q
+         WHERE q.queue_id OPERATOR(pg_catalog.=) task_credential.queue_id
+           AND q.status OPERATOR(pg_catalog.=) 'leased'
+           AND q.lease_token OPERATOR(pg_catalog.=)
+               pg_catalog.sha256(pg_catalog.convert_to(task_credential.lease_token, 'UTF8'))) THEN
+        RAISE EXCEPTION 'task % is not leased with this lease_token', queue_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only the worker holding the task''s current lease can read its credentials.';
+    END IF;
+    CASE pg_catalog.jsonb_typeof(auth)
+    WHEN 'string' THEN
+        cname := auth OPERATOR(pg_catalog.#>>) '{}';
+    WHEN 'object' THEN
+        IF auth OPERATOR(pg_catalog.?) 'source' AND COALESCE(auth OPERATOR(pg_catalog.->>) 'source', '') OPERATOR(pg_catalog.<>) 'credential' THEN
+            RAISE EXCEPTION 'an auth mapping''s source must be "credential"'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'noetl reads credentials from noetl.credential only.';
+        END IF;
+        IF pg_catalog.jsonb_typeof(auth OPERATOR(pg_catalog.->) 'credential') OPERATOR(pg_catalog.=) 'string' THEN
+            cname := auth OPERATOR(pg_catalog.->>) 'credential';
+        ELSIF pg_catalog.jsonb_typeof(auth OPERATOR(pg_catalog.->) 'key') OPERATOR(pg_catalog.=) 'string' THEN
+            cname := auth OPERATOR(pg_catalog.->>) 'key';
+        ELSIF pg_catalog.jsonb_typeof(auth OPERATOR(pg_catalog.->) 'name') OPERATOR(pg_catalog.=) 'string' THEN
+            cname := auth OPERATOR(pg_catalog.->>) 'name';
+        ELSE
+            RAISE EXCEPTION 'an auth mapping must name its credential (credential, key or name)'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF pg_catalog.jsonb_typeof(auth OPERATOR(pg_catalog.->) 'type') OPERATOR(pg_catalog.=) 'string' THEN
+            want := auth OPERATOR(pg_catalog.->>) 'type';
+        END IF;
+        overlay := auth OPERATOR(pg_catalog.-)
+                   ARRAY['type', 'credential', 'key', 'name', 'source', 'tool', 'provider'];
+    ELSE
+        RAISE EXCEPTION 'auth must be a credential name or a mapping that names one'
+            USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+    IF cname IS NULL OR cname OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'auth names no credential'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.type INTO ctype FROM noetl.credential c WHERE c.name OPERATOR(pg_catalog.=) cname;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'credential "%" does not exist', pg_catalog.left(cname, 200)
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Add it with noetl credential add (noetl.credential_set).';
+    END IF;
+    IF want IS NOT NULL AND want OPERATOR(pg_catalog.<>) ctype
+       AND NOT (want OPERATOR(pg_catalog.=) ANY (ARRAY['postgres', 'postgresql']) AND ctype OPERATOR(pg_catalog.=) ANY (ARRAY['postgres', 'postgresql'])) THEN
+        RAISE EXCEPTION 'credential "%" is of type "%", not "%"',
+                        pg_catalog.left(cname, 200), ctype, pg_catalog.left(want, 64)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    d := noetl.credential_data(cname) OPERATOR(pg_catalog.||) overlay;
+    out := pg_catalog.jsonb_build_object('name', cname, 'type', ctype, 'data', d);
+    IF ctype OPERATOR(pg_catalog.=) ANY (ARRAY['postgres', 'postgresql']) THEN
+        IF pg_catalog.jsonb_typeof(d OPERATOR(pg_catalog.->) 'dsn') OPERATOR(pg_catalog.=) 'string' THEN
+            dsn := d OPERATOR(pg_catalog.->>) 'dsn';
+        ELSE
+            FOR kw IN SELECT * FROM (VALUES
+                    (1, 'host', ARRAY['host', 'hostname', 'server', 'db_host']),
+                    (2, 'port', ARRAY['port', 'db_port']),
+                    (3, 'dbname', ARRAY['dbname', 'database', 'db_name', 'db']),
+                    (4, 'user', ARRAY['user', 'username', 'db_user']),
+                    (5, 'password', ARRAY['password', 'db_password']),
+                    (6, 'sslmode', ARRAY['sslmode', 'ssl'])) m(i, keyword, fields)
+                ORDER BY m.i LOOP
+                v := NULL;
+                SELECT d OPERATOR(pg_catalog.->>) f INTO v
+                  FROM pg_catalog.unnest(kw.fields) WITH ORDINALITY u(f, o)
+                 WHERE pg_catalog.jsonb_typeof(d OPERATOR(pg_catalog.->) f) OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'number'])
+                 ORDER BY u.o LIMIT 1;
+                IF v IS NOT NULL THEN
+                    dsn := dsn OPERATOR(pg_catalog.||)
+                           CASE WHEN dsn OPERATOR(pg_catalog.=) '' THEN '' ELSE ' ' END
+                           OPERATOR(pg_catalog.||) kw.keyword OPERATOR(pg_catalog.||) '='
+                           OPERATOR(pg_catalog.||) noetl.conninfo_quote(v);
+                END IF;
+            END LOOP;
+        END IF;
+        IF dsn OPERATOR(pg_catalog.=) '' THEN
+            RAISE EXCEPTION 'postgres credential "%" has no connection fields', pg_catalog.left(cname, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Give it host, port, user, password and database (or dbname), or a dsn.';
+        END IF;
+        out := out OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('dsn', dsn);
+    ELSIF ctype OPERATOR(pg_catalog.=) ANY (ARRAY['bearer', 'basic', 'api_key', 'header']) THEN
+        IF ctype OPERATOR(pg_catalog.=) 'bearer' THEN
+            v := COALESCE(d OPERATOR(pg_catalog.->>) 'token', d OPERATOR(pg_catalog.->>) 'access_token');
+            hname := 'Authorization';
+            IF v IS NOT NULL THEN
+                v := 'Bearer ' OPERATOR(pg_catalog.||) v;
+            END IF;
+        ELSIF ctype OPERATOR(pg_catalog.=) 'basic' THEN
+            hname := 'Authorization';
+            IF d OPERATOR(pg_catalog.?) 'username' OR d OPERATOR(pg_catalog.?) 'password' OR d OPERATOR(pg_catalog.?) 'user' THEN
+                v := 'Basic ' OPERATOR(pg_catalog.||) pg_catalog.translate(pg_catalog.encode(
+                         pg_catalog.convert_to(COALESCE(d OPERATOR(pg_catalog.->>) 'username', d OPERATOR(pg_catalog.->>) 'user', '')
+                                               OPERATOR(pg_catalog.||) ':'
+                                               OPERATOR(pg_catalog.||) COALESCE(d OPERATOR(pg_catalog.->>) 'password', ''),
+                                               'UTF8'), 'base64'), E'\n', '');
+            END IF;
+        ELSIF ctype OPERATOR(pg_catalog.=) 'api_key' THEN
+            hname := COALESCE(d OPERATOR(pg_catalog.->>) 'header', 'X-API-Key');
+            v := COALESCE(d OPERATOR(pg_catalog.->>) 'value', d OPERATOR(pg_catalog.->>) 'api_key', d OPERATOR(pg_catalog.->>) 'key');
+        ELSE
+            hname := d OPERATOR(pg_catalog.->>) 'name';
+            v := d OPERATOR(pg_catalog.->>) 'value';
+        END IF;
+        IF v IS NULL OR hname IS NULL OR hname OPERATOR(pg_catalog.=) '' THEN
+            RAISE EXCEPTION '% credential "%" lacks the fields of its header', ctype, pg_catalog.left(cname, 200)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'bearer needs token; basic username and password; api_key value (and header); header name and value.';
+        END IF;
+        out := out OPERATOR(pg_catalog.||)
+               pg_catalog.jsonb_build_object('headers', pg_catalog.jsonb_build_object(hname, v));
+    END IF;
+    RETURN out;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.task_credential(bigint, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.task_credential(bigint, text, jsonb) IS
+'the credential a task''s auth names (with its dsn or HTTP headers), for the worker holding the task''s current lease only';

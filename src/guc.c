@@ -32,6 +32,7 @@ int			noetl_playbook_cache_size = 256;
 int			noetl_worker_live_seconds = 60;
 int			noetl_max_loop_items = 1000000;
 int			noetl_max_playbook_depth = 16;
+char	   *noetl_credential_key = NULL;
 
 /* a channel name is what LISTEN takes: a non-empty identifier */
 static bool
@@ -219,6 +220,22 @@ noetl_define_gucs(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	/*
+	 * The key of noetl.credential's data.  Superuser-only: SHOW,
+	 * current_setting and pg_settings show it only to superusers and members
+	 * of pg_read_all_settings; it is left out of SHOW ALL and of the sample
+	 * file.  Until a backend loads the library a value from the
+	 * configuration is a placeholder any role can read: preload noetl.
+	 */
+	DefineCustomStringVariable("noetl.credential_key",
+							   "Sets the key noetl credentials are encrypted with.",
+							   "noetl.credential stores each credential's data encrypted with pgcrypto's pgp_sym_encrypt under this key.",
+							   &noetl_credential_key,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("noetl");
 }

@@ -28,6 +28,7 @@ extern int	noetl_playbook_cache_size;
 extern int	noetl_worker_live_seconds;
 extern int	noetl_max_loop_items;
 extern int	noetl_max_playbook_depth;
+extern char *noetl_credential_key;
 extern void noetl_define_gucs(void);
 
 #endif							/* NOETL_GUC_H */
