@@ -7,6 +7,7 @@
  *	noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait [--warn-after SECONDS]]
  *	noetl [--dsn DSN] status [--warn-after SECONDS] [EXECUTION_ID]
  *	noetl [--dsn DSN] worker [--tools LIST] [--jobs N] [--id NAME] ...
+ *	noetl [--dsn DSN] credential add|list|rm ...
  *
  * The connection comes from --dsn (a libpq connection string or URI), or
  * else from the usual PG* environment variables.  The options before the
@@ -31,6 +32,7 @@ typedef struct Command
 } Command;
 
 static const Command commands[] = {
+	{"credential", cmd_credential},
 	{"register", cmd_register},
 	{"run", cmd_run},
 	{"status", cmd_status},
@@ -51,12 +53,17 @@ usage(FILE *f)
 			"  noetl [--dsn DSN] worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
 			"                    [--grace SECONDS] [--isolate] [--script-root DIR]\n"
+			"  noetl [--dsn DSN] credential add NAME --type TYPE [--data-file FILE] [--description TEXT]\n"
+			"                    [--tag TAG]...\n"
+			"  noetl [--dsn DSN] credential list | rm NAME\n"
 			"\n"
 			"register   stores each playbook as the next version of its path\n"
 			"run        starts an execution; with --wait, follows it to the end (exit status 0\n"
 			"           when it completed, 1 when it failed or was cancelled)\n"
 			"status     recent executions, or one execution's timeline\n"
 			"worker     leases tasks and runs them (python, http, postgres)\n"
+			"credential stores, lists and removes the named credentials tasks' auth refers to\n"
+			"           (the data from --data-file or standard input; never printed)\n"
 			"\n"
 			"The connection comes from --dsn, or else from the PG* environment variables.\n");
 }

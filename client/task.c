@@ -61,7 +61,8 @@ enum
 	COL_BIND,
 	COL_PYTHON,
 	COL_NEEDS_CONTEXT,
-	COL_FOLLOW_REDIRECTS
+	COL_FOLLOW_REDIRECTS,
+	COL_AUTH
 };
 
 static const char *lease_sql =
@@ -98,9 +99,49 @@ static const char *lease_sql =
 "         AND (a ? 'script' OR a ? 'code_b64' OR a ? 'code_base64'"
 "              OR strpos(a ->> 'code', 'context') > 0),"
 "       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
-"                     THEN (a -> 'follow_redirects')::boolean END, false)"
+"                     THEN (a -> 'follow_redirects')::boolean END, false),"
+"       CASE WHEN q.tool IN ('postgres', 'http') AND jsonb_typeof(a) = 'object'"
+"             AND (q.tool = 'http' OR NOT a ? 'dsn') THEN"
+"         CASE WHEN jsonb_typeof(a -> 'auth') = 'object' THEN (a -> 'auth')::text"
+"              WHEN jsonb_typeof(a -> 'auth') = 'string' AND a ->> 'auth' <> ''"
+"               AND (q.tool = 'http' OR NOT (a ->> 'auth' LIKE '%=%'"
+"                                            OR a ->> 'auth' LIKE 'postgres%://%'))"
+"                THEN (a -> 'auth')::text"
+"              WHEN jsonb_typeof(a -> 'credential') IN ('string', 'object')"
+"               AND a ->> 'credential' <> ''"
+"                THEN (a -> 'credential')::text END END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
+
+/*
+ * The credential a task's auth names (noetl.task_credential), taken apart:
+ * its dsn; the task's headers ($4) with the credential's added, except
+ * those the task sets itself (its own win, whatever their case); and what
+ * must not be reported: the dsn, the header values, and the data's
+ * members whose names say they are secret.
+ */
+static const char *credential_sql =
+"SELECT c ->> 'dsn',"
+"       (SELECT jsonb_object_agg(h.key, h.value)::text"
+"          FROM (SELECT e.key, e.value"
+"                  FROM jsonb_each_text(CASE WHEN jsonb_typeof(c -> 'headers') = 'object'"
+"                                            THEN c -> 'headers' ELSE '{}' END) e"
+"                 WHERE lower(e.key) NOT IN (SELECT lower(k) FROM jsonb_object_keys($4::jsonb) k)"
+"                UNION ALL"
+"                SELECT e.key, e.value FROM jsonb_each_text($4::jsonb) e) h),"
+"       to_jsonb(ARRAY(SELECT c ->> 'dsn' WHERE c ? 'dsn'"
+"                      UNION ALL"
+"                      SELECT e.value"
+"                        FROM jsonb_each_text(CASE WHEN jsonb_typeof(c -> 'headers') = 'object'"
+"                                                  THEN c -> 'headers' ELSE '{}' END) e"
+"                      UNION ALL"
+"                      SELECT e.value"
+"                        FROM jsonb_each_text(CASE WHEN jsonb_typeof(c -> 'data') = 'object'"
+"                                                  THEN c -> 'data' ELSE '{}' END) e"
+"                       WHERE e.key ~* '(pass|secret|token|key|value|auth|private|credential|dsn)'"
+"                         AND e.value IS NOT NULL))::text,"
+"       c ->> 'type'"
+"  FROM noetl.task_credential($1, $2, $3::jsonb) c";
 
 /* task_prepare prepares the lease statements on conn; false (logged) on failure */
 bool
@@ -110,7 +151,8 @@ task_prepare(PGconn *conn)
 		db_prepare(conn, "noetl_started", "SELECT noetl.report($1, $2, 'action_started')", 2) &&
 		db_prepare(conn, "noetl_context",
 				   "SELECT ($3::jsonb OPERATOR(pg_catalog.||)"
-				   " pg_catalog.jsonb_build_object('context', noetl.task_context($1, $2)))::text", 3);
+				   " pg_catalog.jsonb_build_object('context', noetl.task_context($1, $2)))::text", 3) &&
+		db_prepare(conn, "noetl_credential", credential_sql, 4);
 }
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
@@ -176,6 +218,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->dsn = column(r, i, COL_DSN);
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
 		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
+		t->auth = column(r, i, COL_AUTH);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
@@ -285,6 +328,90 @@ task_read_context(PGconn *conn, Task *task)
 	PQclear(r);
 }
 
+/* flat_object appends a JsonFlat of an object's members as a JSON object */
+static void
+flat_object(PQExpBuffer buf, const JsonFlat *flat)
+{
+	int			i;
+
+	appendPQExpBufferChar(buf, '{');
+	for (i = 0; flat->keys != NULL && i < flat->n; i++)
+	{
+		if (flat->values[i] == NULL)
+			continue;
+		if (buf->data[buf->len - 1] != '{')
+			appendPQExpBufferChar(buf, ',');
+		json_append_string(buf, flat->keys[i], strlen(flat->keys[i]));
+		appendPQExpBufferChar(buf, ':');
+		json_append_string(buf, flat->values[i], strlen(flat->values[i]));
+	}
+	appendPQExpBufferChar(buf, '}');
+}
+
+/*
+ * task_read_credential resolves the credential a postgres or http task's
+ * auth (or credential) names, through noetl.task_credential, in a
+ * statement of its own after the lease, as task_read_context does: a
+ * postgres task gets its dsn, an http task its headers, and every secret
+ * goes into the task's secrets (secrets.h).  A credential that cannot be
+ * resolved fails that task alone (context_error), naming the reason the
+ * server gave, which names the credential and none of its data: the task
+ * never runs on the worker's own database instead.
+ */
+void
+task_read_credential(PGconn *conn, Task *task)
+{
+	const char *params[4];
+	PQExpBufferData headers;
+	PGresult   *r;
+	JsonFlat	secrets;
+	int			i;
+
+	if (task->auth == NULL || task->context_error != NULL)
+		return;
+	initPQExpBuffer(&headers);
+	flat_object(&headers, &task->headers);
+	params[0] = task->queue_id;
+	params[1] = task->lease_token;
+	params[2] = task->auth;
+	params[3] = headers.data;
+	r = PQexecPrepared(conn, "noetl_credential", 4, params, NULL, NULL, 0);
+	termPQExpBuffer(&headers);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	{
+		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+		task->context_error = psprintf("could not resolve the task's auth: %s",
+									   msg ? msg : PQerrorMessage(conn));
+		PQclear(r);
+		return;
+	}
+	memset(&secrets, 0, sizeof(secrets));
+	if (json_read_flat(PQgetvalue(r, 0, 2), &secrets))
+		for (i = 0; i < secrets.n; i++)
+			secret_add(&task->secrets, secrets.values[i]);
+	json_flat_free(&secrets);
+	if (strcmp(task->tool, "postgres") == 0)
+	{
+		if (PQgetisnull(r, 0, 0))
+			task->context_error =
+				psprintf("could not resolve the task's auth: a credential of type \"%s\" gives no postgres connection",
+						 PQgetvalue(r, 0, 3));
+		else
+		{
+			pg_free(task->dsn);
+			task->dsn = pg_strdup(PQgetvalue(r, 0, 0));
+		}
+	}
+	else if (!PQgetisnull(r, 0, 1))
+	{
+		json_flat_free(&task->headers);
+		if (!json_read_flat(PQgetvalue(r, 0, 1), &task->headers))
+			task->context_error = pg_strdup("could not resolve the task's auth: its headers could not be read");
+	}
+	PQclear(r);
+}
+
 /* task_free frees what task_lease allocated for a task */
 void
 task_free(Task *task)
@@ -304,6 +431,7 @@ task_free(Task *task)
 	json_flat_free(&task->query);
 	pg_free(task->command);
 	pg_free(task->dsn);
+	pg_free(task->auth);
 	json_flat_free(&task->bind);
 	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));

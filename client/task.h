@@ -27,7 +27,8 @@ typedef struct Task
 	char	   *code;			/* python */
 	char	   *python;			/* its action's other python fields, a JSON object */
 	bool		needs_context;	/* python: its code names "context" (task_read_context) */
-	char	   *context_error;	/* why its context could not be read, or NULL */
+	char	   *context_error;	/* why its context or its credential could not
+								 * be read (it fails), or NULL */
 	char	   *method;			/* http */
 	char	   *url;
 	bool		follow_redirects;	/* http: follow 3xx (not NoETL's default) */
@@ -35,6 +36,8 @@ typedef struct Task
 	JsonFlat	query;			/* the args object's members, as text */
 	char	   *command;		/* postgres */
 	char	   *dsn;
+	char	   *auth;			/* postgres, http: the credential its auth or
+								 * credential names, JSON (task_read_credential) */
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
@@ -45,6 +48,7 @@ extern int	task_lease(PGconn *conn, const char *worker, int max, int lease_secon
 					   const char *tools, Task **tasks);
 extern void task_report_started(PGconn *conn, Task *const *tasks, int n);
 extern void task_read_context(PGconn *conn, Task *task);
+extern void task_read_credential(PGconn *conn, Task *task);
 extern void task_free(Task *task);
 extern void task_pack(const Task *task, PQExpBuffer buf);
 extern bool task_unpack(const char *data, size_t len, Task *task);

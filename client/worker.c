@@ -924,6 +924,8 @@ lease(PGconn *conn, Slot *slots, int want)
 	{
 		if (leased[i]->task.needs_context)
 			task_read_context(conn, &leased[i]->task);
+		if (leased[i]->task.auth != NULL)
+			task_read_credential(conn, &leased[i]->task);
 		start_task(slots, leased[i]);
 	}
 	pg_free(started);
