@@ -46,6 +46,9 @@ fsync = off
 full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %b '
+# a test key for noetl.credential's data (test/pgtap/credentials.sql,
+# test/tap/credentials.sh); a real installation keeps its own key here
+noetl.credential_key = 'noetl-test-credential-key'
 CONF
     case ",$preload," in
         *,pg_cron,*) printf "cron.database_name = 'postgres'\ncron.use_background_workers = on\n" >>"$conf" ;;

@@ -3,8 +3,8 @@
 BEGIN;
 SELECT plan(43);
 
-SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue', 'worker'],
-                  'noetl has exactly the broker''s tables');
+SELECT tables_are('noetl', ARRAY['catalog', 'execution', 'step_state', 'event', 'queue', 'worker', 'credential'],
+                  'noetl has exactly the broker''s tables and its credentials');
 
 SELECT col_is_pk('noetl', 'catalog', 'catalog_id', 'catalog is keyed by catalog_id');
 SELECT col_is_unique('noetl', 'catalog', ARRAY['path', 'version'], 'one row per playbook version');
