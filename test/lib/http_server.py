@@ -18,6 +18,7 @@ and, for any method (GET, HEAD, POST, PUT, PATCH, DELETE):
     /redirect/N?to=PATH   status N with Location: PATH
     /loop                 302 with Location: /loop, for ever
     /method               {"method", "body" (the JSON body, or null), "authorization", "cookie"}
+    /deny                 401 {"error", "authorization", "x_token"}: the headers it was sent, echoed
     /headers              X-Dup twice, X-Mixed-Case, and a JSON-looking text/plain body
     /big?n=N              N bytes of text/plain
     /many-headers?n=N     N headers X-H-1 .. X-H-N
@@ -62,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, {"method": method, "body": json.loads(raw) if raw else None,
                              "authorization": self.headers.get("Authorization"),
                              "cookie": self.headers.get("Cookie")})
+        elif url.path == "/deny":
+            self.reply(401, {"error": "denied", "authorization": self.headers.get("Authorization"),
+                             "x_token": self.headers.get("X-Token")})
         elif url.path == "/headers":
             data = b'{"not": "parsed"}'
             self.send_response(200)
