@@ -13,7 +13,8 @@ against the outcome NoETL documents for it (test/fixtures_expected.yaml).
 - A fixture with postgres steps gets a scratch database of its own
   (dropped at the end), given to it by overriding every workload key whose
   value is NoETL's credential name "pg_local" with its connection string.
-  Credentials named in a step itself are not resolved (a later issue).
+  A credential a step names (auth: NAME, auth: {credential: NAME}) is
+  stored under that name (`credentials:`) pointing to the scratch database.
 - Each fixture's execution has a deadline (FIXTURE_TIMEOUT seconds, 45 by
   default, or its own `timeout:`); one still running then fails its check
   and is cancelled.  Up to FIXTURE_CONCURRENCY (8) run at once.
@@ -43,6 +44,9 @@ Expectation fields (all optional; a fixture without any must complete):
                                       name, "{pghost}", "{pgport}", "{pguser}" the
                                       server's), "{hosts}" the fixture hosts' base URL
     setup_sql: TEXT                   run on the scratch database before the fixture
+    credentials: [NAME, ...]          postgres credentials stored (noetl.credential_set,
+                                      pgcrypto) pointing to the fixture's scratch database;
+                                      fixtures naming the same credential share its target
     timeout: SECONDS
     not_yet: REASON
     already: {FIELD: ...}             of a not_yet fixture, what works already
@@ -71,7 +75,8 @@ EXPECTED = os.path.join(REPO, "test", "fixtures_expected.yaml")
 TIMEOUT = float(os.environ.get("FIXTURE_TIMEOUT", "45"))
 CONCURRENCY = int(os.environ.get("FIXTURE_CONCURRENCY", "8"))
 FIELDS = {"status", "refused", "error", "attempts", "log", "sql", "steps", "result", "ran",
-          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already", "children"}
+          "not_ran", "workload", "setup_sql", "timeout", "not_yet", "already", "children",
+          "credentials"}
 # what an already: block may check
 ALREADY = {"status", "error", "attempts", "log", "sql", "steps", "result", "ran", "not_ran",
            "children"}
@@ -311,6 +316,7 @@ def main():
                                "--task-timeout", str(int(TIMEOUT)), "--script-root", tmp],
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
     scratch_dbs = []
+    credentials = []
     runs = []  # one dict per fixture: what was run, how it went
     try:
         for n, rel in enumerate(files):
@@ -328,6 +334,12 @@ def main():
                 if exp.get("setup_sql"):
                     with psycopg.connect(scratch, autocommit=True) as c:
                         c.execute(exp["setup_sql"])
+                for name in exp.get("credentials") or []:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+                    cur.execute("SELECT noetl.credential_set(%s, 'postgres', %s, 'fixtures_run.py')",
+                                (name, json.dumps({"host": conn.info.host, "port": conn.info.port,
+                                                   "user": conn.info.user, "dbname": db})))
+                    credentials.append(name)
             subst = {"scratch": scratch, "scratch_db": db, "hosts": base,
                      "pghost": conn.info.host, "pgport": str(conn.info.port),
                      "pguser": conn.info.user}
@@ -430,6 +442,11 @@ def main():
                                         for k, v in (r.get("outcome") or {}).items()
                                         if k != "log"}}
                            for r in runs], fh, indent=1, default=str)
+        for name in credentials:
+            try:
+                cur.execute("SELECT noetl.credential_remove(%s)", (name,))
+            except psycopg.Error:
+                pass
         for db in scratch_dbs:
             try:
                 cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
