@@ -1046,11 +1046,14 @@ BEGIN
     d := noetl.credential_data(cname) OPERATOR(pg_catalog.||) overlay;
     out := pg_catalog.jsonb_build_object('name', cname, 'type', ctype, 'data', d);
     IF ctype OPERATOR(pg_catalog.=) ANY (ARRAY['postgres', 'postgresql']) THEN
-        IF pg_catalog.jsonb_typeof(d OPERATOR(pg_catalog.->) 'dsn') OPERATOR(pg_catalog.=) 'string' THEN
-            dsn := d OPERATOR(pg_catalog.->>) 'dsn';
-        ELSE
+        SELECT d OPERATOR(pg_catalog.->>) f INTO dsn
+          FROM pg_catalog.unnest(ARRAY['dsn', 'connection_string', 'db_conn_string']) WITH ORDINALITY u(f, o)
+         WHERE pg_catalog.jsonb_typeof(d OPERATOR(pg_catalog.->) f) OPERATOR(pg_catalog.=) 'string'
+         ORDER BY u.o LIMIT 1;
+        IF dsn IS NULL THEN
+            dsn := '';
             FOR kw IN SELECT * FROM (VALUES
-                    (1, 'host', ARRAY['host', 'hostname', 'server', 'db_host']),
+                    (1, 'host', ARRAY['host', 'hostname', 'server', 'db_host', 'pg_host']),
                     (2, 'port', ARRAY['port', 'db_port']),
                     (3, 'dbname', ARRAY['dbname', 'database', 'db_name', 'db']),
                     (4, 'user', ARRAY['user', 'username', 'db_user']),
