@@ -63,7 +63,7 @@ SELECT ok(has_function_privilege('public', 'noetl.yaml_to_jsonb(text)', 'EXECUTE
 SELECT set_eq($$SELECT c.relname::text FROM pg_extension e,
                        unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
                  WHERE e.extname = 'noetl'$$,
-              ARRAY['catalog', 'execution', 'step_state', 'event', 'queue', 'snowflake_seq'],
+              ARRAY['catalog', 'execution', 'step_state', 'event', 'queue', 'snowflake_seq', 'credential'],
               'pg_dump dumps the rows of every noetl table');
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'noetl'), false, 'noetl is not relocatable');
