@@ -9,7 +9,7 @@ DELETE FROM noetl.queue;    -- leases must see only this file's tasks
 SET LOCAL client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 RESET client_min_messages;
-SELECT plan(64);
+SELECT plan(65);
 
 SET LOCAL noetl.credential_key = 'regress-key-1';
 
@@ -211,6 +211,20 @@ SELECT throws_ok($$SELECT noetl.credential_data('regress_pg', 'regress-key-1')$$
                  '... and the old key no longer does');
 SELECT is(has_function_privilege('regress_cred_admin', 'noetl.credential_rekey(text)', 'EXECUTE'), false,
           'only a superuser rekeys');
+
+-- a pgcrypto function replaced by whoever owns its schema is not called
+DO $$
+DECLARE s name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'pgcrypto');
+BEGIN
+    EXECUTE format('ALTER EXTENSION pgcrypto DROP FUNCTION %I.pgp_sym_decrypt(bytea, text)', s);
+    EXECUTE format('DROP FUNCTION %I.pgp_sym_decrypt(bytea, text)', s);
+    EXECUTE format('CREATE FUNCTION %I.pgp_sym_decrypt(bytea, text) RETURNS text LANGUAGE sql AS %L', s,
+                   $f$SELECT '{"stolen": true}'$f$);
+END
+$$;
+SELECT throws_ok($$SELECT noetl.credential_data('regress_pg')$$, '42501', NULL,
+                 'a pgcrypto function that is not pgcrypto''s C function is refused, not run');
 
 -- without pgcrypto
 DROP EXTENSION pgcrypto;
