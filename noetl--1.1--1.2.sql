@@ -1006,13 +1006,16 @@ DECLARE
     v text;
     kw record;
     hname text;
+    action jsonb;
+    workload jsonb;
 BEGIN
-    IF queue_id IS NULL OR lease_token IS NULL OR NOT EXISTS (
-        SELECT 1 FROM noetl.queue q
-         WHERE q.queue_id OPERATOR(pg_catalog.=) task_credential.queue_id
-           AND q.status OPERATOR(pg_catalog.=) 'leased'
-           AND q.lease_token OPERATOR(pg_catalog.=)
-               pg_catalog.sha256(pg_catalog.convert_to(task_credential.lease_token, 'UTF8'))) THEN
+    SELECT q.action, x.workload INTO action, workload
+      FROM noetl.queue q JOIN noetl.execution x ON x.execution_id OPERATOR(pg_catalog.=) q.execution_id
+     WHERE q.queue_id OPERATOR(pg_catalog.=) task_credential.queue_id
+       AND q.status OPERATOR(pg_catalog.=) 'leased'
+       AND q.lease_token OPERATOR(pg_catalog.=)
+           pg_catalog.sha256(pg_catalog.convert_to(task_credential.lease_token, 'UTF8'));
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'task % is not leased with this lease_token', queue_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Only the worker holding the task''s current lease can read its credentials.';
@@ -1048,6 +1051,19 @@ BEGIN
     IF cname IS NULL OR cname OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'auth names no credential'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    /*
+     * A credential of the task's own: its name (as JSON escapes it) is in
+     * the text of the task's action or of its execution's workload, as a
+     * value (auth: NAME) or within one (a template's token('NAME')).
+     */
+    v := pg_catalog.to_jsonb(cname)::pg_catalog.text;
+    v := pg_catalog.substr(v, 2, pg_catalog.length(v) OPERATOR(pg_catalog.-) 2);
+    IF pg_catalog.strpos(COALESCE(action::pg_catalog.text, ''), v) OPERATOR(pg_catalog.=) 0
+       AND pg_catalog.strpos(COALESCE(workload::pg_catalog.text, ''), v) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'task % does not name credential "%"', queue_id, pg_catalog.left(cname, 200)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A worker reads only the credentials its task''s action or its execution''s workload names.';
     END IF;
     SELECT c.type INTO ctype FROM noetl.credential c WHERE c.name OPERATOR(pg_catalog.=) cname;
     IF NOT FOUND THEN
