@@ -14,7 +14,9 @@
  * python runner reads (tool_python.c); the lease marks the python tasks
  * whose code names "context" or cannot be seen here (script, code_b64),
  * and task_read_context adds the execution's context to those, so that
- * other tasks pay nothing for it.
+ * other tasks pay nothing for it.  Likewise the lease gives a postgres or
+ * http task's auth (or credential) when it names a credential rather than
+ * being a connection string, and task_read_credential resolves it.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
