@@ -14,7 +14,8 @@
  * python runner reads (tool_python.c); the lease marks the python tasks
  * whose code names "context" or cannot be seen here (script, code_b64),
  * and task_read_context adds the execution's context to those, so that
- * other tasks pay nothing for it.
+ * other tasks pay nothing for it.  A task with a sink also gets the sink,
+ * unrendered, and its loop frame (an iteration's), for sink.c.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -61,7 +62,9 @@ enum
 	COL_BIND,
 	COL_PYTHON,
 	COL_NEEDS_CONTEXT,
-	COL_FOLLOW_REDIRECTS
+	COL_FOLLOW_REDIRECTS,
+	COL_SINK,
+	COL_FRAME
 };
 
 static const char *lease_sql =
@@ -98,7 +101,10 @@ static const char *lease_sql =
 "         AND (a ? 'script' OR a ? 'code_b64' OR a ? 'code_base64'"
 "              OR strpos(a ->> 'code', 'context') > 0),"
 "       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
-"                     THEN (a -> 'follow_redirects')::boolean END, false)"
+"                     THEN (a -> 'follow_redirects')::boolean END, false),"
+"       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' THEN (a -> 'sink')::text END,"
+"       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' AND jsonb_typeof(a -> 'loop') = 'object'"
+"            THEN (a -> 'loop')::text END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
@@ -176,6 +182,8 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->dsn = column(r, i, COL_DSN);
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
 		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
+		t->sink = column(r, i, COL_SINK);
+		t->frame = column(r, i, COL_FRAME);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
@@ -305,6 +313,8 @@ task_free(Task *task)
 	pg_free(task->command);
 	pg_free(task->dsn);
 	json_flat_free(&task->bind);
+	pg_free(task->sink);
+	pg_free(task->frame);
 	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));
 }

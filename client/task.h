@@ -37,6 +37,8 @@ typedef struct Task
 	char	   *dsn;
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
+	char	   *sink;			/* its sink, unrendered JSON, or NULL (sink.c) */
+	char	   *frame;			/* a loop iteration's frame, JSON, when it has a sink */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;
 
