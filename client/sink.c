@@ -60,7 +60,6 @@ enum
 {
 	COL_OK,
 	COL_KIND,
-	COL_ON_ERROR,
 	COL_DATA,
 	COL_DATA_FLAT,
 	COL_TABLE,
@@ -80,7 +79,7 @@ enum
  * loop frame.  Nothing is rendered when the tool failed: its row says so.
  */
 static const char *render_sql =
-"SELECT x.ok, lower(coalesce(s.s ->> 'tool', 'event')), $4::jsonb ->> 'on_error',"
+"SELECT x.ok, lower(coalesce(s.s ->> 'tool', 'event')),"
 "       d.d::text,"
 "       CASE WHEN jsonb_typeof(d.d) = 'object' THEN"
 "         (SELECT coalesce(jsonb_object_agg(key, value), '{}')"
@@ -590,9 +589,8 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 			PQclear(r);
 			return SINK_LATER;
 		}
-		/* the sink's on_error, read as registration wrote it */
 		sink->kind = pg_strdup("sink");
-		sink->fail = strstr(task->sink, "\"on_error\": \"continue\"") == NULL;
+		sink->fail = !task->sink_continue;
 		msg = result_error(conn, r);
 		PQclear(r);
 		return failed(sink, psprintf("could not render the sink: %s", msg));
@@ -603,8 +601,7 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 		return SINK_NONE;
 	}
 	sink->kind = column(r, COL_KIND);
-	sink->fail = PQgetisnull(r, 0, COL_ON_ERROR) ||
-		strcmp(PQgetvalue(r, 0, COL_ON_ERROR), "continue") != 0;
+	sink->fail = !task->sink_continue;
 	if (!PQgetisnull(r, 0, COL_DATA_FLAT) &&
 		!json_read_flat(PQgetvalue(r, 0, COL_DATA_FLAT), &data))
 		memset(&data, 0, sizeof(data));

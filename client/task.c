@@ -64,6 +64,7 @@ enum
 	COL_NEEDS_CONTEXT,
 	COL_FOLLOW_REDIRECTS,
 	COL_SINK,
+	COL_SINK_CONTINUE,
 	COL_FRAME
 };
 
@@ -103,6 +104,7 @@ static const char *lease_sql =
 "       coalesce(CASE WHEN jsonb_typeof(a -> 'follow_redirects') = 'boolean'"
 "                     THEN (a -> 'follow_redirects')::boolean END, false),"
 "       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' THEN (a -> 'sink')::text END,"
+"       coalesce(a #>> '{sink,on_error}' = 'continue', false),"
 "       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' AND jsonb_typeof(a -> 'loop') = 'object'"
 "            THEN (a -> 'loop')::text END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
@@ -183,6 +185,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
 		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
 		t->sink = column(r, i, COL_SINK);
+		t->sink_continue = strcmp(PQgetvalue(r, i, COL_SINK_CONTINUE), "t") == 0;
 		t->frame = column(r, i, COL_FRAME);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))

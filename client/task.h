@@ -38,6 +38,7 @@ typedef struct Task
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
 	char	   *sink;			/* its sink, unrendered JSON, or NULL (sink.c) */
+	bool		sink_continue;	/* its on_error is continue (registration's rule) */
 	char	   *frame;			/* a loop iteration's frame, JSON, when it has a sink */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;

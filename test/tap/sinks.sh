@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..33"
+echo "1..35"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -247,6 +247,38 @@ ok $([ "$(q "SELECT status FROM noetl.queue WHERE execution_id = ${eid:-0} AND n
    "a sink with on_error: continue completes the step; a kind the worker does not run is its error: $(meta sink_continue "->> 'save_error'")"
 ok $([ "$rc" = 1 ] && last_error | grep -qF 'postgres sink failed: the postgres sink has no auth or dsn'; echo $?) \
    "a save with on_error: fail fails the step; a postgres sink without auth is never written to the worker's own database: $(last_error)"
+
+# a sink that cannot be rendered follows its rule; a credential that cannot be resolved fails
+register <<'YAML'
+metadata: {path: tests/sinks/unrendered}
+workflow:
+  - step: start
+    next: [bad_template]
+  - step: bad_template
+    type: python
+    code: |
+      def main():
+          return {"id": "t1", "zero": 0}
+    save:
+      storage: event
+      data: {x: "{{ 1 // result.zero }}"}
+    next: [bad_credential]
+  - step: bad_credential
+    tool: python
+    code: |
+      def main():
+          return {"id": "t2"}
+    sink: {tool: postgres, auth: no_such_credential, table: items, args: {id: "{{ result.id }}"}}
+    next: [end]
+  - step: end
+YAML
+run unrendered tests/sinks/unrendered --workload "$(wl '"tag": "u"')"
+ok $([ "$(q "SELECT status FROM noetl.queue WHERE execution_id = ${eid:-0} AND node_id = 'bad_template'")" = done ] &&
+     meta bad_template "->> 'save_error'" | grep -q '^could not render the sink: .*division or modulo by zero'; echo $?) \
+   "a save whose template raises completes the step (era B), saying why: $(meta bad_template "->> 'save_error'")"
+ok $([ "$rc" = 1 ] && last_error | grep -q "^postgres sink failed: could not resolve the sink's credential: " &&
+     [ "$(qs "SELECT count(*) FROM items WHERE id = 't2'")" = 0 ]; echo $?) \
+   "a sink whose credential cannot be resolved fails the step, and writes nothing anywhere: $(last_error)"
 
 # a failed tool runs no sink; a failed sink is retried with its tool
 register <<'YAML'
