@@ -10,8 +10,8 @@
  * with noetl.render in the execution's context (noetl.task_context) plus
  * "result" (the tool's result, NoETL's {status, data} envelope unwrapped
  * to its data), "data" (the same), "this" (the result as the tool gave
- * it) and, for an iteration, the element and _loop, as the python runner
- * sets them.  The sink's "code" (python) is not rendered.  Then, by the
+ * it) and, for an iteration, the element, _loop and the loop step's
+ * {result_index}, as the python runner sets them.  The sink's "code" (python) is not rendered.  Then, by the
  * sink's tool:
  *
  *	event, event_log	nothing is written: the outcome is the rendered data
@@ -76,7 +76,9 @@ enum
 
 /*
  * $1 queue_id, $2 lease_token, $3 the tool's report, $4 the sink, $5 the
- * loop frame.  Nothing is rendered when the tool failed: its row says so.
+ * loop frame, $6 the task's node_id (an iteration's step[i]: "step" gets
+ * {result_index: i}, as the python runner gives it).  Nothing is rendered
+ * when the tool failed: its row says so.
  */
 static const char *render_sql =
 "SELECT x.ok, lower(coalesce(s.s ->> 'tool', 'event')),"
@@ -111,7 +113,9 @@ static const char *render_sql =
 "                                   AND x.this ? 'data'"
 "                              THEN x.this -> 'data' ELSE x.this END AS data) u"
 "  CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof($5::jsonb) = 'object' THEN"
-"                         jsonb_build_object(coalesce($5::jsonb ->> 'element', 'item'),"
+"                         jsonb_build_object(regexp_replace($6::text, '\\[[0-9]+\\]$', ''),"
+"                                            jsonb_build_object('result_index', $5::jsonb -> 'index'))"
+"                         || jsonb_build_object(coalesce($5::jsonb ->> 'element', 'item'),"
 "                                            $5::jsonb -> 'item',"
 "                                            '_loop', jsonb_build_object("
 "                                              'current_index', $5::jsonb -> 'index',"
@@ -147,7 +151,7 @@ static const char *credential_sql =
 bool
 sink_prepare(PGconn *conn)
 {
-	return db_prepare(conn, "noetl_sink", render_sql, 5);
+	return db_prepare(conn, "noetl_sink", render_sql, 6);
 }
 
 /* column returns a copy of a column's value, NULL for SQL NULL */
@@ -568,8 +572,8 @@ job_of(Sink *sink, const Task *task, const char *tool)
 SinkStart
 sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 {
-	const char *params[5] = {task->queue_id, task->lease_token, tool_report, task->sink,
-	task->frame};
+	const char *params[6] = {task->queue_id, task->lease_token, tool_report, task->sink,
+	task->frame, task->node_id};
 	PGresult   *r;
 	JsonFlat	data = {0};
 	char	   *dsn = NULL;
@@ -579,7 +583,7 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 
 	memset(sink, 0, sizeof(Sink));
 	initPQExpBuffer(&sink->report);
-	r = PQexecPrepared(conn, "noetl_sink", 5, params, NULL, NULL, 0);
+	r = PQexecPrepared(conn, "noetl_sink", 6, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 	{
 		char	   *msg;
@@ -589,7 +593,7 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 			PQclear(r);
 			return SINK_LATER;
 		}
-		sink->kind = pg_strdup("sink");
+		sink->kind = pg_strdup(task->sink_tool ? task->sink_tool : "event");
 		sink->fail = !task->sink_continue;
 		msg = result_error(conn, r);
 		PQclear(r);

@@ -65,6 +65,7 @@ enum
 	COL_FOLLOW_REDIRECTS,
 	COL_SINK,
 	COL_SINK_CONTINUE,
+	COL_SINK_TOOL,
 	COL_FRAME
 };
 
@@ -105,6 +106,7 @@ static const char *lease_sql =
 "                     THEN (a -> 'follow_redirects')::boolean END, false),"
 "       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' THEN (a -> 'sink')::text END,"
 "       coalesce(a #>> '{sink,on_error}' = 'continue', false),"
+"       lower(coalesce(a #>> '{sink,tool}', 'event')),"
 "       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' AND jsonb_typeof(a -> 'loop') = 'object'"
 "            THEN (a -> 'loop')::text END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
@@ -186,6 +188,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
 		t->sink = column(r, i, COL_SINK);
 		t->sink_continue = strcmp(PQgetvalue(r, i, COL_SINK_CONTINUE), "t") == 0;
+		t->sink_tool = column(r, i, COL_SINK_TOOL);
 		t->frame = column(r, i, COL_FRAME);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
@@ -317,6 +320,7 @@ task_free(Task *task)
 	pg_free(task->dsn);
 	json_flat_free(&task->bind);
 	pg_free(task->sink);
+	pg_free(task->sink_tool);
 	pg_free(task->frame);
 	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));

@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..35"
+echo "1..36"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -274,6 +274,7 @@ workflow:
 YAML
 run unrendered tests/sinks/unrendered --workload "$(wl '"tag": "u"')"
 ok $([ "$(q "SELECT status FROM noetl.queue WHERE execution_id = ${eid:-0} AND node_id = 'bad_template'")" = done ] &&
+     [ "$(meta bad_template "#>> '{sink,kind}'")" = event ] &&
      meta bad_template "->> 'save_error'" | grep -q '^could not render the sink: .*division or modulo by zero'; echo $?) \
    "a save whose template raises completes the step (era B), saying why: $(meta bad_template "->> 'save_error'")"
 ok $([ "$rc" = 1 ] && last_error | grep -q "^postgres sink failed: could not resolve the sink's credential: " &&
@@ -335,7 +336,7 @@ workflow:
       tool: postgres
       auth: "{{ workload.dsn }}"
       table: items
-      args: {id: "{{ it.id }}", v: "{{ result.v }}", note: "loop {{ _loop.index }} of {{ _loop.count }}", eid: "{{ execution_id }}"}
+      args: {id: "{{ it.id }}", v: "{{ result.v }}", note: "loop {{ _loop.index }} of {{ _loop.count }} at {{ each.result_index }}", eid: "{{ execution_id }}"}
     next: [end]
   - step: end
 YAML
@@ -365,8 +366,8 @@ workflow:
 YAML
 run loop tests/sinks/loop --workload "$(wl '"items": [{"id": "l1", "v": 1}, {"id": "l2", "v": 2}, {"id": "l3", "v": 3}]')"
 ok $([ "$rc" = 0 ] && [ "$(qs "SELECT string_agg(id || '=' || v || ' ' || note, ',' ORDER BY id) FROM items WHERE eid = '$eid'")" = \
-       "l1=10 loop 0 of 3,l2=20 loop 1 of 3,l3=30 loop 2 of 3" ]; echo $?) \
-   "a loop: step's sink runs after each item: 3 items, 3 rows, each seeing its element and _loop"
+       "l1=10 loop 0 of 3 at 0,l2=20 loop 1 of 3 at 1,l3=30 loop 2 of 3 at 2" ]; echo $?) \
+   "a loop: step's sink runs after each item: 3 items, 3 rows, each seeing its element, _loop and <step>.result_index"
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_completed' AND meta #>> '{sink,status}' = 'success'")" = 3 ]; echo $?) \
    "... each iteration's report has its meta.sink"
 run iterator tests/sinks/iterator --workload "$(wl '"items": [{"id": "i1", "v": 1}, {"id": "i2", "v": 2}, {"id": "i3", "v": 3}]')"
@@ -383,6 +384,31 @@ ok $([ "$(q "SELECT count(*) FROM pg_class WHERE relname IN ('items', 'hostile',
 ok $(kill -0 "$worker" 2>/dev/null; echo $?) "the worker is still running"
 kill -TERM "$worker"; wait "$worker"
 ok $(! grep -q 'could not report' "$tmp/sinks.log"; echo $?) "every report was taken"
+
+# a worker with nothing but the README's noetl_worker grants runs sinks all the same
+role=regress_sinks_worker_$$
+q "CREATE ROLE $role LOGIN;
+   GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
+         noetl.heartbeat(bigint, text, integer),
+         noetl.report(bigint, text, text, jsonb, text, text, double precision, jsonb),
+         noetl.release(bigint, text),
+         noetl.worker_announce(text, text[], text, integer, integer, text),
+         noetl.worker_refresh(text), noetl.worker_leave(text), noetl.workers(),
+         noetl.task_context(bigint, text) TO $role" >/dev/null
+sink_db_cleanup() {
+    client_tap_cleanup
+    psql -XAtq -c "DROP DATABASE IF EXISTS $db" -c "DROP OWNED BY $role" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+}
+admin=${PGUSER:-postgres}
+export PGUSER=$role
+start_worker sinks-role --poll 0.5
+export PGUSER=$admin
+run as_role tests/sinks/table --workload "$(wl '"id": "role", "v": 9, "table": "items", "mode": "upsert", "tag": "role"')"
+run as_role_kinds tests/sinks/kinds --workload "$(wl '"tag": "role"')"
+ok $([ "$rc" = 0 ] && [ "$(qs "SELECT w FROM items WHERE id = 'role'")" = role ] &&
+     [ "$(meta python_step "#>> '{sink,data,tag}'")" = role ] && grep -q "sink postgres" "$tmp/sinks-role.log"; echo $?) \
+   "a worker with only noetl_worker's grants runs postgres, http, python and event sinks"
+kill -TERM "$worker"; wait "$worker"
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE meta ? 'sink' AND NOT (meta -> 'sink' ?& ARRAY['kind', 'status'])")" = 0 ]; echo $?) \
    "every meta.sink has kind and status"
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE event_type = 'action_completed' AND meta ? 'save_error' AND meta #>> '{sink,status}' <> 'error'")" = 0 ]; echo $?) \
