@@ -385,7 +385,8 @@ ok $(kill -0 "$worker" 2>/dev/null; echo $?) "the worker is still running"
 kill -TERM "$worker"; wait "$worker"
 ok $(! grep -q 'could not report' "$tmp/sinks.log"; echo $?) "every report was taken"
 
-# a worker with nothing but the README's noetl_worker grants runs sinks all the same
+# a worker with nothing but the README's noetl_worker grants runs sinks all the same (with
+# --isolate: the sink runs in the task's own runners, killed once the task is reported)
 role=regress_sinks_worker_$$
 q "CREATE ROLE $role LOGIN;
    GRANT EXECUTE ON FUNCTION noetl.lease(text, integer, integer, text[]),
@@ -401,13 +402,13 @@ sink_db_cleanup() {
 }
 admin=${PGUSER:-postgres}
 export PGUSER=$role
-start_worker sinks-role --poll 0.5
+start_worker sinks-role --poll 0.5 --isolate
 export PGUSER=$admin
 run as_role tests/sinks/table --workload "$(wl '"id": "role", "v": 9, "table": "items", "mode": "upsert", "tag": "role"')"
 run as_role_kinds tests/sinks/kinds --workload "$(wl '"tag": "role"')"
 ok $([ "$rc" = 0 ] && [ "$(qs "SELECT w FROM items WHERE id = 'role'")" = role ] &&
      [ "$(meta python_step "#>> '{sink,data,tag}'")" = role ] && grep -q "sink postgres" "$tmp/sinks-role.log"; echo $?) \
-   "a worker with only noetl_worker's grants runs postgres, http, python and event sinks"
+   "a worker with only noetl_worker's grants (and --isolate) runs postgres, http, python and event sinks"
 kill -TERM "$worker"; wait "$worker"
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE meta ? 'sink' AND NOT (meta -> 'sink' ?& ARRAY['kind', 'status'])")" = 0 ]; echo $?) \
    "every meta.sink has kind and status"
