@@ -8,8 +8,9 @@
  * frame of an iteration (task.c).  Once the task's tool has reported
  * success, the worker (worker.c) calls sink_begin, which renders the sink
  * with noetl.render in the execution's context (noetl.task_context) plus
- * "result" (the tool's result, NoETL's {status, data} envelope unwrapped
- * to its data), "data" (the same), "this" (the result as the tool gave
+ * "result" (the tool's result, NoETL's {id?, status, data, meta?} envelope
+ * unwrapped to its data, as the broker unwraps a step's result: ev_unwrap),
+ * "data" (the same), "this" (the result as the tool gave
  * it) and, for an iteration, the element, _loop and the loop step's
  * {result_index}, as the python runner sets them.  The sink's "code" (python) is not rendered.  Then, by the
  * sink's tool:
@@ -111,6 +112,8 @@ static const char *render_sql =
 "                             coalesce(j.r -> 'result', 'null') AS this) x"
 "  CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(x.this) = 'object' AND x.this ? 'status'"
 "                                   AND x.this ? 'data'"
+"                                   AND NOT EXISTS (SELECT FROM jsonb_object_keys(x.this) k"
+"                                                    WHERE k NOT IN ('id', 'status', 'data', 'meta'))"
 "                              THEN x.this -> 'data' ELSE x.this END AS data) u"
 "  CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof($5::jsonb) = 'object' THEN"
 "                         jsonb_build_object(regexp_replace($6::text, '\\[[0-9]+\\]$', ''),"

@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..36"
+echo "1..37"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -140,7 +140,7 @@ register <<'YAML'
 metadata: {path: tests/sinks/kinds}
 workflow:
   - step: start
-    next: [http_step, python_step, event_step, save_event]
+    next: [http_step, python_step, event_step, save_event, not_envelope]
   - step: http_step
     tool: python
     code: |
@@ -183,6 +183,15 @@ workflow:
       storage: event
       data: {said: "{{ data.message }}"}
     next: [end]
+  - step: not_envelope
+    tool: python
+    code: |
+      def main():
+          return {"status": "ok", "data": 5, "extra": 1}
+    sink:
+      tool: event
+      args: {extra: "{{ result.extra }}", inner: "{{ data.data }}", whole: "{{ this.status }}"}
+    next: [end]
   - step: end
 YAML
 run kinds tests/sinks/kinds --workload "$(wl '"tag": "t1"')"
@@ -198,6 +207,8 @@ ok $([ "$(meta event_step "#> '{sink}'")" = '{"data": {"status": "success", "mes
    "an event_log sink writes nothing; its rendered args are the outcome: $(meta event_step)"
 ok $([ "$(meta save_event "#> '{sink}'")" = '{"data": {"said": "era b"}, "kind": "event", "status": "success"}' ]; echo $?) \
    "an era-B save with storage event likewise: $(meta save_event)"
+ok $([ "$(meta not_envelope "#> '{sink,data}'")" = '{"extra": 1, "inner": 5, "whole": "ok"}' ]; echo $?) \
+   "a result with keys beside status and data is no envelope: result is all of it, as the step's result is"
 
 # failure rules
 register <<'YAML'
