@@ -19,7 +19,11 @@
  * reports what happens as events: action_started when a task starts (after
  * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
- * trace and the duration.  What a task printed goes to the worker's log
+ * trace and the duration.  A task with a sink (sink.c) has a second phase
+ * once its tool succeeded: the sink, rendered on the worker's connection,
+ * runs in the slot's runner of its tool (a postgres, http or python task
+ * of the same lease), and one report carries both, the sink's outcome in
+ * its meta (begin_sink, report_sql).  What a task printed goes to the worker's log
  * once it is done, a line at a time after the task's id and step, its
  * last LOG_KEEP bytes (log_output).  It heartbeats every third of the
  * lease, and drops a task whose lease it lost (expired and taken over, or
