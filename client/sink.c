@@ -656,7 +656,6 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 			goto out;
 		}
 		sink->job.dsn = pg_strdup(dsn);
-		sink->job.has_bind = true;
 		if (stmt != NULL && *stmt != '\0')
 			sink->job.command = bind_names(stmt, &data, &sink->job.bind, &error);
 		else if (table != NULL && *table != '\0')
@@ -666,6 +665,8 @@ sink_begin(PGconn *conn, Task *task, const char *tool_report, Sink *sink)
 										   &data, &sink->job.bind, &error);
 		else
 			error = pg_strdup("the postgres sink needs a table, or a statement");
+		/* a statement without parameters may be several, as a postgres step's command */
+		sink->job.has_bind = sink->job.bind.n > 0;
 		res = error ? failed(sink, error) : SINK_RUN;
 	}
 	else if (strcmp(sink->kind, "http") == 0)

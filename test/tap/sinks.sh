@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..37"
+echo "1..38"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -132,7 +132,7 @@ hostile="x'); DROP TABLE hostile; --"
 run statement tests/sinks/statement --workload "$(wl "\"id\": \"h1\", \"note\": \"$hostile\"")"
 ok $([ "$rc" = 0 ] && [ "$(qs "SELECT note FROM hostile WHERE id = 'h1'")" = "$hostile :id stays7" ]; echo $?) \
    "a statement's :name parameters are bind parameters: a hostile value is stored as it is, a quoted :id and a :: cast left alone"
-ok $([ "$(qs "SELECT count(*) FROM hostile")" = 1 ] && [ "$(meta make "#>> '{sink,data,command}'")" = "INSERT 0 1" ]; echo $?) \
+ok $([ "$(qs "SELECT count(*) FROM hostile WHERE id = 'h1'")" = 1 ] && [ "$(meta make "#>> '{sink,data,command}'")" = "INSERT 0 1" ]; echo $?) \
    "... the table is still there, with the one row"
 
 # http, python and event sinks
@@ -140,7 +140,7 @@ register <<'YAML'
 metadata: {path: tests/sinks/kinds}
 workflow:
   - step: start
-    next: [http_step, python_step, event_step, save_event, not_envelope]
+    next: [http_step, python_step, event_step, save_event, not_envelope, multi]
   - step: http_step
     tool: python
     code: |
@@ -192,6 +192,16 @@ workflow:
       tool: event
       args: {extra: "{{ result.extra }}", inner: "{{ data.data }}", whole: "{{ this.status }}"}
     next: [end]
+  - step: multi
+    tool: python
+    code: |
+      def main():
+          return {}
+    sink:
+      tool: postgres
+      auth: "{{ workload.dsn }}"
+      statement: "INSERT INTO hostile VALUES ('m1', '{{ workload.tag }}'); INSERT INTO hostile VALUES ('m2', '{{ workload.tag }}')"
+    next: [end]
   - step: end
 YAML
 run kinds tests/sinks/kinds --workload "$(wl '"tag": "t1"')"
@@ -209,6 +219,8 @@ ok $([ "$(meta save_event "#> '{sink}'")" = '{"data": {"said": "era b"}, "kind":
    "an era-B save with storage event likewise: $(meta save_event)"
 ok $([ "$(meta not_envelope "#> '{sink,data}'")" = '{"extra": 1, "inner": 5, "whole": "ok"}' ]; echo $?) \
    "a result with keys beside status and data is no envelope: result is all of it, as the step's result is"
+ok $([ "$(qs "SELECT string_agg(id, ',' ORDER BY id) FROM hostile WHERE note = 't1'")" = m1,m2 ]; echo $?) \
+   "a statement without parameters may be several statements, as a postgres step's command"
 
 # failure rules
 register <<'YAML'
