@@ -148,7 +148,7 @@ static const char *credential_sql =
 "       (SELECT coalesce(jsonb_agg(v #>> '{}'), '[]')"
 "          FROM jsonb_path_query(coalesce(c -> 'data', '{}'), 'strict $.**') v"
 "         WHERE jsonb_typeof(v) = 'string')::text"
-"  FROM noetl.task_credential($1::bigint, $2, $3::jsonb) c";
+"  FROM noetl.task_credential($1::bigint, $2::text, $3::jsonb) c";
 
 /* sink_prepare prepares the sink's statement on conn; false (logged) on failure */
 bool
