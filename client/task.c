@@ -17,6 +17,8 @@
  * other tasks pay nothing for it.  Likewise the lease gives a postgres or
  * http task's auth (or credential) when it names a credential rather than
  * being a connection string, and task_read_credential resolves it.
+ * A task with a sink also gets the sink, unrendered, and its loop frame
+ * (an iteration's), for sink.c.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -64,7 +66,11 @@ enum
 	COL_PYTHON,
 	COL_NEEDS_CONTEXT,
 	COL_FOLLOW_REDIRECTS,
-	COL_AUTH
+	COL_AUTH,
+	COL_SINK,
+	COL_SINK_CONTINUE,
+	COL_SINK_TOOL,
+	COL_FRAME
 };
 
 static const char *lease_sql =
@@ -110,7 +116,12 @@ static const char *lease_sql =
 "                                            OR a ->> 'auth' LIKE 'postgres%://%'))"
 "                THEN (a -> 'auth')::text"
 "              WHEN jsonb_typeof(a -> 'credential') IN ('string', 'object')"
-"                THEN (a -> 'credential')::text END END"
+"                THEN (a -> 'credential')::text END END,"
+"       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' THEN (a -> 'sink')::text END,"
+"       coalesce(a #>> '{sink,on_error}' = 'continue', false),"
+"       lower(coalesce(a #>> '{sink,tool}', 'event')),"
+"       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' AND jsonb_typeof(a -> 'loop') = 'object'"
+"            THEN (a -> 'loop')::text END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
@@ -220,6 +231,10 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->has_bind = !PQgetisnull(r, i, COL_BIND);
 		t->follow_redirects = strcmp(PQgetvalue(r, i, COL_FOLLOW_REDIRECTS), "t") == 0;
 		t->auth = column(r, i, COL_AUTH);
+		t->sink = column(r, i, COL_SINK);
+		t->sink_continue = strcmp(PQgetvalue(r, i, COL_SINK_CONTINUE), "t") == 0;
+		t->sink_tool = column(r, i, COL_SINK_TOOL);
+		t->frame = column(r, i, COL_FRAME);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
 			!flat(r, i, COL_BIND, &t->bind))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
@@ -439,6 +454,9 @@ task_free(Task *task)
 	pg_free(task->dsn);
 	pg_free(task->auth);
 	json_flat_free(&task->bind);
+	pg_free(task->sink);
+	pg_free(task->sink_tool);
+	pg_free(task->frame);
 	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));
 }

@@ -40,6 +40,10 @@ typedef struct Task
 								 * credential names, JSON (task_read_credential) */
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
+	char	   *sink;			/* its sink, unrendered JSON, or NULL (sink.c) */
+	bool		sink_continue;	/* its on_error is continue (registration's rule) */
+	char	   *sink_tool;		/* its tool as written (before rendering), for messages */
+	char	   *frame;			/* a loop iteration's frame, JSON, when it has a sink */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;
 

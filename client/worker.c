@@ -19,7 +19,11 @@
  * reports what happens as events: action_started when a task starts (after
  * the lease, before the task is sent to its runner, task.c), then
  * action_completed or action_error with the result, the error, the stack
- * trace and the duration.  What a task printed goes to the worker's log
+ * trace and the duration.  A task with a sink (sink.c) has a second phase
+ * once its tool succeeded: the sink, rendered on the worker's connection,
+ * runs in the slot's runner of its tool (a postgres, http or python task
+ * of the same lease), and one report carries both, the sink's outcome in
+ * its meta (begin_sink, report_sql).  What a task printed goes to the worker's log
  * once it is done, a line at a time after the task's id and step, its
  * last LOG_KEEP bytes (log_output).  It heartbeats every third of the
  * lease, and drops a task whose lease it lost (expired and taken over, or
@@ -71,6 +75,7 @@
 #include "db.h"
 #include "json.h"
 #include "runner.h"
+#include "sink.h"
 #include "task.h"
 #include "tool.h"
 
@@ -105,6 +110,9 @@ typedef struct Slot
 	double		next_heartbeat;
 	bool		timed_out;
 	bool		lost;			/* no longer ours: nothing to report */
+	bool		sinking;		/* the task's second phase: its sink (sink.c) runs */
+	PQExpBufferData tool_out;	/* then: the tool's report */
+	Sink		sink;			/* and the sink */
 } Slot;
 
 static const char *opt_tools = NULL;
@@ -267,12 +275,13 @@ retire(Slot *s, Runner *r)
 static void
 send_task(Slot *s)
 {
-	RunnerKind	kind = tool_runner(s->task.tool);
+	Task	   *job = s->sinking ? &s->sink.job : &s->task;
+	RunnerKind	kind = tool_runner(job->tool);
 	Runner	   *r = &s->runners[kind];
 	PQExpBufferData payload;
 
 	s->runner = r;
-	if (s->task.context_error != NULL)
+	if (!s->sinking && s->task.context_error != NULL)
 	{
 		s->failure = s->task.context_error;		/* reported by finish() */
 		return;
@@ -288,9 +297,9 @@ send_task(Slot *s)
 	}
 	initPQExpBuffer(&payload);
 	if (kind == RUNNER_PYTHON)
-		tool_python_request(&s->cx, &s->task, &payload);
+		tool_python_request(&s->cx, job, &payload);
 	else
-		task_pack(&s->task, &payload);
+		task_pack(job, &payload);
 	if (PQExpBufferDataBroken(payload) || !runner_send(r, payload.data, payload.len))
 		s->failure = "the task is too large to send to its runner";
 	termPQExpBuffer(&payload);
@@ -310,6 +319,7 @@ start_task(Slot *slots, Slot *s)
 	s->failure = NULL;
 	s->timed_out = false;
 	s->lost = false;
+	s->sinking = false;
 	reset_buffer(&s->out);
 	reset_buffer(&s->err);
 	s->err_cut = 0;
@@ -431,15 +441,37 @@ raise_fd_limit(void)
  * role needs EXECUTE on it, and no privilege on the tables.  task.c
  * reports action_started; these report the rest.  All are prepared once
  * a connection (connect_and_listen).
+ *
+ * A task with a sink reports both phases at once: $3 is the tool's
+ * report, $7 the sink's ($5 its kind, $6 its on_error).  The result is
+ * the tool's; the meta is {"sink": {kind, status, data | error}}, with
+ * "save_error" when the sink failed and on_error is continue (the task
+ * then succeeds); with on_error fail, a failed sink fails the task, with
+ * the sink's error.
  */
 static const char *report_sql =
 "SELECT noetl.report($1, $2, CASE WHEN ok THEN 'action_completed' ELSE 'action_error' END,"
 "                    r -> 'result',"
-"                    CASE WHEN NOT ok THEN coalesce(r ->> 'error', 'task failed') END,"
-"                    r ->> 'stack_trace', $4::float8),"
+"                    CASE WHEN NOT ok THEN coalesce(r ->> 'error', sink_error, 'task failed') END,"
+"                    CASE WHEN NOT ok THEN coalesce(r ->> 'stack_trace', k ->> 'stack_trace') END,"
+"                    $4::float8, meta),"
 "       ok"
-"  FROM (SELECT r, coalesce((r ->> 'ok')::boolean, false) AS ok"
-"          FROM (SELECT $3::jsonb AS r) j) s";
+"  FROM (SELECT r, k, tool_ok AND (k IS NULL OR sink_ok OR $6::text = 'continue') AS ok,"
+"               CASE WHEN k IS NOT NULL AND NOT sink_ok"
+"                    THEN format('%s sink failed: %s', $5::text, coalesce(k ->> 'error', 'sink failed')) END"
+"                 AS sink_error,"
+"               CASE WHEN k IS NOT NULL THEN"
+"                 jsonb_build_object('sink', jsonb_build_object('kind', $5::text,"
+"                                                'status', CASE WHEN sink_ok THEN 'success' ELSE 'error' END)"
+"                                            || CASE WHEN sink_ok"
+"                                                    THEN jsonb_build_object('data', k -> 'result')"
+"                                                    ELSE jsonb_build_object('error', k -> 'error') END)"
+"                 || CASE WHEN NOT sink_ok AND $6::text = 'continue'"
+"                         THEN jsonb_build_object('save_error', coalesce(k -> 'error', '\"sink failed\"'))"
+"                         ELSE '{}' END END AS meta"
+"          FROM (SELECT $3::jsonb AS r, $7::jsonb AS k) j,"
+"               LATERAL (SELECT coalesce((r ->> 'ok')::boolean, false) AS tool_ok,"
+"                               coalesce((k ->> 'ok')::boolean, false) AS sink_ok) o) s";
 
 /* event reports an event of a slot's task that carries nothing else */
 static bool
@@ -507,24 +539,37 @@ static bool
 finish(PGconn *c, Slot *s)
 {
 	PQExpBufferData json;
+	PQExpBufferData sink;
 	char		duration[32];
-	const char *params[4];
+	const char *params[7];
 	PGresult   *r;
 	bool		own_report;
 	bool		sent = true;
 
 	initPQExpBuffer(&json);
+	initPQExpBuffer(&sink);
 	own_report = s->reported && !s->timed_out && s->failure == NULL &&
 		!PQExpBufferDataBroken(s->out) &&
 		s->out.len > 0 && json_is_valid(s->out.data, s->out.len);
-	if (own_report)
+	/* in the sink's phase, what went wrong is the sink's; the tool's report stands */
+	if (s->sinking)
+	{
+		appendBinaryPQExpBuffer(&json, s->tool_out.data, s->tool_out.len);
+		if (own_report)
+			appendBinaryPQExpBuffer(&sink, s->out.data, s->out.len);
+		else
+			failure_report(s, &sink);
+		own_report = true;
+	}
+	else if (own_report)
 		appendBinaryPQExpBuffer(&json, s->out.data, s->out.len);
 	else
 		failure_report(s, &json);
 	/* nothing a task was given as a secret leaves the worker (secrets.h) */
 	secret_redact_json(&s->task.secrets, &json);
+	secret_redact_json(&s->task.secrets, &sink);
 	secret_redact_text(&s->task.secrets, &s->err);
-	if (PQExpBufferDataBroken(json))
+	if (PQExpBufferDataBroken(json) || PQExpBufferDataBroken(sink))
 	{
 		pg_log_error("out of memory");
 		exit(2);
@@ -534,10 +579,14 @@ finish(PGconn *c, Slot *s)
 	params[1] = s->task.lease_token;
 	params[2] = json.data;
 	params[3] = duration;
-	r = PQexecPrepared(c, "noetl_report", 4, params, NULL, NULL, 0);
+	params[4] = s->sinking ? s->sink.kind : NULL;
+	params[5] = s->sinking ? (s->sink.fail ? "fail" : "continue") : NULL;
+	params[6] = s->sinking ? sink.data : NULL;
+	r = PQexecPrepared(c, "noetl_report", 7, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
-		pg_log_info("task %s (%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
+		pg_log_info("task %s (%s%s%s, step %s) %s in %s s", s->task.queue_id, s->task.tool,
+					s->sinking ? ", sink " : "", s->sinking ? s->sink.kind : "",
 					s->task.node_id, strcmp(PQgetvalue(r, 0, 1), "t") == 0 ? "done" : "failed",
 					duration);
 		/* what it printed, unless that was its stack trace */
@@ -557,6 +606,7 @@ finish(PGconn *c, Slot *s)
 					   PQresultErrorMessage(r));
 	PQclear(r);
 	termPQExpBuffer(&json);
+	termPQExpBuffer(&sink);
 	return sent;
 }
 
@@ -567,6 +617,12 @@ free_slot(Slot *s)
 	reset_buffer(&s->out);
 	reset_buffer(&s->err);
 	s->err_cut = 0;
+	if (s->sinking)
+	{
+		reset_buffer(&s->tool_out);
+		sink_free(&s->sink);
+		s->sinking = false;
+	}
 	task_free(&s->task);
 	s->busy = false;
 	s->reported = false;
@@ -740,7 +796,8 @@ connect_and_listen(const char *application_name)
 	}
 	PQclear(r);
 	if (!task_prepare(c) ||
-		!db_prepare(c, "noetl_report", report_sql, 4) ||
+		!sink_prepare(c) ||
+		!db_prepare(c, "noetl_report", report_sql, 7) ||
 		!db_prepare(c, "noetl_event", "SELECT noetl.report($1, $2, $3)", 3) ||
 		!db_prepare(c, "noetl_heartbeat", "SELECT noetl.heartbeat($1, $2, $3::int)", 3))
 	{
@@ -803,6 +860,45 @@ take_notifications(PGconn *c, Slot *slots, bool *need_lease)
 }
 
 /*
+ * begin_sink starts the second phase of a task whose tool reported: its
+ * sink (sink.c).  The tool's report is kept; a sink to run goes to the
+ * runner of its tool, with a deadline of its own (the task's timeout, from
+ * now).  Returns whether the task goes on (the sink runs, or must wait
+ * for the connection); false if it is to be reported now: its tool
+ * failed, or the sink's outcome is known already (an event sink, or a
+ * sink that failed before it ran).
+ */
+static bool
+begin_sink(PGconn *conn, Slot *slots, Slot *s)
+{
+	SinkStart	st;
+
+	if (PQExpBufferDataBroken(s->out) || !json_is_valid(s->out.data, s->out.len))
+		return false;			/* finish() reports what is wrong */
+	st = sink_begin(conn, &s->task, s->out.data, &s->sink);
+	if (st == SINK_NONE || st == SINK_LATER)
+	{
+		sink_free(&s->sink);
+		return st == SINK_LATER;
+	}
+	s->sinking = true;
+	resetPQExpBuffer(&s->tool_out);
+	appendBinaryPQExpBuffer(&s->tool_out, s->out.data, s->out.len);
+	resetPQExpBuffer(&s->out);
+	if (st == SINK_DONE)
+	{
+		appendBinaryPQExpBuffer(&s->out, s->sink.report.data, s->sink.report.len);
+		return false;
+	}
+	s->reported = false;
+	s->resent = false;
+	s->deadline = now_seconds() + task_timeout(&s->task);
+	reap(slots);
+	send_task(s);
+	return true;
+}
+
+/*
  * collect reports the tasks that are done (unless disconnected: then they
  * are reported after reconnecting) and frees their slots; returns how
  * many slots are still busy.  A task is done when its report is in, when
@@ -845,6 +941,17 @@ collect(PGconn *conn, Slot *slots)
 		{
 			busy++;
 			continue;
+		}
+		/* the tool reported: a sink runs next, in the same task */
+		if (!s->sinking && s->task.sink != NULL && s->reported && !s->timed_out && !s->lost &&
+			s->failure == NULL)
+		{
+			if (conn == NULL || begin_sink(conn, slots, s))
+			{
+				busy++;
+				continue;
+			}
+			r = s->runner;
 		}
 		if (s->lost)
 			pg_log_info("task %s was taken away (cancelled, or its lease lost)",
@@ -1449,6 +1556,7 @@ cmd_worker(int argc, char **argv)
 		slots[i].cx.script_root = opt_script_root;
 		slots[i].runner = &slots[i].runners[0];
 		initPQExpBuffer(&slots[i].out);
+		initPQExpBuffer(&slots[i].tool_out);
 		initPQExpBuffer(&slots[i].err);
 		initPQExpBuffer(&slots[i].idle);
 		for (k = 0; k < RUNNER_KINDS; k++)
@@ -1546,6 +1654,7 @@ cmd_worker(int argc, char **argv)
 			termPQExpBuffer(&slots[i].runners[k].report);
 		}
 		termPQExpBuffer(&slots[i].out);
+		termPQExpBuffer(&slots[i].tool_out);
 		termPQExpBuffer(&slots[i].err);
 		termPQExpBuffer(&slots[i].idle);
 	}

@@ -122,16 +122,28 @@ pb_unify_args(JsonbValue *obj, const char *loc)
 }
 
 /*
- * normalize_sink rewrites a "save:" or "sink:" block into {tool, ...}:
- * "type" becomes "tool", and NoETL's older "storage: postgres" or
- * "storage: {type: postgres, ...}" is lifted into the sink itself.
+ * normalize_sink rewrites a "save:" or "sink:" block into {tool, ...,
+ * on_error}: "type" becomes "tool", and NoETL's older "storage: postgres"
+ * or "storage: {type: postgres, ...}" is lifted into the sink itself.
+ *
+ * on_error says what a failed sink does, as loops' on_item_error says
+ * what a failed item does.  Era C's "sink:" failed the step
+ * (_result_indicates_error @32245391): "fail".  Era B's "save:" recorded
+ * its error in the result's meta.save_error and the step succeeded
+ * (worker.py @58c2a16b): "continue"; but the per-item save of an
+ * iterator's task failed its item (iterator/execution.py @58c2a16b,
+ * execute_per_item_save), so a save that comes from an iterator's task
+ * gets "fail" (the iterator's on_item_error then keeps the loop going).
+ * A step may say either in its sink.
  */
 static void
-normalize_sink(JsonbValue *obj, const char *loc)
+normalize_sink(JsonbValue *obj, const char *loc, bool per_item)
 {
 	JsonbValue *sink = jt_get(obj, "sink");
 	JsonbValue *save = jt_get(obj, "save");
 	JsonbValue *storage;
+	JsonbValue *on_error;
+	bool		era_b = save != NULL;
 	char	   *sloc;
 
 	if (sink && save)
@@ -170,6 +182,14 @@ normalize_sink(JsonbValue *obj, const char *loc)
 		pb_error(sloc, "\"storage\" must be a string or a mapping, not %s",
 				 jt_type_name(storage));
 	(void) unify_tool(sink, sloc);
+	on_error = jt_get(sink, "on_error");
+	if (on_error == NULL || on_error->type == jbvNull)
+		jt_set(sink, "on_error", jt_string(era_b && !per_item ? "continue" : "fail"));
+	else if (!(on_error->type == jbvString &&
+			   (jt_is_string(on_error, "continue") || jt_is_string(on_error, "fail"))))
+		pb_error(sloc, "\"on_error\" must be \"continue\" or \"fail\", not %s",
+				 on_error->type == jbvString ? psprintf("\"%s\"", jt_cstring(on_error)) :
+				 jt_type_name(on_error));
 	jt_set(obj, "sink", sink);
 }
 
@@ -529,6 +549,7 @@ char *
 pb_normalize_task(JsonbValue *obj, const char *loc)
 {
 	char	   *tool = unify_tool(obj, loc);
+	bool		iterator = false;
 	JsonbValue *v;
 
 	if (tool && strcmp(tool, "iterator") == 0)
@@ -545,6 +566,7 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 		int			i;
 		int			twice;
 
+		iterator = true;
 		if (jt_get(obj, "loop"))
 			pb_error(loc, "an iterator step cannot also have \"loop\"");
 		if (task == NULL || task->type != jbvObject)
@@ -601,7 +623,7 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 		tool = NULL;
 	}
 	pb_unify_args(obj, loc);
-	normalize_sink(obj, loc);
+	normalize_sink(obj, loc, iterator);
 	v = jt_get(obj, "retry");
 	if (v)
 		check_retry(v, psprintf("%s.retry", loc));

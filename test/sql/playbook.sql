@@ -377,3 +377,33 @@ SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n 
 -- a step named like a loop's iteration could collide with one
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    next: "s[0]"\n  - step: "s[0]"\n');
 SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    next: "s[x]"\n  - step: "s[x]"\n') -> 'workflow' -> 1 ->> 'step';
+
+-- a sink keeps its era's failure rule as on_error: era C's sink fails the step,
+-- era B's save continues (meta.save_error); either can be overridden
+SELECT w ->> 'step' AS step, w -> 'sink' AS sink
+  FROM jsonb_array_elements(noetl.parse_playbook($$
+metadata: {name: sinks}
+workflow:
+  - step: start
+    next: [c, b, b_fail, c_continue]
+  - step: c
+    tool: python
+    code: "def main(): return 1"
+    sink: {tool: postgres, table: t}
+  - step: b
+    type: python
+    code: "def main(): return 1"
+    save: {storage: {type: postgres, table: t}}
+  - step: b_fail
+    type: python
+    code: "def main(): return 1"
+    save: {storage: event, on_error: fail}
+  - step: c_continue
+    tool: python
+    code: "def main(): return 1"
+    sink: {tool: event_log, on_error: continue}
+$$) -> 'workflow') w
+ WHERE w ? 'sink';
+-- an on_error that is neither is refused, naming the field
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    sink: {tool: event, on_error: ignore}\n');
+SELECT noetl.parse_playbook(E'metadata: {name: x}\nworkflow:\n  - step: start\n    tool: python\n    code: x\n    save: {storage: event, on_error: [fail]}\n');
