@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..41"
+echo "1..42"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -34,7 +34,6 @@ q "CREATE DATABASE $db" || { echo "Bail out! could not create the sinks' databas
 sink_db_cleanup() {
     client_tap_cleanup
     psql -XAtq -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
-    [ "${stub:-0}" = 1 ] && psql -XAtq -c "DROP FUNCTION IF EXISTS noetl.task_credential(bigint, text, jsonb)" >/dev/null 2>&1
     [ -n "${role:-}" ] && psql -XAtq -c "DROP OWNED BY $role" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
     return 0
 }
@@ -407,24 +406,15 @@ ok $([ "$rc" = 1 ] && [ "$(qs "SELECT string_agg(id, ',') FROM items WHERE id LI
      last_error | grep -q 'duplicate key'; echo $?) \
    "a failed item sink fails its item and the loop (era C, sequential: no item after it runs): $(last_error)"
 
-# a named credential (noetl.task_credential, helper cred's; a stand-in when it is not there):
-# its dsn and headers used, its secrets in no report, event or log
+# named credentials (noetl.credential, through noetl.task_credential): a
+# postgres sink's dsn and an http sink's headers, their secrets in no
+# report, event or log
 secret=planted-sink-secret-$$
-stub=0
-if [ "$(q "SELECT to_regprocedure('noetl.task_credential(bigint, text, jsonb)') IS NULL")" = t ]; then
-    stub=1
-    q "CREATE FUNCTION noetl.task_credential(queue_id bigint, lease_token text, auth jsonb) RETURNS jsonb
-       LANGUAGE plpgsql AS \$\$
-       BEGIN
-           IF auth <> '\"sinkcred\"' THEN
-               RAISE EXCEPTION 'credential % does not exist', auth USING ERRCODE = '42704';
-           END IF;
-           RETURN jsonb_build_object('name', 'sinkcred', 'type', 'postgres',
-                                     'data', jsonb_build_object('password', '$secret'),
-                                     'dsn', '$dsn password=$secret',
-                                     'headers', jsonb_build_object('Authorization', 'Bearer $secret'));
-       END \$\$" >/dev/null
-fi
+q "CREATE EXTENSION IF NOT EXISTS pgcrypto" >/dev/null
+q "SELECT noetl.credential_set('sinkcred', 'postgres',
+       jsonb_build_object('host', '${PGHOST:-/tmp}', 'port', '${PGPORT:-5432}', 'user', '${PGUSER:-postgres}',
+                          'dbname', '$db', 'password', '$secret'))" >/dev/null
+q "SELECT noetl.credential_set('sinkweb', 'bearer', jsonb_build_object('token', '$secret'))" >/dev/null
 register <<'YAML'
 metadata: {path: tests/sinks/credential}
 workflow:
@@ -442,24 +432,24 @@ workflow:
     code: |
       def main():
           return {"n": 1}
-    sink: {tool: http, auth: sinkcred, endpoint: "{{ workload.base }}/method", payload: {n: "{{ result.n }}"}}
+    sink: {tool: http, auth: sinkweb, endpoint: "{{ workload.base }}/method", payload: {n: "{{ result.n }}"}}
     next: [end]
   - step: end
 YAML
-if [ "$stub" = 1 ]; then
-    run credential tests/sinks/credential --workload "$(wl '"tag": "c"')"
-    ok $([ "$rc" = 0 ] && [ "$(qs "SELECT note FROM items WHERE id = 'cred1'")" = "by credential" ]; echo $?) \
-       "a postgres sink's named credential gives the dsn it writes on"
-    ok $([ "$(meta web "#>> '{sink,data,data,authorization}'")" = "Bearer [redacted]" ]; echo $?) \
-       "an http sink sends the credential's headers; the echo of the secret is redacted from the report: $(meta web "#>> '{sink,data,data,authorization}'")"
-    ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND (coalesce(result::text, '') || coalesce(meta::text, '') || coalesce(error, '')) LIKE '%$secret%'")" = 0 ] &&
-         [ "$(q "SELECT count(*) FROM noetl.queue WHERE execution_id = ${eid:-0} AND (coalesce(result::text, '') || coalesce(action::text, '')) LIKE '%$secret%'")" = 0 ] &&
-         ! grep -q "$secret" "$tmp/sinks.log"; echo $?) \
-       "the planted secret is in no event, queue row or worker log line"
-    q "DROP FUNCTION noetl.task_credential(bigint, text, jsonb)" >/dev/null && stub=0
-else
-    for i in 1 2 3; do echo "ok $((n + 1)) # skip noetl.task_credential exists: credentials end to end are test/tap's credential tests"; n=$((n + 1)); done
-fi
+run credential tests/sinks/credential --workload "$(wl '"tag": "c"')"
+ok $([ "$rc" = 0 ] && [ "$(qs "SELECT note FROM items WHERE id = 'cred1'")" = "by credential" ]; echo $?) \
+   "a postgres sink's named credential gives the dsn it writes on"
+ok $([ "$(meta web "#>> '{sink,data,data,authorization}'")" = "Bearer [redacted]" ]; echo $?) \
+   "an http sink sends the credential's headers; the echo of the secret is redacted from the report: $(meta web "#>> '{sink,data,data,authorization}'")"
+ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND (coalesce(result::text, '') || coalesce(meta::text, '') || coalesce(error, '')) LIKE '%$secret%'")" = 0 ] &&
+     [ "$(q "SELECT count(*) FROM noetl.queue WHERE execution_id = ${eid:-0} AND (coalesce(result::text, '') || coalesce(action::text, '')) LIKE '%$secret%'")" = 0 ] &&
+     ! grep -q "$secret" "$tmp/sinks.log"; echo $?) \
+   "the planted secret is in no event, queue row or worker log line"
+q "SELECT noetl.credential_remove('sinkcred'), noetl.credential_remove('sinkweb')" >/dev/null
+run credential_gone tests/sinks/credential --workload "$(wl '"tag": "d"')"
+gone=$(q "SELECT string_agg(error, '; ') FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error' AND error LIKE '%does not exist%'")
+ok $([ "$rc" = 1 ] && echo "$gone" | grep -q 'credential "sink[a-z]*" does not exist'; echo $?) \
+   "a sink whose credential is gone fails its step, naming it: $gone"
 
 # the worker's own database is untouched
 ok $([ "$(q "SELECT count(*) FROM pg_class WHERE relname IN ('items', 'hostile', 'no_such_table') AND relnamespace = 'public'::regnamespace")" = 0 ]; echo $?) \
