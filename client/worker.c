@@ -71,6 +71,7 @@
 #include "db.h"
 #include "json.h"
 #include "runner.h"
+#include "secret_markers.h"
 #include "task.h"
 #include "tool.h"
 
@@ -922,6 +923,7 @@ lease(PGconn *conn, Slot *slots, int want)
 	task_report_started(conn, started, k);
 	for (i = 0; i < k; i++)
 	{
+		task_read_secrets(conn, &leased[i]->task);
 		if (leased[i]->task.needs_context)
 			task_read_context(conn, &leased[i]->task);
 		if (leased[i]->task.auth != NULL)
