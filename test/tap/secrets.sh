@@ -8,7 +8,8 @@
 # secret.  An http step with "Authorization: Bearer {{ token(workload.cred)
 # }}" and a secret() in its query sends the real token and secret (the
 # local server replies with their SHA-256 only); a loop's iterations do the
-# same; a postgres step whose dsn has "password={{ secret(...) }}" reaches a
+# same; python code gets one (what it prints and returns of it redacted);
+# a postgres step whose dsn has "password={{ secret(...) }}" reaches a
 # second database whose role must give that password; one whose command
 # holds a secret() runs it.  A marker copied from another execution into a
 # workload, or put together by a step and passed on in its result, is
@@ -21,7 +22,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..18"
+echo "1..19"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -118,6 +119,15 @@ workflow:
     tool: postgres
     dsn: "host={{ workload.host }} port={{ workload.port }} dbname={{ workload.db }} user={{ workload.user }} password={{ secret('tests_sec_pw') }}"
     command: "SELECT md5('{{ secret('tests_sec_word') }}') AS h"
+    next: [py]
+  - step: py
+    tool: python
+    code: |
+      import hashlib
+      def main():
+          s = "{{ token(workload.cred) }}"
+          print("the token is", s)
+          return {"h": hashlib.sha256(("Bearer " + s).encode()).hexdigest(), "echo": s}
     next: [end]
   - step: end
     result:
@@ -126,6 +136,8 @@ workflow:
       each: "{{ each | map(attribute='data') | map(attribute='authorization_sha256') | unique | list }}"
       who: "{{ db.rows[0].who }}@{{ db.rows[0].db }}"
       h: "{{ word.rows[0].h }}"
+      py: "{{ py.h }}"
+      echo: "{{ py.echo }}"
 YAML
 "$NOETL" register - >/dev/null <<'YAML' || echo "# register failed"
 metadata: {path: tests/secrets/inject}
@@ -156,7 +168,7 @@ workflow:
   - step: end
 YAML
 
-start_worker sec --tools postgres,http --poll 0.2
+start_worker sec --tools postgres,http,python --poll 0.2
 
 workload=$(printf '{"base": "%s", "cred": "tests_sec_api", "pw": "tests_sec_pw", "host": "%s", "port": "%s", "db": "%s", "user": "%s"}' \
            "$base" "${PGHOST:-localhost}" "${PGPORT:-5432}" "$target" "$user")
@@ -175,6 +187,10 @@ ok $([ "$(q "SELECT '$r'::jsonb ->> 'who'")" = "$user@$target" ]; echo $?) \
    "a postgres dsn with password={{ secret(...) }} reaches the second database as its role"
 ok $([ "$(q "SELECT '$r'::jsonb ->> 'h'")" = "$(printf %s "$word" | md5sum | cut -d' ' -f1)" ]; echo $?) \
    "a command with a secret() in it runs with the secret"
+ok $([ "$(q "SELECT '$r'::jsonb ->> 'py'")" = "$(sha "Bearer $token")" ] &&
+     [ "$(q "SELECT '$r'::jsonb ->> 'echo'")" = "[redacted]" ] &&
+     grep -q "the token is \[redacted\]" "$tmp/sec.log"; echo $?) \
+   "python code with a token() runs with the token; what it returns and prints of it is redacted"
 ok $([ "$(q "SELECT count(*) FROM noetl.queue WHERE execution_id = ${first:-0}
               AND action::text LIKE '%@@noetl-secret:v1:token:%@@%'
               AND action::text LIKE '%@@noetl-secret:v1:secret:%@@%'")" -ge 1 ]; echo $?) \
