@@ -782,6 +782,24 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Run CREATE EXTENSION pgcrypto in this database.';
     END IF;
+    /*
+     * The functions called by name must be pgcrypto's C functions, which
+     * only a superuser can create: whoever owns the schema (pgcrypto is a
+     * trusted extension) could otherwise put functions of their own there,
+     * which these SECURITY DEFINER callers would run with the key.
+     */
+    IF EXISTS (SELECT 1
+                 FROM pg_catalog.unnest(ARRAY['pgp_sym_encrypt(text,text,text)',
+                                              'pgp_sym_decrypt(bytea,text)']) f(sig)
+                 LEFT JOIN pg_catalog.pg_proc p
+                        ON p.oid OPERATOR(pg_catalog.=)
+                           pg_catalog.to_regprocedure(pg_catalog.format('%I.%s', s, f.sig))::pg_catalog.oid
+                 LEFT JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
+                WHERE COALESCE(l.lanname::pg_catalog.text, '') OPERATOR(pg_catalog.<>) 'c') THEN
+        RAISE EXCEPTION 'the pgcrypto functions in schema "%" are not pgcrypto''s', s
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Reinstall pgcrypto (DROP EXTENSION pgcrypto; CREATE EXTENSION pgcrypto).';
+    END IF;
     RETURN s;
 END
 $$;
@@ -830,7 +848,7 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     BEGIN
-        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_decrypt($1, $2)', crypt)
+        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_decrypt($1::bytea, $2::text)', crypt)
            INTO plain USING sealed, k;
     EXCEPTION WHEN query_canceled THEN
         RAISE;
@@ -875,7 +893,7 @@ BEGIN
         RAISE EXCEPTION 'credential "%": its meta must be a JSON object', name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1, $2, %L)', crypt, 'cipher-algo=aes256')
+    EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1::text, $2::text, %L::text)', crypt, 'cipher-algo=aes256')
        INTO sealed USING data::text, k;
     INSERT INTO noetl.credential AS c (name, type, data, meta, tags, description)
     VALUES (name, type, sealed, meta, tags, description)
@@ -937,7 +955,7 @@ DECLARE
 BEGIN
     FOR c IN SELECT cr.id, cr.name FROM noetl.credential cr ORDER BY cr.id FOR UPDATE LOOP
         plain := noetl.credential_data(c.name, old_key);
-        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1, $2, %L)', crypt, 'cipher-algo=aes256')
+        EXECUTE pg_catalog.format('SELECT %I.pgp_sym_encrypt($1::text, $2::text, %L::text)', crypt, 'cipher-algo=aes256')
            INTO sealed USING plain::text, k;
         UPDATE noetl.credential SET data = sealed, updated_at = pg_catalog.now()
          WHERE id OPERATOR(pg_catalog.=) c.id;
@@ -988,13 +1006,16 @@ DECLARE
     v text;
     kw record;
     hname text;
+    action jsonb;
+    workload jsonb;
 BEGIN
-    IF queue_id IS NULL OR lease_token IS NULL OR NOT EXISTS (
-        SELECT 1 FROM noetl.queue q
-         WHERE q.queue_id OPERATOR(pg_catalog.=) task_credential.queue_id
-           AND q.status OPERATOR(pg_catalog.=) 'leased'
-           AND q.lease_token OPERATOR(pg_catalog.=)
-               pg_catalog.sha256(pg_catalog.convert_to(task_credential.lease_token, 'UTF8'))) THEN
+    SELECT q.action, x.workload INTO action, workload
+      FROM noetl.queue q JOIN noetl.execution x ON x.execution_id OPERATOR(pg_catalog.=) q.execution_id
+     WHERE q.queue_id OPERATOR(pg_catalog.=) task_credential.queue_id
+       AND q.status OPERATOR(pg_catalog.=) 'leased'
+       AND q.lease_token OPERATOR(pg_catalog.=)
+           pg_catalog.sha256(pg_catalog.convert_to(task_credential.lease_token, 'UTF8'));
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'task % is not leased with this lease_token', queue_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Only the worker holding the task''s current lease can read its credentials.';
@@ -1030,6 +1051,19 @@ BEGIN
     IF cname IS NULL OR cname OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'auth names no credential'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    /*
+     * A credential of the task's own: its name (as JSON escapes it) is in
+     * the text of the task's action or of its execution's workload, as a
+     * value (auth: NAME) or within one (a template's token('NAME')).
+     */
+    v := pg_catalog.to_jsonb(cname)::pg_catalog.text;
+    v := pg_catalog.substr(v, 2, pg_catalog.length(v) OPERATOR(pg_catalog.-) 2);
+    IF pg_catalog.strpos(COALESCE(action::pg_catalog.text, ''), v) OPERATOR(pg_catalog.=) 0
+       AND pg_catalog.strpos(COALESCE(workload::pg_catalog.text, ''), v) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'task % does not name credential "%"', queue_id, pg_catalog.left(cname, 200)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A worker reads only the credentials its task''s action or its execution''s workload names.';
     END IF;
     SELECT c.type INTO ctype FROM noetl.credential c WHERE c.name OPERATOR(pg_catalog.=) cname;
     IF NOT FOUND THEN

@@ -14,7 +14,9 @@
  * python runner reads (tool_python.c); the lease marks the python tasks
  * whose code names "context" or cannot be seen here (script, code_b64),
  * and task_read_context adds the execution's context to those, so that
- * other tasks pay nothing for it.
+ * other tasks pay nothing for it.  Likewise the lease gives a postgres or
+ * http task's auth (or credential) when it names a credential rather than
+ * being a connection string, and task_read_credential resolves it.
  *
  * Each task's action_started is reported in a transaction of its own,
  * after the lease's: the broker locks an execution's row before its
@@ -103,12 +105,11 @@ static const char *lease_sql =
 "       CASE WHEN q.tool IN ('postgres', 'http') AND jsonb_typeof(a) = 'object'"
 "             AND (q.tool = 'http' OR NOT a ? 'dsn') THEN"
 "         CASE WHEN jsonb_typeof(a -> 'auth') = 'object' THEN (a -> 'auth')::text"
-"              WHEN jsonb_typeof(a -> 'auth') = 'string' AND a ->> 'auth' <> ''"
+"              WHEN jsonb_typeof(a -> 'auth') = 'string'"
 "               AND (q.tool = 'http' OR NOT (a ->> 'auth' LIKE '%=%'"
 "                                            OR a ->> 'auth' LIKE 'postgres%://%'))"
 "                THEN (a -> 'auth')::text"
 "              WHEN jsonb_typeof(a -> 'credential') IN ('string', 'object')"
-"               AND a ->> 'credential' <> ''"
 "                THEN (a -> 'credential')::text END END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
@@ -403,6 +404,11 @@ task_read_credential(PGconn *conn, Task *task)
 			task->dsn = pg_strdup(PQgetvalue(r, 0, 0));
 		}
 	}
+	else if (strcmp(PQgetvalue(r, 0, 3), "bearer") != 0 && strcmp(PQgetvalue(r, 0, 3), "basic") != 0 &&
+			 strcmp(PQgetvalue(r, 0, 3), "api_key") != 0 && strcmp(PQgetvalue(r, 0, 3), "header") != 0)
+		task->context_error =
+			psprintf("could not resolve the task's auth: a credential of type \"%s\" gives no HTTP header",
+					 PQgetvalue(r, 0, 3));
 	else if (!PQgetisnull(r, 0, 1))
 	{
 		json_flat_free(&task->headers);

@@ -9,7 +9,7 @@ DELETE FROM noetl.queue;    -- leases must see only this file's tasks
 SET LOCAL client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 RESET client_min_messages;
-SELECT plan(64);
+SELECT plan(66);
 
 SET LOCAL noetl.credential_key = 'regress-key-1';
 
@@ -88,7 +88,9 @@ SELECT noetl.credential_set('regress_empty', 'postgres', '{"note": "nothing to c
 
 -- a task to hold leases of
 SELECT noetl.register(E'metadata: {path: tests/credentials/two}\nworkflow:\n  - step: start\n    next: [a, b]\n  - step: a\n    tool: postgres\n    command: select 1\n    next: [end]\n  - step: b\n    tool: postgres\n    command: select 2\n    next: [end]\n  - step: end\n') \g /dev/null
-SELECT noetl.execute('tests/credentials/two') AS e1 \gset
+SELECT noetl.execute('tests/credentials/two',
+       '{"auths": ["regress_pg", "regress_bearer", "regress_basic", "regress_key", "regress_header",
+                   "regress_empty", "regress_nope", "regress_hostile"]}') AS e1 \gset
 
 -- the client
 SET LOCAL ROLE regress_cred_client;
@@ -153,6 +155,9 @@ SELECT is((SELECT noetl.task_credential(queue_id, lease_token, '"regress_header"
           '{"X-Token": "PLANTED-hdr-1"}', 'a header credential gives its header');
 SELECT throws_ok($$SELECT noetl.task_credential(queue_id, lease_token, '"regress_nope"') FROM w WHERE node_id = 'a'$$,
                  '42704', 'credential "regress_nope" does not exist', 'an unknown credential is 42704, naming it');
+SELECT throws_ok($$SELECT noetl.task_credential(queue_id, lease_token, '"regress_basic_other"') FROM w WHERE node_id = 'a'$$,
+                 '42501', 'task ' || (SELECT queue_id FROM w WHERE node_id = 'a') || ' does not name credential "regress_basic_other"',
+                 'a worker cannot read a credential its task''s action and workload do not name');
 SELECT throws_ok($$SELECT noetl.task_credential((SELECT queue_id FROM w WHERE node_id = 'a'),
                                                 (SELECT lease_token FROM w WHERE node_id = 'b'), '"regress_pg"')$$,
                  '55000', NULL, 'a worker cannot read a credential for a task with another task''s token');
@@ -211,6 +216,20 @@ SELECT throws_ok($$SELECT noetl.credential_data('regress_pg', 'regress-key-1')$$
                  '... and the old key no longer does');
 SELECT is(has_function_privilege('regress_cred_admin', 'noetl.credential_rekey(text)', 'EXECUTE'), false,
           'only a superuser rekeys');
+
+-- a pgcrypto function replaced by whoever owns its schema is not called
+DO $$
+DECLARE s name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'pgcrypto');
+BEGIN
+    EXECUTE format('ALTER EXTENSION pgcrypto DROP FUNCTION %I.pgp_sym_decrypt(bytea, text)', s);
+    EXECUTE format('DROP FUNCTION %I.pgp_sym_decrypt(bytea, text)', s);
+    EXECUTE format('CREATE FUNCTION %I.pgp_sym_decrypt(bytea, text) RETURNS text LANGUAGE sql AS %L', s,
+                   $f$SELECT '{"stolen": true}'$f$);
+END
+$$;
+SELECT throws_ok($$SELECT noetl.credential_data('regress_pg')$$, '42501', NULL,
+                 'a pgcrypto function that is not pgcrypto''s C function is refused, not run');
 
 -- without pgcrypto
 DROP EXTENSION pgcrypto;

@@ -19,7 +19,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..24"
+echo "1..26"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -143,6 +143,18 @@ workflow:
   - step: end
 YAML
 "$NOETL" register - >/dev/null <<'YAML' || echo "# register failed"
+metadata: {path: tests/credentials/empty}
+workflow:
+  - step: start
+    next: [probe]
+  - step: probe
+    tool: postgres
+    auth: "{{ workload.auth }}"
+    command: CREATE TABLE public.cred_empty_probe ()
+    next: [end]
+  - step: end
+YAML
+"$NOETL" register - >/dev/null <<'YAML' || echo "# register failed"
 metadata: {path: tests/credentials/http}
 workflow:
   - step: start
@@ -150,7 +162,7 @@ workflow:
   - step: call
     tool: http
     url: "{{ workload.base }}/{{ workload.route }}"
-    auth: tests_cred_api
+    auth: "{{ workload.auth }}"
     next: [end]
   - step: end
     result: {auth: "{{ call.data.authorization }}"}
@@ -175,14 +187,24 @@ ok $([ "$(q "SELECT to_regclass('public.cred_fallback_probe') IS NULL")" = t ] &
      [ "$(psql -XAtq -d "$target" -c "SELECT to_regclass('public.cred_fallback_probe') IS NULL")" = t ]; echo $?) \
    "... and its command ran nowhere: not on the worker's own database"
 
-run http_ok tests/credentials/http --workload "{\"base\": \"$base\", \"route\": \"method\"}"
+run http_ok tests/credentials/http --workload "{\"base\": \"$base\", \"route\": \"method\", \"auth\": \"tests_cred_api\"}"
 ok $([ "$rc" = 0 ] && [ "$(result)" = '{"auth": "[redacted]"}' ]; echo $?) \
    "an http task sends the bearer credential's header (the echo of it redacted): $(result)"
-run http_fail tests/credentials/http --workload "{\"base\": \"$base\", \"route\": \"deny\"}"
+run http_fail tests/credentials/http --workload "{\"base\": \"$base\", \"route\": \"deny\", \"auth\": \"tests_cred_api\"}"
 ok $([ "$rc" = 1 ]; echo $?) "an http task that fails holding the token fails (exit $rc)"
 ok $([ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error'
              AND result::text LIKE '%[redacted]%'")" -ge 1 ]; echo $?) \
    "... its failure report holds the echoed token redacted"
+
+run http_pg tests/credentials/http --workload "{\"base\": \"$base\", \"route\": \"method\", \"auth\": \"tests_cred_pg\"}"
+ok $([ "$rc" = 1 ] && [ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error'
+             AND error LIKE '%a credential of type \"postgres\" gives no HTTP header%'")" -ge 1 ]; echo $?) \
+   "an http task naming a postgres credential fails, saying why"
+run empty tests/credentials/empty --workload '{"auth": ""}'
+ok $([ "$rc" = 1 ] && [ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error'
+             AND error LIKE '%auth names no credential%'")" -ge 1 ] &&
+     [ "$(q "SELECT to_regclass('public.cred_empty_probe') IS NULL")" = t ]; echo $?) \
+   "a postgres task whose auth renders empty fails, and runs nowhere"
 
 kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null
 "$NOETL" status >"$tmp/status.out" 2>&1
