@@ -6,14 +6,18 @@
  *
  * The broker never sees a secret: rendering a task's fields, token(NAME)
  * and secret(NAME) give a marker "@@noetl-secret:v1:KIND:HEXNAME:MAC@@"
- * bound to the task (src/secret_marker.c).  After the lease, the worker
- * collects the markers in the task's fields (its url, method, headers,
- * args and query, command, dsn, bind parameters, code and other python
- * fields, auth: every field task_lease takes out of the action), hands
+ * bound to the task (src/secret_marker.c).  After the lease, and after
+ * the task's context and credential are read (so that no statement sends
+ * the server a field with a secret in it: the headers go to
+ * task_credential, the python fields to task_context, and the server may
+ * log their parameters), the worker collects the markers in the task's
+ * fields (its url, method, headers, args and query, command, dsn, bind
+ * parameters, code and other python fields: every field task_lease takes
+ * out of the action but auth, which the credential replaced), hands
  * them to noetl.task_secrets in one statement, which checks each one for
  * the task whose lease the worker holds, and puts each secret in place of
  * its marker: as it is in a text field, escaped as a JSON string holds it
- * in a JSON one (args, python, auth).  Each secret goes into the task's
+ * in a JSON one (args, python).  Each secret goes into the task's
  * secrets (secrets.h), so that no report or printed output of the task
  * carries it.  A marker that does not check (malformed, rendered for
  * another task, brought in through a workload or a step result), a
@@ -216,7 +220,6 @@ task_read_secrets(PGconn *conn, Task *task)
 	collect(&m, task->url);
 	collect(&m, task->command);
 	collect(&m, task->dsn);
-	collect(&m, task->auth);
 	collect_flat(&m, &task->headers);
 	collect_flat(&m, &task->query);
 	collect_flat(&m, &task->bind);
@@ -268,7 +271,6 @@ task_read_secrets(PGconn *conn, Task *task)
 	task->url = substitute(&m, task->url, false);
 	task->command = substitute(&m, task->command, false);
 	task->dsn = substitute(&m, task->dsn, false);
-	task->auth = substitute(&m, task->auth, true);
 	substitute_flat(&m, &task->headers);
 	substitute_flat(&m, &task->query);
 	substitute_flat(&m, &task->bind);

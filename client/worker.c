@@ -923,11 +923,11 @@ lease(PGconn *conn, Slot *slots, int want)
 	task_report_started(conn, started, k);
 	for (i = 0; i < k; i++)
 	{
-		task_read_secrets(conn, &leased[i]->task);
 		if (leased[i]->task.needs_context)
 			task_read_context(conn, &leased[i]->task);
 		if (leased[i]->task.auth != NULL)
 			task_read_credential(conn, &leased[i]->task);
+		task_read_secrets(conn, &leased[i]->task);
 		start_task(slots, leased[i]);
 	}
 	pg_free(started);

@@ -19,8 +19,9 @@ and, for any method (GET, HEAD, POST, PUT, PATCH, DELETE):
     /loop                 302 with Location: /loop, for ever
     /method               {"method", "body" (the JSON body, or null), "authorization", "cookie"}
     /deny                 401 {"error", "authorization", "x_token"}: the headers it was sent, echoed
-    /digest               {"authorization_sha256", "query_sha256"}: the SHA-256 (hex) of the
-                          Authorization header and of the query string it was sent (null if none),
+    /digest               {"authorization_sha256", "x_token_sha256", "query_sha256"}: the SHA-256
+                          (hex) of the Authorization and X-Token headers and of the query string
+                          it was sent (null if none),
                           so that a test sees what arrived without a secret in the reply
     /calls                {"digest": N}: how many requests /digest has had
     /headers              X-Dup twice, X-Mixed-Case, and a JSON-looking text/plain body
@@ -76,6 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             def sha(v):
                 return hashlib.sha256(v.encode()).hexdigest() if v else None
             self.reply(200, {"authorization_sha256": sha(self.headers.get("Authorization")),
+                             "x_token_sha256": sha(self.headers.get("X-Token")),
                              "query_sha256": sha(url.query)})
         elif url.path == "/calls":
             self.reply(200, {"digest": calls.get("digest", 0)})

@@ -22,7 +22,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..19"
+echo "1..20"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 
@@ -102,6 +102,12 @@ workflow:
     url: "{{ workload.base }}/digest"
     headers: {Authorization: "Bearer {{ token(workload.cred) }}"}
     args: {k: "{{ secret(workload.pw) }}"}
+    next: [both]
+  - step: both
+    tool: http
+    url: "{{ workload.base }}/digest"
+    auth: tests_sec_api
+    headers: {X-Token: "{{ secret(workload.pw) }}"}
     next: [each]
   - step: each
     tool: http
@@ -132,6 +138,7 @@ workflow:
   - step: end
     result:
       auth: "{{ call.data.authorization_sha256 }}"
+      both: "{{ both.data.authorization_sha256 }} {{ both.data.x_token_sha256 }}"
       query: "{{ call.data.query_sha256 }}"
       each: "{{ each | map(attribute='data') | map(attribute='authorization_sha256') | unique | list }}"
       who: "{{ db.rows[0].who }}@{{ db.rows[0].db }}"
@@ -180,6 +187,8 @@ ok $([ "$(q "SELECT '$r'::jsonb ->> 'auth'")" = "$(sha "Bearer $token")" ]; echo
    "the http server received Authorization: Bearer and the real token"
 ok $([ "$(q "SELECT '$r'::jsonb ->> 'query'")" = "$(sha "k=$password")" ]; echo $?) \
    "... and the real secret in its query"
+ok $([ "$(q "SELECT '$r'::jsonb ->> 'both'")" = "$(sha "Bearer $token") $(sha "$password")" ]; echo $?) \
+   "a step with auth: and a secret() in its headers sends both"
 ok $([ "$(q "SELECT '$r'::jsonb -> 'each'")" = "[\"$(sha "Bearer $token")\"]" ] &&
      [ "$(q "SELECT count(*) FROM noetl.queue WHERE execution_id = ${first:-0} AND node_id LIKE 'each[%]'")" = 3 ]; echo $?) \
    "so did each of a loop's three iterations"
@@ -211,7 +220,7 @@ run relay tests/secrets/relay --workload "$(printf '{"base": "%s", "head": "%s",
 ok $([ "$rc" = 1 ] && [ "$(q "SELECT count(*) FROM noetl.event WHERE execution_id = ${eid:-0} AND event_type = 'action_error'
              AND node_name = 'call' AND error LIKE '%was not rendered for task%'")" -ge 1 ]; echo $?) \
    "a marker put together by a step and passed on in its result is refused (exit $rc)"
-ok $([ "$requests" = 4 ] && [ "$(digests)" = "$requests" ]; echo $?) \
+ok $([ "$requests" = 5 ] && [ "$(digests)" = "$requests" ]; echo $?) \
    "... and neither request was sent ($requests requests before, $(digests) after)"
 
 kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null
