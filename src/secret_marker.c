@@ -13,7 +13,7 @@
  * (a name may hold any character but a control character, the marker only
  * [0-9a-f:]), and MAC the hex HMAC-SHA256, under noetl.credential_key, of
  *
- *		v1:EXECUTION_ID:HEX(NODE_ID):KIND:HEXNAME
+ *		noetl-secret-marker-v1:EXECUTION_ID:HEX(NODE_ID):KIND:HEXNAME
  *
  * for the task's execution and node_id (its step, "step[i]" for a loop's
  * iteration).  The worker that leases the task hands its markers to
@@ -23,7 +23,9 @@
  * another task or execution, or written into a workload or a step result
  * (any client can put any text there), does not check, and without the key
  * nobody can make one.  The node_id and the name are hex in the MAC's
- * input so that no two (node_id, name) pairs give the same input.  The
+ * input so that no two (node_id, name) pairs give the same input, and the
+ * input's prefix keeps it apart from any other use of the key (pgcrypto's
+ * encryption derives its keys from it with its own S2K).  The
  * marker is ASCII with no character that JSON escapes or a conninfo or
  * SQL text would change, so that it reaches the worker as rendered.
  *
@@ -80,7 +82,7 @@ marker_mac(int64 execution_id, const char *node_id, const char *kind,
 	pg_hmac_ctx *ctx;
 
 	initStringInfo(&msg);
-	appendStringInfo(&msg, "v1:" INT64_FORMAT ":", execution_id);
+	appendStringInfo(&msg, "noetl-secret-marker-v1:" INT64_FORMAT ":", execution_id);
 	append_hex(&msg, node_id, strlen(node_id));
 	appendStringInfo(&msg, ":%s:", kind);
 	appendBinaryStringInfo(&msg, hexname, hexlen);
