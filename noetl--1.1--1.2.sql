@@ -1150,3 +1150,106 @@ $$;
 REVOKE ALL ON FUNCTION noetl.task_credential(bigint, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION noetl.task_credential(bigint, text, jsonb) IS
 'the credential a task''s auth names (with its dsn or HTTP headers), for the worker holding the task''s current lease only';
+
+
+/*
+ * Secret markers: token() and secret()
+ *
+ * Rendering a task's fields, token(NAME) and secret(NAME) give a marker
+ * "@@noetl-secret:v1:KIND:HEXNAME:MAC@@" bound by an HMAC under
+ * noetl.credential_key to the task's execution and node_id
+ * (src/secret_marker.c); no secret is ever in a queue row or an event.
+ * The worker holding the task's lease hands the markers it finds in the
+ * task's fields to noetl.task_secrets, which checks each one against the
+ * queue row and returns the secrets: token(NAME) the credential's token
+ * (the first of its data's token, access_token and bearer_token),
+ * secret(NAME) its secret (the first of value, secret, password, token,
+ * api_key and key).  A marker rendered for another task
+ * or execution, or written into a workload or a step result, does not
+ * check.
+ */
+CREATE FUNCTION noetl.secret_marker_check(execution_id bigint, node_id text, marker text,
+                                          OUT kind text, OUT name text, OUT valid boolean)
+RETURNS record
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'noetl_secret_marker_check';
+REVOKE ALL ON FUNCTION noetl.secret_marker_check(bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.secret_marker_check(bigint, text, text) IS
+'takes a token()/secret() marker apart and checks it for the task (execution_id, node_id); called by noetl.task_secrets, granted to nobody';
+
+CREATE FUNCTION noetl.task_secrets(queue_id bigint, lease_token text, markers text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    exec_id bigint;
+    node text;
+    mkind text;
+    mname text;
+    mvalid boolean;
+    d jsonb;
+    fields text[];
+    v text;
+    f text;
+    out text[] := '{}';
+    i integer := 0;
+BEGIN
+    IF queue_id IS NOT NULL AND lease_token IS NOT NULL THEN
+        SELECT q.execution_id, q.node_id INTO exec_id, node FROM noetl.queue q
+         WHERE q.queue_id OPERATOR(pg_catalog.=) task_secrets.queue_id
+           AND q.status OPERATOR(pg_catalog.=) 'leased'
+           AND q.lease_token OPERATOR(pg_catalog.=)
+               pg_catalog.sha256(pg_catalog.convert_to(task_secrets.lease_token, 'UTF8'));
+    END IF;
+    IF exec_id IS NULL THEN
+        RAISE EXCEPTION 'task % is not leased with this lease_token', queue_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only the worker holding the task''s current lease can read its secrets.';
+    END IF;
+    IF markers IS NULL OR pg_catalog.cardinality(markers) OPERATOR(pg_catalog.>) 1000 THEN
+        RAISE EXCEPTION 'task_secrets takes a list of at most 1000 secret markers'
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(markers), 0) LOOP
+        mkind := NULL;
+        IF markers[i] IS NOT NULL THEN
+            SELECT c.kind, c.name, c.valid INTO mkind, mname, mvalid
+              FROM noetl.secret_marker_check(exec_id, node, pg_catalog.left(markers[i], 2000)) c;
+        END IF;
+        IF mkind IS NULL THEN
+            RAISE EXCEPTION 'secret marker % of task % is malformed', i, queue_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'token() and secret() render a marker that the worker replaces; a filter, a slice or a method applied to it garbles it.',
+                      HINT = 'Output token(NAME) and secret(NAME) as they are: "Bearer {{ token(workload.cred) }}".';
+        END IF;
+        IF NOT mvalid THEN
+            RAISE EXCEPTION '%() of credential "%" was not rendered for task %', mkind, mname, queue_id
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A secret marker is valid only in the fields of the task it was rendered for: one copied from another task or execution, or brought in through a workload or a step result, is refused.';
+        END IF;
+        d := noetl.credential_data(mname);
+        fields := CASE mkind WHEN 'token' THEN ARRAY['token', 'access_token', 'bearer_token']
+                              ELSE ARRAY['value', 'secret', 'password', 'token', 'api_key', 'key'] END;
+        v := NULL;
+        FOREACH f IN ARRAY fields LOOP
+            IF pg_catalog.jsonb_typeof(d OPERATOR(pg_catalog.->) f) OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'number']) THEN
+                v := d OPERATOR(pg_catalog.->>) f;
+                EXIT;
+            END IF;
+        END LOOP;
+        IF v IS NULL THEN
+            RAISE EXCEPTION 'credential "%" has none of the fields %() reads (%)', mname, mkind,
+                            pg_catalog.array_to_string(fields, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'It reads the first of them that is a string or a number.';
+        END IF;
+        out := out OPERATOR(pg_catalog.||) v;
+    END LOOP;
+    RETURN out;
+END
+$$;
+REVOKE ALL ON FUNCTION noetl.task_secrets(bigint, text, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION noetl.task_secrets(bigint, text, text[]) IS
+'the secrets the token()/secret() markers of a task stand for, for the worker holding the task''s current lease only';

@@ -75,6 +75,7 @@
 #include "db.h"
 #include "json.h"
 #include "runner.h"
+#include "secret_markers.h"
 #include "sink.h"
 #include "task.h"
 #include "tool.h"
@@ -1033,6 +1034,7 @@ lease(PGconn *conn, Slot *slots, int want)
 			task_read_context(conn, &leased[i]->task);
 		if (leased[i]->task.auth != NULL)
 			task_read_credential(conn, &leased[i]->task);
+		task_read_secrets(conn, &leased[i]->task);
 		start_task(slots, leased[i]);
 	}
 	pg_free(started);

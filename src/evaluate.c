@@ -65,6 +65,7 @@
 #include "owner.h"
 #include "playbook_cache.h"
 #include "rows.h"
+#include "secret_marker.h"
 #include "snowflake.h"
 #include "state.h"
 #include "subxact.h"
@@ -444,6 +445,32 @@ ev_render(Run *run, Jsonb *tpl, char **err)
 }
 
 /*
+ * ev_render_task renders the fields of the task node_id (its step's name,
+ * "step[i]" for a loop's iteration) as ev_render does: only here do
+ * token() and secret() give their markers, bound to this task
+ * (secret_marker.c); everywhere else they fail.
+ */
+Jsonb *
+ev_render_task(Run *run, Jsonb *tpl, const char *node_id, char **err)
+{
+	Jsonb	   *out = NULL;
+
+	Assert(secret_scope.node_id == NULL);
+	secret_scope.execution_id = run->ex.execution_id;
+	secret_scope.node_id = node_id;
+	PG_TRY();
+	{
+		out = render_in(run, tpl, run->ctx, err);
+	}
+	PG_FINALLY();
+	{
+		secret_scope.node_id = NULL;
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/*
  * truthy evaluates a condition in ctx; a template error makes it false,
  * with its message in *err.
  */
@@ -525,7 +552,9 @@ enqueue(Run *run, int idx, Jsonb *extra_args)
 	JsonbValue *t;
 	int			i;
 
-	rendered = ev_render(run, s->task, &err);
+	/* a sub-playbook's args are its workload: no secret markers there */
+	rendered = s->subplaybook ? ev_render(run, s->task, &err)
+		: ev_render_task(run, s->task, s->name, &err);
 	if (err != NULL)
 	{
 		ev_fail_execution(run, s->name, psprintf("step \"%s\": %s", s->name, err));

@@ -95,6 +95,7 @@ extern bool ev_flush(Run *run);
 extern void ev_finish_task(Run *run, TaskState *q, TaskStatus status, Jsonb *result, TimestampTz at);
 extern Jsonb *ev_meta_of(const char *key, const char *value);
 extern Jsonb *ev_render(Run *run, Jsonb *tpl, char **err);
+extern Jsonb *ev_render_task(Run *run, Jsonb *tpl, const char *node_id, char **err);
 extern bool ev_truthy(Run *run, const char *cond, int len, TVal *ctx, char **err);
 extern void ev_fail_execution(Run *run, const char *step, const char *error);
 extern TaskSpec *ev_new_task(Run *run);

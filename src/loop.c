@@ -650,7 +650,8 @@ loop_admit(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k)
 	(void) jt_delete(frame, "enumerate");
 	frame_set(run, &f, s->name, s->loop->element, jt_get(frame, "item"), frame_int(frame, "index"),
 			  frame_int(frame, "count"), jt_get(frame, "batch") != NULL, enumerate);
-	rendered = ev_render(run, s->task, &err);
+	rendered = s->subplaybook ? ev_render(run, s->task, &err)
+		: ev_render_task(run, s->task, node_id, &err);
 	run->frame = NULL;
 	if (err != NULL)
 	{

@@ -79,7 +79,7 @@ static const char *const test_names[] = {
 };
 
 static const char *const function_names[] = {
-	"range", "now", "dict"
+	"range", "now", "dict", "token", "secret"
 };
 
 /* functions of Jinja2's default namespace that noetl does not have */

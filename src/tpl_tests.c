@@ -13,7 +13,10 @@
  * value of the rendering.  range() is Python's, and refuses to produce more
  * than noetl.template_max_range items, as Jinja2's sandbox refuses; now()
  * is NoETL's: the statement's start time as an ISO 8601 UTC text.  dict()
- * is evaluated in tpl_eval.c.
+ * is evaluated in tpl_eval.c.  token(NAME) and secret(NAME) are resolved
+ * by the worker: rendering a task's fields they give a marker bound to the
+ * task (secret_marker.c), which the worker replaces with the credential's
+ * token or secret; anywhere else they fail.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +30,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "secret_marker.h"
 #include "template.h"
 
 /* test numbers, in the order of test_names in tpl_parse.c */
@@ -43,7 +47,7 @@ enum
 /* function numbers, in the order of function_names in tpl_parse.c */
 enum
 {
-	FN_RANGE, FN_NOW
+	FN_RANGE, FN_NOW, FN_DICT, FN_TOKEN, FN_SECRET
 };
 
 /*
@@ -369,7 +373,34 @@ range_count(int64 start, int64 stop, int64 step)
 }
 
 /*
- * tpl_call_function calls range() or now().
+ * secret_call is token(NAME) or secret(NAME) (kind): the marker of the
+ * credential NAME for the task being rendered.
+ */
+static TVal *
+secret_call(const char *kind, TVal **args, int nargs)
+{
+	if (secret_scope.node_id == NULL)
+		tv_fail("%s() is resolved by the worker, only in a task's fields", kind);
+	if (nargs != 1)
+		tv_fail("%s() takes one argument, a credential name, got %d%s", kind, nargs,
+				nargs > 1 && strcmp(kind, "token") == 0 ?
+				" (noetl has no token providers: NoETL's audience argument is not supported)" : "");
+	if (args[0]->kind == TV_UNDEF)
+		tv_fail("%s() takes a credential name: %s", kind,
+				args[0]->u.undef.hint ? args[0]->u.undef.hint : "value is undefined");
+	if (args[0]->kind != TV_STR)
+		tv_fail("%s() takes a credential name, a string, not %s", kind, tv_type_name(args[0]));
+	if (!secret_name_ok(args[0]->u.s.p, args[0]->u.s.len))
+		tv_fail("%s() takes a credential name: 1 to %d characters without control characters",
+				kind, SECRET_NAME_MAX);
+	if (!secret_key_set())
+		tv_fail("%s() needs noetl.credential_key, which is not set", kind);
+	return tv_cstr(secret_marker(secret_scope.execution_id, secret_scope.node_id, kind,
+								 args[0]->u.s.p, args[0]->u.s.len));
+}
+
+/*
+ * tpl_call_function calls range(), now(), token() or secret().
  */
 TVal *
 tpl_call_function(int id, const char *name, TVal **args, int nargs)
@@ -416,6 +447,10 @@ tpl_call_function(int id, const char *name, TVal **args, int nargs)
 			if (nargs != 0)
 				tv_fail("now() takes no arguments");
 			return now_text();
+		case FN_TOKEN:
+			return secret_call("token", args, nargs);
+		case FN_SECRET:
+			return secret_call("secret", args, nargs);
 		default:
 			tv_fail("'%s' is undefined", name);
 	}

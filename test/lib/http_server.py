@@ -19,10 +19,16 @@ and, for any method (GET, HEAD, POST, PUT, PATCH, DELETE):
     /loop                 302 with Location: /loop, for ever
     /method               {"method", "body" (the JSON body, or null), "authorization", "cookie"}
     /deny                 401 {"error", "authorization", "x_token"}: the headers it was sent, echoed
+    /digest               {"authorization_sha256", "x_token_sha256", "query_sha256"}: the SHA-256
+                          (hex) of the Authorization and X-Token headers and of the query string
+                          it was sent (null if none),
+                          so that a test sees what arrived without a secret in the reply
+    /calls                {"digest": N}: how many requests /digest has had
     /headers              X-Dup twice, X-Mixed-Case, and a JSON-looking text/plain body
     /big?n=N              N bytes of text/plain
     /many-headers?n=N     N headers X-H-1 .. X-H-N
 """
+import hashlib
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +72,15 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/deny":
             self.reply(401, {"error": "denied", "authorization": self.headers.get("Authorization"),
                              "x_token": self.headers.get("X-Token")})
+        elif url.path == "/digest":
+            calls["digest"] = calls.get("digest", 0) + 1
+            def sha(v):
+                return hashlib.sha256(v.encode()).hexdigest() if v else None
+            self.reply(200, {"authorization_sha256": sha(self.headers.get("Authorization")),
+                             "x_token_sha256": sha(self.headers.get("X-Token")),
+                             "query_sha256": sha(url.query)})
+        elif url.path == "/calls":
+            self.reply(200, {"digest": calls.get("digest", 0)})
         elif url.path == "/headers":
             data = b'{"not": "parsed"}'
             self.send_response(200)

@@ -1,6 +1,6 @@
--- Templates: SQLSTATEs, caching, now(), worker-side functions, NULLs.
+-- Templates: SQLSTATEs, caching, now(), worker-side functions, token() and secret(), NULLs.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 
 SELECT throws_ok($$SELECT noetl.render_text('{{ x | nosuchfilter }}', '{}')$$, '22023', NULL,
                  'an unknown filter is a template error (22023)');
@@ -25,10 +25,13 @@ SELECT ok(noetl.render_text('{{ now() }}', '{}') ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\
 SELECT is(noetl.render_text('{{ now() }}', '{}'), noetl.render_text('{{ now() }}', '{}'),
           'now() is stable within a statement');
 
-SELECT is(noetl.render('{"a": "{{ secret(\"k\") }}"}', '{}'), '{"a": "{{ secret(\"k\") }}"}'::jsonb,
-          'calls of worker-side functions are left for the worker');
-SELECT throws_ok($$SELECT noetl.render_text('{{ secret("k") }}', '{}')$$, '22023', NULL,
-                 'render_text of a worker-side call fails as Jinja2 does (undefined)');
+SELECT is(noetl.render('{"a": "{{ vault(\"k\") }}"}', '{}'), '{"a": "{{ vault(\"k\") }}"}'::jsonb,
+          'calls of functions noetl does not have are left for the worker');
+SELECT throws_ok($$SELECT noetl.render_text('{{ vault("k") }}', '{}')$$, '22023', NULL,
+                 'render_text of such a call fails as Jinja2 does (undefined)');
+SELECT throws_ok($$SELECT noetl.render('{"a": "{{ secret(\"k\") }}"}', '{}')$$, '22023',
+                 'template error at line 1, column 4: secret() is resolved by the worker, only in a task''s fields',
+                 'token() and secret() outside a task''s fields fail (test/pgtap/secrets.sql)');
 SELECT is(noetl.truthy(NULL, '{}'), NULL, 'truthy of NULL is NULL');
 SELECT is(noetl.render('{"big": "{{ l | length }}"}', jsonb_build_object('l', (SELECT jsonb_agg(g) FROM generate_series(1, 100000) g))),
           '{"big": 100000}'::jsonb, 'large contexts are read in place');

@@ -37,8 +37,10 @@ SELECT noetl.render_text('{{ range(-9223372036854775808, 9223372036854775807, 2*
 
 -- noetl.render keeps the JSON type of a string that is one {{ expr }}
 SELECT noetl.render('{"n": "{{ x }}", "f": "{{ y }}", "list": "{{ l | sort }}", "text": "x={{ x }}", "missing": "{{ nope }}", "kept": 5, "nested": ["{{ d }}", {"b": "{{ x > 2 }}"}]}', :'ctx');
--- functions only workers provide are left for the worker
-SELECT noetl.render('{"auth": "{{ token(workload.auth) }}", "n": "{{ x }}"}', :'ctx');
+-- functions noetl does not have are left for the worker
+SELECT noetl.render('{"auth": "{{ vault(workload.auth) }}", "n": "{{ x }}"}', :'ctx');
+-- token() and secret() work only in a task's fields (test/pgtap/secrets.sql)
+SELECT noetl.render('{"auth": "Bearer {{ token(''api'') }}", "n": "{{ x }}"}', :'ctx');
 SELECT noetl.render('"{{ s | upper }}"', :'ctx'), noetl.render('"plain"', :'ctx'), noetl.render('7', :'ctx');
 
 -- noetl.eval returns the value of a bare expression
