@@ -955,6 +955,11 @@ ev_task_done(Run *run, TaskState *q, Jsonb *result)
 {
 	int			idx = ev_step_of_task(run, q);
 
+	if (loop_item_of(q) == LOOP_SAVE)
+	{
+		loop_save_done(run, q, idx, false, result, NULL);
+		return;
+	}
 	if (loop_item_of(q) >= 0)
 	{
 		loop_item_done(run, q, idx, loop_item_of(q), false, result, NULL);
@@ -1062,6 +1067,11 @@ ev_task_error(Run *run, TaskState *q, const char *error, Jsonb *result, bool may
 		jt_set(meta, "available_at", jt_string(timestamptz_to_str(at)));
 		ev_emit(run, "step_retry", s->name, s->tool, "retry", NULL, jt_to_jsonb(meta), error,
 			 q->queue_id)->node_id = q->node_id;
+		return;
+	}
+	if (loop_item_of(q) == LOOP_SAVE)
+	{
+		loop_save_done(run, q, idx, true, result, error);
 		return;
 	}
 	if (loop_item_of(q) >= 0)

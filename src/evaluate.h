@@ -116,7 +116,9 @@ extern void child_propagate(Run *c);
 extern void child_cancel_children(Run *run);
 
 /* loop.c */
+#define LOOP_SAVE (-2)			/* loop_item_of: the loop's sink task, step[save] */
 extern void loop_start(Run *run, int idx, Jsonb *args);
+extern void loop_save_done(Run *run, TaskState *q, int idx, bool dead, Jsonb *result, const char *error);
 extern int32 loop_item_of(TaskState *q);
 extern void loop_item_done(Run *run, TaskState *q, int idx, int32 k, bool dead, Jsonb *result, const char *error);
 
