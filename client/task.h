@@ -37,6 +37,8 @@ typedef struct Task
 	char	   *dsn;
 	bool		has_bind;		/* the args are a list: bind parameters */
 	JsonFlat	bind;			/* $1..$n as text, NULL = SQL NULL */
+	JsonFlat	transfer;		/* a transfer's source and target, flattened
+								 * (tool_transfer.c) */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;
 

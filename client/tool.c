@@ -45,10 +45,11 @@ static const Tool tools[] = {
 	{"http", RUNNER_NATIVE, tool_http, NULL, NULL},
 	{"postgres", RUNNER_NATIVE, tool_postgres, tool_postgres_after_task, tool_postgres_close},
 	{"sink", RUNNER_NATIVE, tool_sink, NULL, NULL},
+	{"transfer", RUNNER_NATIVE, tool_transfer, NULL, NULL},
 };
 
 /* the tools of the table, as --tools names them */
-const char *const tool_names = "python,http,postgres,sink";
+const char *const tool_names = "python,http,postgres,sink,transfer";
 
 /* find returns the tool of that name (len bytes), or NULL */
 static const Tool *

@@ -61,5 +61,9 @@ extern void tool_postgres(const RunnerContext *cx, const Task *task, double time
 						  PQExpBuffer report);
 extern void tool_postgres_after_task(void);
 extern void tool_postgres_close(void);
+extern void tool_postgres_append_value(PQExpBuffer buf, PGresult *r, int row, int col);
+extern PGconn *tool_postgres_connection(const RunnerContext *cx, const char *dsn, char **error);
+extern void tool_transfer(const RunnerContext *cx, const Task *task, double timeout,
+						  PQExpBuffer report);
 
 #endif							/* CLIENT_TOOL_H */
