@@ -978,6 +978,7 @@ on_completed(Run *run, TaskState *q, EventRow *row)
 {
 	if (q->status != TASK_LEASED)
 		return;					/* finished meanwhile: nothing to do */
+	run->report_meta = event_jsonb(row, C_META);
 	ev_task_done(run, q, ev_unwrap(event_jsonb(row, C_RESULT)));
 	ev_finish(run);
 }
@@ -1090,6 +1091,7 @@ on_error(Run *run, TaskState *q, EventRow *row)
 {
 	if (q->status != TASK_LEASED)
 		return;
+	run->report_meta = event_jsonb(row, C_META);
 	ev_task_error(run, q, event_text(row, C_ERROR), ev_unwrap(event_jsonb(row, C_RESULT)), true);
 	ev_finish(run);
 }

@@ -53,6 +53,8 @@ typedef struct Run
 	TVal	   *result;			/* "result" in templates */
 	TVal	   *ctx;			/* the lazy template context */
 	LoopFrame  *frame;			/* the iteration being rendered, or NULL */
+	Jsonb	   *report_meta;	/* the meta of the worker's report being
+								 * evaluated (a sink's outcome), or NULL */
 	int32		orig_pending;	/* the execution row as last written */
 	ExecStatus	orig_status;
 	bool		new_exec;		/* the execution row is not written yet */

@@ -865,8 +865,9 @@ loop_finish(Run *run, int idx, LoopState *ls)
 /*
  * loop_save_done handles the end of loop step idx's sink task q (done, or
  * dead with error): the step completes with its list, read again, and the
- * sink's outcome in its meta: "save", the meta the worker's sink reported
- * (its "sink", "save" or "save_error"), or "save_error", the task's error.
+ * sink's outcome in its meta: the "sink", "save" or "save_error" the
+ * worker reported (in its report's meta, or its result's), and
+ * "save_error", the task's error, when it failed.
  * A failed sink fails the step only under on_error: fail (era B recorded
  * the error and went on).
  */
@@ -880,6 +881,7 @@ loop_save_done(Run *run, TaskState *q, int idx, bool dead, Jsonb *result, const 
 	JsonbValue *errors;
 	JsonbValue *extra = jt_object();
 	Jsonb	   *list;
+	int			pass;
 
 	ev_finish_task(run, q, dead ? TASK_DEAD : TASK_DONE, result, 0);
 	run->fin_error = error;
@@ -889,23 +891,30 @@ loop_save_done(Run *run, TaskState *q, int idx, bool dead, Jsonb *result, const 
 		return;					/* the loop ended meanwhile */
 	(void) ev_flush(run);
 	list = loop_results(run, s, &ls, &errors);
-	if (result != NULL && !JB_ROOT_IS_SCALAR(result) && JB_ROOT_IS_OBJECT(result))
+	/* the sink's outcome: in the report's meta, else in its result's */
+	for (pass = 0; pass < 2; pass++)
 	{
-		JsonbValue *m = jb_get(result, "meta");
+		static const char *const keys[] = {"sink", "save", "save_error"};
+		JsonbValue *mo = NULL;
+		int			i;
 
-		if (m != NULL && m->type == jbvBinary && JsonContainerIsObject(m->val.binary.data))
+		if (pass == 0 && run->report_meta != NULL && JB_ROOT_IS_OBJECT(run->report_meta) &&
+			!JB_ROOT_IS_SCALAR(run->report_meta))
+			mo = jt_from_jsonb(run->report_meta);
+		else if (pass == 1 && result != NULL && JB_ROOT_IS_OBJECT(result) &&
+				 !JB_ROOT_IS_SCALAR(result))
 		{
-			static const char *const keys[] = {"sink", "save", "save_error"};
-			JsonbValue *mo = jt_from_jsonb(JsonbValueToJsonb(m));
-			int			i;
+			JsonbValue *m = jb_get(result, "meta");
 
-			for (i = 0; i < lengthof(keys); i++)
-			{
-				JsonbValue *v = jt_get(mo, keys[i]);
+			if (m != NULL && m->type == jbvBinary && JsonContainerIsObject(m->val.binary.data))
+				mo = jt_from_jsonb(JsonbValueToJsonb(m));
+		}
+		for (i = 0; mo != NULL && i < lengthof(keys); i++)
+		{
+			JsonbValue *v = jt_get(mo, keys[i]);
 
-				if (v != NULL)
-					jt_set(extra, keys[i], v);
-			}
+			if (v != NULL && jt_get(extra, keys[i]) == NULL)
+				jt_set(extra, keys[i], v);
 		}
 	}
 	if (dead)

@@ -9,7 +9,7 @@
 BEGIN;
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(33);
+SELECT plan(34);
 
 -- pg_temp.take(eid, node_id): leases the execution's task node_id (others are given back)
 CREATE FUNCTION pg_temp.take(eid bigint, node text, OUT queue_id bigint, OUT lease_token text)
@@ -180,6 +180,17 @@ SELECT is((SELECT meta ->> 'save_error' FROM noetl.event WHERE execution_id = :e
           'the target is down', 'its error is recorded as meta.save_error');
 SELECT results_eq($$SELECT status::text, pending FROM noetl.execution WHERE execution_id = $$ || :ex2,
                   $$VALUES ('completed'::text, 0)$$, 'and the execution completes');
+
+-- the worker's sink phase reports a save that failed under on_error: continue as a
+-- success, the sink's outcome in its report's meta (client/worker.c)
+SELECT noetl.execute('tests/loop_sink/only') AS ex6 \gset
+SELECT pg_temp.done(:ex6, 'start[0]', '5');
+SELECT noetl.report(t.queue_id, t.lease_token, 'action_completed', '{"results": [5]}', NULL, NULL, NULL,
+                    '{"sink": {"kind": "postgres", "status": "error", "error": "no table"}, "save_error": "no table"}')
+  FROM pg_temp.take(:ex6, 'start[save]') t \g /dev/null
+SELECT is((SELECT meta FROM noetl.event WHERE execution_id = :ex6 AND event_type = 'step_completed' AND node_name = 'start'),
+          '{"count": 1, "failed": 0, "errors": [], "sink": {"kind": "postgres", "status": "error", "error": "no table"}, "save_error": "no table"}',
+          'the sink''s outcome in the report''s meta lands in step_completed''s meta');
 
 -- on_error: fail makes a failed save fail the step
 SELECT noetl.register($$

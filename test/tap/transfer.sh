@@ -29,7 +29,7 @@ base="http://127.0.0.1:$port"
 
 # the target: a database of its own
 tdb=noetl_transfer_target
-q "DROP DATABASE IF EXISTS $tdb" >/dev/null
+q "DROP DATABASE IF EXISTS $tdb" >/dev/null 2>&1
 q "CREATE DATABASE $tdb" >/dev/null
 cleanup_db() { psql -XAtq -c "DROP DATABASE IF EXISTS $tdb WITH (FORCE)" >/dev/null 2>&1; client_tap_cleanup; }
 trap cleanup_db EXIT
@@ -141,15 +141,16 @@ if [ "$(q "SELECT to_regprocedure('noetl.task_credential(bigint, text, jsonb)') 
    [ "$(q "SELECT to_regprocedure('noetl.credential_set(text, text, jsonb, text, text[], jsonb)') IS NOT NULL")" = t ]; then
     secret="pw-$RANDOM-planted"
     q "CREATE ROLE transfer_writer LOGIN PASSWORD '$secret'" >/dev/null 2>&1
-    tq "GRANT INSERT, SELECT ON items TO transfer_writer; GRANT USAGE ON SEQUENCE items_id_seq TO transfer_writer" >/dev/null
+    tq "GRANT INSERT, SELECT, UPDATE ON items TO transfer_writer; GRANT USAGE ON SEQUENCE items_id_seq TO transfer_writer" >/dev/null
     q "SELECT noetl.credential_set('transfer_target', 'postgres',
          jsonb_build_object('host', '$PGHOST', 'port', '$PGPORT', 'database', '$tdb', 'user', 'transfer_writer', 'password', '$secret'))" >/dev/null
     copy cred "{\"tool\": \"http\", \"url\": \"$base/items?limit=2\", \"data_path\": \"items\"}" \
          "{\"tool\": \"postgres\", \"auth\": \"transfer_target\", \"table\": \"items\", \"mode\": \"upsert\", \"key\": \"item_id\", \"mapping\": {\"item_id\": \"id\", \"name\": \"name\"}}"
     ok $([ "$rc" = 0 ] && [ "$(tq "SELECT count(*) FROM items WHERE item_id IN (1, 2)")" = 2 ]; echo $?) \
        "auth by a credential's name writes into its database"
-    ok $(! q "SELECT e::text FROM noetl.event e WHERE execution_id = ${eid:-0} UNION ALL SELECT q::text FROM noetl.queue q WHERE execution_id = ${eid:-0}" | grep -q "$secret"; echo $?) \
-       "... and its password is in no event and no queue row"
+    ok $(! { q "SELECT e::text FROM noetl.event e WHERE execution_id = ${eid:-0} UNION ALL SELECT q::text FROM noetl.queue q WHERE execution_id = ${eid:-0}
+                UNION ALL SELECT x::text FROM noetl.execution x WHERE execution_id = ${eid:-0}"; cat "$tmp/cred.out" "$tmp/transfer.log"; } | grep -q "$secret"; echo $?) \
+       "... and its password is in no event, queue row, execution, run output or worker log"
     copy nocred "{\"tool\": \"http\", \"url\": \"$base/items\"}" \
          "{\"tool\": \"postgres\", \"auth\": \"no_such_credential\", \"table\": \"items\", \"mapping\": {\"name\": \"name\"}}"
     ok $([ "$rc" = 1 ] && last_error | grep -q 'no_such_credential'; echo $?) \
