@@ -9,7 +9,9 @@
  * The python tool runs in a python3 process that runs the slot's python
  * tasks one after another (tool_python.c); the others are C functions
  * that the slot's native runner, a forked copy of the worker, calls once
- * a task (tool_http.c, tool_postgres.c).  tool.c holds the table of tools.
+ * a task (tool_http.c, tool_postgres.c, tool_transfer.c, which uses the
+ * other two, and tool.c's sink, a loop's save task).  tool.c holds the
+ * table of tools.
  *
  *-------------------------------------------------------------------------
  */
