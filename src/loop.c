@@ -432,6 +432,7 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 }
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
+static void loop_queue_sink(Run *run, int idx, LoopState *ls, Jsonb *list, JsonbValue *errors);
 
 /* the admissions whose leftovers are written and freed at a time (loop_fill) */
 #define LOOP_ADMIT_BATCH 64
@@ -541,6 +542,17 @@ loop_start(Run *run, int idx, Jsonb *args)
 	meta = jt_object();
 	jt_set(meta, "count", jt_int(n));
 	jt_set(meta, "window", jt_int(w));
+	if (n == 0 && s->loop->sink != NULL)
+	{
+		/* NoETL ran the step-level save over an empty list too */
+		if (!state_insert_loop(run->nsp, run->ex.execution_id, s->name, STEP_DISPATCHED, args,
+							   NULL, &ls))
+			return;
+		ev_emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
+		run->ex.pending++;
+		loop_queue_sink(run, idx, &ls, jt_to_jsonb(jt_array()), jt_array());
+		return;
+	}
 	if (n == 0)
 	{
 		Jsonb	   *empty = jt_to_jsonb(jt_array());

@@ -9,7 +9,7 @@
 BEGIN;
 DELETE FROM noetl.queue;
 \i test/lib/sqlworker.sql
-SELECT plan(34);
+SELECT plan(36);
 
 -- pg_temp.take(eid, node_id): leases the execution's task node_id (others are given back)
 CREATE FUNCTION pg_temp.take(eid bigint, node text, OUT queue_id bigint, OUT lease_token text)
@@ -213,6 +213,26 @@ SELECT results_eq($$SELECT status::text, result FROM noetl.step_state WHERE exec
 SELECT results_eq($$SELECT status::text, pending, error FROM noetl.execution WHERE execution_id = $$ || :ex3,
                   $$VALUES ('failed'::text, 0, 'step "start": its save failed: no table')$$,
                   'and the execution fails, naming the save');
+
+-- an empty collection: the save still runs once, over no results (as NoETL's did)
+SELECT noetl.register($$
+metadata: {name: it_save_empty, path: tests/loop_sink/empty}
+workflow:
+  - step: start
+    type: iterator
+    collection: []
+    element: x
+    task: {type: python, code: x}
+    save: {storage: event}
+$$) \g /dev/null
+SELECT noetl.execute('tests/loop_sink/empty') AS ex7 \gset
+SELECT is((SELECT action -> 'args' FROM noetl.queue WHERE execution_id = :ex7 AND node_id = 'start[save]'),
+          '{"results": [], "errors": [], "count": 0}', 'an empty loop queues its save at once, over no results');
+SELECT pg_temp.done(:ex7, 'start[save]', '{"results": []}');
+SELECT results_eq($$SELECT s.status::text, s.result, x.status::text FROM noetl.step_state s JOIN noetl.execution x USING (execution_id)
+                     WHERE s.execution_id = $$ || :ex7 || $$ AND s.step = 'start'$$,
+                  $$VALUES ('completed'::text, '[]'::jsonb, 'completed'::text)$$,
+                  'then completes with [] and the execution with it');
 
 -- cancelled before the last item ends: no save is queued
 SELECT noetl.execute('tests/loop_sink/save') AS ex4 \gset
