@@ -510,8 +510,19 @@ from_postgres(Transfer *x)
 
 		if (error != NULL)
 		{
+			/* the rest of the source is not wanted */
+			PGcancel   *cancel = PQgetCancel(src);
+			char		buf[256];
+
+			if (cancel != NULL)
+			{
+				(void) PQcancel(cancel, buf, sizeof(buf));
+				PQfreeCancel(cancel);
+			}
 			PQclear(r);
-			continue;
+			while ((r = PQgetResult(src)) != NULL)
+				PQclear(r);
+			break;
 		}
 		if (st == PGRES_TUPLES_OK)
 		{

@@ -16,7 +16,7 @@
 set -u
 # shellcheck source=../lib/client_tap.sh
 . "$(dirname "$0")/../lib/client_tap.sh"
-echo "1..20"
+echo "1..21"
 
 [ -x "$NOETL" ] || { echo "Bail out! client/noetl is not built"; exit 1; }
 FIXTURES=${NOETL_FIXTURES:-$SRC/../shared/noetl-fixtures}
@@ -109,6 +109,11 @@ copy noauth "{\"tool\": \"postgres\", \"dsn\": \"$sdsn\", \"query\": \"SELECT 1 
 ok $([ "$rc" = 1 ] && last_error | grep -q "target needs auth" &&
      [ "$(q "SELECT count(*) FROM public.transfer_own")" = 0 ]; echo $?) \
    "a target without auth or dsn is refused, the worker's own database untouched: $(last_error)"
+copy emptyauth "{\"tool\": \"postgres\", \"dsn\": \"$sdsn\", \"query\": \"SELECT 1 AS item_id, 'a' AS name\"}" \
+     "{\"tool\": \"postgres\", \"auth\": \"\", \"table\": \"public.transfer_own\"}"
+ok $([ "$rc" = 1 ] && last_error | grep -q "target needs auth" &&
+     [ "$(q "SELECT count(*) FROM public.transfer_own")" = 0 ]; echo $?) \
+   "... and so is one whose auth rendered empty: $(last_error)"
 copy nosrcauth "{\"tool\": \"postgres\", \"query\": \"SELECT 1 AS item_id, 'a' AS name\"}" \
      "{\"tool\": \"postgres\", \"dsn\": \"$tdsn\", \"table\": \"items\"}"
 ok $([ "$rc" = 1 ] && last_error | grep -q "source needs auth"; echo $?) \
