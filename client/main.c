@@ -50,7 +50,7 @@ usage(FILE *f)
 			"  noetl [--dsn DSN] register FILE...\n"
 			"  noetl [--dsn DSN] run PATH [--workload JSON] [--version N] [--wait [--warn-after SECONDS]]\n"
 			"  noetl [--dsn DSN] status [--warn-after SECONDS] [EXECUTION_ID]\n"
-			"  noetl [--dsn DSN] worker [--tools python,http,postgres] [--jobs N] [--id NAME]\n"
+			"  noetl [--dsn DSN] worker [--tools python,http,postgres,transfer,sink] [--jobs N] [--id NAME]\n"
 			"                    [--lease-seconds N] [--poll SECONDS] [--task-timeout SECONDS]\n"
 			"                    [--grace SECONDS] [--isolate] [--script-root DIR]\n"
 			"  noetl [--dsn DSN] credential add NAME --type TYPE [--data-file FILE] [--description TEXT]\n"

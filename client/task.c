@@ -70,7 +70,8 @@ enum
 	COL_SINK,
 	COL_SINK_CONTINUE,
 	COL_SINK_TOOL,
-	COL_FRAME
+	COL_FRAME,
+	COL_TRANSFER
 };
 
 static const char *lease_sql =
@@ -121,7 +122,39 @@ static const char *lease_sql =
 "       coalesce(a #>> '{sink,on_error}' = 'continue', false),"
 "       lower(coalesce(a #>> '{sink,tool}', 'event')),"
 "       CASE WHEN jsonb_typeof(a -> 'sink') = 'object' AND jsonb_typeof(a -> 'loop') = 'object'"
-"            THEN (a -> 'loop')::text END"
+"            THEN (a -> 'loop')::text END,"
+/* a transfer's source and target, flattened (tool_transfer.c reads them) */
+"       CASE WHEN q.tool = 'transfer' THEN"
+"         (SELECT jsonb_strip_nulls(jsonb_build_object("
+"            'source_tool', lower(coalesce(s ->> 'tool', s ->> 'type')),"
+"            'url', coalesce(s ->> 'url', s ->> 'endpoint'),"
+"            'method', upper(coalesce(s ->> 'method', 'GET')),"
+"            'headers', (SELECT jsonb_object_agg(key, value)::text"
+"                          FROM jsonb_each_text(CASE WHEN jsonb_typeof(s -> 'headers') = 'object'"
+"                                                    THEN s -> 'headers' ELSE '{}' END)"
+"                         WHERE value IS NOT NULL),"
+"            'data_path', s ->> 'data_path',"
+"            'query', coalesce(s ->> 'query', s ->> 'sql', s ->> 'command'),"
+"            'source_dsn', coalesce(s ->> 'dsn', CASE WHEN jsonb_typeof(s -> 'auth') = 'string'"
+"                  AND (s ->> 'auth' LIKE '%=%' OR s ->> 'auth' LIKE 'postgres%://%') THEN s ->> 'auth' END),"
+"            'source_auth', CASE WHEN s ? 'dsn' OR (jsonb_typeof(s -> 'auth') = 'string'"
+"                  AND (s ->> 'auth' LIKE '%=%' OR s ->> 'auth' LIKE 'postgres%://%')) THEN NULL"
+"                  ELSE NULLIF(NULLIF(coalesce(s -> 'auth', s -> 'credential'), 'null'), '\"\"')::text END,"
+"            'target_tool', lower(coalesce(t ->> 'tool', t ->> 'type')),"
+"            'table', t ->> 'table',"
+"            'target_query', t ->> 'query',"
+"            'mode', lower(coalesce(t ->> 'mode', a ->> 'mode')),"
+"            'key', CASE WHEN jsonb_typeof(t -> 'key') = 'string' THEN jsonb_build_array(t -> 'key')::text"
+"                        WHEN jsonb_typeof(t -> 'key') = 'array' THEN (t -> 'key')::text END,"
+"            'mapping', CASE WHEN jsonb_typeof(t -> 'mapping') = 'object' THEN (t -> 'mapping')::text END,"
+"            'target_dsn', coalesce(t ->> 'dsn', CASE WHEN jsonb_typeof(t -> 'auth') = 'string'"
+"                  AND (t ->> 'auth' LIKE '%=%' OR t ->> 'auth' LIKE 'postgres%://%') THEN t ->> 'auth' END),"
+"            'target_auth', CASE WHEN t ? 'dsn' OR (jsonb_typeof(t -> 'auth') = 'string'"
+"                  AND (t ->> 'auth' LIKE '%=%' OR t ->> 'auth' LIKE 'postgres%://%')) THEN NULL"
+"                  ELSE NULLIF(NULLIF(coalesce(t -> 'auth', t -> 'credential'), 'null'), '\"\"')::text END,"
+"            'chunk_size', coalesce(a ->> 'chunk_size', t ->> 'chunk_size')))::text"
+"            FROM (SELECT CASE WHEN jsonb_typeof(a -> 'source') = 'object' THEN a -> 'source' ELSE '{}' END,"
+"                         CASE WHEN jsonb_typeof(a -> 'target') = 'object' THEN a -> 'target' ELSE '{}' END) st(s, t)) END"
 "  FROM noetl.lease($1, $2::int, $3::int, string_to_array($4, ',')) q,"
 "       LATERAL (SELECT q.action) t(a)";
 
@@ -236,7 +269,7 @@ task_lease(PGconn *conn, const char *worker, int max, int lease_seconds, const c
 		t->sink_tool = column(r, i, COL_SINK_TOOL);
 		t->frame = column(r, i, COL_FRAME);
 		if (!flat(r, i, COL_HEADERS, &t->headers) || !flat(r, i, COL_QUERY, &t->query) ||
-			!flat(r, i, COL_BIND, &t->bind))
+			!flat(r, i, COL_BIND, &t->bind) || !flat(r, i, COL_TRANSFER, &t->transfer))
 			pg_log_warning("task %s: the lease statement's fields could not be read",
 						   t->queue_id);
 	}
@@ -457,6 +490,7 @@ task_free(Task *task)
 	pg_free(task->sink);
 	pg_free(task->sink_tool);
 	pg_free(task->frame);
+	json_flat_free(&task->transfer);
 	secret_free(&task->secrets);
 	memset(task, 0, sizeof(Task));
 }
@@ -516,6 +550,7 @@ task_pack(const Task *t, PQExpBuffer buf)
 	appendPQExpBuffer(buf, "%d:", t->has_bind);
 	pack_flat(buf, &t->bind);
 	appendPQExpBuffer(buf, "%d:", t->follow_redirects);
+	pack_flat(buf, &t->transfer);
 }
 
 /* what task_unpack reads from */
@@ -622,6 +657,7 @@ task_unpack(const char *data, size_t len, Task *t)
 	t->has_bind = unpack_int(&u) != 0;
 	unpack_flat(&u, &t->bind);
 	t->follow_redirects = unpack_int(&u) != 0;
+	unpack_flat(&u, &t->transfer);
 	if (!u.ok || u.p != u.end || t->queue_id == NULL || t->tool == NULL)
 	{
 		task_free(t);

@@ -44,6 +44,8 @@ typedef struct Task
 	bool		sink_continue;	/* its on_error is continue (registration's rule) */
 	char	   *sink_tool;		/* its tool as written (before rendering), for messages */
 	char	   *frame;			/* a loop iteration's frame, JSON, when it has a sink */
+	JsonFlat	transfer;		/* a transfer's source and target, flattened
+								 * (tool_transfer.c) */
 	SecretList	secrets;		/* what it was given that must not be reported (secrets.h) */
 } Task;
 

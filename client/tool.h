@@ -9,7 +9,9 @@
  * The python tool runs in a python3 process that runs the slot's python
  * tasks one after another (tool_python.c); the others are C functions
  * that the slot's native runner, a forked copy of the worker, calls once
- * a task (tool_http.c, tool_postgres.c).  tool.c holds the table of tools.
+ * a task (tool_http.c, tool_postgres.c, tool_transfer.c, which uses the
+ * other two, and tool.c's sink, a loop's save task).  tool.c holds the
+ * table of tools.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,5 +63,9 @@ extern void tool_postgres(const RunnerContext *cx, const Task *task, double time
 						  PQExpBuffer report);
 extern void tool_postgres_after_task(void);
 extern void tool_postgres_close(void);
+extern void tool_postgres_append_value(PQExpBuffer buf, PGresult *r, int row, int col);
+extern PGconn *tool_postgres_connection(const RunnerContext *cx, const char *dsn, char **error);
+extern void tool_transfer(const RunnerContext *cx, const Task *task, double timeout,
+						  PQExpBuffer report);
 
 #endif							/* CLIENT_TOOL_H */

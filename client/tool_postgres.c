@@ -54,9 +54,9 @@
 #include "json.h"
 #include "tool.h"
 
-/* append_value appends a column's value as JSON */
-static void
-append_value(PQExpBuffer buf, PGresult *r, int row, int col)
+/* append_value appends a column's value as JSON (the transfer tool's rows too) */
+void
+tool_postgres_append_value(PQExpBuffer buf, PGresult *r, int row, int col)
 {
 	const char *v = PQgetvalue(r, row, col);
 	size_t		len = (size_t) PQgetlength(r, row, col);
@@ -109,7 +109,7 @@ append_rows(PQExpBuffer buf, PGresult *r)
 			appendPQExpBufferStr(buf, k > 0 ? ", " : "");
 			json_append_string(buf, PQfname(r, k), strlen(PQfname(r, k)));
 			appendPQExpBufferStr(buf, ": ");
-			append_value(buf, r, i, k);
+			tool_postgres_append_value(buf, r, i, k);
 		}
 		appendPQExpBufferChar(buf, '}');
 	}
@@ -132,6 +132,7 @@ typedef struct Pooled
 	char	   *dsn;			/* the task's connection string; NULL: the worker's own */
 	PGconn	   *conn;
 	bool		named;			/* its dsn (or PGAPPNAME) set application_name */
+	bool		lent;			/* lent to another tool for the task (tool_postgres_connection) */
 	unsigned long used;			/* when last used, in tasks */
 } Pooled;
 
@@ -499,6 +500,24 @@ tool_postgres(const RunnerContext *cx, const Task *t, double timeout, PQExpBuffe
 		PQclear(last);
 }
 
+/*
+ * tool_postgres_connection lends another native tool (transfer) the kept
+ * connection for dsn (NULL: the worker's own), for the task it runs: put
+ * back after the task as the postgres tool's own are.  NULL, the message
+ * in *error (to be freed), if it cannot connect.
+ */
+PGconn *
+tool_postgres_connection(const RunnerContext *cx, const char *dsn, char **error)
+{
+	bool		reused;
+	Pooled	   *p = pooled_connection(cx, dsn, &reused, error);
+
+	if (p == NULL)
+		return NULL;
+	p->lent = true;
+	return p->conn;
+}
+
 /* tool_postgres_close closes the kept connections, as the runner exits */
 void
 tool_postgres_close(void)
@@ -521,18 +540,14 @@ reset(PGconn *conn, const char *sql)
 	return ok;
 }
 
-/*
- * tool_postgres_after_task puts the connection of the task just run back
- * as a new one would be, or drops it
- */
-void
-tool_postgres_after_task(void)
+/* put_back puts a kept connection back as a new one would be, or drops it */
+static void
+put_back(Pooled *p)
 {
-	Pooled	   *p = last_used;
 	PGTransactionStatusType ts;
 
-	last_used = NULL;
-	if (p == NULL || p->conn == NULL)
+	p->lent = false;
+	if (p->conn == NULL)
 		return;
 	if (PQstatus(p->conn) != CONNECTION_OK)
 	{
@@ -555,4 +570,21 @@ tool_postgres_after_task(void)
 	}
 	if (!reset(p->conn, "DISCARD ALL"))
 		drop(p);
+}
+
+/*
+ * tool_postgres_after_task puts the connections of the task just run
+ * back as new ones would be, or drops them
+ */
+void
+tool_postgres_after_task(void)
+{
+	int			i;
+
+	if (last_used != NULL)
+		put_back(last_used);
+	last_used = NULL;
+	for (i = 0; i < POOL_SIZE; i++)
+		if (pool[i].in_use && pool[i].lent)
+			put_back(&pool[i]);
 }

@@ -984,6 +984,11 @@ ev_task_done(Run *run, TaskState *q, Jsonb *result)
 {
 	int			idx = ev_step_of_task(run, q);
 
+	if (loop_item_of(q) == LOOP_SAVE)
+	{
+		loop_save_done(run, q, idx, false, result, NULL);
+		return;
+	}
 	if (loop_item_of(q) >= 0)
 	{
 		loop_item_done(run, q, idx, loop_item_of(q), false, result, NULL);
@@ -1002,6 +1007,7 @@ on_completed(Run *run, TaskState *q, EventRow *row)
 {
 	if (q->status != TASK_LEASED)
 		return;					/* finished meanwhile: nothing to do */
+	run->report_meta = event_jsonb(row, C_META);
 	ev_task_done(run, q, ev_unwrap(event_jsonb(row, C_RESULT)));
 	ev_finish(run);
 }
@@ -1093,6 +1099,11 @@ ev_task_error(Run *run, TaskState *q, const char *error, Jsonb *result, bool may
 			 q->queue_id)->node_id = q->node_id;
 		return;
 	}
+	if (loop_item_of(q) == LOOP_SAVE)
+	{
+		loop_save_done(run, q, idx, true, result, error);
+		return;
+	}
 	if (loop_item_of(q) >= 0)
 	{
 		loop_item_done(run, q, idx, loop_item_of(q), true, result, error);
@@ -1109,6 +1120,7 @@ on_error(Run *run, TaskState *q, EventRow *row)
 {
 	if (q->status != TASK_LEASED)
 		return;
+	run->report_meta = event_jsonb(row, C_META);
 	ev_task_error(run, q, event_text(row, C_ERROR), ev_unwrap(event_jsonb(row, C_RESULT)), true);
 	ev_finish(run);
 }

@@ -53,6 +53,8 @@ typedef struct Run
 	TVal	   *result;			/* "result" in templates */
 	TVal	   *ctx;			/* the lazy template context */
 	LoopFrame  *frame;			/* the iteration being rendered, or NULL */
+	Jsonb	   *report_meta;	/* the meta of the worker's report being
+								 * evaluated (a sink's outcome), or NULL */
 	int32		orig_pending;	/* the execution row as last written */
 	ExecStatus	orig_status;
 	bool		new_exec;		/* the execution row is not written yet */
@@ -117,7 +119,9 @@ extern void child_propagate(Run *c);
 extern void child_cancel_children(Run *run);
 
 /* loop.c */
+#define LOOP_SAVE (-2)			/* loop_item_of: the loop's sink task, step[save] */
 extern void loop_start(Run *run, int idx, Jsonb *args);
+extern void loop_save_done(Run *run, TaskState *q, int idx, bool dead, Jsonb *result, const char *error);
 extern int32 loop_item_of(TaskState *q);
 extern void loop_item_done(Run *run, TaskState *q, int idx, int32 k, bool dead, Jsonb *result, const char *error);
 

@@ -432,6 +432,7 @@ loop_window(Run *run, BStep *s, int32 *w, char **err)
 }
 
 static void loop_fill(Run *run, int idx, LoopState *ls, Jsonb *args);
+static void loop_queue_sink(Run *run, int idx, LoopState *ls, Jsonb *list, JsonbValue *errors);
 
 /* the admissions whose leftovers are written and freed at a time (loop_fill) */
 #define LOOP_ADMIT_BATCH 64
@@ -541,6 +542,17 @@ loop_start(Run *run, int idx, Jsonb *args)
 	meta = jt_object();
 	jt_set(meta, "count", jt_int(n));
 	jt_set(meta, "window", jt_int(w));
+	if (n == 0 && s->loop->sink != NULL)
+	{
+		/* NoETL ran the step-level save over an empty list too */
+		if (!state_insert_loop(run->nsp, run->ex.execution_id, s->name, STEP_DISPATCHED, args,
+							   NULL, &ls))
+			return;
+		ev_emit(run, "step_started", s->name, "loop", "started", NULL, jt_to_jsonb(meta), NULL, 0);
+		run->ex.pending++;
+		loop_queue_sink(run, idx, &ls, jt_to_jsonb(jt_array()), jt_array());
+		return;
+	}
 	if (n == 0)
 	{
 		Jsonb	   *empty = jt_to_jsonb(jt_array());
@@ -760,37 +772,182 @@ loop_results(Run *run, BStep *s, LoopState *ls, JsonbValue **errors)
 	return JsonbValueToJsonb(list);
 }
 
+/* the node_id of a loop's sink task: step[save] (registration keeps step names from it) */
+static char *
+save_node(const char *step)
+{
+	return psprintf("%s[save]", step);
+}
+
+/*
+ * loop_complete ends loop step idx with its list (and errors): the step
+ * is completed, with extra (the outcome of its sink) laid over its meta,
+ * and its "next" is evaluated with the list.  The loop is outstanding no
+ * more.
+ */
+static void
+loop_complete(Run *run, int idx, LoopState *ls, Jsonb *list, JsonbValue *errors,
+			  JsonbValue *extra)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	JsonbValue *meta = jt_object();
+
+	run->ex.pending--;
+	state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_COMPLETED, true, list);
+	jt_set(meta, "count", jt_int(ls->total));
+	jt_set(meta, "failed", jt_int(ls->failed));
+	jt_set(meta, "errors", errors);
+	if (extra != NULL)
+		(void) jt_merge(meta, extra, true);
+	ev_emit(run, "step_completed", s->name, "loop", "completed", list, jt_to_jsonb(meta), NULL, 0);
+	ev_know_result(run, idx, list);
+	run->result = tv_from_jsonb(list);
+	ev_evaluate_next(run, idx);
+}
+
+/*
+ * loop_queue_sink queues the task of loop step idx's sink (era B's
+ * step-level save of an iterator), once, when its last iteration has
+ * finished: node_id step[save], tool "sink", its action the sink,
+ * unrendered, and args {results, errors, count}, which a worker's sink
+ * tool returns as its result for the sink to render.  The loop stays
+ * outstanding until that task ends (loop_save_done).
+ */
+static void
+loop_queue_sink(Run *run, int idx, LoopState *ls, Jsonb *list, JsonbValue *errors)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	JsonbValue *action = jt_from_jsonb(s->loop->sink);
+	JsonbValue *args = jt_object();
+	JsonbValue *meta = jt_object();
+	TaskSpec   *task;
+
+	jt_set(args, "results", jt_from_jsonb(list));
+	jt_set(args, "errors", errors);
+	jt_set(args, "count", jt_int(ls->total));
+	jt_set(action, "args", args);
+	task = ev_new_task(run);
+	task->queue_id = noetl_next_id();
+	task->node = s->name;
+	task->node_id = save_node(s->name);
+	task->tool = "sink";
+	task->action = jt_to_jsonb(action);
+	task->priority = s->priority;
+	/* NoETL ran a save once: a failed one is not tried again */
+	task->max_attempts = 1;
+	task->fresh = true;
+	run->ex.pending++;
+	jt_set(meta, "save", jt_bool(true));
+	jt_set(meta, "count", jt_int(ls->total));
+	ev_emit(run, "loop_iteration", s->name, "sink", "queued", NULL, jt_to_jsonb(meta), NULL,
+		 task->queue_id)->node_id = task->node_id;
+	state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_DISPATCHED, false, NULL);
+}
+
 /*
  * loop_finish ends loop step idx once every iteration has: its result is
- * the list, and its "next" is evaluated with it.
+ * the list, and its "next" is evaluated with it; a loop with a sink of its
+ * own queues it first, and ends when it has run.
  */
 static void
 loop_finish(Run *run, int idx, LoopState *ls)
 {
 	BStep	   *s = &run->pb->steps[idx];
 	JsonbValue *errors;
-	JsonbValue *meta = jt_object();
 	Jsonb	   *list;
 
 	(void) ev_flush(run);
 	list = loop_results(run, s, ls, &errors);
-	run->ex.pending--;
 	if ((Size) VARSIZE(list) > (Size) noetl_max_result_kb * 1024)
 	{
+		run->ex.pending--;
 		state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_FAILED, true, NULL);
 		ev_fail_execution(run, s->name,
 					   psprintf("step \"%s\": its list of %d results takes %zu bytes, more than noetl.max_result_size (%d kB)",
 								s->name, ls->total, (Size) VARSIZE(list), noetl_max_result_kb));
 		return;
 	}
-	state_set_loop(run->nsp, run->ex.execution_id, s->name, ls, STEP_COMPLETED, true, list);
-	jt_set(meta, "count", jt_int(ls->total));
-	jt_set(meta, "failed", jt_int(ls->failed));
-	jt_set(meta, "errors", errors);
-	ev_emit(run, "step_completed", s->name, "loop", "completed", list, jt_to_jsonb(meta), NULL, 0);
-	ev_know_result(run, idx, list);
-	run->result = tv_from_jsonb(list);
-	ev_evaluate_next(run, idx);
+	if (s->loop->sink != NULL)
+	{
+		loop_queue_sink(run, idx, ls, list, errors);
+		return;
+	}
+	loop_complete(run, idx, ls, list, errors, NULL);
+}
+
+/*
+ * loop_save_done handles the end of loop step idx's sink task q (done, or
+ * dead with error): the step completes with its list, read again, and the
+ * sink's outcome in its meta: the "sink", "save" or "save_error" the
+ * worker reported (in its report's meta, or its result's), and
+ * "save_error", the task's error, when it failed.
+ * A failed sink fails the step only under on_error: fail (era B recorded
+ * the error and went on).
+ */
+void
+loop_save_done(Run *run, TaskState *q, int idx, bool dead, Jsonb *result, const char *error)
+{
+	BStep	   *s = &run->pb->steps[idx];
+	StepStatus	status;
+	Jsonb	   *args;
+	LoopState	ls;
+	JsonbValue *errors;
+	JsonbValue *extra = jt_object();
+	Jsonb	   *list;
+	int			pass;
+
+	ev_finish_task(run, q, dead ? TASK_DEAD : TASK_DONE, result, 0);
+	run->fin_error = error;
+	run->ex.pending--;
+	if (!state_get_loop(run->nsp, run->ex.execution_id, s->name, &status, &args, &ls) ||
+		status != STEP_DISPATCHED || ls.done != ls.total)
+		return;					/* the loop ended meanwhile */
+	(void) ev_flush(run);
+	list = loop_results(run, s, &ls, &errors);
+	/* the sink's outcome: in the report's meta, else in its result's */
+	for (pass = 0; pass < 2; pass++)
+	{
+		static const char *const keys[] = {"sink", "save", "save_error"};
+		JsonbValue *mo = NULL;
+		int			i;
+
+		if (pass == 0 && run->report_meta != NULL && JB_ROOT_IS_OBJECT(run->report_meta) &&
+			!JB_ROOT_IS_SCALAR(run->report_meta))
+			mo = jt_from_jsonb(run->report_meta);
+		else if (pass == 1 && result != NULL && JB_ROOT_IS_OBJECT(result) &&
+				 !JB_ROOT_IS_SCALAR(result))
+		{
+			JsonbValue *m = jb_get(result, "meta");
+
+			if (m != NULL && m->type == jbvBinary && JsonContainerIsObject(m->val.binary.data))
+				mo = jt_from_jsonb(JsonbValueToJsonb(m));
+		}
+		for (i = 0; mo != NULL && i < lengthof(keys); i++)
+		{
+			JsonbValue *v = jt_get(mo, keys[i]);
+
+			if (v != NULL && jt_get(extra, keys[i]) == NULL)
+				jt_set(extra, keys[i], v);
+		}
+	}
+	if (dead)
+		jt_set(extra, "save_error", jt_string(error ? error : "task failed"));
+	if (dead && s->loop->sink_fail)
+	{
+		JsonbValue *m2 = jt_object();
+		char	   *msg = psprintf("step \"%s\": its save failed: %s", s->name,
+								   error ? error : "task failed");
+
+		state_set_loop(run->nsp, run->ex.execution_id, s->name, &ls, STEP_FAILED, true, list);
+		jt_set(m2, "count", jt_int(ls.total));
+		jt_set(m2, "failed", jt_int(ls.failed));
+		jt_set(m2, "errors", errors);
+		(void) jt_merge(m2, extra, true);
+		ev_emit(run, "step_failed", s->name, "loop", "failed", list, jt_to_jsonb(m2), msg, 0);
+		ev_fail_execution(run, NULL, msg);
+		return;
+	}
+	loop_complete(run, idx, &ls, list, errors, extra);
 }
 
 /*
@@ -885,7 +1042,10 @@ loop_item_end(Run *run, int idx, LoopState *ls, Jsonb *args, int32 k, bool dead,
 		 0)->node_id = item_node(s->name, k);
 }
 
-/* item_of says which iteration of its loop task q is; -1 if it is a step's task */
+/*
+ * item_of says which iteration of its loop task q is; -1 if it is a step's
+ * task, LOOP_SAVE if it is its loop's sink task
+ */
 int32
 loop_item_of(TaskState *q)
 {
@@ -896,6 +1056,8 @@ loop_item_of(TaskState *q)
 	if (strcmp(q->node_id, q->node_name) == 0)
 		return -1;
 	p = q->node_id + len + 1;
+	if (strcmp(p, "save]") == 0)
+		return LOOP_SAVE;
 	while (*p >= '0' && *p <= '9')
 		k = k * 10 + (*p++ - '0');
 	return k;

@@ -13,8 +13,13 @@
  *	workflow[i]:	{step, tool?, args?, next: [{step, when?, args?}],
  *					 loop?: {collection, element, mode, max_in_flight?,
  *							 concurrency?, enumerate?, where?, order_by?,
- *							 limit?, chunk?},
+ *							 limit?, chunk?, on_item_error,
+ *							 sink?: {tool, ...}},
  *					 sink?: {tool, ...}, retry?, ...other fields as written}
+ *
+ * A loop's sink is era B's step-level save of an iterator, run once when
+ * the loop ends over all its results; the step's own sink (era B's save
+ * inside the iterator's task, era C's sink) runs after each item.
  *
  * A step without a tool, or with one of the control tools (start, end,
  * route, router), is a control step.  "type: workbook" steps are resolved
@@ -176,15 +181,17 @@ check_when(JsonbValue *when, const char *loc)
 }
 
 /*
- * item_like says whether a step name ends in "[digits]": a loop's
- * iterations are queue rows named step[i], which such a step's row could
- * collide with.
+ * item_like says whether a step name ends in "[digits]" or "[save]": a
+ * loop's iterations are queue rows named step[i], and its sink's task
+ * step[save], which such a step's row could collide with.
  */
 static bool
 item_like(const char *name, int len)
 {
 	int			i = len - 1;
 
+	if (len >= 6 && strncmp(name + len - 6, "[save]", 6) == 0)
+		return true;
 	if (len < 3 || name[i] != ']')
 		return false;
 	for (i--; i >= 0 && name[i] >= '0' && name[i] <= '9'; i--)
@@ -907,7 +914,7 @@ noetl_normalize_playbook(JsonbValue *doc, char **path_out, List **warnings)
 		if (nm->val.string.len == 0)
 			pb_error(loc, "step name must not be empty");
 		if (item_like(nm->val.string.val, nm->val.string.len))
-			pb_error(loc, "step name \"%s\" ends in an index in brackets, as the names of a loop's iterations do",
+			pb_error(loc, "step name \"%s\" ends in an index in brackets (or \"[save]\"), as the names of a loop's tasks do",
 					 jt_cstring(nm));
 		names_add(&pb.steps, jt_cstring(nm), nm->val.string.len, i);
 	}

@@ -93,7 +93,7 @@ wrap(JsonbValue *v)
 /*
  * load_loop reads a normalised loop (playbook_task.c, normalize_loop):
  * {collection, element, mode, max_in_flight?, concurrency?, on_item_error,
- * where?, order_by?, limit?, chunk?, enumerate?}.
+ * where?, order_by?, limit?, chunk?, enumerate?, sink?}.
  */
 static BLoop *
 load_loop(JsonbValue *obj)
@@ -125,6 +125,17 @@ load_loop(JsonbValue *obj)
 	l->limit = wrap(jt_get(obj, "limit"));
 	l->chunk = wrap(jt_get(obj, "chunk"));
 	l->enumerate = wrap(jt_get(obj, "enumerate"));
+	v = jt_get(obj, "sink");
+	if (v != NULL && v->type == jbvObject)
+	{
+		JsonbValue *keep = jt_object();
+		JsonbValue *on_error = jt_get(v, "on_error");
+
+		/* era B recorded a save's failure and went on, unless told to fail */
+		l->sink_fail = on_error != NULL && jt_is_string(on_error, "fail");
+		jt_set(keep, "sink", v);
+		l->sink = jt_to_jsonb(keep);
+	}
 	return l;
 }
 

@@ -40,6 +40,9 @@ typedef struct BLoop
 	Jsonb	   *limit;			/* an integer or a template, or NULL */
 	Jsonb	   *chunk;			/* likewise */
 	Jsonb	   *enumerate;		/* a boolean or a condition, or NULL */
+	Jsonb	   *sink;			/* {"sink": the loop's sink}, run once at its
+								 * end (era B's step-level save), or NULL */
+	bool		sink_fail;		/* its failure fails the step (on_error: fail) */
 } BLoop;
 
 typedef struct BStep

@@ -551,6 +551,7 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 	char	   *tool = unify_tool(obj, loc);
 	bool		iterator = false;
 	JsonbValue *v;
+	JsonbValue *loop_sink = NULL;
 
 	if (tool && strcmp(tool, "iterator") == 0)
 	{
@@ -589,6 +590,26 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 				jt_set(loop, loopkeys[i], jt_copy(v));
 				jt_delete(obj, loopkeys[i]);
 			}
+		}
+		/*
+		 * The iterator's own save (or sink), beside its task's, ran once when
+		 * the loop ended, over all the results (plugin/iterator/executor.py
+		 * @58c2a16b): the loop's sink, not the items'.
+		 */
+		if (jt_get(obj, "save") != NULL || jt_get(obj, "sink") != NULL)
+		{
+			JsonbValue *holder = jt_object();
+
+			v = jt_get(obj, "save");
+			if (v != NULL)
+				jt_set(holder, "save", jt_copy(v));
+			v = jt_get(obj, "sink");
+			if (v != NULL)
+				jt_set(holder, "sink", jt_copy(v));
+			jt_delete(obj, "save");
+			jt_delete(obj, "sink");
+			normalize_sink(holder, psprintf("%s.loop", loc), false);
+			loop_sink = jt_copy(jt_get(holder, "sink"));
 		}
 		jt_delete(obj, "task");
 		jt_delete(obj, "tool");
@@ -630,7 +651,13 @@ pb_normalize_task(JsonbValue *obj, const char *loc)
 	check_step_settings(obj, loc);
 	v = jt_get(obj, "loop");
 	if (v)
-		jt_set(obj, "loop", normalize_loop(v, psprintf("%s.loop", loc)));
+	{
+		JsonbValue *loop = normalize_loop(v, psprintf("%s.loop", loc));
+
+		if (loop_sink != NULL)
+			jt_set(loop, "sink", loop_sink);
+		jt_set(obj, "loop", loop);
+	}
 	v = jt_get(obj, "script");
 	if (v)
 		check_script(v, tool, psprintf("%s.script", loc));

@@ -312,7 +312,7 @@ def main():
     # the worker's python3 is the one running this test (psycopg for the psycopg fixture)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     worker = subprocess.Popen([program, "worker", "--id", "fixtures-run", "--jobs",
-                               str(CONCURRENCY), "--poll", "1", "--tools", "python,http,postgres",
+                               str(CONCURRENCY), "--poll", "1", "--tools", "python,http,postgres,sink,transfer",
                                "--task-timeout", str(int(TIMEOUT)), "--script-root", tmp],
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
     scratch_dbs = []

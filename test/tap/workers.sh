@@ -42,7 +42,7 @@ q "ALTER SYSTEM SET noetl.worker_live_seconds = 3" && q "SELECT pg_reload_conf()
 wait_for "SELECT noetl.worker_live_seconds() = 3" 5 || echo "# the setting was not reloaded"
 PATH=/nonexistent start_worker workers-nopy --poll 1
 wait_for "SELECT count(*) = 1 FROM noetl.workers() WHERE worker_id = 'workers-nopy'"
-ok $([ "$(q "SELECT tools FROM noetl.workers() WHERE worker_id = 'workers-nopy'")" = "{http,postgres}" ] &&
+ok $([ "$(q "SELECT tools FROM noetl.workers() WHERE worker_id = 'workers-nopy'")" = "{http,postgres,sink,transfer}" ] &&
      grep -qF 'not running python tasks: python3 is not on PATH' "$tmp/workers-nopy.log"; echo $?) \
    "without python3, the default tools leave python out, with a warning"
 stop_worker
