@@ -45,8 +45,8 @@ Expectation fields (all optional; a fixture without any must complete):
                                       server's), "{hosts}" the fixture hosts' base URL
     setup_sql: TEXT                   run on the scratch database before the fixture
     credentials: [NAME, ...]          postgres credentials stored (noetl.credential_set,
-                                      pgcrypto) pointing to the fixture's scratch database;
-                                      fixtures naming the same credential share its target
+                                      pgcrypto) pointing to the fixture's scratch database,
+                                      under a name of its own that its copy names instead
     timeout: SECONDS
     not_yet: REASON
     already: {FIELD: ...}             of a not_yet fixture, what works already
@@ -334,12 +334,17 @@ def main():
                 if exp.get("setup_sql"):
                     with psycopg.connect(scratch, autocommit=True) as c:
                         c.execute(exp["setup_sql"])
+                # stored under a name of this fixture's own (the copy it registers
+                # names that one), so that fixtures run at once that name the same
+                # credential each write to their own scratch database
                 for name in exp.get("credentials") or []:
+                    own = "%s__fixture_%d" % (name, n)
                     cur.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
                     cur.execute("SELECT noetl.credential_set(%s, 'postgres', %s, 'fixtures_run.py')",
-                                (name, json.dumps({"host": conn.info.host, "port": conn.info.port,
-                                                   "user": conn.info.user, "dbname": db})))
-                    credentials.append(name)
+                                (own, json.dumps({"host": conn.info.host, "port": conn.info.port,
+                                                  "user": conn.info.user, "dbname": db})))
+                    credentials.append(own)
+                    text = re.sub(r"(?<![\w-])%s(?![\w-])" % re.escape(name), own, text)
             subst = {"scratch": scratch, "scratch_db": db, "hosts": base,
                      "pghost": conn.info.host, "pgport": str(conn.info.port),
                      "pguser": conn.info.user}
