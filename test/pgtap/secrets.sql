@@ -11,7 +11,7 @@ DELETE FROM noetl.queue;    -- leases must see only this file's tasks
 SET LOCAL client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 RESET client_min_messages;
-SELECT plan(46);
+SELECT plan(48);
 
 SET LOCAL noetl.credential_key = 'regress-secret-key-1';
 
@@ -150,6 +150,13 @@ SELECT is((SELECT count(DISTINCT pg_temp.secrets(queue_id, lease_token, ARRAY[m]
                           ('QEBub2V0bC1zZWNyZXQ6'), (NULL)) v(m)
             WHERE execution_id = :e1 AND node_id = 'a'),
           1, '... every one of them');
+SELECT is((SELECT split_part(pg_temp.secrets(queue_id, lease_token, NULL), ' ', 1) FROM w
+            WHERE execution_id = :e1 AND node_id = 'a'),
+          '54000', 'a NULL list of markers is refused');
+SELECT is((SELECT split_part(pg_temp.secrets(queue_id, lease_token,
+                  array_fill(pg_temp.tok(action), ARRAY[1001])), ' ', 1) FROM w
+            WHERE execution_id = :e1 AND node_id = 'a'),
+          '54000', 'a list of 1001 markers is refused before any is read');
 
 -- not the lease holder
 SELECT is((SELECT split_part(pg_temp.secrets(queue_id, 'not the token', pg_temp.markers(action)), ' ', 1) FROM w
